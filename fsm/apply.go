@@ -1,0 +1,260 @@
+package fsm
+
+import "fmt"
+
+// EventType is the kind of change a watch hears about.
+type EventType uint8
+
+// Event types. EventResync means "the whole tree was replaced (a snapshot
+// was restored): read again".
+const (
+	EventCreated EventType = iota + 1
+	EventDeleted
+	EventDataChanged
+	EventChildrenChanged
+	EventResync
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventCreated:
+		return "created"
+	case EventDeleted:
+		return "deleted"
+	case EventDataChanged:
+		return "data_changed"
+	case EventChildrenChanged:
+		return "children_changed"
+	case EventResync:
+		return "resync"
+	}
+	return fmt.Sprintf("event(%d)", uint8(t))
+}
+
+// Event is one change to the tree, in zxid order.
+type Event struct {
+	Type EventType
+	Path string
+	Zxid uint64
+}
+
+// change accumulates the effects of one log entry on a working state.
+type change struct {
+	st     *state
+	zxid   uint64
+	time   int64
+	events []Event
+}
+
+func (c *change) emit(t EventType, path string) {
+	c.events = append(c.events, Event{Type: t, Path: path, Zxid: c.zxid})
+}
+
+// applyOps applies a write's ops in order. It stops at the first refusal and
+// returns its index; the caller then discards the working state.
+func (c *change) applyOps(sid uint64, ops []Op) ([]OpResult, int, *Error) {
+	if len(ops) == 0 {
+		return nil, 0, &Error{Code: CodeBadArguments, Msg: "a write needs at least one op"}
+	}
+	results := make([]OpResult, 0, len(ops))
+	for i := range ops {
+		r, err := c.applyOp(sid, &ops[i])
+		if err != nil {
+			return nil, i, err
+		}
+		results = append(results, r)
+	}
+	return results, 0, nil
+}
+
+func (c *change) applyOp(sid uint64, op *Op) (OpResult, *Error) {
+	switch op.Kind {
+	case OpCreate:
+		return c.create(sid, op)
+	case OpDelete:
+		return OpResult{}, c.delete(op.Path, op.Version)
+	case OpSet:
+		return c.set(op.Path, op.Data, op.Version)
+	case OpCheck:
+		return c.check(op.Path, op.Version)
+	}
+	return OpResult{}, &Error{Code: CodeBadArguments, Msg: fmt.Sprintf("unknown op %d", op.Kind)}
+}
+
+func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
+	if err := validatePath(op.Path, op.Sequential); err != nil {
+		return OpResult{}, err.(*Error)
+	}
+	if op.Path == "/" && !op.Sequential {
+		return OpResult{}, errorf(CodeNodeExists, "/")
+	}
+	if len(op.Data) > MaxDataSize {
+		return OpResult{}, errorf(CodeTooLarge, op.Path)
+	}
+	if op.Ephemeral && op.Container {
+		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a node cannot be both ephemeral and a container"}
+	}
+	if op.Ephemeral {
+		if _, ok := c.st.session(sid); !ok {
+			return OpResult{}, ErrSessionExpired
+		}
+	}
+	path := op.Path
+	parentPath := "/"
+	if i := lastSlash(path); i > 0 {
+		parentPath = path[:i]
+	}
+	parent, ok := c.st.node(parentPath)
+	if !ok {
+		return OpResult{}, errorf(CodeNoNode, parentPath)
+	}
+	if parent.Stat.EphemeralOwner != 0 {
+		return OpResult{}, errorf(CodeNoChildrenForEphemerals, parentPath)
+	}
+	if op.Sequential {
+		path = fmt.Sprintf("%s%010d", path, uint32(parent.Stat.Cversion))
+	}
+	if _, exists := c.st.node(path); exists {
+		return OpResult{}, errorf(CodeNodeExists, path)
+	}
+	var owner uint64
+	if op.Ephemeral {
+		owner = sid
+		c.st.ephemerals.ReplaceOrInsert(ephemeralKey(sid, path))
+	}
+	n := &Node{
+		Data:      op.Data,
+		Container: op.Container,
+		Stat: Stat{
+			Czxid: c.zxid, Mzxid: c.zxid, Pzxid: c.zxid,
+			Ctime: c.time, Mtime: c.time,
+			EphemeralOwner: owner,
+			DataLength:     int32(len(op.Data)),
+		},
+	}
+	c.st.putNode(path, n)
+	c.childrenChanged(parentPath, parent, +1)
+	c.emit(EventCreated, path)
+	return OpResult{Path: path, Stat: n.Stat}, nil
+}
+
+// childrenChanged records a child added (+1) or removed (-1) under parent.
+func (c *change) childrenChanged(path string, parent *Node, delta int32) {
+	p := *parent
+	p.Stat.Cversion++
+	p.Stat.NumChildren += delta
+	p.Stat.Pzxid = c.zxid
+	c.st.putNode(path, &p)
+	c.emit(EventChildrenChanged, path)
+}
+
+func (c *change) delete(path string, version int32) *Error {
+	if err := ValidatePath(path); err != nil {
+		return err.(*Error)
+	}
+	if path == "/" {
+		return &Error{Code: CodeBadArguments, Msg: "the root cannot be deleted"}
+	}
+	n, ok := c.st.node(path)
+	if !ok {
+		return errorf(CodeNoNode, path)
+	}
+	if version != AnyVersion && version != n.Stat.Version {
+		return errorf(CodeBadVersion, path)
+	}
+	if n.Stat.NumChildren > 0 {
+		return errorf(CodeNotEmpty, path)
+	}
+	c.remove(path, n)
+	return nil
+}
+
+// remove deletes a childless node, then any container parent it leaves
+// empty.
+func (c *change) remove(path string, n *Node) {
+	c.st.deleteNode(path)
+	if n.Stat.EphemeralOwner != 0 {
+		c.st.ephemerals.Delete(ephemeralKey(n.Stat.EphemeralOwner, path))
+	}
+	c.emit(EventDeleted, path)
+	parentPath, _ := splitPath(path)
+	parent, _ := c.st.node(parentPath)
+	c.childrenChanged(parentPath, parent, -1)
+	if parentPath != "/" {
+		if p, _ := c.st.node(parentPath); p.Container && p.Stat.NumChildren == 0 {
+			c.remove(parentPath, p)
+		}
+	}
+}
+
+func (c *change) set(path string, data []byte, version int32) (OpResult, *Error) {
+	if err := ValidatePath(path); err != nil {
+		return OpResult{}, err.(*Error)
+	}
+	if len(data) > MaxDataSize {
+		return OpResult{}, errorf(CodeTooLarge, path)
+	}
+	n, ok := c.st.node(path)
+	if !ok {
+		return OpResult{}, errorf(CodeNoNode, path)
+	}
+	if version != AnyVersion && version != n.Stat.Version {
+		return OpResult{}, errorf(CodeBadVersion, path)
+	}
+	m := *n
+	m.Data = data
+	m.Stat.Version++
+	m.Stat.Mzxid = c.zxid
+	m.Stat.Mtime = c.time
+	m.Stat.DataLength = int32(len(data))
+	c.st.putNode(path, &m)
+	c.emit(EventDataChanged, path)
+	return OpResult{Stat: m.Stat}, nil
+}
+
+func (c *change) check(path string, version int32) (OpResult, *Error) {
+	if err := ValidatePath(path); err != nil {
+		return OpResult{}, err.(*Error)
+	}
+	n, ok := c.st.node(path)
+	if !ok {
+		return OpResult{}, errorf(CodeNoNode, path)
+	}
+	if version != AnyVersion && version != n.Stat.Version {
+		return OpResult{}, errorf(CodeBadVersion, path)
+	}
+	return OpResult{Stat: n.Stat}, nil
+}
+
+// closeSession deletes a session's ephemeral nodes, its cached results and
+// the session itself.
+func (c *change) closeSession(sid uint64) {
+	for _, p := range c.st.ephemeralsOf(sid) {
+		if n, ok := c.st.node(p); ok {
+			c.remove(p, n)
+		}
+	}
+	c.dropResults(resultItem{sid: sid}, resultItem{sid: sid + 1})
+	c.st.sessions.Delete(sessionItem{id: sid})
+}
+
+// dropResults deletes the cached results in [from, to).
+func (c *change) dropResults(from, to resultItem) {
+	var stale []resultItem
+	c.st.results.AscendRange(from, to, func(it resultItem) bool {
+		stale = append(stale, it)
+		return true
+	})
+	for _, it := range stale {
+		c.st.results.Delete(it)
+	}
+}
+
+func lastSlash(p string) int {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,131 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// CommandType is the first byte of a log entry; the msgpack body follows.
+type CommandType uint8
+
+// Command types. Numbers are part of the log format and never change.
+const (
+	CmdOpenSession  CommandType = 1
+	CmdCloseSession CommandType = 2
+	CmdWrite        CommandType = 3
+
+	// IgnoreUnknownFlag marks a command that an agent which does not know
+	// its type may skip instead of failing. Only optional commands set it.
+	IgnoreUnknownFlag CommandType = 0x80
+)
+
+// OpKind is one write operation in a transaction.
+type OpKind uint8
+
+// Write operations.
+const (
+	OpCreate OpKind = 1
+	OpDelete OpKind = 2
+	OpSet    OpKind = 3
+	OpCheck  OpKind = 4
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpCreate:
+		return "create"
+	case OpDelete:
+		return "delete"
+	case OpSet:
+		return "set"
+	case OpCheck:
+		return "check"
+	}
+	return fmt.Sprintf("op(%d)", uint8(k))
+}
+
+// AnyVersion matches every version in delete, set and check.
+const AnyVersion int32 = -1
+
+// Op is one operation of a write. Version is AnyVersion or the version the
+// node must have.
+type Op struct {
+	Kind       OpKind `msgpack:"k"`
+	Path       string `msgpack:"p"`
+	Data       []byte `msgpack:"d,omitempty"`
+	Version    int32  `msgpack:"v"`
+	Ephemeral  bool   `msgpack:"e,omitempty"`
+	Sequential bool   `msgpack:"s,omitempty"`
+	Container  bool   `msgpack:"c,omitempty"`
+}
+
+// Write applies Ops all-or-nothing on behalf of Session. (Session, Seq)
+// identifies the request: a retry with the same pair returns the first
+// outcome instead of applying twice. Seq 0 disables deduplication.
+// MinUnacked tells the FSM that the caller holds the outcome of every
+// request below it, so their cached results can go.
+type Write struct {
+	Session    uint64 `msgpack:"sid"`
+	Seq        uint64 `msgpack:"seq"`
+	MinUnacked uint64 `msgpack:"min"`
+	Time       int64  `msgpack:"t"` // ms since the epoch, stamped by the proposer
+	Ops        []Op   `msgpack:"ops"`
+}
+
+// OpenSession starts a session; its id is the entry's index.
+type OpenSession struct {
+	Time    int64   `msgpack:"t"`
+	Session Session `msgpack:"s"`
+}
+
+// CloseReason says why a session ended.
+type CloseReason uint8
+
+// Close reasons.
+const (
+	CloseClean   CloseReason = 1 // the app closed it or its process exited
+	CloseExpired CloseReason = 2 // no keepalive within its timeout
+)
+
+// CloseSession ends a session and deletes its ephemeral nodes.
+type CloseSession struct {
+	Time    int64       `msgpack:"t"`
+	Session uint64      `msgpack:"sid"`
+	Reason  CloseReason `msgpack:"r"`
+}
+
+// OpResult is the outcome of one op of a write.
+type OpResult struct {
+	Path string `msgpack:"p,omitempty"` // the created path (with its sequence suffix)
+	Stat Stat   `msgpack:"s"`
+}
+
+// Result is the outcome of a command. When Err is set, Failed is the index
+// of the op that was refused and nothing was applied.
+type Result struct {
+	Err     *Error     `msgpack:"err,omitempty"`
+	Failed  int        `msgpack:"failed,omitempty"`
+	Ops     []OpResult `msgpack:"ops,omitempty"`
+	Session uint64     `msgpack:"sid,omitempty"`
+	Zxid    uint64     `msgpack:"zxid"`
+}
+
+// Error returns the refusal as an error, or nil.
+func (r *Result) Error() error {
+	if r == nil || r.Err == nil {
+		return nil
+	}
+	return r.Err
+}
+
+// Encode turns a command into a log entry.
+func Encode(t CommandType, body any) ([]byte, error) {
+	b, err := msgpack.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %d command: %w", t, err)
+	}
+	out := make([]byte, 0, len(b)+1)
+	out = append(out, byte(t))
+	return append(out, b...), nil
+}

@@ -1,0 +1,169 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+// applier feeds commands to an FSM with increasing indexes, as Raft would.
+type applier struct {
+	t     testing.TB
+	f     *FSM
+	index uint64
+}
+
+func newApplier(t testing.TB) *applier { return &applier{t: t, f: New()} }
+
+func (a *applier) apply(ct CommandType, body any) *Result {
+	a.t.Helper()
+	b, err := Encode(ct, body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.index++
+	r, _ := a.f.Apply(&raft.Log{Index: a.index, Type: raft.LogCommand, Data: b}).(*Result)
+	return r
+}
+
+func (a *applier) open() uint64 {
+	a.t.Helper()
+	r := a.apply(CmdOpenSession, &OpenSession{Time: 1, Session: Session{TimeoutMs: 1000, Owner: "t"}})
+	if r.Err != nil {
+		a.t.Fatal(r.Err)
+	}
+	return r.Session
+}
+
+func (a *applier) write(sid uint64, ops ...Op) *Result {
+	a.t.Helper()
+	return a.apply(CmdWrite, &Write{Session: sid, Time: int64(a.index) * 10, Ops: ops})
+}
+
+func TestCreateGetDelete(t *testing.T) {
+	a := newApplier(t)
+	sid := a.open()
+	r := a.write(sid, Op{Kind: OpCreate, Path: "/a", Data: []byte("x")})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	data, st, _, err := a.f.Get("/a", false)
+	if err != nil || string(data) != "x" || st.Czxid != r.Zxid || st.Version != 0 || st.DataLength != 1 {
+		t.Fatalf("get: %q %+v %v", data, st, err)
+	}
+	r = a.write(sid, Op{Kind: OpCreate, Path: "/a", Data: []byte("y")})
+	if !errors.Is(r.Error(), ErrNodeExists) {
+		t.Fatalf("want node exists, got %v", r.Error())
+	}
+	r = a.write(sid, Op{Kind: OpCreate, Path: "/a/s-", Sequential: true, Ephemeral: true})
+	if r.Err != nil || r.Ops[0].Path != "/a/s-0000000000" {
+		t.Fatalf("sequential: %+v", r)
+	}
+	_, pst, _, _ := a.f.Get("/a", false)
+	if pst.NumChildren != 1 || pst.Cversion != 1 || pst.Pzxid != r.Zxid {
+		t.Fatalf("parent stat %+v", pst)
+	}
+	if r := a.write(sid, Op{Kind: OpDelete, Path: "/a", Version: AnyVersion}); !errors.Is(r.Error(), ErrNotEmpty) {
+		t.Fatalf("want not empty, got %v", r.Error())
+	}
+	a.apply(CmdCloseSession, &CloseSession{Session: sid, Reason: CloseClean})
+	kids, _, _, _ := a.f.Children("/a", false)
+	if len(kids) != 0 {
+		t.Fatalf("ephemeral survived its session: %v", kids)
+	}
+}
+
+func TestMultiAllOrNothing(t *testing.T) {
+	a := newApplier(t)
+	r := a.write(0,
+		Op{Kind: OpCreate, Path: "/x"},
+		Op{Kind: OpCreate, Path: "/x/y"},
+		Op{Kind: OpCheck, Path: "/x", Version: 7},
+	)
+	if !errors.Is(r.Error(), ErrBadVersion) || r.Failed != 2 {
+		t.Fatalf("want bad version at op 2, got %+v", r)
+	}
+	if _, ok, _, _ := a.f.Exists("/x", false); ok {
+		t.Fatal("failed multi left /x behind")
+	}
+}
+
+func TestWatchFiresOnDelete(t *testing.T) {
+	a := newApplier(t)
+	a.write(0, Op{Kind: OpCreate, Path: "/w"})
+	_, ok, w, _ := a.f.Exists("/w", true)
+	if !ok || w == nil {
+		t.Fatal("exists")
+	}
+	a.write(0, Op{Kind: OpDelete, Path: "/w", Version: AnyVersion})
+	select {
+	case ev := <-w.C():
+		if ev.Type != EventDeleted || ev.Path != "/w" {
+			t.Fatalf("event %+v", ev)
+		}
+	default:
+		t.Fatal("watch did not fire")
+	}
+	if n := a.f.WatchCount(); n != 0 {
+		t.Fatalf("%d watches left", n)
+	}
+}
+
+func TestContainerGoesWithLastChild(t *testing.T) {
+	a := newApplier(t)
+	a.write(0, Op{Kind: OpCreate, Path: "/c", Container: true})
+	a.write(0, Op{Kind: OpCreate, Path: "/c/k"})
+	a.write(0, Op{Kind: OpDelete, Path: "/c/k", Version: AnyVersion})
+	if _, ok, _, _ := a.f.Exists("/c", false); ok {
+		t.Fatal("container survived its last child")
+	}
+}
+
+func TestDedupRetriedWrite(t *testing.T) {
+	a := newApplier(t)
+	sid := a.open()
+	w := &Write{Session: sid, Seq: 1, MinUnacked: 1, Ops: []Op{{Kind: OpCreate, Path: "/q-", Sequential: true}}}
+	r1 := a.apply(CmdWrite, w)
+	r2 := a.apply(CmdWrite, w)
+	if r1.Err != nil || r2.Ops[0].Path != r1.Ops[0].Path {
+		t.Fatalf("retry not deduplicated: %+v %+v", r1, r2)
+	}
+	kids, _, _, _ := a.f.Children("/", false)
+	if len(kids) != 1 {
+		t.Fatalf("retry created a second node: %v", kids)
+	}
+	a.apply(CmdWrite, &Write{Session: sid, Seq: 2, MinUnacked: 2, Ops: []Op{{Kind: OpCreate, Path: "/z"}}})
+	if r := a.apply(CmdWrite, w); !errors.Is(r.Error(), ErrStaleRequest) {
+		t.Fatalf("want stale request, got %+v", r)
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	a := newApplier(t)
+	sid := a.open()
+	a.write(sid, Op{Kind: OpCreate, Path: "/a", Data: []byte("1")})
+	a.write(sid, Op{Kind: OpCreate, Path: "/a/e", Ephemeral: true})
+	var buf bytes.Buffer
+	if err := a.f.current().writeTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f2 := New()
+	if err := f2.Restore(nopCloser{&buf}); err != nil {
+		t.Fatal(err)
+	}
+	var b1, b2 bytes.Buffer
+	_ = a.f.current().writeTo(&b1)
+	_ = f2.current().writeTo(&b2)
+	if !bytes.Equal(b1.Bytes(), b2.Bytes()) {
+		t.Fatal("restored tree differs")
+	}
+	if got := f2.current().ephemeralsOf(sid); len(got) != 1 || got[0] != "/a/e" {
+		t.Fatalf("ephemeral index not rebuilt: %v", got)
+	}
+}
+
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,140 @@
+package fsm
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// snapshotVersion is the snapshot format; Restore refuses any other.
+const snapshotVersion = 1
+
+// snapshotHeader opens a snapshot stream. The nodes, sessions and cached
+// results follow, each as a msgpack value, in key order.
+type snapshotHeader struct {
+	Version  int    `msgpack:"v"`
+	Index    uint64 `msgpack:"index"`
+	Nodes    int    `msgpack:"nodes"`
+	Sessions int    `msgpack:"sessions"`
+	Results  int    `msgpack:"results"`
+}
+
+type snapNode struct {
+	Key  string `msgpack:"k"`
+	Node *Node  `msgpack:"n"`
+}
+
+type snapResult struct {
+	Session uint64  `msgpack:"sid"`
+	Seq     uint64  `msgpack:"seq"`
+	Result  *Result `msgpack:"r"`
+}
+
+// snapshot is one published version; versions never change, so Persist
+// may run while applies continue.
+type snapshot struct{ st *state }
+
+// Snapshot captures the current version in O(1).
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{st: f.current()}, nil
+}
+
+// Persist writes the version to sink.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.st.writeTo(sink); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+// Release does nothing: the version is garbage once unreferenced.
+func (s *snapshot) Release() {}
+
+func (st *state) writeTo(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	enc := msgpack.NewEncoder(bw)
+	err := enc.Encode(snapshotHeader{
+		Version:  snapshotVersion,
+		Index:    st.index,
+		Nodes:    st.nodes.Len(),
+		Sessions: st.sessions.Len(),
+		Results:  st.results.Len(),
+	})
+	st.nodes.Ascend(func(it nodeItem) bool {
+		err = enc.Encode(snapNode{Key: it.key, Node: it.node})
+		return err == nil
+	})
+	if err == nil {
+		st.sessions.Ascend(func(it sessionItem) bool {
+			err = enc.Encode(it.sess)
+			return err == nil
+		})
+	}
+	if err == nil {
+		st.results.Ascend(func(it resultItem) bool {
+			err = enc.Encode(snapResult{Session: it.sid, Seq: it.seq, Result: it.res})
+			return err == nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return bw.Flush()
+}
+
+// Restore replaces the tree with a snapshot, then fires every watch with
+// EventResync so their owners read again.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st, err := readState(rc)
+	if err != nil {
+		return err
+	}
+	f.publish(st, []Event{{Type: EventResync, Path: "/", Zxid: st.index}})
+	return nil
+}
+
+func readState(r io.Reader) (*state, error) {
+	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	var h snapshotHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("read snapshot header: %w", err)
+	}
+	if h.Version != snapshotVersion {
+		return nil, fmt.Errorf("snapshot format %d is not supported (want %d)", h.Version, snapshotVersion)
+	}
+	st := newState()
+	st.index = h.Index
+	for i := 0; i < h.Nodes; i++ {
+		var n snapNode
+		if err := dec.Decode(&n); err != nil {
+			return nil, fmt.Errorf("read snapshot node %d: %w", i, err)
+		}
+		if n.Node == nil {
+			return nil, fmt.Errorf("read snapshot node %d: empty", i)
+		}
+		st.nodes.ReplaceOrInsert(nodeItem{key: n.Key, node: n.Node})
+		if owner := n.Node.Stat.EphemeralOwner; owner != 0 {
+			st.ephemerals.ReplaceOrInsert(ephemeralKey(owner, keyPath([]byte(n.Key))))
+		}
+	}
+	for i := 0; i < h.Sessions; i++ {
+		var s Session
+		if err := dec.Decode(&s); err != nil {
+			return nil, fmt.Errorf("read snapshot session %d: %w", i, err)
+		}
+		st.sessions.ReplaceOrInsert(sessionItem{id: s.ID, sess: &s})
+	}
+	for i := 0; i < h.Results; i++ {
+		var r snapResult
+		if err := dec.Decode(&r); err != nil {
+			return nil, fmt.Errorf("read snapshot result %d: %w", i, err)
+		}
+		st.results.ReplaceOrInsert(resultItem{sid: r.Session, seq: r.Seq, res: r.Result})
+	}
+	return st, nil
+}
