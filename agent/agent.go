@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/oklog/run"
+	"github.com/warden-dev/warden/cluster"
+	"github.com/warden-dev/warden/localapi"
+)
+
+// Agent is a running warden agent.
+type Agent struct {
+	cfg    *Config
+	logger hclog.Logger
+	node   *cluster.Node
+	api    *localapi.Server
+	tmpDir string // removed on shutdown (dev mode without a data dir)
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New allocates an agent; Start opens it.
+func New(cfg *Config, logger hclog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = hclog.New(&hclog.LoggerOptions{Name: "warden", Level: hclog.LevelFromString(cfg.LogLevel)})
+	}
+	return &Agent{cfg: cfg, logger: logger}, nil
+}
+
+// Start opens the data dir, starts Raft, waits for a leader, closes the
+// sessions a previous run left behind, and opens the socket. When Start
+// fails, everything it opened is closed again.
+func (a *Agent) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = a.Shutdown()
+		}
+	}()
+	dataDir := a.cfg.DataDir
+	if dataDir == "" {
+		if a.tmpDir, err = os.MkdirTemp("", "warden-dev-"); err != nil {
+			return fmt.Errorf("temporary data dir: %w", err)
+		}
+		dataDir = a.tmpDir
+	}
+	cc := cluster.DefaultConfig()
+	cc.NodeName = a.cfg.NodeName
+	cc.DataDir = dataDir
+	cc.RaftAddr = a.cfg.RaftAddr
+	cc.Bootstrap = a.cfg.Dev
+	cc.Logger = a.logger
+	cc.LogOutput = a.logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
+	if a.cfg.Tune != nil {
+		a.cfg.Tune(cc)
+	}
+	if a.node, err = cluster.New(cc); err != nil {
+		return err
+	}
+	if err = a.node.Open(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, a.cfg.StartTimeout)
+	defer cancel()
+	if err = a.node.WaitReady(wctx); err != nil {
+		return err
+	}
+	n, err := a.node.CloseOrphans(wctx)
+	if err != nil {
+		return fmt.Errorf("close sessions of the previous run: %w", err)
+	}
+	if n > 0 {
+		a.logger.Info("closed sessions left by the previous run", "count", n)
+	}
+	lc := localapi.DefaultConfig()
+	lc.SocketPath = a.cfg.SocketPath
+	lc.DefaultSessionTimeout = a.cfg.DefaultSessionTimeout
+	lc.Logger = a.logger.Named("localapi")
+	if a.api, err = localapi.New(lc, a.node); err != nil {
+		return err
+	}
+	if err = a.api.Listen(); err != nil {
+		return err
+	}
+	a.logger.Info("agent started", "node", a.cfg.NodeName, "socket", a.cfg.SocketPath, "data_dir", dataDir)
+	return nil
+}
+
+// Run serves until ctx ends or a part fails, then shuts down.
+func (a *Agent) Run(ctx context.Context) error {
+	var g run.Group
+	g.Add(a.api.Serve, func(error) { _ = a.api.Close() })
+	ctx, cancel := context.WithCancel(ctx)
+	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+	err := g.Run()
+	if serr := a.Shutdown(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown closes the socket (ending every session it served), stops Raft
+// and removes a temporary data dir. It is safe to call twice.
+func (a *Agent) Shutdown() error {
+	a.shutdownOnce.Do(func() {
+		if a.api != nil {
+			_ = a.api.Close()
+		}
+		if a.node != nil {
+			a.shutdownErr = a.node.Close()
+		}
+		if a.tmpDir != "" {
+			if err := os.RemoveAll(a.tmpDir); err != nil && a.shutdownErr == nil {
+				a.shutdownErr = err
+			}
+		}
+	})
+	return a.shutdownErr
+}
+
+// Node is the agent's Raft replica.
+func (a *Agent) Node() *cluster.Node { return a.node }
+
+// SocketPath is where the agent serves apps.
+func (a *Agent) SocketPath() string { return a.cfg.SocketPath }

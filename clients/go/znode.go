@@ -1,0 +1,118 @@
+package warden
+
+import (
+	"context"
+
+	"github.com/warden-dev/warden/localapi/wire"
+)
+
+// Stat is a znode's metadata.
+type Stat = wire.Stat
+
+// AnyVersion matches every version in Set, Delete and CheckOp.
+const AnyVersion int32 = -1
+
+// CreateMode says what kind of node Create makes; modes combine with |.
+type CreateMode uint8
+
+// Create modes.
+const (
+	Persistent CreateMode = 0
+	// Ephemeral nodes are deleted when this client's session ends.
+	Ephemeral CreateMode = 1 << iota
+	// Sequential appends a 10-digit, zero-padded, increasing number.
+	Sequential
+	// Container nodes are deleted once their last child is.
+	Container
+)
+
+func version(v int32) *int32 { return &v }
+
+// Create makes a node and returns its path (with the sequence suffix, for
+// Sequential).
+func (c *Client) Create(ctx context.Context, path string, data []byte, mode CreateMode) (string, error) {
+	var r wire.CreateResult
+	err := c.call(ctx, &wire.Request{
+		Op: wire.OpCreate, Path: path, Data: data,
+		Ephemeral: mode&Ephemeral != 0, Sequential: mode&Sequential != 0, Container: mode&Container != 0,
+	}, &r)
+	return r.Path, err
+}
+
+// Get returns a node's data and Stat.
+func (c *Client) Get(ctx context.Context, path string) ([]byte, Stat, error) {
+	var r wire.GetResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpGet, Path: path}, &r)
+	return r.Data, r.Stat, err
+}
+
+// Set replaces a node's data if its version is v (or v is AnyVersion).
+func (c *Client) Set(ctx context.Context, path string, data []byte, v int32) (Stat, error) {
+	var r wire.StatResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpSet, Path: path, Data: data, Version: version(v)}, &r)
+	return r.Stat, err
+}
+
+// Delete removes a childless node if its version is v (or v is AnyVersion).
+func (c *Client) Delete(ctx context.Context, path string, v int32) error {
+	return c.call(ctx, &wire.Request{Op: wire.OpDelete, Path: path, Version: version(v)}, nil)
+}
+
+// Exists reports whether a node exists, and its Stat if it does.
+func (c *Client) Exists(ctx context.Context, path string) (Stat, bool, error) {
+	var r wire.ExistsResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpExists, Path: path}, &r)
+	return r.Stat, r.Exists, err
+}
+
+// Children lists a node's children by name, in byte order.
+func (c *Client) Children(ctx context.Context, path string) ([]string, Stat, error) {
+	var r wire.ChildrenResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpChildren, Path: path}, &r)
+	return r.Children, r.Stat, err
+}
+
+// Sync waits until this agent has applied every write committed before the
+// call, so the next read is linearizable. It returns the zxid reached.
+func (c *Client) Sync(ctx context.Context) (uint64, error) {
+	var r wire.SyncResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpSync}, &r)
+	return r.Zxid, err
+}
+
+// Ping checks that the agent answers.
+func (c *Client) Ping(ctx context.Context) error {
+	return c.call(ctx, &wire.Request{Op: wire.OpPing}, nil)
+}
+
+// Op is one operation of a Multi; build it with CreateOp, DeleteOp, SetOp
+// or CheckOp.
+type Op = wire.Op
+
+// CreateOp creates a node within a Multi.
+func CreateOp(path string, data []byte, mode CreateMode) Op {
+	return Op{Op: wire.OpCreate, Path: path, Data: data,
+		Ephemeral: mode&Ephemeral != 0, Sequential: mode&Sequential != 0, Container: mode&Container != 0}
+}
+
+// DeleteOp deletes a node within a Multi.
+func DeleteOp(path string, v int32) Op { return Op{Op: wire.OpDelete, Path: path, Version: version(v)} }
+
+// SetOp sets a node's data within a Multi.
+func SetOp(path string, data []byte, v int32) Op {
+	return Op{Op: wire.OpSet, Path: path, Data: data, Version: version(v)}
+}
+
+// CheckOp requires a node to have version v within a Multi.
+func CheckOp(path string, v int32) Op { return Op{Op: wire.OpCheck, Path: path, Version: version(v)} }
+
+// OpResult is one op's outcome in a Multi.
+type OpResult = wire.OpResult
+
+// Multi applies ops all-or-nothing. When one is refused nothing is applied,
+// and the error's Index (see wire.Error) names the op.
+func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
+	var r wire.MultiResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpMulti, Ops: ops}, &r)
+	return r.Results, err
+}

@@ -1,0 +1,244 @@
+package localapi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/warden-dev/warden/fsm"
+	"github.com/warden-dev/warden/localapi/wire"
+)
+
+// conn is one app connection and its session.
+type conn struct {
+	s   *Server
+	nc  *net.UnixConn
+	ctx context.Context // ends when the connection does
+	end context.CancelFunc
+	sid uint64
+
+	wmu sync.Mutex // serializes frames onto nc
+
+	mu       sync.Mutex
+	inflight map[uint64]context.CancelFunc
+	handlers sync.WaitGroup
+	slots    chan struct{} // bounds requests in flight
+}
+
+func newConn(s *Server, nc *net.UnixConn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		s: s, nc: nc, ctx: ctx, end: cancel,
+		inflight: make(map[uint64]context.CancelFunc),
+		slots:    make(chan struct{}, s.cfg.MaxInFlight),
+	}
+}
+
+// serve runs the connection: hello, then requests until it closes.
+func (c *conn) serve() {
+	log := c.s.cfg.Logger
+	defer c.nc.Close()
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	if err := c.hello(r); err != nil {
+		log.Debug("connection refused", "error", err)
+		return
+	}
+	defer c.closeSession()
+	var buf []byte
+	for {
+		frame, err := wire.ReadFrame(r, buf, wire.MaxFrameSize)
+		if err != nil {
+			c.frameError(err)
+			break
+		}
+		buf = frame[:0]
+		req, werr := wire.DecodeRequest(frame)
+		if werr != nil && werr.Code == wire.CodeBadFrame {
+			c.send(&wire.Message{Error: werr})
+			break
+		}
+		if werr != nil {
+			c.replyError(req.ID, werr)
+			continue
+		}
+		c.start(req)
+	}
+	c.end()
+	c.handlers.Wait()
+}
+
+// frameError reports why the stream ended, when the app is still there to
+// hear it.
+func (c *conn) frameError(err error) {
+	switch {
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		c.send(&wire.Message{Error: wire.Errorf(wire.CodeTooLarge, err.Error())})
+	case errors.Is(err, wire.ErrEmptyFrame):
+		c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadFrame, err.Error())})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.s.cfg.Logger.Debug("connection closed mid-frame")
+	}
+}
+
+// hello reads the first frame, which must be hello, and opens the session.
+func (c *conn) hello(r *bufio.Reader) error {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.HelloTimeout))
+	frame, err := wire.ReadFrame(r, nil, wire.MaxFrameSize)
+	if err != nil {
+		c.frameError(err)
+		return err
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	req, werr := wire.DecodeRequest(frame)
+	switch {
+	case werr != nil && werr.Code == wire.CodeBadFrame:
+		c.send(&wire.Message{Error: werr})
+		return werr
+	case werr != nil:
+		c.replyError(req.ID, werr)
+		return werr
+	case req.Op != wire.OpHello:
+		werr = wire.Errorf(wire.CodeNoSession, "the first request must be hello")
+		c.replyError(req.ID, werr)
+		return werr
+	case req.Protocol > wire.ProtocolVersion:
+		werr = wire.Errorf(wire.CodeUnsupportedVersion,
+			fmt.Sprintf("this agent speaks protocol %d; the client asked for %d", wire.ProtocolVersion, req.Protocol))
+		c.replyError(req.ID, werr)
+		return werr
+	case req.SessionTimeoutMs < 0:
+		werr = wire.Errorf(wire.CodeBadArguments, "session_timeout_ms must not be negative")
+		c.replyError(req.ID, werr)
+		return werr
+	}
+	timeout := time.Duration(req.SessionTimeoutMs) * time.Millisecond
+	if timeout == 0 {
+		timeout = c.s.cfg.DefaultSessionTimeout
+	}
+	pid, uid := peerCred(c.nc)
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	sess, err := c.s.backend.OpenSession(ctx, fsm.Session{
+		TimeoutMs: timeout.Milliseconds(), Pid: pid, Uid: uid, Client: req.Client,
+	})
+	if err != nil {
+		werr := toWire(err)
+		c.replyError(req.ID, werr)
+		return werr
+	}
+	c.sid = sess.ID
+	c.reply(req.ID, &wire.HelloResult{
+		Protocol: wire.ProtocolVersion, SessionID: sess.ID,
+		SessionTimeoutMs: sess.TimeoutMs, Agent: c.s.backend.Name(),
+	})
+	c.event(wire.EventSession, &wire.SessionEvent{State: wire.SessionConnected, SessionID: sess.ID})
+	return nil
+}
+
+// closeSession ends the session with a fresh context: the connection's own
+// is already done.
+func (c *conn) closeSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.s.backend.CloseSession(ctx, c.sid, fsm.CloseClean); err != nil {
+		c.s.cfg.Logger.Warn("close session", "session", c.sid, "error", err)
+	}
+}
+
+// start runs a request in its own goroutine, so one blocked request (a lock
+// wait) never holds up the others.
+func (c *conn) start(req *wire.Request) {
+	if req.ID == 0 {
+		c.replyError(0, wire.Errorf(wire.CodeBadArguments, "request id must be at least 1"))
+		return
+	}
+	if req.Op == wire.OpCancel {
+		c.cancel(req)
+		return
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.mu.Lock()
+	if _, dup := c.inflight[req.ID]; dup {
+		c.mu.Unlock()
+		cancel()
+		c.replyError(req.ID, wire.Errorf(wire.CodeBadArguments, fmt.Sprintf("request id %d is already in flight", req.ID)))
+		return
+	}
+	c.inflight[req.ID] = cancel
+	c.mu.Unlock()
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.ctx.Done():
+		cancel()
+		return
+	}
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		defer func() { <-c.slots }()
+		result, werr := c.handle(ctx, req)
+		c.mu.Lock()
+		delete(c.inflight, req.ID)
+		c.mu.Unlock()
+		cancel()
+		if werr != nil {
+			c.replyError(req.ID, werr)
+			return
+		}
+		c.reply(req.ID, result)
+	}()
+}
+
+// cancel ends the request named by Target; that request then replies
+// canceled (or its result, if it finished first).
+func (c *conn) cancel(req *wire.Request) {
+	c.mu.Lock()
+	stop, ok := c.inflight[req.Target]
+	c.mu.Unlock()
+	if ok {
+		stop()
+	}
+	c.reply(req.ID, &wire.Empty{})
+}
+
+func (c *conn) reply(id uint64, result any) {
+	b, err := msgpack.Marshal(result)
+	if err != nil {
+		c.replyError(id, wire.Errorf(wire.CodeInternal, "encode result: "+err.Error()))
+		return
+	}
+	c.send(&wire.Message{ID: id, Result: b})
+}
+
+func (c *conn) replyError(id uint64, e *wire.Error) {
+	c.send(&wire.Message{ID: id, Error: e})
+}
+
+func (c *conn) event(name string, body any) {
+	b, err := msgpack.Marshal(body)
+	if err != nil {
+		return
+	}
+	c.send(&wire.Message{Event: name, Body: b})
+}
+
+// send writes one frame. A reader too slow to take it within WriteTimeout
+// loses its connection.
+func (c *conn) send(m *wire.Message) {
+	b, err := wire.AppendFrame(nil, m)
+	if err != nil {
+		b, _ = wire.AppendFrame(nil, &wire.Message{ID: m.ID, Error: wire.Errorf(wire.CodeTooLarge, err.Error())})
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.nc.Close()
+	}
+}

@@ -1,0 +1,206 @@
+package localapi
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/warden-dev/warden/fsm"
+	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/recipes"
+)
+
+// handle runs one request to completion and returns its result.
+func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error) {
+	b := c.s.backend
+	switch req.Op {
+	case wire.OpPing:
+		return &wire.Empty{}, nil
+	case wire.OpHello:
+		return nil, wire.Errorf(wire.CodeBadArguments, "this connection already has a session")
+	case wire.OpCreate, wire.OpDelete, wire.OpSet:
+		op, werr := toOp(req.Op, req.Path, req.Data, req.Version, req.Ephemeral, req.Sequential, req.Container)
+		if werr != nil {
+			return nil, werr
+		}
+		res, werr := c.write(ctx, []fsm.Op{op})
+		if werr != nil {
+			return nil, werr
+		}
+		switch req.Op {
+		case wire.OpCreate:
+			return &wire.CreateResult{Path: res.Ops[0].Path, Stat: toStat(res.Ops[0].Stat)}, nil
+		case wire.OpSet:
+			return &wire.StatResult{Stat: toStat(res.Ops[0].Stat)}, nil
+		}
+		return &wire.Empty{}, nil
+	case wire.OpMulti:
+		return c.multi(ctx, req.Ops)
+	case wire.OpGet:
+		data, st, _, err := b.Get(req.Path, false)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.GetResult{Data: data, Stat: toStat(st)}, nil
+	case wire.OpExists:
+		st, ok, _, err := b.Exists(req.Path, false)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.ExistsResult{Exists: ok, Stat: toStat(st)}, nil
+	case wire.OpChildren:
+		kids, st, _, err := b.Children(req.Path, false)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		if kids == nil {
+			kids = []string{}
+		}
+		return &wire.ChildrenResult{Children: kids, Stat: toStat(st)}, nil
+	case wire.OpSync:
+		zxid, err := b.Sync(ctx)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.SyncResult{Zxid: zxid}, nil
+	case wire.OpLock:
+		wait := time.Duration(-1)
+		if req.WaitMs != nil && *req.WaitMs >= 0 {
+			wait = time.Duration(*req.WaitMs) * time.Millisecond
+		}
+		lease, err := recipes.Acquire(ctx, b, c.sid, req.Path, wait)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.LockResult{Key: lease.Key, Token: lease.Token}, nil
+	case wire.OpUnlock:
+		if err := recipes.Release(ctx, b, c.sid, req.Key); err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.Empty{}, nil
+	case wire.OpLockCheck:
+		held, err := recipes.Check(b, req.Path, req.Token)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.LockCheckResult{Held: held}, nil
+	case "":
+		return nil, wire.Errorf(wire.CodeBadArguments, "request has no op")
+	}
+	return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
+}
+
+// write applies ops for this connection's session.
+func (c *conn) write(ctx context.Context, ops []fsm.Op) (*fsm.Result, *wire.Error) {
+	res, err := c.s.backend.Write(ctx, c.sid, ops)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	if res.Err != nil {
+		werr := toWire(res.Err)
+		if len(ops) > 1 {
+			i := res.Failed
+			werr.Index = &i
+		}
+		return nil, werr
+	}
+	return res, nil
+}
+
+func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
+	if len(in) == 0 {
+		return nil, wire.Errorf(wire.CodeBadArguments, "multi needs at least one op")
+	}
+	ops := make([]fsm.Op, len(in))
+	for i, o := range in {
+		op, werr := toOp(o.Op, o.Path, o.Data, o.Version, o.Ephemeral, o.Sequential, o.Container)
+		if werr != nil {
+			werr.Index = &i
+			return nil, werr
+		}
+		ops[i] = op
+	}
+	res, werr := c.write(ctx, ops)
+	if werr != nil {
+		return nil, werr
+	}
+	out := &wire.MultiResult{Results: make([]wire.OpResult, len(res.Ops))}
+	for i, r := range res.Ops {
+		out.Results[i] = wire.OpResult{Path: r.Path, Stat: toStat(r.Stat)}
+	}
+	return out, nil
+}
+
+func toOp(name, path string, data []byte, version *int32, eph, seq, container bool) (fsm.Op, *wire.Error) {
+	op := fsm.Op{Path: path, Data: data, Version: fsm.AnyVersion, Ephemeral: eph, Sequential: seq, Container: container}
+	if version != nil {
+		if *version < fsm.AnyVersion {
+			return op, wire.Errorf(wire.CodeBadArguments, "version must be -1 (any) or at least 0")
+		}
+		op.Version = *version
+	}
+	switch name {
+	case wire.OpCreate:
+		op.Kind = fsm.OpCreate
+		if version != nil {
+			return op, wire.Errorf(wire.CodeBadArguments, "create takes no version")
+		}
+	case wire.OpDelete:
+		op.Kind = fsm.OpDelete
+	case wire.OpSet:
+		op.Kind = fsm.OpSet
+	case wire.OpCheck:
+		op.Kind = fsm.OpCheck
+	default:
+		return op, wire.Errorf(wire.CodeBadArguments, "multi op must be create, delete, set or check, not "+quote(name))
+	}
+	if name != wire.OpCreate && (eph || seq || container) {
+		return op, wire.Errorf(wire.CodeBadArguments, name+" takes no create flags")
+	}
+	return op, nil
+}
+
+// codes maps the tree's refusals onto the wire's codes.
+var codes = map[fsm.Code]wire.Code{
+	fsm.CodeNoNode:                  wire.CodeNoNode,
+	fsm.CodeNodeExists:              wire.CodeNodeExists,
+	fsm.CodeBadVersion:              wire.CodeBadVersion,
+	fsm.CodeNotEmpty:                wire.CodeNotEmpty,
+	fsm.CodeNoChildrenForEphemerals: wire.CodeNoChildrenForEphemerals,
+	fsm.CodeBadArguments:            wire.CodeBadArguments,
+	fsm.CodeSessionExpired:          wire.CodeSessionExpired,
+	fsm.CodeTooLarge:                wire.CodeTooLarge,
+	fsm.CodeStaleRequest:            wire.CodeInternal,
+}
+
+// toWire translates an error from the tree, the recipes or the backend
+// into a wire error with a stable code.
+func toWire(err error) *wire.Error {
+	var fe *fsm.Error
+	switch {
+	case errors.As(err, &fe):
+		return wire.Errorf(codes[fe.Code], fe.Msg)
+	case errors.Is(err, recipes.ErrNotAcquired), errors.Is(err, context.DeadlineExceeded):
+		return wire.Errorf(wire.CodeTimeout, err.Error())
+	case errors.Is(err, recipes.ErrNotHeld):
+		return wire.Errorf(wire.CodeNotHeld, err.Error())
+	case errors.Is(err, context.Canceled):
+		return wire.Errorf(wire.CodeCanceled, "request canceled")
+	}
+	return wire.Errorf(wire.CodeUnavailable, err.Error())
+}
+
+func toStat(s fsm.Stat) wire.Stat {
+	return wire.Stat{
+		Czxid: s.Czxid, Mzxid: s.Mzxid, Pzxid: s.Pzxid, Ctime: s.Ctime, Mtime: s.Mtime,
+		Version: s.Version, Cversion: s.Cversion, Aversion: s.Aversion,
+		EphemeralOwner: s.EphemeralOwner, DataLength: s.DataLength, NumChildren: s.NumChildren,
+	}
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return `"` + s + `"`
+}

@@ -1,0 +1,228 @@
+package localapi
+
+// The protocol in brief (docs/protocol.md is the full specification):
+//
+// Each frame is a 4-byte big-endian length and one msgpack map. The app's
+// first request must be {"id":1,"op":"hello","protocol":1,...}; the reply
+// carries the session id, and an event {"id":0,"event":"session",
+// "body":{"state":"connected"}} follows. After that the app may send any
+// number of requests without waiting: each carries a fresh id >= 1, and
+// its reply carries the same id with "result" or "error" {code, message}.
+// Replies may arrive in any order. Events carry id 0.
+//
+// Bad input is answered, not fatal: a request with wrong field types gets
+// bad_arguments, an unknown op unknown_op. A frame that is not a msgpack
+// map, is empty, or is longer than the limit gets one error event and the
+// connection is closed; no other connection is touched.
+//
+// When the connection closes, for whatever reason, the agent closes its
+// session at once, which deletes its ephemeral nodes and releases its locks.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/warden-dev/warden/fsm"
+	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/recipes"
+)
+
+// Backend is the replicated tree as the server needs it.
+//
+// Errors other than fsm and recipes errors are reported to apps as
+// unavailable, except those matching context.DeadlineExceeded (timeout)
+// and context.Canceled (canceled).
+type Backend interface {
+	recipes.Store
+	OpenSession(ctx context.Context, s fsm.Session) (fsm.Session, error)
+	CloseSession(ctx context.Context, id uint64, reason fsm.CloseReason) error
+	Sync(ctx context.Context) (uint64, error)
+	Name() string
+}
+
+// Config configures a Server.
+type Config struct {
+	// SocketPath is where the server listens.
+	SocketPath string
+	// SocketMode is the socket file's permission bits.
+	SocketMode os.FileMode
+	// DefaultSessionTimeout applies when hello names none.
+	DefaultSessionTimeout time.Duration
+	// HelloTimeout is how long a new connection has to send hello.
+	HelloTimeout time.Duration
+	// WriteTimeout is how long a reply may wait for a slow reader before
+	// the connection is closed.
+	WriteTimeout time.Duration
+	// MaxInFlight bounds the requests one connection may have in flight;
+	// beyond it the server stops reading from that connection.
+	MaxInFlight int
+	// Logger receives connection-level logs.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns the defaults, listening on wire.DefaultSocket.
+func DefaultConfig() *Config {
+	return &Config{
+		SocketPath:            wire.DefaultSocket,
+		SocketMode:            0o660,
+		DefaultSessionTimeout: 10 * time.Second,
+		HelloTimeout:          10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		MaxInFlight:           1024,
+		Logger:                hclog.NewNullLogger(),
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	switch {
+	case c.SocketPath == "":
+		return errors.New("socket path is empty")
+	case c.DefaultSessionTimeout <= 0 || c.HelloTimeout <= 0 || c.WriteTimeout <= 0:
+		return errors.New("timeouts must be positive")
+	case c.MaxInFlight <= 0:
+		return errors.New("max in flight must be positive")
+	case c.Logger == nil:
+		return errors.New("logger is required")
+	}
+	return nil
+}
+
+// Server serves the local protocol.
+type Server struct {
+	cfg     *Config
+	backend Backend
+	ln      *net.UnixListener
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New allocates a server; Listen opens its socket.
+func New(cfg *Config, b Backend) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{})}, nil
+}
+
+// Listen creates the socket. A stale socket file left by a dead agent is
+// replaced; a socket another agent still listens on is an error.
+func (s *Server) Listen() error {
+	path := s.cfg.SocketPath
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("another agent is listening on %s", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remove stale socket: %w", err)
+		}
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, s.cfg.SocketMode); err != nil {
+		ln.Close()
+		return fmt.Errorf("chmod socket: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the socket path.
+func (s *Server) Addr() string { return s.cfg.SocketPath }
+
+// Serve accepts connections until Close. It returns nil after Close.
+func (s *Server) Serve() error {
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		cn := newConn(s, c)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.conns[cn] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			cn.serve()
+			s.mu.Lock()
+			delete(s.conns, cn)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection (closing their sessions)
+// and waits for them. It is safe to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// peerCred reads the connecting process's pid and uid.
+func peerCred(c *net.UnixConn) (pid, uid int32) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, 0
+	}
+	_ = raw.Control(func(fd uintptr) {
+		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+			pid, uid = cred.Pid, int32(cred.Uid)
+		}
+	})
+	return pid, uid
+}

@@ -1,0 +1,237 @@
+package wire
+
+import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ProtocolVersion is the version of the protocol this package speaks.
+const ProtocolVersion = 1
+
+// DefaultSocket is where an agent listens and a client connects when
+// neither is told otherwise (after $WARDEN_SOCKET, for clients).
+const DefaultSocket = "/tmp/warden.sock"
+
+// SocketEnv names the environment variable clients read for the socket.
+const SocketEnv = "WARDEN_SOCKET"
+
+// MaxMultiOps bounds the ops of one multi.
+const MaxMultiOps = 1000
+
+// Op names.
+const (
+	OpHello     = "hello"
+	OpPing      = "ping"
+	OpCreate    = "create"
+	OpDelete    = "delete"
+	OpSet       = "set"
+	OpGet       = "get"
+	OpExists    = "exists"
+	OpChildren  = "children"
+	OpMulti     = "multi"
+	OpSync      = "sync"
+	OpLock      = "lock"
+	OpUnlock    = "unlock"
+	OpLockCheck = "lock_check"
+	OpCancel    = "cancel"
+	OpCheck     = "check" // only inside a multi
+)
+
+// Request is every request; each op reads the fields it needs and ignores
+// the rest. Optional numbers are pointers so that "absent" differs from 0.
+type Request struct {
+	ID   uint64 `msgpack:"id"`
+	Op   string `msgpack:"op"`
+	Path string `msgpack:"path,omitempty"`
+	Data []byte `msgpack:"data,omitempty"`
+	// Version: absent or -1 matches any version (delete, set).
+	Version *int32 `msgpack:"version,omitempty"`
+	// Create flags.
+	Ephemeral  bool `msgpack:"ephemeral,omitempty"`
+	Sequential bool `msgpack:"sequential,omitempty"`
+	Container  bool `msgpack:"container,omitempty"`
+	// Multi.
+	Ops OpList `msgpack:"ops,omitempty"`
+	// Hello.
+	Protocol         int    `msgpack:"protocol,omitempty"`
+	SessionTimeoutMs int64  `msgpack:"session_timeout_ms,omitempty"`
+	Client           string `msgpack:"client,omitempty"`
+	// Lock: WaitMs absent or negative waits until acquired; 0 tries once.
+	WaitMs *int64 `msgpack:"wait_ms,omitempty"`
+	Key    string `msgpack:"key,omitempty"`   // unlock: the lease's key
+	Token  uint64 `msgpack:"token,omitempty"` // lock_check
+	// Cancel: the id of the request to cancel.
+	Target uint64 `msgpack:"target,omitempty"`
+}
+
+// Op is one op of a multi: create, delete, set or check.
+type Op struct {
+	Op         string `msgpack:"op"`
+	Path       string `msgpack:"path"`
+	Data       []byte `msgpack:"data,omitempty"`
+	Version    *int32 `msgpack:"version,omitempty"`
+	Ephemeral  bool   `msgpack:"ephemeral,omitempty"`
+	Sequential bool   `msgpack:"sequential,omitempty"`
+	Container  bool   `msgpack:"container,omitempty"`
+}
+
+// OpList is a multi's ops. Decoding checks the count before allocating.
+type OpList []Op
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (l *OpList) DecodeMsgpack(d *msgpack.Decoder) error {
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		*l = nil
+		return nil
+	}
+	if n > MaxMultiOps {
+		return fmt.Errorf("multi has %d ops, more than the limit of %d", n, MaxMultiOps)
+	}
+	ops := make([]Op, n)
+	for i := range ops {
+		if err := d.Decode(&ops[i]); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	*l = ops
+	return nil
+}
+
+// Message is every frame the agent sends: a reply (ID set, with Result or
+// Error) or an event (ID 0, Event set, with Body).
+type Message struct {
+	ID     uint64             `msgpack:"id"`
+	Result msgpack.RawMessage `msgpack:"result,omitempty"`
+	Error  *Error             `msgpack:"error,omitempty"`
+	Event  string             `msgpack:"event,omitempty"`
+	Body   msgpack.RawMessage `msgpack:"body,omitempty"`
+}
+
+// Event names.
+const (
+	// EventSession reports the session's state; Body is a SessionEvent.
+	EventSession = "session"
+)
+
+// Session states.
+const (
+	SessionConnected = "connected"
+	SessionSuspended = "suspended"
+	SessionLost      = "lost"
+)
+
+// SessionEvent is the body of a session event.
+type SessionEvent struct {
+	State     string `msgpack:"state"`
+	SessionID uint64 `msgpack:"session_id"`
+}
+
+// Stat is a znode's metadata. Zxids are the cluster's log positions; times
+// are milliseconds since the Unix epoch.
+type Stat struct {
+	Czxid          uint64 `msgpack:"czxid" json:"czxid"`
+	Mzxid          uint64 `msgpack:"mzxid" json:"mzxid"`
+	Pzxid          uint64 `msgpack:"pzxid" json:"pzxid"`
+	Ctime          int64  `msgpack:"ctime" json:"ctime"`
+	Mtime          int64  `msgpack:"mtime" json:"mtime"`
+	Version        int32  `msgpack:"version" json:"version"`
+	Cversion       int32  `msgpack:"cversion" json:"cversion"`
+	Aversion       int32  `msgpack:"aversion" json:"aversion"`
+	EphemeralOwner uint64 `msgpack:"ephemeral_owner" json:"ephemeral_owner"`
+	DataLength     int32  `msgpack:"data_length" json:"data_length"`
+	NumChildren    int32  `msgpack:"num_children" json:"num_children"`
+}
+
+// HelloResult answers hello.
+type HelloResult struct {
+	Protocol         int    `msgpack:"protocol"`
+	SessionID        uint64 `msgpack:"session_id"`
+	SessionTimeoutMs int64  `msgpack:"session_timeout_ms"`
+	Agent            string `msgpack:"agent"`
+}
+
+// CreateResult answers create: the path created (with any sequence suffix).
+type CreateResult struct {
+	Path string `msgpack:"path"`
+	Stat Stat   `msgpack:"stat"`
+}
+
+// StatResult answers set.
+type StatResult struct {
+	Stat Stat `msgpack:"stat"`
+}
+
+// GetResult answers get.
+type GetResult struct {
+	Data []byte `msgpack:"data"`
+	Stat Stat   `msgpack:"stat"`
+}
+
+// ExistsResult answers exists; Stat is meaningful only when Exists.
+type ExistsResult struct {
+	Exists bool `msgpack:"exists"`
+	Stat   Stat `msgpack:"stat"`
+}
+
+// ChildrenResult answers children: names in byte order, and the parent's Stat.
+type ChildrenResult struct {
+	Children []string `msgpack:"children"`
+	Stat     Stat     `msgpack:"stat"`
+}
+
+// OpResult is one op's outcome in a MultiResult. Path is set for create.
+type OpResult struct {
+	Path string `msgpack:"path,omitempty"`
+	Stat Stat   `msgpack:"stat"`
+}
+
+// MultiResult answers multi, one result per op in order.
+type MultiResult struct {
+	Results []OpResult `msgpack:"results"`
+}
+
+// SyncResult answers sync with the zxid reads are now current to.
+type SyncResult struct {
+	Zxid uint64 `msgpack:"zxid"`
+}
+
+// LockResult answers lock: the lease's key (its node) and fencing token.
+type LockResult struct {
+	Key   string `msgpack:"key"`
+	Token uint64 `msgpack:"token"`
+}
+
+// LockCheckResult answers lock_check.
+type LockCheckResult struct {
+	Held bool `msgpack:"held"`
+}
+
+// Empty answers ops that return nothing (delete, unlock, cancel, ping).
+type Empty struct{}
+
+// DecodeRequest decodes a request frame's body. A body that is not a
+// msgpack map returns a CodeBadFrame error. A map with fields of the wrong
+// type returns a CodeBadArguments error, and the request with as much as
+// could be read (its ID when the ID itself was readable), so the error can
+// be sent as the reply to that request.
+func DecodeRequest(b []byte) (*Request, *Error) {
+	var req Request
+	if err := msgpack.Unmarshal(b, &req); err == nil {
+		return &req, nil
+	} else {
+		var fields map[string]msgpack.RawMessage
+		if msgpack.Unmarshal(b, &fields) != nil {
+			return nil, Errorf(CodeBadFrame, "frame is not a msgpack map")
+		}
+		var id uint64
+		if raw, ok := fields["id"]; ok && msgpack.Unmarshal(raw, &id) != nil {
+			return nil, Errorf(CodeBadFrame, "request id is not an unsigned integer")
+		}
+		return &Request{ID: id}, Errorf(CodeBadArguments, "malformed request: "+err.Error())
+	}
+}

@@ -1,0 +1,192 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/warden-dev/warden/fsm"
+)
+
+// lockPrefix names a lock's contender nodes: PATH/lock-0000000042. The
+// fixed-width suffix makes byte order the order of arrival.
+const lockPrefix = "lock-"
+
+// maxCreateAttempts bounds retries when the lock's container node vanishes
+// between creating it and creating the contender under it.
+const maxCreateAttempts = 8
+
+// Lease is a held lock. Token is its fencing token: the zxid that created
+// the lease's node, so tokens strictly increase from one holder to the next.
+type Lease struct {
+	Path  string // the lock
+	Key   string // the lease's node, PATH/lock-NNNNNNNNNN
+	Token uint64
+}
+
+// Acquire takes the lock at path for session sid, first come first served.
+// wait < 0 waits until acquired or ctx ends; wait == 0 tries once; wait > 0
+// waits at most that long. On any failure the contender node is removed, so
+// a caller that gives up never blocks those behind it.
+func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.Duration) (*Lease, error) {
+	if err := fsm.ValidatePath(path); err != nil {
+		return nil, err
+	}
+	if path == "/" {
+		return nil, &fsm.Error{Code: fsm.CodeBadArguments, Msg: "the root cannot be a lock"}
+	}
+	key, czxid, err := createContender(ctx, st, sid, path)
+	if err != nil {
+		return nil, err
+	}
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		pred, err := predecessor(st, path, key)
+		if err != nil {
+			return nil, err
+		}
+		if pred == "" {
+			return &Lease{Path: path, Key: key, Token: czxid}, nil
+		}
+		if wait == 0 {
+			abandon(st, sid, key)
+			return nil, ErrNotAcquired
+		}
+		_, exists, w, err := st.Exists(pred, true)
+		if err != nil {
+			abandon(st, sid, key)
+			return nil, err
+		}
+		if !exists {
+			st.StopWatch(w)
+			continue
+		}
+		select {
+		case <-w.C():
+		case <-deadline:
+			st.StopWatch(w)
+			abandon(st, sid, key)
+			return nil, ErrNotAcquired
+		case <-ctx.Done():
+			st.StopWatch(w)
+			abandon(st, sid, key)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// createContender creates this session's ephemeral sequential node under
+// path, creating path (as a container) when it is missing.
+func createContender(ctx context.Context, st Store, sid uint64, path string) (string, uint64, error) {
+	op := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + lockPrefix, Ephemeral: true, Sequential: true}
+	for attempt := 0; ; attempt++ {
+		res, err := write(ctx, st, sid, op)
+		if err == nil {
+			return res.Ops[0].Path, res.Ops[0].Stat.Czxid, nil
+		}
+		if !errors.Is(err, fsm.ErrNoNode) || attempt == maxCreateAttempts {
+			return "", 0, err
+		}
+		if err := ensureContainers(ctx, st, sid, path); err != nil {
+			return "", 0, err
+		}
+	}
+}
+
+// predecessor returns the contender just ahead of key, or "" when key is
+// first. It fails with ErrNotHeld when key itself is gone (its session
+// ended).
+func predecessor(st Store, path, key string) (string, error) {
+	kids, _, _, err := st.Children(path, false)
+	if errors.Is(err, fsm.ErrNoNode) {
+		return "", ErrNotHeld
+	}
+	if err != nil {
+		return "", err
+	}
+	name := key[len(path)+1:]
+	prev := ""
+	for _, k := range kids {
+		if !strings.HasPrefix(k, lockPrefix) {
+			continue
+		}
+		if k == name {
+			if prev == "" {
+				return "", nil
+			}
+			return path + "/" + prev, nil
+		}
+		prev = k
+	}
+	return "", ErrNotHeld
+}
+
+// abandon removes a contender node with a fresh context: the caller's may
+// already be done.
+func abandon(st Store, sid uint64, key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = st.Write(ctx, sid, []fsm.Op{{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion}})
+}
+
+// Release gives up a lease held by session sid. The next contender is
+// granted the lock as soon as the delete is applied.
+func Release(ctx context.Context, st Store, sid uint64, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	stat, ok, _, err := st.Exists(key, false)
+	if err != nil {
+		return err
+	}
+	if !ok || stat.EphemeralOwner != sid {
+		return ErrNotHeld
+	}
+	_, err = write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
+	if errors.Is(err, fsm.ErrNoNode) {
+		return ErrNotHeld
+	}
+	return err
+}
+
+// Check reports whether token belongs to the current holder of the lock at
+// path: a resource guarded by the lock accepts a request only if it does.
+func Check(st Store, path string, token uint64) (bool, error) {
+	if err := fsm.ValidatePath(path); err != nil {
+		return false, err
+	}
+	kids, _, _, err := st.Children(path, false)
+	if errors.Is(err, fsm.ErrNoNode) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, k := range kids {
+		if !strings.HasPrefix(k, lockPrefix) {
+			continue
+		}
+		stat, ok, _, err := st.Exists(path+"/"+k, false)
+		if err != nil || !ok {
+			return false, err
+		}
+		return stat.Czxid == token, nil
+	}
+	return false, nil
+}
+
+func checkKey(key string) error {
+	if err := fsm.ValidatePath(key); err != nil {
+		return err
+	}
+	if i := strings.LastIndexByte(key, '/'); !strings.HasPrefix(key[i+1:], lockPrefix) {
+		return &fsm.Error{Code: fsm.CodeBadArguments, Msg: "not a lock lease key: " + key}
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+
+	"github.com/warden-dev/warden/fsm"
+)
+
+// Store is what recipes need from the replicated tree.
+//
+// Write applies ops all-or-nothing for a session; a refusal (node exists,
+// bad version) is in the Result, and the error is for a write whose outcome
+// is unknown. The read methods read the local replica, and with watch set
+// they register a one-shot watch atomically with the read.
+type Store interface {
+	Write(ctx context.Context, session uint64, ops []fsm.Op) (*fsm.Result, error)
+	Get(path string, watch bool) ([]byte, fsm.Stat, *fsm.Watch, error)
+	Exists(path string, watch bool) (fsm.Stat, bool, *fsm.Watch, error)
+	Children(path string, watch bool) ([]string, fsm.Stat, *fsm.Watch, error)
+	StopWatch(w *fsm.Watch)
+}
+
+// Errors of the recipes, beside the fsm's own.
+var (
+	// ErrNotAcquired: a try or a wait with a timeout ended without the lock.
+	ErrNotAcquired = errors.New("lock not acquired within the wait")
+	// ErrNotHeld: the lease is not (or no longer) held by this session.
+	ErrNotHeld = errors.New("lock not held by this session")
+)
+
+// write applies ops and folds a refusal into the error.
+func write(ctx context.Context, st Store, sid uint64, ops ...fsm.Op) (*fsm.Result, error) {
+	res, err := st.Write(ctx, sid, ops)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Error(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// ensureContainers creates path and its missing ancestors as container
+// nodes, which the tree removes again once their last child goes.
+func ensureContainers(ctx context.Context, st Store, sid uint64, path string) error {
+	if path == "/" {
+		return nil
+	}
+	if _, ok, _, err := st.Exists(path, false); err != nil || ok {
+		return err
+	}
+	parent := path[:max(lastSlash(path), 1)]
+	if err := ensureContainers(ctx, st, sid, parent); err != nil {
+		return err
+	}
+	_, err := write(ctx, st, sid, fsm.Op{Kind: fsm.OpCreate, Path: path, Container: true})
+	if errors.Is(err, fsm.ErrNodeExists) {
+		return nil
+	}
+	return err
+}
+
+func lastSlash(p string) int {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return i
+		}
+	}
+	return 0
+}
