@@ -1,0 +1,38 @@
+# Warden: `make run` starts a dev agent, `make test` runs every test.
+
+GO      ?= go
+BIN     := bin/warden
+SOCKET  ?= /tmp/warden.sock
+PKGS    := ./...
+
+.PHONY: all build run test vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/warden
+
+# A single dev server with its data in a temporary folder; Ctrl-C stops it.
+run: build
+	./$(BIN) agent --dev --socket $(SOCKET)
+
+# Every test, with the race detector; fuzz targets run their seed corpora.
+test: vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run x -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./localapi/wire/
+	$(GO) test -run x -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./localapi/wire/
+
+bench:
+	$(GO) test -run x -bench . -benchtime 2s ./fsm/ ./bench/
+
+clean:
+	rm -rf bin
