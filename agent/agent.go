@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/oklog/run"
@@ -19,6 +20,8 @@ type Agent struct {
 	node   *cluster.Node
 	api    *localapi.Server
 	tmpDir string // removed on shutdown (dev mode without a data dir)
+	http   *httpServer
+	ready  atomic.Bool // the socket is open
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -44,18 +47,30 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			_ = a.Shutdown()
 		}
 	}()
-	dataDir := a.cfg.DataDir
+	var dataDir string
+	dataDir = a.cfg.DataDir
 	if dataDir == "" {
 		if a.tmpDir, err = os.MkdirTemp("", "warden-dev-"); err != nil {
 			return fmt.Errorf("temporary data dir: %w", err)
 		}
 		dataDir = a.tmpDir
 	}
+	bind, err := a.cfg.bindAddr()
+	if err != nil {
+		return err
+	}
 	cc := cluster.DefaultConfig()
 	cc.NodeName = a.cfg.NodeName
 	cc.DataDir = dataDir
-	cc.RaftAddr = a.cfg.RaftAddr
+	cc.BindAddr = bind
+	cc.RPCPort = a.cfg.port(a.cfg.RPCPort, cluster.DefaultRPCPort)
+	cc.SerfPort = a.cfg.port(a.cfg.SerfPort, cluster.DefaultSerfPort)
+	cc.Server = a.cfg.Server || a.cfg.Dev
+	cc.BootstrapExpect = a.cfg.BootstrapExpect
 	cc.Bootstrap = a.cfg.Dev
+	cc.Join = a.cfg.Join
+	cc.LockDelay = a.cfg.LockDelay
+	cc.Version = Version
 	cc.Logger = a.logger
 	cc.LogOutput = a.logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
 	if a.cfg.Tune != nil {
@@ -67,8 +82,17 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err = a.node.Open(); err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, a.cfg.StartTimeout)
+	wctx, cancel := context.WithCancel(ctx)
+	if a.cfg.StartTimeout > 0 {
+		wctx, cancel = context.WithTimeout(ctx, a.cfg.StartTimeout)
+	}
 	defer cancel()
+	if httpPort := a.cfg.port(a.cfg.HTTPPort, cluster.DefaultHTTPPort); a.cfg.HTTPPort != HTTPDisabled {
+		if err = a.listenHTTP(bind, httpPort); err != nil {
+			return err
+		}
+	}
+	a.logger.Info("waiting for the cluster", "node", a.cfg.NodeName, "serf", a.node.SerfAddr(), "rpc", a.node.RPCAddr())
 	if err = a.node.WaitReady(wctx); err != nil {
 		return err
 	}
@@ -83,12 +107,13 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	lc.SocketPath = a.cfg.SocketPath
 	lc.DefaultSessionTimeout = a.cfg.DefaultSessionTimeout
 	lc.Logger = a.logger.Named("localapi")
-	if a.api, err = localapi.New(lc, a.node); err != nil {
+	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err
 	}
 	if err = a.api.Listen(); err != nil {
 		return err
 	}
+	a.ready.Store(true)
 	a.logger.Info("agent started", "node", a.cfg.NodeName, "socket", a.cfg.SocketPath, "data_dir", dataDir)
 	return nil
 }
@@ -97,6 +122,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 func (a *Agent) Run(ctx context.Context) error {
 	var g run.Group
 	g.Add(a.api.Serve, func(error) { _ = a.api.Close() })
+	if a.http != nil {
+		g.Add(a.waitHTTP, func(error) { _ = a.http.Close() })
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	err := g.Run()
@@ -112,6 +140,9 @@ func (a *Agent) Shutdown() error {
 	a.shutdownOnce.Do(func() {
 		if a.api != nil {
 			_ = a.api.Close()
+		}
+		if a.http != nil {
+			_ = a.http.Close()
 		}
 		if a.node != nil {
 			a.shutdownErr = a.node.Close()

@@ -3,39 +3,62 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/warden-dev/warden/cluster"
 	"github.com/warden-dev/warden/localapi"
 	"github.com/warden-dev/warden/localapi/wire"
 )
+
+// PortDefault asks for the mode's default port: a free one in dev mode,
+// the documented one otherwise.
+const PortDefault = -1
 
 // Config configures an agent.
 type Config struct {
 	// Dev runs a single server that bootstraps itself; with no DataDir its
 	// data lives in a temporary folder removed on shutdown.
 	Dev bool
+	// Server makes the agent a Raft voter; otherwise it is a replica.
+	Server bool
+	// BootstrapExpect: servers bootstrap once this many are seen.
+	BootstrapExpect int
 	// NodeName identifies the agent; defaults to the hostname.
 	NodeName string
 	// DataDir holds the Raft log, stable store and snapshots.
 	DataDir string
 	// SocketPath is the local API's Unix socket.
 	SocketPath string
-	// RaftAddr is the TCP address Raft binds to.
-	RaftAddr string
+	// BindAddr is the IP for Serf, RPC and HTTP; empty means 127.0.0.1
+	// in dev mode and the first private address otherwise.
+	BindAddr string
+	// RPCPort (Raft and agent RPC), SerfPort and HTTPPort; PortDefault
+	// picks the mode's default, 0 a free port, and HTTPPort -2 disables
+	// HTTP.
+	RPCPort, SerfPort, HTTPPort int
+	// Join lists agents to join (Serf host or host:port), retried until
+	// one answers.
+	Join []string
 	// LogLevel is trace, debug, info, warn or error.
 	LogLevel string
 	// DefaultSessionTimeout applies when an app's hello names none.
 	DefaultSessionTimeout time.Duration
-	// StartTimeout bounds waiting for a leader at start.
+	// LockDelay holds back a lock after its holder's session expired.
+	LockDelay time.Duration
+	// StartTimeout bounds waiting for a leader at start; 0 waits forever.
 	StartTimeout time.Duration
 
 	// Tune, when set, adjusts the cluster configuration (tests shorten
 	// timings with it).
 	Tune func(*cluster.Config)
 }
+
+// HTTPDisabled turns the HTTP endpoint off.
+const HTTPDisabled = -2
 
 // DefaultConfig returns a dev agent's configuration.
 func DefaultConfig() *Config {
@@ -47,29 +70,71 @@ func DefaultConfig() *Config {
 		Dev:                   true,
 		NodeName:              host,
 		SocketPath:            wire.DefaultSocket,
-		RaftAddr:              "127.0.0.1:0",
+		RPCPort:               PortDefault,
+		SerfPort:              PortDefault,
+		HTTPPort:              PortDefault,
 		LogLevel:              "info",
 		DefaultSessionTimeout: localapi.DefaultConfig().DefaultSessionTimeout,
-		StartTimeout:          time.Minute,
+		LockDelay:             cluster.DefaultConfig().LockDelay,
 	}
 }
 
 // Validate reports the first thing wrong with c.
 func (c *Config) Validate() error {
 	switch {
-	case !c.Dev:
-		return errors.New("only --dev mode exists so far: start the agent with --dev")
 	case c.NodeName == "":
 		return errors.New("node name is empty")
 	case c.SocketPath == "":
 		return errors.New("socket path is empty")
-	case c.RaftAddr == "":
-		return errors.New("raft address is empty")
-	case c.DefaultSessionTimeout <= 0 || c.StartTimeout <= 0:
+	case !c.Dev && c.DataDir == "":
+		return errors.New("--data-dir is required (only --dev agents may keep their data in a temporary folder)")
+	case c.Dev && c.BootstrapExpect > 1:
+		return errors.New("--dev is a single server; it cannot expect others (drop --bootstrap-expect)")
+	case c.BootstrapExpect < 0:
+		return errors.New("--bootstrap-expect must not be negative")
+	case c.BootstrapExpect > 0 && !c.Server:
+		return errors.New("--bootstrap-expect needs --server")
+	case c.BindAddr != "" && net.ParseIP(c.BindAddr) == nil:
+		return fmt.Errorf("--bind %q is not an IP address", c.BindAddr)
+	case c.DefaultSessionTimeout <= 0 || c.StartTimeout < 0 || c.LockDelay < 0:
 		return errors.New("timeouts must be positive")
+	}
+	for _, p := range []int{c.RPCPort, c.SerfPort} {
+		if p < PortDefault || p > 65535 {
+			return fmt.Errorf("port %d is out of range", p)
+		}
+	}
+	if c.HTTPPort < HTTPDisabled || c.HTTPPort > 65535 {
+		return fmt.Errorf("http port %d is out of range", c.HTTPPort)
 	}
 	if hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
 		return fmt.Errorf("unknown log level %q (want trace, debug, info, warn or error)", c.LogLevel)
 	}
 	return nil
+}
+
+// bindAddr resolves the address to bind.
+func (c *Config) bindAddr() (string, error) {
+	if c.BindAddr != "" {
+		return c.BindAddr, nil
+	}
+	if c.Dev {
+		return "127.0.0.1", nil
+	}
+	ip, err := sockaddr.GetPrivateIP()
+	if err != nil || ip == "" {
+		return "", errors.New("no private IP address found; pass --bind")
+	}
+	return ip, nil
+}
+
+// port resolves a port setting.
+func (c *Config) port(p, def int) int {
+	if p != PortDefault {
+		return p
+	}
+	if c.Dev {
+		return 0
+	}
+	return def
 }

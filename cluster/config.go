@@ -4,10 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/serf/serf"
+)
+
+// Default ports.
+const (
+	DefaultRPCPort  = 7300 // Raft and agent RPC
+	DefaultSerfPort = 7301 // Serf gossip, TCP and UDP
+	DefaultHTTPPort = 7302 // metrics, health, status
 )
 
 // Config configures a Node.
@@ -16,10 +25,41 @@ type Config struct {
 	NodeName string
 	// DataDir holds raft.db (log and stable store) and snapshots/.
 	DataDir string
-	// RaftAddr is the TCP address Raft binds to; port 0 picks a free port.
-	RaftAddr string
-	// Bootstrap makes a fresh node bootstrap itself as the only server.
+	// BindAddr is the IP address the agent binds Serf and RPC to and
+	// advertises to the other agents.
+	BindAddr string
+	// RPCPort carries Raft and the agents' RPC (one TCP port); 0 picks a
+	// free port.
+	RPCPort int
+	// SerfPort is Serf's gossip port (TCP and UDP); 0 picks a free port.
+	SerfPort int
+	// Server makes this agent a Raft voter; otherwise it is a replica (a
+	// non-voter with a full copy of the tree).
+	Server bool
+	// BootstrapExpect: a server bootstraps the cluster once it sees this
+	// many servers (itself included) in Serf, and never again.
+	BootstrapExpect int
+	// Bootstrap makes a fresh node bootstrap itself as the only server
+	// (dev mode).
 	Bootstrap bool
+	// Join lists Serf addresses (host or host:port) of agents to join; the
+	// agent retries every RetryJoinInterval until one answers.
+	Join              []string
+	RetryJoinInterval time.Duration
+	// DefaultSerfPort completes Join addresses given without a port.
+	DefaultSerfPort int
+	// ReconnectTimeout: a failed agent is reaped (and removed from Raft)
+	// after this long.
+	ReconnectTimeout time.Duration
+	// LockDelay holds back the locks of a session that expired (rather
+	// than closed cleanly), so a holder that was cut off has stopped
+	// before the next one starts.
+	LockDelay time.Duration
+	// Version is advertised in Serf tags.
+	Version string
+	// TuneSerf, when set, adjusts Serf's configuration (tests shorten its
+	// timings with it).
+	TuneSerf func(*serf.Config)
 
 	// HeartbeatTimeout and ElectionTimeout are Raft's; shorter fails over
 	// faster on a quiet LAN.
@@ -50,7 +90,14 @@ type Config struct {
 func DefaultConfig() *Config {
 	return &Config{
 		NodeName:          hostname(),
-		RaftAddr:          "127.0.0.1:0",
+		BindAddr:          "127.0.0.1",
+		RPCPort:           DefaultRPCPort,
+		SerfPort:          DefaultSerfPort,
+		DefaultSerfPort:   DefaultSerfPort,
+		RetryJoinInterval: time.Second,
+		ReconnectTimeout:  24 * time.Hour,
+		LockDelay:         time.Second,
+		Version:           "dev",
 		HeartbeatTimeout:  500 * time.Millisecond,
 		ElectionTimeout:   500 * time.Millisecond,
 		SnapshotThreshold: 8192,
@@ -72,8 +119,18 @@ func (c *Config) Validate() error {
 		return errors.New("node name is empty")
 	case c.DataDir == "":
 		return errors.New("data dir is empty")
-	case c.RaftAddr == "":
-		return errors.New("raft address is empty")
+	case net.ParseIP(c.BindAddr) == nil:
+		return fmt.Errorf("bind address %q is not an IP address", c.BindAddr)
+	case c.RPCPort < 0 || c.RPCPort > 65535 || c.SerfPort < 0 || c.SerfPort > 65535:
+		return errors.New("ports must be between 0 and 65535")
+	case c.BootstrapExpect < 0:
+		return errors.New("bootstrap-expect must not be negative")
+	case c.BootstrapExpect > 0 && !c.Server:
+		return errors.New("only a server can bootstrap (bootstrap-expect needs server)")
+	case c.Bootstrap && c.BootstrapExpect > 1:
+		return errors.New("dev mode bootstraps a single server; it cannot expect others")
+	case c.LockDelay < 0:
+		return errors.New("lock delay must not be negative")
 	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0:
 		return errors.New("raft timeouts must be positive")
 	case c.MinSessionTimeout <= 0 || c.MaxSessionTimeout < c.MinSessionTimeout:

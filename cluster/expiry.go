@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/fsm"
 )
 
@@ -14,6 +15,7 @@ import (
 type expirer struct {
 	n       *Node
 	mu      sync.Mutex
+	ready   bool // this node leads and has applied every earlier entry
 	renewed map[uint64]time.Time
 }
 
@@ -21,24 +23,61 @@ func newExpirer(n *Node) *expirer {
 	return &expirer{n: n, renewed: make(map[uint64]time.Time)}
 }
 
-// renew records a keepalive for ids.
-func (e *expirer) renew(ids []uint64) {
-	t := time.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, id := range ids {
-		e.renewed[id] = t
-	}
-}
-
-// reset starts every known session's clock now (on gaining leadership).
-func (e *expirer) reset() {
+// start begins a term of leadership: every known session's clock starts
+// now.
+func (e *expirer) start() {
 	t := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.renewed = make(map[uint64]time.Time)
 	for _, s := range e.n.fsm.Sessions() {
 		e.renewed[s.ID] = t
+	}
+	e.ready = true
+}
+
+// stop ends a term of leadership.
+func (e *expirer) stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ready = false
+}
+
+// renewKnown renews the sessions of ids that exist and returns those that
+// do not. ok is false until this leader is ready to judge.
+func (e *expirer) renewKnown(ids []uint64) (unknown []uint64, ok bool) {
+	t := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ready {
+		return nil, false
+	}
+	for _, id := range ids {
+		if _, exists := e.n.fsm.Session(id); !exists {
+			unknown = append(unknown, id)
+			continue
+		}
+		e.renewed[id] = t
+	}
+	return unknown, true
+}
+
+// agentFailed is told when Serf declares an agent failed. Its sessions'
+// clocks move back by the lock-delay: they expire that much sooner, and
+// the locks they free are still not handed on before the full timeout
+// since their last renewal has passed, so an app cut off with its agent
+// has been told it is lost before anyone else is granted its lock.
+func (e *expirer) agentFailed(agent string) {
+	d := e.n.cfg.LockDelay
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.n.fsm.Sessions() {
+		if s.Owner != agent || s.Resumable {
+			continue
+		}
+		if t, ok := e.renewed[s.ID]; ok {
+			e.renewed[s.ID] = t.Add(-d)
+		}
 	}
 }
 
@@ -80,7 +119,7 @@ func (e *expirer) run(stop <-chan struct{}) {
 		case now := <-t.C:
 			for _, id := range e.due(now) {
 				ctx, cancel := context.WithTimeout(context.Background(), e.n.cfg.ApplyTimeout)
-				err := e.n.CloseSession(ctx, id, fsm.CloseExpired)
+				err := e.n.closeSession(ctx, id, fsm.CloseExpired)
 				cancel()
 				if err != nil {
 					e.n.cfg.Logger.Warn("expire session", "session", id, "error", err)
@@ -124,7 +163,8 @@ func (n *Node) monitorLeadership() {
 }
 
 // leaderLoop waits until every earlier entry is applied, restarts session
-// clocks, and expires sessions until leadership ends.
+// clocks, then expires sessions and keeps the Raft configuration in step
+// with Serf until leadership ends.
 func (n *Node) leaderLoop(stop <-chan struct{}) {
 	for n.raft.Barrier(n.cfg.ApplyTimeout).Error() != nil {
 		select {
@@ -133,29 +173,16 @@ func (n *Node) leaderLoop(stop <-chan struct{}) {
 		case <-time.After(n.cfg.ExpiryTick):
 		}
 	}
-	n.expiry.reset()
-	n.goKeepalive(stop)
+	n.expiry.start()
+	defer n.expiry.stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.reconcileLoop(stop)
+	}()
 	n.expiry.run(stop)
+	wg.Wait()
 }
 
-// goKeepalive renews this agent's own sessions. On a single server the
-// leader is this agent, so a renewal is a local call.
-func (n *Node) goKeepalive(stop <-chan struct{}) {
-	n.goFunc(func() {
-		for {
-			ids, shortest := n.local.snapshot()
-			n.expiry.renew(ids)
-			wait := min(max(shortest/3, 10*time.Millisecond), time.Second)
-			if shortest == 0 {
-				wait = n.cfg.MinSessionTimeout / 3
-			}
-			select {
-			case <-stop:
-				return
-			case <-n.shutdown:
-				return
-			case <-time.After(wait):
-			}
-		}
-	})
-}
+func msgpackMarshal(v any) ([]byte, error) { return msgpack.Marshal(v) }

@@ -2,12 +2,17 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/serf/serf"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -23,9 +28,16 @@ type Node struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
+	mux       *mux
+	rpc       *rpcPool
+	serf      *serf.Serf
+	serfCh    chan serf.Event
+	rpcAddr   string // this agent's advertised Raft and RPC address
 
-	leaderCh chan bool // raft's NotifyCh
-	expiry   *expirer
+	leaderCh     chan bool // raft's NotifyCh
+	expiry       *expirer
+	reconcileCh  chan struct{}
+	bootstrapped atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -39,12 +51,16 @@ func New(cfg *Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		fsm:      fsm.New(),
-		local:    newLocalSessions(),
-		leaderCh: make(chan bool, 16),
-		shutdown: make(chan struct{}),
+		cfg:         cfg,
+		fsm:         fsm.New(),
+		local:       newLocalSessions(),
+		leaderCh:    make(chan bool, 16),
+		reconcileCh: make(chan struct{}, 1),
+		serfCh:      make(chan serf.Event, 256),
+		rpc:         newRPCPool(),
+		shutdown:    make(chan struct{}),
 	}
+	n.fsm.OnSessionClosed = n.local.closed
 	n.expiry = newExpirer(n)
 	return n, nil
 }
@@ -71,16 +87,15 @@ func (n *Node) Open() error {
 		store.Close()
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	addr, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
+	ln, err := net.Listen("tcp", net.JoinHostPort(n.cfg.BindAddr, strconv.Itoa(n.cfg.RPCPort)))
 	if err != nil {
 		store.Close()
-		return fmt.Errorf("raft address %q: %w", n.cfg.RaftAddr, err)
+		return fmt.Errorf("listen for raft and rpc: %w", err)
 	}
-	n.transport, err = raft.NewTCPTransport(n.cfg.RaftAddr, nil, 3, 10*time.Second, n.cfg.LogOutput)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("raft transport on %v: %w", addr, err)
-	}
+	n.rpcAddr = ln.Addr().String()
+	n.mux = newMux(ln, ln.Addr(), n.cfg.Logger.Named("mux"))
+	n.mux.rpc = n.serveRPC
+	n.transport = raft.NewNetworkTransport(n.mux.raft, 3, 10*time.Second, n.cfg.LogOutput)
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeName)
 	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
@@ -97,12 +112,13 @@ func (n *Node) Open() error {
 		n.closeStores()
 		return err
 	}
+	has, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		n.closeStores()
+		return fmt.Errorf("inspect raft state: %w", err)
+	}
+	n.bootstrapped.Store(has)
 	if n.cfg.Bootstrap {
-		has, err := raft.HasExistingState(logs, store, snaps)
-		if err != nil {
-			n.closeStores()
-			return fmt.Errorf("inspect raft state: %w", err)
-		}
 		if !has {
 			conf := raft.Configuration{Servers: []raft.Server{{
 				ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
@@ -118,11 +134,21 @@ func (n *Node) Open() error {
 		n.closeStores()
 		return fmt.Errorf("start raft: %w", err)
 	}
+	n.goFunc(n.mux.serve)
+	if err := n.startSerf(); err != nil {
+		n.raft.Shutdown()
+		n.closeStores()
+		return err
+	}
 	n.goFunc(n.monitorLeadership)
+	n.goFunc(n.keepaliveLoop)
 	return nil
 }
 
 func (n *Node) closeStores() {
+	if n.mux != nil {
+		n.mux.close()
+	}
 	if n.transport != nil {
 		n.transport.Close()
 	}
@@ -171,12 +197,22 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // Close stops Raft and closes the stores. It is safe to call twice.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.serf != nil {
+			if !n.cfg.Server {
+				// A replica that stops on purpose leaves, so the leader
+				// drops it from the Raft configuration at once. A server
+				// keeps its seat: it is expected back.
+				_ = n.serf.Leave()
+			}
+			_ = n.serf.Shutdown()
+		}
 		close(n.shutdown)
 		if n.raft != nil {
 			n.closeErr = n.raft.Shutdown().Error()
 		}
-		n.wg.Wait()
+		n.rpc.close()
 		n.closeStores()
+		n.wg.Wait()
 	})
 	return n.closeErr
 }
@@ -192,16 +228,70 @@ func (n *Node) timeout(ctx context.Context) time.Duration {
 	return n.cfg.ApplyTimeout
 }
 
-// apply proposes one log entry and waits for its result.
+// apply proposes one log entry, on the leader or forwarded to it, and
+// waits until this replica has applied it too, so the caller reads its own
+// write here.
 func (n *Node) apply(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, translate(err)
-	}
 	b, err := fsm.Encode(t, body)
 	if err != nil {
 		return nil, err
 	}
-	f := n.raft.Apply(b, n.timeout(ctx))
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	res, err := n.propose(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.fsm.WaitIndex(ctx, res.Zxid); err != nil {
+		return nil, translate(err)
+	}
+	return res, nil
+}
+
+// propose gets an entry applied by the leader, following leader changes
+// until ctx ends. A retry may apply an entry the failed attempt had already
+// applied; writes carry (session, sequence), so the FSM applies them once.
+func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
+	backoff := 5 * time.Millisecond
+	lastErr := ErrUnavailable
+	for {
+		if n.IsLeader() {
+			res, err := n.applyLocal(ctx, entry)
+			if !errors.Is(err, ErrUnavailable) {
+				return res, err
+			}
+		} else if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			var res fsm.Result
+			err := n.rpc.call(ctx, string(addr), rpcApply, entry, &res)
+			if err == nil {
+				return &res, nil
+			}
+			lastErr = ErrTimeout
+			n.cfg.Logger.Debug("forward to leader", "leader", addr, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, ctx.Err()
+			}
+			return nil, lastErr
+		case <-n.shutdown:
+			return nil, ErrClosed
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 100*time.Millisecond)
+	}
+}
+
+// applyLocal applies an entry on this node, which must be the leader.
+func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, translate(err)
+	}
+	f := n.raft.Apply(entry, n.timeout(ctx))
 	done := make(chan struct{})
 	go func() {
 		_ = f.Error()
@@ -227,10 +317,37 @@ func (n *Node) apply(ctx context.Context, t fsm.CommandType, body any) (*fsm.Res
 // Sync returns once this replica has applied every write committed before
 // the call, so the next read is linearizable. It returns the zxid reached.
 func (n *Node) Sync(ctx context.Context) (uint64, error) {
-	if err := n.raft.Barrier(n.timeout(ctx)).Error(); err != nil {
-		return 0, translate(err)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
 	}
-	return n.fsm.Index(), nil
+	backoff := 5 * time.Millisecond
+	for {
+		var index uint64
+		var err error
+		if n.IsLeader() {
+			if err = n.raft.Barrier(n.timeout(ctx)).Error(); err == nil {
+				index = n.fsm.Index()
+			}
+		} else if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			err = n.rpc.call(ctx, string(addr), rpcBarrier, nil, &index)
+		} else {
+			err = ErrUnavailable
+		}
+		if err == nil {
+			if err := n.fsm.WaitIndex(ctx, index); err != nil {
+				return 0, translate(err)
+			}
+			return n.fsm.Index(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, translate(ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 100*time.Millisecond)
+	}
 }
 
 // Status is a summary of this node's Raft state.

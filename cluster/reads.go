@@ -23,3 +23,7 @@ func (n *Node) Children(path string, watch bool) ([]string, fsm.Stat, *fsm.Watch
 
 // StopWatch removes a watch that has not fired.
 func (n *Node) StopWatch(w *fsm.Watch) { n.fsm.StopWatch(w) }
+
+// LockDelay returns until when (ms since the epoch) the lock at path is
+// held back after its holder's session expired, or 0.
+func (n *Node) LockDelay(path string) int64 { return n.fsm.LockDelay(path) }

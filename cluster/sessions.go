@@ -2,18 +2,40 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/warden-dev/warden/fsm"
 )
 
-// localSession is a session this agent opened for one of its apps. It
-// numbers the session's writes so the FSM can apply a retried write once.
+// SessionState is what an agent knows of one of its sessions.
+type SessionState string
+
+// Session states, as reported to apps.
+const (
+	// StateConnected: keepalives are being acknowledged.
+	StateConnected SessionState = "connected"
+	// StateSuspended: keepalives have gone unacknowledged for half the
+	// timeout; locks and leadership are uncertain.
+	StateSuspended SessionState = "suspended"
+	// StateLost: the timeout has passed since the last acknowledged
+	// keepalive (the leader may have expired the session), or the expiry
+	// was seen. Nothing the session held may be relied on any more.
+	StateLost SessionState = "lost"
+)
+
+// localSession is a session this agent keeps alive for one of its apps. It
+// numbers the session's writes so the FSM can apply a retried write once,
+// and tracks when the leader last acknowledged it.
 type localSession struct {
 	timeout  time.Duration
 	nextSeq  uint64
 	inflight map[uint64]struct{}
+	lastAck  time.Time // send time of the last acknowledged keepalive
+	state    SessionState
+	notify   func(SessionState)
 }
 
 // localSessions are the sessions this agent owns and keeps alive.
@@ -26,10 +48,16 @@ func newLocalSessions() *localSessions {
 	return &localSessions{m: make(map[uint64]*localSession)}
 }
 
-func (ls *localSessions) add(id uint64, timeout time.Duration) {
+func (ls *localSessions) add(id uint64, timeout time.Duration, nextSeq uint64, acked time.Time, notify func(SessionState)) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	ls.m[id] = &localSession{timeout: timeout, nextSeq: 1, inflight: make(map[uint64]struct{})}
+	if notify == nil {
+		notify = func(SessionState) {}
+	}
+	ls.m[id] = &localSession{
+		timeout: timeout, nextSeq: nextSeq, inflight: make(map[uint64]struct{}),
+		lastAck: acked, state: StateConnected, notify: notify,
+	}
 }
 
 func (ls *localSessions) remove(id uint64) {
@@ -88,12 +116,111 @@ func (ls *localSessions) has(id uint64) bool {
 	return ok
 }
 
+// acked records a keepalive sent at sent and acknowledged; the sessions
+// the leader no longer knows are lost.
+func (ls *localSessions) acked(ids []uint64, sent time.Time, unknown []uint64) {
+	gone := make(map[uint64]bool, len(unknown))
+	for _, id := range unknown {
+		gone[id] = true
+	}
+	var lost []func(SessionState)
+	ls.mu.Lock()
+	for _, id := range ids {
+		s, ok := ls.m[id]
+		if !ok {
+			continue
+		}
+		if gone[id] {
+			delete(ls.m, id)
+			lost = append(lost, s.notify)
+			continue
+		}
+		if sent.After(s.lastAck) {
+			s.lastAck = sent
+		}
+	}
+	ls.mu.Unlock()
+	for _, f := range lost {
+		f(StateLost)
+	}
+}
+
+// evaluate moves sessions between states by the time since their last
+// acknowledged keepalive. A lost session is forgotten: it is no longer
+// renewed, and the app is told.
+func (ls *localSessions) evaluate(now time.Time) {
+	type change struct {
+		notify func(SessionState)
+		state  SessionState
+	}
+	var changes []change
+	ls.mu.Lock()
+	for id, s := range ls.m {
+		since := now.Sub(s.lastAck)
+		next := StateConnected
+		switch {
+		case since > s.timeout:
+			next = StateLost
+		case since > s.timeout/2:
+			next = StateSuspended
+		}
+		if next == s.state {
+			continue
+		}
+		s.state = next
+		if next == StateLost {
+			delete(ls.m, id)
+		}
+		changes = append(changes, change{s.notify, next})
+	}
+	ls.mu.Unlock()
+	for _, c := range changes {
+		c.notify(c.state)
+	}
+}
+
+// closed is the FSM's hook for a session that ended. If it was one of ours
+// and we did not close it ourselves, it expired: the app is told.
+func (ls *localSessions) closed(id uint64, reason fsm.CloseReason) {
+	ls.mu.Lock()
+	s, ok := ls.m[id]
+	if ok {
+		delete(ls.m, id)
+	}
+	ls.mu.Unlock()
+	if ok {
+		s.notify(StateLost)
+	}
+}
+
+// SessionOptions are what an app asks for when it opens a session.
+type SessionOptions struct {
+	Timeout   time.Duration
+	Resumable bool
+	Heartbeat bool
+	Pid, Uid  int32
+	Client    string
+	// OnState is called when the session's state changes. It must not
+	// block; it may be called from Raft's apply goroutine.
+	OnState func(SessionState)
+}
+
 // OpenSession opens a session owned by this agent. Its timeout is clamped
-// to the configured bounds; the returned Session carries its id.
-func (n *Node) OpenSession(ctx context.Context, s fsm.Session) (fsm.Session, error) {
-	timeout := min(max(time.Duration(s.TimeoutMs)*time.Millisecond, n.cfg.MinSessionTimeout), n.cfg.MaxSessionTimeout)
-	s.TimeoutMs = timeout.Milliseconds()
-	s.Owner = n.cfg.NodeName
+// to the configured bounds. A resumable session gets a secret, which with
+// its id lets the app take it up again through ResumeSession.
+func (n *Node) OpenSession(ctx context.Context, o SessionOptions) (fsm.Session, error) {
+	timeout := min(max(o.Timeout, n.cfg.MinSessionTimeout), n.cfg.MaxSessionTimeout)
+	s := fsm.Session{
+		TimeoutMs: timeout.Milliseconds(), Owner: n.cfg.NodeName,
+		Resumable: o.Resumable, Heartbeat: o.Heartbeat, Pid: o.Pid, Uid: o.Uid, Client: o.Client,
+	}
+	if o.Resumable {
+		s.Secret = make([]byte, 16)
+		if _, err := rand.Read(s.Secret); err != nil {
+			return fsm.Session{}, err
+		}
+	}
+	sent := time.Now()
 	res, err := n.apply(ctx, fsm.CmdOpenSession, &fsm.OpenSession{Time: now(), Session: s})
 	if err != nil {
 		return fsm.Session{}, err
@@ -102,16 +229,51 @@ func (n *Node) OpenSession(ctx context.Context, s fsm.Session) (fsm.Session, err
 		return fsm.Session{}, err
 	}
 	s.ID = res.Session
-	n.local.add(s.ID, timeout)
-	n.expiry.renew([]uint64{s.ID})
+	n.local.add(s.ID, timeout, 1, sent, o.OnState)
 	return s, nil
 }
+
+// ErrBadSecret: a resume named a session that does not exist, is not
+// resumable, or whose secret differs.
+var ErrBadSecret = errors.New("no resumable session with that id and secret")
+
+// ResumeSession takes up a resumable session through this agent, after its
+// app reconnected (to this agent after a restart, or to another one).
+func (n *Node) ResumeSession(ctx context.Context, id uint64, secret []byte, onState func(SessionState)) (fsm.Session, error) {
+	sent := time.Now()
+	res, err := n.apply(ctx, fsm.CmdResume, &fsm.Resume{Time: now(), Session: id, Secret: secret, Owner: n.cfg.NodeName})
+	if err != nil {
+		return fsm.Session{}, err
+	}
+	if res.Err != nil {
+		return fsm.Session{}, ErrBadSecret
+	}
+	s, ok := n.fsm.Session(id)
+	if !ok {
+		return fsm.Session{}, ErrBadSecret
+	}
+	n.local.add(id, time.Duration(s.TimeoutMs)*time.Millisecond, res.MaxSeq+1, sent, onState)
+	return s, nil
+}
+
+// Detach stops keeping a session alive without closing it: a resumable
+// session whose connection closed lives on until its timeout, waiting to be
+// resumed.
+func (n *Node) Detach(id uint64) { n.local.remove(id) }
 
 // CloseSession ends a session: its ephemeral nodes are deleted in the same
 // log entry. Closing a session that is already gone is not an error.
 func (n *Node) CloseSession(ctx context.Context, id uint64, reason fsm.CloseReason) error {
 	n.local.remove(id)
-	res, err := n.apply(ctx, fsm.CmdCloseSession, &fsm.CloseSession{Time: now(), Session: id, Reason: reason})
+	return n.closeSession(ctx, id, reason)
+}
+
+func (n *Node) closeSession(ctx context.Context, id uint64, reason fsm.CloseReason) error {
+	cs := &fsm.CloseSession{Time: now(), Session: id, Reason: reason}
+	if reason == fsm.CloseExpired {
+		cs.LockDelayMs = n.cfg.LockDelay.Milliseconds()
+	}
+	res, err := n.apply(ctx, fsm.CmdCloseSession, cs)
 	if err != nil {
 		return err
 	}
@@ -137,21 +299,81 @@ func (n *Node) Write(ctx context.Context, sid uint64, ops []fsm.Op) (*fsm.Result
 	return n.apply(ctx, fsm.CmdWrite, w)
 }
 
-// CloseOrphans closes the sessions a previous run of this agent owned. Their
-// connections died with that run, so nobody can use them again. Call it
-// once, after WaitReady and before serving apps.
+// CloseOrphans closes the sessions a previous run of this agent owned,
+// except resumable ones (left to be resumed or to expire). Their
+// connections died with that run. Call it once, after WaitReady and before
+// serving apps.
 func (n *Node) CloseOrphans(ctx context.Context) (int, error) {
 	closed := 0
 	for _, s := range n.fsm.Sessions() {
 		if s.Owner != n.cfg.NodeName || s.Resumable || n.local.has(s.ID) {
 			continue
 		}
-		if err := n.CloseSession(ctx, s.ID, fsm.CloseExpired); err != nil {
+		if err := n.closeSession(ctx, s.ID, fsm.CloseExpired); err != nil {
 			return closed, err
 		}
 		closed++
 	}
 	return closed, nil
+}
+
+// keepaliveLoop renews this agent's sessions with one batched keepalive to
+// the leader every third of the shortest timeout, and moves them between
+// states as acknowledgements come or stop coming.
+func (n *Node) keepaliveLoop() {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var next time.Time
+	inflight := make(chan struct{}, 1)
+	for {
+		select {
+		case <-n.shutdown:
+			return
+		case now := <-tick.C:
+			n.local.evaluate(now)
+			ids, shortest := n.local.snapshot()
+			if len(ids) == 0 || now.Before(next) {
+				continue
+			}
+			select {
+			case inflight <- struct{}{}:
+			default:
+				continue // the previous keepalive is still out
+			}
+			interval := min(max(shortest/3, 10*time.Millisecond), time.Second)
+			next = now.Add(interval)
+			go func() {
+				defer func() { <-inflight }()
+				n.sendKeepalive(ids, now, interval)
+			}()
+		}
+	}
+}
+
+// sendKeepalive renews ids at the leader (locally when this agent leads).
+func (n *Node) sendKeepalive(ids []uint64, sent time.Time, timeout time.Duration) {
+	var unknown []uint64
+	if n.IsLeader() {
+		var ok bool
+		if unknown, ok = n.expiry.renewKnown(ids); !ok {
+			return
+		}
+	} else {
+		addr, _ := n.raft.LeaderWithID()
+		if addr == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		body, _ := msgpackMarshal(&keepaliveRequest{Agent: n.cfg.NodeName, IDs: ids})
+		var resp keepaliveResponse
+		if err := n.rpc.call(ctx, string(addr), rpcKeepalive, body, &resp); err != nil {
+			n.cfg.Logger.Debug("keepalive", "leader", addr, "error", err)
+			return
+		}
+		unknown = resp.Unknown
+	}
+	n.local.acked(ids, sent, unknown)
 }
 
 // now is the proposer's clock, stamped into commands (never read in Apply).

@@ -227,15 +227,35 @@ func (c *change) check(path string, version int32) (OpResult, *Error) {
 }
 
 // closeSession deletes a session's ephemeral nodes, its cached results and
-// the session itself.
-func (c *change) closeSession(sid uint64) {
+// the session itself. With a lock-delay, the parent of each deleted node
+// is held back until c.time+delayMs.
+func (c *change) closeSession(sid uint64, delayMs int64) {
+	c.pruneDelays()
 	for _, p := range c.st.ephemeralsOf(sid) {
 		if n, ok := c.st.node(p); ok {
 			c.remove(p, n)
+			if delayMs > 0 {
+				parent, _ := splitPath(p)
+				c.st.delays.ReplaceOrInsert(delayItem{path: parent, until: c.time + delayMs})
+			}
 		}
 	}
 	c.dropResults(resultItem{sid: sid}, resultItem{sid: sid + 1})
 	c.st.sessions.Delete(sessionItem{id: sid})
+}
+
+// pruneDelays forgets lock-delays that have passed.
+func (c *change) pruneDelays() {
+	var done []delayItem
+	c.st.delays.Ascend(func(d delayItem) bool {
+		if d.until <= c.time {
+			done = append(done, d)
+		}
+		return true
+	})
+	for _, d := range done {
+		c.st.delays.Delete(d)
+	}
 }
 
 // dropResults deletes the cached results in [from, to).

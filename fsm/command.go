@@ -14,6 +14,7 @@ const (
 	CmdOpenSession  CommandType = 1
 	CmdCloseSession CommandType = 2
 	CmdWrite        CommandType = 3
+	CmdResume       CommandType = 4
 
 	// IgnoreUnknownFlag marks a command that an agent which does not know
 	// its type may skip instead of failing. Only optional commands set it.
@@ -88,11 +89,23 @@ const (
 	CloseExpired CloseReason = 2 // no keepalive within its timeout
 )
 
-// CloseSession ends a session and deletes its ephemeral nodes.
+// CloseSession ends a session and deletes its ephemeral nodes. When the
+// session expired, LockDelayMs holds back the locks it held: the parent of
+// each deleted ephemeral node records a lock-delay until Time+LockDelayMs.
 type CloseSession struct {
-	Time    int64       `msgpack:"t"`
-	Session uint64      `msgpack:"sid"`
-	Reason  CloseReason `msgpack:"r"`
+	Time        int64       `msgpack:"t"`
+	Session     uint64      `msgpack:"sid"`
+	Reason      CloseReason `msgpack:"r"`
+	LockDelayMs int64       `msgpack:"delay,omitempty"`
+}
+
+// Resume hands a resumable session to Owner, an agent the app reconnected
+// through. Secret must match the session's.
+type Resume struct {
+	Time    int64  `msgpack:"t"`
+	Session uint64 `msgpack:"sid"`
+	Secret  []byte `msgpack:"secret"`
+	Owner   string `msgpack:"owner"`
 }
 
 // OpResult is the outcome of one op of a write.
@@ -109,6 +122,9 @@ type Result struct {
 	Ops     []OpResult `msgpack:"ops,omitempty"`
 	Session uint64     `msgpack:"sid,omitempty"`
 	Zxid    uint64     `msgpack:"zxid"`
+	// MaxSeq answers Resume: the highest request sequence the session has
+	// used, so the new owner numbers its writes after it.
+	MaxSeq uint64 `msgpack:"maxseq,omitempty"`
 }
 
 // Error returns the refusal as an error, or nil.

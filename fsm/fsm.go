@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"sync"
 
@@ -15,18 +17,23 @@ import (
 // sets a watch sees the tree and registers the watch atomically, so no
 // change after the read can be missed.
 type FSM struct {
-	mu      sync.RWMutex // guards st; held for write while a new version is published
+	mu      sync.RWMutex // guards st and applied; held for write while a new version is published
 	st      *state
 	watches *watches
+	applied chan struct{} // closed and replaced on every publish
 
 	// OnApply, when set before Raft starts, is called (from the apply
 	// goroutine, after publishing) with the events of each entry.
 	OnApply func(index uint64, events []Event)
+	// OnSessionClosed, when set before Raft starts, is called (from the
+	// apply goroutine, after publishing) for each session that ends. It
+	// must not block.
+	OnSessionClosed func(id uint64, reason CloseReason)
 }
 
 // New returns an empty tree holding only the root.
 func New() *FSM {
-	return &FSM{st: newState(), watches: newWatches()}
+	return &FSM{st: newState(), watches: newWatches(), applied: make(chan struct{})}
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -53,6 +60,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 		var c CloseSession
 		mustDecode(body, &c, l.Index)
 		return f.applyClose(l.Index, &c)
+	case CmdResume:
+		var r Resume
+		mustDecode(body, &r, l.Index)
+		return f.applyResume(l.Index, &r)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.publish(f.advance(l.Index), nil)
@@ -137,9 +148,37 @@ func (f *FSM) applyClose(index uint64, cs *CloseSession) *Result {
 		f.publish(c.st, nil)
 		return &Result{Err: ErrSessionExpired, Zxid: index}
 	}
-	c.closeSession(cs.Session)
+	delay := int64(0)
+	if cs.Reason == CloseExpired {
+		delay = cs.LockDelayMs
+	}
+	c.closeSession(cs.Session, delay)
 	f.publish(c.st, c.events)
+	if f.OnSessionClosed != nil {
+		f.OnSessionClosed(cs.Session, cs.Reason)
+	}
 	return &Result{Session: cs.Session, Zxid: index}
+}
+
+func (f *FSM) applyResume(index uint64, r *Resume) *Result {
+	st := f.advance(index)
+	s, ok := st.session(r.Session)
+	if !ok || !s.Resumable || !bytes.Equal(s.Secret, r.Secret) {
+		f.publish(st, nil)
+		return &Result{Err: ErrSessionExpired, Zxid: index}
+	}
+	next := *s
+	next.Owner = r.Owner
+	st.sessions.ReplaceOrInsert(sessionItem{id: next.ID, sess: &next})
+	maxSeq := s.AckFloor
+	st.results.DescendLessOrEqual(resultItem{sid: s.ID, seq: ^uint64(0)}, func(it resultItem) bool {
+		if it.sid == s.ID {
+			maxSeq = max(maxSeq, it.seq)
+		}
+		return false
+	})
+	f.publish(st, nil)
+	return &Result{Session: s.ID, Zxid: index, MaxSeq: maxSeq}
 }
 
 // publish makes st the current version and fires the watches its events
@@ -150,6 +189,8 @@ func (f *FSM) publish(st *state, events []Event) {
 	if len(events) > 0 {
 		f.watches.fire(events)
 	}
+	close(f.applied)
+	f.applied = make(chan struct{})
 	f.mu.Unlock()
 	if f.OnApply != nil {
 		f.OnApply(st.index, events)
@@ -246,6 +287,30 @@ func (f *FSM) Sessions() []Session {
 		return true
 	})
 	return out
+}
+
+// WaitIndex returns once the entry at index (or a later one) is applied.
+func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
+	for {
+		f.mu.RLock()
+		reached, ch := f.st.index >= index, f.applied
+		f.mu.RUnlock()
+		if reached {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// LockDelay returns until when (ms since the epoch) the lock at path is
+// held back because its last holder's session expired, or 0.
+func (f *FSM) LockDelay(path string) int64 {
+	d, _ := f.current().delays.Get(delayItem{path: path})
+	return d.until
 }
 
 // Index returns the Raft index of the last applied entry (the last zxid).

@@ -20,11 +20,17 @@ type snapshotHeader struct {
 	Nodes    int    `msgpack:"nodes"`
 	Sessions int    `msgpack:"sessions"`
 	Results  int    `msgpack:"results"`
+	Delays   int    `msgpack:"delays"`
 }
 
 type snapNode struct {
 	Key  string `msgpack:"k"`
 	Node *Node  `msgpack:"n"`
+}
+
+type snapDelay struct {
+	Path  string `msgpack:"p"`
+	Until int64  `msgpack:"u"`
 }
 
 type snapResult struct {
@@ -63,6 +69,7 @@ func (st *state) writeTo(w io.Writer) error {
 		Nodes:    st.nodes.Len(),
 		Sessions: st.sessions.Len(),
 		Results:  st.results.Len(),
+		Delays:   st.delays.Len(),
 	})
 	st.nodes.Ascend(func(it nodeItem) bool {
 		err = enc.Encode(snapNode{Key: it.key, Node: it.node})
@@ -77,6 +84,12 @@ func (st *state) writeTo(w io.Writer) error {
 	if err == nil {
 		st.results.Ascend(func(it resultItem) bool {
 			err = enc.Encode(snapResult{Session: it.sid, Seq: it.seq, Result: it.res})
+			return err == nil
+		})
+	}
+	if err == nil {
+		st.delays.Ascend(func(d delayItem) bool {
+			err = enc.Encode(snapDelay{Path: d.path, Until: d.until})
 			return err == nil
 		})
 	}
@@ -135,6 +148,13 @@ func readState(r io.Reader) (*state, error) {
 			return nil, fmt.Errorf("read snapshot result %d: %w", i, err)
 		}
 		st.results.ReplaceOrInsert(resultItem{sid: r.Session, seq: r.Seq, res: r.Result})
+	}
+	for i := 0; i < h.Delays; i++ {
+		var d snapDelay
+		if err := dec.Decode(&d); err != nil {
+			return nil, fmt.Errorf("read snapshot lock-delay %d: %w", i, err)
+		}
+		st.delays.ReplaceOrInsert(delayItem{path: d.Path, until: d.Until})
 	}
 	return st, nil
 }

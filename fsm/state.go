@@ -33,7 +33,14 @@ type state struct {
 	ephemerals *btree.BTreeG[string] // 8-byte session id + path
 	sessions   *btree.BTreeG[sessionItem]
 	results    *btree.BTreeG[resultItem]
-	index      uint64 // the last applied Raft index
+	delays     *btree.BTreeG[delayItem] // lock-delays by lock path
+	index      uint64                   // the last applied Raft index
+}
+
+// delayItem holds back a lock whose holder's session expired.
+type delayItem struct {
+	path  string
+	until int64 // ms since the epoch
 }
 
 func newState() *state {
@@ -44,6 +51,7 @@ func newState() *state {
 		results: btree.NewG(btreeDegree, func(a, b resultItem) bool {
 			return a.sid < b.sid || (a.sid == b.sid && a.seq < b.seq)
 		}),
+		delays: btree.NewG(btreeDegree, func(a, b delayItem) bool { return a.path < b.path }),
 	}
 	s.nodes.ReplaceOrInsert(nodeItem{key: "", node: &Node{}})
 	return s
@@ -55,6 +63,7 @@ func (s *state) clone() *state {
 		ephemerals: s.ephemerals.Clone(),
 		sessions:   s.sessions.Clone(),
 		results:    s.results.Clone(),
+		delays:     s.delays.Clone(),
 		index:      s.index,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -23,6 +24,13 @@ type conn struct {
 	end context.CancelFunc
 	sid uint64
 
+	resumable bool
+	heartbeat *time.Timer // set for heartbeat liveness; reset by every frame
+	timeout   time.Duration
+	lost      atomic.Bool   // the session is gone; do not close it again
+	states    chan string   // session states to push to the app
+	stopped   chan struct{} // closed when serve returns
+
 	wmu sync.Mutex // serializes frames onto nc
 
 	mu       sync.Mutex
@@ -37,25 +45,32 @@ func newConn(s *Server, nc *net.UnixConn) *conn {
 		s: s, nc: nc, ctx: ctx, end: cancel,
 		inflight: make(map[uint64]context.CancelFunc),
 		slots:    make(chan struct{}, s.cfg.MaxInFlight),
+		states:   make(chan string, 16),
+		stopped:  make(chan struct{}),
 	}
 }
 
 // serve runs the connection: hello, then requests until it closes.
 func (c *conn) serve() {
 	log := c.s.cfg.Logger
+	defer close(c.stopped)
 	defer c.nc.Close()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	if err := c.hello(r); err != nil {
 		log.Debug("connection refused", "error", err)
 		return
 	}
-	defer c.closeSession()
+	defer c.endSession()
+	go c.pushStates()
 	var buf []byte
 	for {
 		frame, err := wire.ReadFrame(r, buf, wire.MaxFrameSize)
 		if err != nil {
 			c.frameError(err)
 			break
+		}
+		if c.heartbeat != nil {
+			c.heartbeat.Reset(c.timeout)
 		}
 		buf = frame[:0]
 		req, werr := wire.DecodeRequest(frame)
@@ -124,21 +139,98 @@ func (c *conn) hello(r *bufio.Reader) error {
 	pid, uid := peerCred(c.nc)
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	sess, err := c.s.backend.OpenSession(ctx, fsm.Session{
-		TimeoutMs: timeout.Milliseconds(), Pid: pid, Uid: uid, Client: req.Client,
-	})
+	var sess fsm.Session
+	resumed := req.SessionID != 0
+	if resumed {
+		sess, err = c.s.backend.ResumeSession(ctx, req.SessionID, req.Secret, c.onState)
+	} else {
+		sess, err = c.s.backend.OpenSession(ctx, SessionOptions{
+			Timeout: timeout, Resumable: req.Resumable, Heartbeat: req.Heartbeat,
+			Pid: pid, Uid: uid, Client: req.Client, OnState: c.onState,
+		})
+	}
 	if err != nil {
 		werr := toWire(err)
+		if errors.Is(err, ErrBadSecret) {
+			werr = wire.Errorf(wire.CodeSessionExpired, err.Error())
+		}
 		c.replyError(req.ID, werr)
 		return werr
 	}
-	c.sid = sess.ID
+	c.sid, c.resumable = sess.ID, sess.Resumable
+	c.timeout = time.Duration(sess.TimeoutMs) * time.Millisecond
+	if sess.Heartbeat {
+		c.heartbeat = time.AfterFunc(c.timeout, c.heartbeatMissed)
+	}
 	c.reply(req.ID, &wire.HelloResult{
 		Protocol: wire.ProtocolVersion, SessionID: sess.ID,
 		SessionTimeoutMs: sess.TimeoutMs, Agent: c.s.backend.Name(),
+		Secret: sess.Secret, Resumed: resumed,
 	})
 	c.event(wire.EventSession, &wire.SessionEvent{State: wire.SessionConnected, SessionID: sess.ID})
 	return nil
+}
+
+// onState hears the backend's session states. It never blocks: states
+// queue for pushStates, and "lost" is never dropped.
+func (c *conn) onState(state string) {
+	if state == wire.SessionLost {
+		c.lost.Store(true)
+	}
+	select {
+	case c.states <- state:
+	default:
+		if state == wire.SessionLost {
+			go func() {
+				select {
+				case c.states <- state:
+				case <-c.stopped:
+				}
+			}()
+		}
+	}
+}
+
+// pushStates tells the app each state change. After "lost" the connection
+// closes: the session is gone, and the app must not act on anything it held.
+func (c *conn) pushStates() {
+	for {
+		select {
+		case <-c.stopped:
+			return
+		case st := <-c.states:
+			c.event(wire.EventSession, &wire.SessionEvent{State: st, SessionID: c.sid})
+			if st == wire.SessionLost {
+				c.nc.Close()
+				return
+			}
+		}
+	}
+}
+
+// heartbeatMissed ends a heartbeat session whose app sent nothing within
+// its timeout, exactly as if the process had died: the session closes
+// (handing on its locks at once) and so does the connection.
+func (c *conn) heartbeatMissed() {
+	c.s.cfg.Logger.Info("app missed its heartbeat; ending its session", "session", c.sid)
+	c.closeSession()
+	c.lost.Store(true)
+	c.onState(wire.SessionLost)
+}
+
+// endSession is what a closed connection does to its session: a resumable
+// one lives on until its timeout, waiting to be resumed; any other closes.
+func (c *conn) endSession() {
+	if c.heartbeat != nil {
+		c.heartbeat.Stop()
+	}
+	switch {
+	case c.lost.Load():
+	case c.resumable:
+		c.s.backend.Detach(c.sid)
+	default:
+		c.closeSession()
+	}
 }
 
 // closeSession ends the session with a fresh context: the connection's own

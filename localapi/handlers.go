@@ -84,6 +84,11 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 			return nil, toWire(err)
 		}
 		return &wire.LockCheckResult{Held: held}, nil
+	case wire.OpStatus:
+		st := b.Status()
+		return &st, nil
+	case wire.OpMembers:
+		return &wire.MembersResult{Members: b.Members()}, nil
 	case "":
 		return nil, wire.Errorf(wire.CodeBadArguments, "request has no op")
 	}

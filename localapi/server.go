@@ -35,18 +35,41 @@ import (
 	"github.com/warden-dev/warden/recipes"
 )
 
-// Backend is the replicated tree as the server needs it.
+// Backend is the replicated tree and the agent, as the server needs them.
 //
 // Errors other than fsm and recipes errors are reported to apps as
 // unavailable, except those matching context.DeadlineExceeded (timeout)
-// and context.Canceled (canceled).
+// and context.Canceled (canceled), and ErrBadSecret from ResumeSession.
 type Backend interface {
 	recipes.Store
-	OpenSession(ctx context.Context, s fsm.Session) (fsm.Session, error)
+	// OpenSession opens a session owned by this agent and keeps it alive.
+	OpenSession(ctx context.Context, o SessionOptions) (fsm.Session, error)
+	// ResumeSession takes up a resumable session by id and secret.
+	ResumeSession(ctx context.Context, id uint64, secret []byte, onState func(string)) (fsm.Session, error)
+	// CloseSession ends a session and everything it holds.
 	CloseSession(ctx context.Context, id uint64, reason fsm.CloseReason) error
+	// Detach stops keeping a session alive without closing it.
+	Detach(id uint64)
 	Sync(ctx context.Context) (uint64, error)
 	Name() string
+	Status() wire.StatusResult
+	Members() []wire.Member
 }
+
+// SessionOptions are what an app's hello asks for.
+type SessionOptions struct {
+	Timeout   time.Duration
+	Resumable bool
+	Heartbeat bool
+	Pid, Uid  int32
+	Client    string
+	// OnState hears "connected", "suspended" and "lost". It must not block.
+	OnState func(state string)
+}
+
+// ErrBadSecret is what a Backend returns when a resume names a session
+// that is gone or not resumable, or gives the wrong secret.
+var ErrBadSecret = errors.New("no resumable session with that id and secret")
 
 // Config configures a Server.
 type Config struct {

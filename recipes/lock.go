@@ -52,6 +52,14 @@ func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.D
 			return nil, err
 		}
 		if pred == "" {
+			held, err := sitOutLockDelay(ctx, st, path, wait == 0, deadline)
+			if err != nil {
+				abandon(st, sid, key)
+				return nil, err
+			}
+			if held {
+				continue
+			}
 			return &Lease{Path: path, Key: key, Token: czxid}, nil
 		}
 		if wait == 0 {
@@ -78,6 +86,33 @@ func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.D
 			abandon(st, sid, key)
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// sitOutLockDelay waits out a lock-delay on path (left by a holder whose
+// session expired) before the lock is granted. It reports whether it
+// waited, in which case the caller looks at the line again.
+func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadline <-chan time.Time) (bool, error) {
+	until := st.LockDelay(path)
+	if until == 0 {
+		return false, nil
+	}
+	d := time.Until(time.UnixMilli(until))
+	if d <= 0 {
+		return false, nil
+	}
+	if try {
+		return false, ErrNotAcquired
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true, nil
+	case <-deadline:
+		return false, ErrNotAcquired
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 

@@ -28,6 +28,23 @@ type Options struct {
 	// OnSessionState, if set, is called with each session state the agent
 	// reports ("connected", "suspended", "lost"). It must not block.
 	OnSessionState func(state string)
+	// Resumable asks for a session that outlives its connection for its
+	// timeout, so that a client that reconnects (after an agent restart,
+	// say) keeps its locks by passing ResumeToken() as Resume.
+	Resumable bool
+	// Resume takes up an earlier resumable session instead of opening one.
+	Resume *ResumeToken
+	// Heartbeat asks the agent to end the session if this client sends
+	// nothing within the session timeout, as if its process had died; the
+	// client pings every third of the timeout. It covers a process that is
+	// stuck with its socket still open.
+	Heartbeat bool
+}
+
+// ResumeToken names a resumable session and proves the right to it.
+type ResumeToken struct {
+	SessionID uint64
+	Secret    []byte
 }
 
 // SocketPath resolves the socket the way Dial does.
@@ -48,6 +65,8 @@ type Client struct {
 	nc      net.Conn
 	opts    Options
 	session uint64
+	secret  []byte
+	timeout time.Duration
 	agent   string
 	nextID  atomic.Uint64
 
@@ -76,16 +95,53 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	go c.readLoop()
 	var hello wire.HelloResult
-	err = c.call(ctx, &wire.Request{
+	req := &wire.Request{
 		Op: wire.OpHello, Protocol: wire.ProtocolVersion,
 		SessionTimeoutMs: opts.SessionTimeout.Milliseconds(), Client: opts.Name,
-	}, &hello)
-	if err != nil {
+		Resumable: opts.Resumable, Heartbeat: opts.Heartbeat,
+	}
+	if opts.Resume != nil {
+		req.SessionID, req.Secret = opts.Resume.SessionID, opts.Resume.Secret
+	}
+	if err = c.call(ctx, req, &hello); err != nil {
 		c.Close()
 		return nil, err
 	}
-	c.session, c.agent = hello.SessionID, hello.Agent
+	c.session, c.agent, c.secret = hello.SessionID, hello.Agent, hello.Secret
+	c.timeout = time.Duration(hello.SessionTimeoutMs) * time.Millisecond
+	if opts.Heartbeat {
+		go c.heartbeat()
+	}
 	return c, nil
+}
+
+// ResumeToken returns what Options.Resume needs to take this session up
+// again, or nil when it is not resumable.
+func (c *Client) ResumeToken() *ResumeToken {
+	if c.secret == nil {
+		return nil
+	}
+	return &ResumeToken{SessionID: c.session, Secret: c.secret}
+}
+
+// SessionTimeout is the session's timeout as the agent granted it.
+func (c *Client) SessionTimeout() time.Duration { return c.timeout }
+
+// heartbeat pings every third of the session timeout until the
+// connection ends.
+func (c *Client) heartbeat() {
+	t := time.NewTicker(max(c.timeout/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+			_ = c.Ping(ctx)
+			cancel()
+		}
+	}
 }
 
 // SessionID is the id of this connection's session.

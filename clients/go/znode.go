@@ -116,3 +116,23 @@ func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 	err := c.call(ctx, &wire.Request{Op: wire.OpMulti, Ops: ops}, &r)
 	return r.Results, err
 }
+
+// Status is an agent's view of the cluster.
+type Status = wire.StatusResult
+
+// Member is one agent of the cluster.
+type Member = wire.Member
+
+// Status reports the agent's Raft state, leader and counts.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var r wire.StatusResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpStatus}, &r)
+	return r, err
+}
+
+// Members lists the cluster's agents with their roles and Raft suffrage.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var r wire.MembersResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpMembers}, &r)
+	return r.Members, err
+}

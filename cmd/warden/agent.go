@@ -7,49 +7,84 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/warden-dev/warden/agent"
 )
 
 func init() {
 	register("agent", command{
-		usage: "--dev [--socket PATH] [--data-dir DIR] [--node NAME] [--log-level LEVEL]",
+		usage: "(--dev | --server [--bootstrap-expect N] | replica flags) [--join ADDR]... [--bind IP] [--socket PATH] [--data-dir DIR] ...",
 		help:  "run an agent",
 		run:   runAgent,
 	})
 }
 
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
 func runAgent(args []string) error {
 	cfg := agent.DefaultConfig()
+	cfg.Dev = false
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.BoolVar(&cfg.Dev, "dev", false, "run a single server; without --data-dir, data lives in a temporary folder")
+	fs.BoolVar(&cfg.Dev, "dev", envBool("WARDEN_DEV"), "run a single server; without --data-dir, data lives in a temporary folder (env WARDEN_DEV)")
+	fs.BoolVar(&cfg.Server, "server", envBool("WARDEN_SERVER"), "be a Raft voter; without it the agent is a replica (env WARDEN_SERVER)")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", envInt("WARDEN_BOOTSTRAP_EXPECT", 0), "servers bootstrap the cluster once this many are seen (env WARDEN_BOOTSTRAP_EXPECT)")
+	fs.StringVar(&cfg.NodeName, "node", envOr("WARDEN_NODE", cfg.NodeName), "node name, unique in the cluster (env WARDEN_NODE)")
+	fs.StringVar(&cfg.BindAddr, "bind", os.Getenv("WARDEN_BIND"), "IP to bind and advertise (default 127.0.0.1 with --dev, else the first private address) (env WARDEN_BIND)")
+	fs.IntVar(&cfg.RPCPort, "rpc-port", envInt("WARDEN_RPC_PORT", agent.PortDefault), "TCP port for Raft and agent RPC (default 7300; a free port with --dev) (env WARDEN_RPC_PORT)")
+	fs.IntVar(&cfg.SerfPort, "serf-port", envInt("WARDEN_SERF_PORT", agent.PortDefault), "Serf gossip port, TCP and UDP (default 7301; a free port with --dev) (env WARDEN_SERF_PORT)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", envInt("WARDEN_HTTP_PORT", agent.PortDefault), "HTTP port for /metrics, /healthz, /readyz, /v1/status (default 7302; a free port with --dev; -2 disables) (env WARDEN_HTTP_PORT)")
+	var join listFlag
+	fs.Var(&join, "join", "agent to join, host or host:port of its Serf address; repeatable; retried until it works (env WARDEN_JOIN, comma-separated)")
 	fs.StringVar(&cfg.SocketPath, "socket", envOr("WARDEN_SOCKET", cfg.SocketPath), "Unix socket for local apps (env WARDEN_SOCKET)")
 	fs.StringVar(&cfg.DataDir, "data-dir", os.Getenv("WARDEN_DATA_DIR"), "data directory (env WARDEN_DATA_DIR)")
-	fs.StringVar(&cfg.NodeName, "node", envOr("WARDEN_NODE", cfg.NodeName), "node name (env WARDEN_NODE)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("WARDEN_LOG_LEVEL", cfg.LogLevel), "trace, debug, info, warn or error (env WARDEN_LOG_LEVEL)")
 	fs.DurationVar(&cfg.DefaultSessionTimeout, "session-timeout", cfg.DefaultSessionTimeout, "session timeout for apps that ask for none")
+	fs.DurationVar(&cfg.LockDelay, "lock-delay", cfg.LockDelay, "hold back a lock this long after its holder's session expired")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if !cfg.Dev {
-		return usagef("only --dev mode exists so far: run 'warden agent --dev'")
+	cfg.Join = join
+	if len(join) == 0 && os.Getenv("WARDEN_JOIN") != "" {
+		cfg.Join = strings.Split(os.Getenv("WARDEN_JOIN"), ",")
+	}
+	if cfg.Dev && cfg.DataDir == "" {
+		cfg.StartTimeout = time.Minute
 	}
 	a, err := agent.New(cfg, nil)
 	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("warden agent %s is ready\n  socket: %s\n  try:    WARDEN_SOCKET=%s warden lock /demo -- echo held\n",
-		cfg.NodeName, cfg.SocketPath, cfg.SocketPath)
+	fmt.Printf("warden agent %s is ready\n  socket: %s\n  serf:   %s\n  rpc:    %s\n  http:   %s\n  try:    WARDEN_SOCKET=%s warden lock /demo -- echo held\n",
+		cfg.NodeName, cfg.SocketPath, a.Node().SerfAddr(), a.Node().RPCAddr(), a.HTTPAddr(), cfg.SocketPath)
 	return a.Run(ctx)
+}
+
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 // parse parses flags, turning -h into a clean exit and other flag errors

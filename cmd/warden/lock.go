@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,7 +53,13 @@ func runLock(args []string) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cl, err := warden.Dial(ctx, warden.Options{Socket: *socket, Name: "warden-lock"})
+	lost := make(chan struct{})
+	var lostOnce sync.Once
+	cl, err := warden.Dial(ctx, warden.Options{Socket: *socket, Name: "warden-lock", OnSessionState: func(s string) {
+		if s == "lost" {
+			lostOnce.Do(func() { close(lost) })
+		}
+	}})
 	if err != nil {
 		return err
 	}
@@ -84,6 +91,10 @@ func runLock(args []string) error {
 			return exitStatus(err)
 		case sig := <-sigs:
 			_ = cmd.Process.Signal(sig)
+		case <-lost:
+			fmt.Fprintf(os.Stderr, "warden lock: session lost, so the lock on %s may be another's; stopping %s\n", path, cmdArgs[0])
+			stop(cmd, exited, *killAfter)
+			return errors.New("lock lost while the command ran")
 		case <-cl.Done():
 			fmt.Fprintf(os.Stderr, "warden lock: lock on %s lost (%v); stopping %s\n", path, cl.Err(), cmdArgs[0])
 			stop(cmd, exited, *killAfter)

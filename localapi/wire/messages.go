@@ -36,6 +36,8 @@ const (
 	OpLockCheck = "lock_check"
 	OpCancel    = "cancel"
 	OpCheck     = "check" // only inside a multi
+	OpStatus    = "status"
+	OpMembers   = "members"
 )
 
 // Request is every request; each op reads the fields it needs and ignores
@@ -57,6 +59,10 @@ type Request struct {
 	Protocol         int    `msgpack:"protocol,omitempty"`
 	SessionTimeoutMs int64  `msgpack:"session_timeout_ms,omitempty"`
 	Client           string `msgpack:"client,omitempty"`
+	Resumable        bool   `msgpack:"resumable,omitempty"`  // the session may outlive the connection
+	Heartbeat        bool   `msgpack:"heartbeat,omitempty"`  // the app must send a request within every timeout
+	SessionID        uint64 `msgpack:"session_id,omitempty"` // resume this session...
+	Secret           []byte `msgpack:"secret,omitempty"`     // ...proving it with its secret
 	// Lock: WaitMs absent or negative waits until acquired; 0 tries once.
 	WaitMs *int64 `msgpack:"wait_ms,omitempty"`
 	Key    string `msgpack:"key,omitempty"`   // unlock: the lease's key
@@ -153,6 +159,37 @@ type HelloResult struct {
 	SessionID        uint64 `msgpack:"session_id"`
 	SessionTimeoutMs int64  `msgpack:"session_timeout_ms"`
 	Agent            string `msgpack:"agent"`
+	Secret           []byte `msgpack:"secret,omitempty"`  // a resumable session's secret
+	Resumed          bool   `msgpack:"resumed,omitempty"` // the hello took up an existing session
+}
+
+// StatusResult answers status: the agent's view of the cluster.
+type StatusResult struct {
+	Node         string `msgpack:"node" json:"node"`
+	Role         string `msgpack:"role" json:"role"`
+	State        string `msgpack:"state" json:"state"` // Raft: Leader, Follower, Candidate
+	Leader       string `msgpack:"leader" json:"leader"`
+	Term         uint64 `msgpack:"term" json:"term"`
+	CommitIndex  uint64 `msgpack:"commit_index" json:"commit_index"`
+	AppliedIndex uint64 `msgpack:"applied_index" json:"applied_index"`
+	Sessions     int    `msgpack:"sessions" json:"sessions"`
+	Znodes       int    `msgpack:"znodes" json:"znodes"`
+}
+
+// Member is one agent, as members lists them.
+type Member struct {
+	Name     string `msgpack:"name" json:"name"`
+	Addr     string `msgpack:"addr" json:"addr"`
+	RPCAddr  string `msgpack:"rpc_addr" json:"rpc_addr"`
+	Role     string `msgpack:"role" json:"role"`
+	Status   string `msgpack:"status" json:"status"`
+	Suffrage string `msgpack:"suffrage" json:"suffrage"`
+	Version  string `msgpack:"version" json:"version"`
+}
+
+// MembersResult answers members.
+type MembersResult struct {
+	Members []Member `msgpack:"members" json:"members"`
 }
 
 // CreateResult answers create: the path created (with any sequence suffix).

@@ -1,0 +1,68 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/warden-dev/warden/cluster"
+	"github.com/warden-dev/warden/fsm"
+	"github.com/warden-dev/warden/localapi"
+	"github.com/warden-dev/warden/localapi/wire"
+)
+
+// backend adapts the cluster node to what the socket server needs.
+type backend struct {
+	*cluster.Node
+	server bool
+}
+
+var _ localapi.Backend = backend{}
+
+func (b backend) OpenSession(ctx context.Context, o localapi.SessionOptions) (fsm.Session, error) {
+	return b.Node.OpenSession(ctx, cluster.SessionOptions{
+		Timeout: o.Timeout, Resumable: o.Resumable, Heartbeat: o.Heartbeat,
+		Pid: o.Pid, Uid: o.Uid, Client: o.Client, OnState: stateFunc(o.OnState),
+	})
+}
+
+func (b backend) ResumeSession(ctx context.Context, id uint64, secret []byte, onState func(string)) (fsm.Session, error) {
+	s, err := b.Node.ResumeSession(ctx, id, secret, stateFunc(onState))
+	if errors.Is(err, cluster.ErrBadSecret) {
+		return s, localapi.ErrBadSecret
+	}
+	return s, err
+}
+
+func stateFunc(f func(string)) func(cluster.SessionState) {
+	if f == nil {
+		return nil
+	}
+	return func(s cluster.SessionState) { f(string(s)) }
+}
+
+func (b backend) Status() wire.StatusResult {
+	st := b.Node.Status()
+	role := "replica"
+	if b.server {
+		role = "server"
+	}
+	return wire.StatusResult{
+		Node: st.Node, Role: role, State: st.State, Leader: st.Leader,
+		Term: atoi(st.Term), CommitIndex: atoi(st.CommitIndex), AppliedIndex: atoi(st.AppliedIndex),
+		Sessions: st.Sessions, Znodes: st.Znodes,
+	}
+}
+
+func (b backend) Members() []wire.Member {
+	var out []wire.Member
+	for _, m := range b.Node.Members() {
+		out = append(out, wire.Member(m))
+	}
+	return out
+}
+
+func atoi(s string) uint64 {
+	n, _ := strconv.ParseUint(s, 10, 64)
+	return n
+}

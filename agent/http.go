@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Version is the agent's version, advertised to other agents.
+var Version = "0.1.0-dev"
+
+// httpServer serves status, members, health and metrics.
+type httpServer struct {
+	*http.Server
+	ln   net.Listener
+	done chan error // Serve's result
+}
+
+func (a *Agent) listenHTTP(bind string, port int) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("listen for http: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, a.backend().Status())
+	})
+	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, a.backend().Members())
+	})
+	// Liveness: the process answers.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	// Readiness: the agent serves apps and knows a leader.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !a.ready.Load() || a.node.Status().Leader == "" {
+			http.Error(w, "not ready: no leader", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", a.metrics)
+	a.http = &httpServer{Server: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln, done: make(chan error, 1)}
+	// Served from the start, so probes answer while the agent waits for
+	// its cluster.
+	go func() {
+		err := a.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		a.http.done <- err
+	}()
+	return nil
+}
+
+// waitHTTP returns when the HTTP server stops.
+func (a *Agent) waitHTTP() error { return <-a.http.done }
+
+// HTTPAddr is the HTTP endpoint's address, or "" when it is off.
+func (a *Agent) HTTPAddr() string {
+	if a.http == nil {
+		return ""
+	}
+	return a.http.ln.Addr().String()
+}
+
+func (a *Agent) backend() backend { return backend{Node: a.node, server: a.cfg.Server || a.cfg.Dev} }
+
+// metrics writes a few gauges in Prometheus' text format.
+func (a *Agent) metrics(w http.ResponseWriter, r *http.Request) {
+	st := a.backend().Status()
+	leader := 0
+	if st.State == "Leader" {
+		leader = 1
+	}
+	conns := 0
+	if a.ready.Load() {
+		conns = a.api.Connections()
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	for _, m := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"warden_sessions", "Open sessions in the cluster.", uint64(st.Sessions)},
+		{"warden_znodes", "Znodes in the tree.", uint64(st.Znodes)},
+		{"warden_raft_applied_index", "Last Raft index applied here.", st.AppliedIndex},
+		{"warden_raft_commit_index", "Last Raft index known committed.", st.CommitIndex},
+		{"warden_raft_term", "Current Raft term.", st.Term},
+		{"warden_is_leader", "1 if this agent leads.", uint64(leader)},
+		{"warden_local_connections", "Apps connected to this agent.", uint64(conns)},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", m.name, m.help, m.name, m.name, m.v)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

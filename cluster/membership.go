@@ -1,0 +1,281 @@
+package cluster
+
+import (
+	"fmt"
+	"log"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/serf"
+)
+
+// Serf tags every agent carries.
+const (
+	tagRole    = "role"   // "server" or "replica"
+	tagRPC     = "rpc"    // host:port of Raft and agent RPC
+	tagExpect  = "expect" // a server's bootstrap-expect
+	tagVersion = "v"
+
+	roleServer  = "server"
+	roleReplica = "replica"
+)
+
+// Member is an agent as Serf and Raft see it.
+type Member struct {
+	Name     string `json:"name"`
+	Addr     string `json:"addr"` // Serf address
+	RPCAddr  string `json:"rpc_addr"`
+	Role     string `json:"role"`
+	Status   string `json:"status"`   // Serf: alive, leaving, left, failed
+	Suffrage string `json:"suffrage"` // Raft: voter, nonvoter, or none
+	Version  string `json:"version"`
+}
+
+func (n *Node) startSerf() error {
+	sc := serf.DefaultConfig()
+	sc.Init()
+	sc.NodeName = n.cfg.NodeName
+	role := roleReplica
+	if n.cfg.Server {
+		role = roleServer
+	}
+	sc.Tags = map[string]string{
+		tagRole: role, tagRPC: n.rpcAddr, tagVersion: n.cfg.Version,
+		tagExpect: strconv.Itoa(n.cfg.BootstrapExpect),
+	}
+	sc.EventCh = n.serfCh
+	sc.ReconnectTimeout = n.cfg.ReconnectTimeout
+	sc.Logger = log.New(n.cfg.LogOutput, "", 0)
+	sc.EnableNameConflictResolution = false
+	mc := sc.MemberlistConfig
+	mc.BindAddr = n.cfg.BindAddr
+	mc.BindPort = n.cfg.SerfPort
+	mc.AdvertiseAddr = n.cfg.BindAddr
+	mc.AdvertisePort = n.cfg.SerfPort
+	mc.Logger = sc.Logger
+	if n.cfg.TuneSerf != nil {
+		n.cfg.TuneSerf(sc)
+	}
+	s, err := serf.Create(sc)
+	if err != nil {
+		return fmt.Errorf("start serf on %s:%d: %w", n.cfg.BindAddr, n.cfg.SerfPort, err)
+	}
+	n.serf = s
+	n.goFunc(n.handleSerfEvents)
+	if len(n.cfg.Join) > 0 {
+		n.goFunc(n.retryJoin)
+	}
+	n.maybeBootstrap()
+	return nil
+}
+
+// SerfAddr is the address other agents join.
+func (n *Node) SerfAddr() string {
+	m := n.serf.LocalMember()
+	return net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
+}
+
+// RPCAddr is the address of this agent's Raft and RPC port.
+func (n *Node) RPCAddr() string { return n.rpcAddr }
+
+// retryJoin joins the configured agents, retrying until one answers.
+func (n *Node) retryJoin() {
+	addrs := make([]string, len(n.cfg.Join))
+	for i, a := range n.cfg.Join {
+		addrs[i] = withDefaultPort(a, n.cfg.DefaultSerfPort)
+	}
+	for {
+		joined, err := n.serf.Join(addrs, true)
+		if joined > 0 {
+			n.cfg.Logger.Info("joined", "agents", joined)
+			return
+		}
+		n.cfg.Logger.Warn("join failed; retrying", "addrs", addrs, "error", err)
+		select {
+		case <-n.shutdown:
+			return
+		case <-time.After(n.cfg.RetryJoinInterval):
+		}
+	}
+}
+
+// withDefaultPort completes "host" to "host:port".
+func withDefaultPort(addr string, port int) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port))
+}
+
+func (n *Node) handleSerfEvents() {
+	for {
+		select {
+		case <-n.shutdown:
+			return
+		case e := <-n.serfCh:
+			me, ok := e.(serf.MemberEvent)
+			if !ok {
+				continue
+			}
+			if me.Type == serf.EventMemberFailed && n.IsLeader() {
+				for _, m := range me.Members {
+					n.expiry.agentFailed(m.Name)
+				}
+			}
+			n.maybeBootstrap()
+			select {
+			case n.reconcileCh <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// maybeBootstrap bootstraps Raft once bootstrap-expect servers are alive in
+// Serf. Every server does this with the same configuration; Raft refuses a
+// second bootstrap, and a node with existing state never tries.
+func (n *Node) maybeBootstrap() {
+	if !n.cfg.Server || n.cfg.BootstrapExpect == 0 || n.bootstrapped.Load() {
+		return
+	}
+	var servers []raft.Server
+	for _, m := range n.serf.Members() {
+		if m.Status != serf.StatusAlive || m.Tags[tagRole] != roleServer {
+			continue
+		}
+		if m.Tags[tagExpect] != strconv.Itoa(n.cfg.BootstrapExpect) {
+			n.cfg.Logger.Error("servers disagree on bootstrap-expect; not bootstrapping",
+				"member", m.Name, "theirs", m.Tags[tagExpect], "ours", n.cfg.BootstrapExpect)
+			return
+		}
+		servers = append(servers, raft.Server{
+			ID: raft.ServerID(m.Name), Address: raft.ServerAddress(m.Tags[tagRPC]), Suffrage: raft.Voter,
+		})
+	}
+	if len(servers) < n.cfg.BootstrapExpect {
+		return
+	}
+	sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	n.bootstrapped.Store(true)
+	if err != nil {
+		n.cfg.Logger.Info("not bootstrapping", "reason", err)
+		return
+	}
+	n.cfg.Logger.Info("bootstrapped the cluster", "servers", len(servers))
+}
+
+// reconcileLoop keeps the Raft configuration in step with Serf while this
+// node leads: on every membership change, and every few seconds.
+func (n *Node) reconcileLoop(stop <-chan struct{}) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if err := n.reconcile(); err != nil {
+			n.cfg.Logger.Warn("reconcile membership", "error", err)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		case <-n.reconcileCh:
+		}
+	}
+}
+
+// reconcile makes alive servers voters and other alive agents non-voters,
+// removes agents that left, and removes failed agents once Serf has reaped
+// them. Failed agents that may come back keep their place.
+func (n *Node) reconcile() error {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	current := make(map[raft.ServerID]raft.Server)
+	for _, s := range f.Configuration().Servers {
+		current[s.ID] = s
+	}
+	self := raft.ServerID(n.cfg.NodeName)
+	inSerf := make(map[raft.ServerID]bool)
+	timeout := n.cfg.ApplyTimeout
+	for _, m := range n.serf.Members() {
+		id := raft.ServerID(m.Name)
+		inSerf[id] = true
+		addr := raft.ServerAddress(m.Tags[tagRPC])
+		if addr == "" {
+			continue
+		}
+		have, present := current[id]
+		switch m.Status {
+		case serf.StatusAlive:
+			voter := m.Tags[tagRole] == roleServer
+			switch {
+			case present && have.Address != addr && id != self:
+				if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+					return err
+				}
+				present = false
+			case present && voter == (have.Suffrage == raft.Voter):
+				continue
+			}
+			var err error
+			switch {
+			case voter:
+				err = n.raft.AddVoter(id, addr, 0, timeout).Error()
+			case present && have.Suffrage == raft.Voter:
+				err = n.raft.DemoteVoter(id, 0, timeout).Error()
+			default:
+				err = n.raft.AddNonvoter(id, addr, 0, timeout).Error()
+			}
+			if err != nil {
+				return fmt.Errorf("add %s: %w", id, err)
+			}
+			n.cfg.Logger.Info("added to raft", "member", id, "voter", voter)
+		case serf.StatusLeft:
+			if present && id != self {
+				if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+					return err
+				}
+				n.cfg.Logger.Info("removed from raft (left)", "member", id)
+			}
+		}
+	}
+	for id := range current {
+		if !inSerf[id] && id != self {
+			if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+				return err
+			}
+			n.cfg.Logger.Info("removed from raft (reaped)", "member", id)
+		}
+	}
+	return nil
+}
+
+// Members lists the agents Serf knows, with their Raft suffrage.
+func (n *Node) Members() []Member {
+	suffrage := make(map[string]string)
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			suffrage[string(s.ID)] = map[raft.ServerSuffrage]string{
+				raft.Voter: "voter", raft.Nonvoter: "nonvoter", raft.Staging: "staging",
+			}[s.Suffrage]
+		}
+	}
+	var out []Member
+	for _, m := range n.serf.Members() {
+		sf := suffrage[m.Name]
+		if sf == "" {
+			sf = "none"
+		}
+		out = append(out, Member{
+			Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
+			RPCAddr: m.Tags[tagRPC], Role: m.Tags[tagRole], Status: m.Status.String(),
+			Suffrage: sf, Version: m.Tags[tagVersion],
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
