@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	"github.com/hashicorp/serf/serf"
 )
@@ -50,6 +51,11 @@ func (n *Node) startSerf() error {
 	sc.ReconnectTimeout = n.cfg.ReconnectTimeout
 	sc.Logger = log.New(n.cfg.LogOutput, "", 0)
 	sc.EnableNameConflictResolution = false
+	if ip := net.ParseIP(n.cfg.BindAddr); ip != nil && ip.IsLoopback() {
+		// Agents on one host: memberlist's local profile probes and
+		// gossips faster than the LAN one.
+		sc.MemberlistConfig = memberlist.DefaultLocalConfig()
+	}
 	mc := sc.MemberlistConfig
 	mc.BindAddr = n.cfg.BindAddr
 	mc.BindPort = n.cfg.SerfPort

@@ -6,7 +6,6 @@ package agenttest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +116,8 @@ func Binary(t testing.TB) string {
 // Proc is a `warden agent --dev` process.
 type Proc struct {
 	t       testing.TB
+	Name    string // --node, when given
+	IP      string // --bind, when given
 	Socket  string
 	DataDir string
 	Args    []string
@@ -132,12 +133,33 @@ func StartProc(t testing.TB, dataDir, socket string, extra ...string) *Proc {
 	p := &Proc{t: t, Socket: socket, DataDir: dataDir,
 		Args: append([]string{"agent", "--dev", "--node", "proc", "--socket", socket, "--data-dir", dataDir, "--log-level", "warn"}, extra...)}
 	p.start()
-	t.Cleanup(func() { p.Kill() })
+	t.Cleanup(p.cleanup)
 	return p
 }
 
+func (p *Proc) cleanup() {
+	p.Kill()
+	if p.t.Failed() {
+		if out, err := os.ReadFile(p.Log.Name()); err == nil {
+			p.t.Logf("agent %s log:\n%s", p.Name, out)
+		}
+	}
+	os.Remove(p.Log.Name())
+}
+
+// start spawns the process and waits for its socket.
 func (p *Proc) start() {
 	p.t.Helper()
+	p.spawn()
+	p.waitSocket(30 * time.Second)
+}
+
+func (p *Proc) spawn() {
+	p.t.Helper()
+	if p.Log != nil {
+		p.Log.Close()
+		os.Remove(p.Log.Name())
+	}
 	log, err := os.CreateTemp("", "warden-agent-*.log")
 	if err != nil {
 		p.t.Fatal(err)
@@ -150,22 +172,6 @@ func (p *Proc) start() {
 	}
 	p.exited = make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, err := net.Dial("unix", p.Socket); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-p.exited:
-			out, _ := os.ReadFile(log.Name())
-			p.t.Fatalf("agent exited at start:\n%s", out)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatal("agent did not open its socket within 30s")
-		}
-	}
 }
 
 // Pid is the agent's process id.
@@ -179,6 +185,12 @@ func (p *Proc) Kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 }
+
+// Signal sends sig to the agent process.
+func (p *Proc) Signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// Exited is closed when the process has ended.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
 
 // Restart starts the agent again with the same arguments (after Kill).
 func (p *Proc) Restart() {

@@ -1,0 +1,118 @@
+package agenttest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ipBase spreads the loopback addresses of concurrently running test
+// processes apart; ipNext numbers agents within one.
+var (
+	ipBase = 20 + os.Getpid()%200
+	ipNext atomic.Int32
+)
+
+// NextIP returns a fresh loopback address (127.B.N.1) for one agent, so
+// every agent can use the default ports.
+func NextIP() string {
+	n := ipNext.Add(1)
+	return fmt.Sprintf("127.%d.%d.1", ipBase, n)
+}
+
+// Cluster is a set of real `warden agent` processes on loopback addresses.
+type Cluster struct {
+	t        testing.TB
+	Servers  []*Proc
+	Replicas []*Proc
+}
+
+// ClusterArgs are extra agent flags every process of a cluster gets; tests
+// use them for short timings.
+var ClusterArgs = []string{"--log-level", "info", "--http-port", "-2", "--lock-delay", "200ms"}
+
+// StartCluster starts servers (bootstrap-expect = servers) and replicas,
+// every one joining the first server, and waits until every agent's socket
+// answers (which means it has a leader and is caught up).
+func StartCluster(t testing.TB, servers, replicas int, extra ...string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t}
+	var seed string
+	start := func(role string, i int) *Proc {
+		ip := NextIP()
+		if seed == "" {
+			seed = ip
+		}
+		name := fmt.Sprintf("%s%d", role, i+1)
+		dir := filepath.Join(t.TempDir(), name)
+		args := []string{"agent", "--node", name, "--bind", ip, "--data-dir", dir,
+			"--socket", filepath.Join(SocketDir(t), "w.sock"), "--join", seed}
+		if role == "server" {
+			args = append(args, "--server", "--bootstrap-expect", fmt.Sprint(servers))
+		}
+		args = append(append(args, ClusterArgs...), extra...)
+		return launch(t, args)
+	}
+	for i := 0; i < servers; i++ {
+		c.Servers = append(c.Servers, start("server", i))
+	}
+	for i := 0; i < replicas; i++ {
+		c.Replicas = append(c.Replicas, start("replica", i))
+	}
+	for _, p := range c.All() {
+		p.waitSocket(60 * time.Second)
+	}
+	return c
+}
+
+// All returns servers then replicas.
+func (c *Cluster) All() []*Proc {
+	return append(append([]*Proc{}, c.Servers...), c.Replicas...)
+}
+
+// launch starts an agent process without waiting for its socket.
+func launch(t testing.TB, args []string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, Args: args}
+	for i, a := range args {
+		switch a {
+		case "--socket":
+			p.Socket = args[i+1]
+		case "--data-dir":
+			p.DataDir = args[i+1]
+		case "--bind":
+			p.IP = args[i+1]
+		case "--node":
+			p.Name = args[i+1]
+		}
+	}
+	p.spawn()
+	t.Cleanup(p.cleanup)
+	return p
+}
+
+// waitSocket waits until the agent's socket accepts a connection.
+func (p *Proc) waitSocket(timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if c, err := net.Dial("unix", p.Socket); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.exited:
+			out, _ := os.ReadFile(p.Log.Name())
+			p.t.Fatalf("agent %s exited at start:\n%s", p.Name, out)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(p.Log.Name())
+			p.t.Fatalf("agent %s did not open its socket within %v:\n%s", p.Name, timeout, out)
+		}
+	}
+}
