@@ -23,7 +23,7 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 		if werr != nil {
 			return nil, werr
 		}
-		res, werr := c.write(ctx, []fsm.Op{op})
+		res, werr := c.write(ctx, []fsm.Op{op}, false)
 		if werr != nil {
 			return nil, werr
 		}
@@ -90,15 +90,16 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 	return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
 }
 
-// write applies ops for this connection's session.
-func (c *conn) write(ctx context.Context, ops []fsm.Op) (*fsm.Result, *wire.Error) {
+// write applies ops for this connection's session. For a multi, a refusal
+// names the failing op in Index, even when the multi has a single op.
+func (c *conn) write(ctx context.Context, ops []fsm.Op, multi bool) (*fsm.Result, *wire.Error) {
 	res, err := c.s.backend.Write(ctx, c.sid, ops)
 	if err != nil {
 		return nil, toWire(err)
 	}
 	if res.Err != nil {
 		werr := toWire(res.Err)
-		if len(ops) > 1 {
+		if multi {
 			i := res.Failed
 			werr.Index = &i
 		}
@@ -120,7 +121,7 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 		}
 		ops[i] = op
 	}
-	res, werr := c.write(ctx, ops)
+	res, werr := c.write(ctx, ops, true)
 	if werr != nil {
 		return nil, werr
 	}

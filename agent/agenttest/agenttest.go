@@ -132,12 +132,24 @@ func StartProc(t testing.TB, dataDir, socket string, extra ...string) *Proc {
 	p := &Proc{t: t, Socket: socket, DataDir: dataDir,
 		Args: append([]string{"agent", "--dev", "--node", "proc", "--socket", socket, "--data-dir", dataDir, "--log-level", "warn"}, extra...)}
 	p.start()
-	t.Cleanup(func() { p.Kill() })
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			if out, err := os.ReadFile(p.Log.Name()); err == nil {
+				t.Logf("agent log:\n%s", out)
+			}
+		}
+		os.Remove(p.Log.Name())
+	})
 	return p
 }
 
 func (p *Proc) start() {
 	p.t.Helper()
+	if p.Log != nil {
+		p.Log.Close()
+		os.Remove(p.Log.Name())
+	}
 	log, err := os.CreateTemp("", "warden-agent-*.log")
 	if err != nil {
 		p.t.Fatal(err)
