@@ -31,6 +31,9 @@ type Config struct {
 	DefaultSessionTimeout time.Duration
 	// StartTimeout bounds waiting for a leader at start.
 	StartTimeout time.Duration
+	// MaxInFlight bounds the requests one app connection may have in
+	// flight.
+	MaxInFlight int
 
 	// Tune, when set, adjusts the cluster configuration (tests shorten
 	// timings with it).
@@ -51,6 +54,7 @@ func DefaultConfig() *Config {
 		LogLevel:              "info",
 		DefaultSessionTimeout: localapi.DefaultConfig().DefaultSessionTimeout,
 		StartTimeout:          time.Minute,
+		MaxInFlight:           localapi.DefaultConfig().MaxInFlight,
 	}
 }
 

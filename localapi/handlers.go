@@ -3,6 +3,7 @@ package localapi
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/warden-dev/warden/fsm"
@@ -132,13 +133,13 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 	return out, nil
 }
 
-func toOp(name, path string, data []byte, version *int32, eph, seq, container bool) (fsm.Op, *wire.Error) {
+func toOp(name, path string, data []byte, version *int64, eph, seq, container bool) (fsm.Op, *wire.Error) {
 	op := fsm.Op{Path: path, Data: data, Version: fsm.AnyVersion, Ephemeral: eph, Sequential: seq, Container: container}
 	if version != nil {
-		if *version < fsm.AnyVersion {
-			return op, wire.Errorf(wire.CodeBadArguments, "version must be -1 (any) or at least 0")
+		if *version < int64(fsm.AnyVersion) || *version > math.MaxInt32 {
+			return op, wire.Errorf(wire.CodeBadArguments, "version must be -1 (any) or between 0 and 2147483647")
 		}
-		op.Version = *version
+		op.Version = int32(*version)
 	}
 	switch name {
 	case wire.OpCreate:

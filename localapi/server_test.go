@@ -447,6 +447,7 @@ func TestBadRequests(t *testing.T) {
 		{"id zero", req{"id": 0, "op": "ping"}, 0, wire.CodeBadArguments},
 		{"id missing", req{"op": "ping"}, 0, wire.CodeBadArguments},
 		{"version below -1", req{"id": 17, "op": "set", "path": "/", "version": -2}, 17, wire.CodeBadArguments},
+		{"version above int32", req{"id": 19, "op": "set", "path": "/", "version": int64(1) << 32}, 19, wire.CodeBadArguments},
 		{"create with version", req{"id": 18, "op": "create", "path": "/x", "version": 0}, 18, wire.CodeBadArguments},
 		{"empty multi", req{"id": 19, "op": "multi", "ops": []any{}}, 19, wire.CodeBadArguments},
 		{"multi with a get", req{"id": 20, "op": "multi", "ops": []req{{"op": "get", "path": "/"}}}, 20, wire.CodeBadArguments},
@@ -739,8 +740,10 @@ func TestLockWaitTimeout(t *testing.T) {
 	waiter.expectHealthy(t)
 }
 
-// TestDuplicateInFlightID: an id may not be reused while its request is
-// still running; the second request is refused and the first goes on.
+// TestDuplicateInFlightID: reusing an id while its request is still
+// running is a protocol violation. Either reply would be ambiguous, so the
+// agent reports it at connection level (id 0) and closes the connection,
+// which ends the session and removes its contender.
 func TestDuplicateInFlightID(t *testing.T) {
 	a := agenttest.Start(t)
 	beside(t, a, func(t *testing.T) {
@@ -749,31 +752,52 @@ func TestDuplicateInFlightID(t *testing.T) {
 		key := lockPath(t, holder, path)
 
 		const id = 7
-		waiter.nextID.Store(100)
 		waiter.send(t, req{"id": id, "op": "lock", "path": path})
-		waiter.send(t, req{"id": id, "op": "lock", "path": path})
-		wantError(t, waiter.nextReply(t), id, wire.CodeBadArguments)
-		// The duplicate is refused before it creates a contender.
 		agenttest.Eventually(t, 5*time.Second, "the first waiter in line", func() bool {
-			return len(contenders(t, holder, path)) >= 2
+			return len(contenders(t, holder, path)) == 2
 		})
-		if kids := contenders(t, holder, path); len(kids) != 2 {
-			t.Fatalf("contenders %q, want the holder and one waiter", kids)
-		}
-
-		// The first is still waiting: releasing the lock grants it.
-		holder.ok(t, req{"op": "unlock", "key": key}, nil)
-		m := waiter.nextReply(t)
-		if m.ID != id || m.Error != nil {
-			t.Fatalf("want the lock granted to id %d, got %+v (error %v)", id, m, m.Error)
-		}
-		// Now the id is free again.
-		m = waiter.call(t, req{"id": uint64(id), "op": "ping"})
-		if m.Error != nil {
-			t.Fatalf("reusing a finished id: %s", m.Error.Code)
-		}
-		waiter.expectHealthy(t)
+		waiter.send(t, req{"id": id, "op": "lock", "path": path})
+		wantError(t, waiter.next(t), 0, wire.CodeBadArguments)
+		waiter.expectClosed(t)
+		agenttest.Eventually(t, 5*time.Second, "the closed waiter's node to go", func() bool {
+			return len(contenders(t, holder, path)) == 1
+		})
+		wantOnlyHolder(t, holder, path, key)
+		holder.expectHealthy(t)
 	})
+}
+
+// TestTooManyInFlight: beyond the in-flight limit a request is refused at
+// once (the connection stays readable, so a cancel still gets through).
+func TestTooManyInFlight(t *testing.T) {
+	a := agenttest.Start(t, func(c *agent.Config) { c.MaxInFlight = 4 })
+	holder, waiter := dialHello(t, a), dialHello(t, a)
+	path := uniquePath("lock")
+	lockPath(t, holder, path)
+	var ids []uint64
+	for i := 0; i < 4; i++ {
+		id := waiter.id()
+		ids = append(ids, id)
+		waiter.send(t, req{"id": id, "op": "lock", "path": path})
+	}
+	agenttest.Eventually(t, 5*time.Second, "four waiters in line", func() bool {
+		return len(contenders(t, holder, path)) == 5
+	})
+	over := waiter.id()
+	wantError(t, waiter.call(t, req{"id": over, "op": "ping"}), over, wire.CodeTooManyRequests)
+	cancel := waiter.id()
+	waiter.send(t, req{"id": cancel, "op": "cancel", "target": ids[0]})
+	seen := map[uint64]*wire.Message{}
+	for len(seen) < 2 {
+		m := waiter.nextReply(t)
+		seen[m.ID] = m
+	}
+	if m := seen[ids[0]]; m == nil || m.Error == nil || m.Error.Code != wire.CodeCanceled {
+		t.Fatalf("cancelled request: %+v", seen[ids[0]])
+	}
+	if m := seen[cancel]; m == nil || m.Error != nil {
+		t.Fatalf("cancel reply: %+v", seen[cancel])
+	}
 }
 
 // TestCloseWithRequestsInFlight: a connection that goes away with requests

@@ -170,7 +170,7 @@ func TestAppendFrameTooLarge(t *testing.T) {
 
 func TestDecodeRequest(t *testing.T) {
 	wait := int64(250)
-	version := int32(3)
+	version := int64(3)
 	want := &wire.Request{
 		ID: 9, Op: wire.OpMulti, Path: "/p", Data: []byte("d"), Version: &version,
 		Ephemeral: true, Sequential: true, Container: true,

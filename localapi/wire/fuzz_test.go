@@ -82,7 +82,7 @@ func FuzzReadFrame(f *testing.F) {
 // panics, its error is classified, and whatever it accepts survives a round
 // trip through the encoder unchanged.
 func FuzzDecodeRequest(f *testing.F) {
-	wait, version := int64(100), int32(2)
+	wait, version := int64(100), int64(2)
 	seeds := []any{
 		&wire.Request{ID: 1, Op: wire.OpHello, Protocol: wire.ProtocolVersion, SessionTimeoutMs: 10000, Client: "app"},
 		&wire.Request{ID: 2, Op: wire.OpCreate, Path: "/a/b", Data: []byte("hello"), Ephemeral: true, Sequential: true},

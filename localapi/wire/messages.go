@@ -46,8 +46,9 @@ type Request struct {
 	Op   string `msgpack:"op"`
 	Path string `msgpack:"path,omitempty"`
 	Data []byte `msgpack:"data,omitempty"`
-	// Version: absent or -1 matches any version (delete, set).
-	Version *int32 `msgpack:"version,omitempty"`
+	// Version: absent or -1 matches any version (delete, set). It is
+	// decoded wide so that a value outside int32 is refused, not truncated.
+	Version *int64 `msgpack:"version,omitempty"`
 	// Create flags.
 	Ephemeral  bool `msgpack:"ephemeral,omitempty"`
 	Sequential bool `msgpack:"sequential,omitempty"`
@@ -71,7 +72,7 @@ type Op struct {
 	Op         string `msgpack:"op"`
 	Path       string `msgpack:"path"`
 	Data       []byte `msgpack:"data,omitempty"`
-	Version    *int32 `msgpack:"version,omitempty"`
+	Version    *int64 `msgpack:"version,omitempty"`
 	Ephemeral  bool   `msgpack:"ephemeral,omitempty"`
 	Sequential bool   `msgpack:"sequential,omitempty"`
 	Container  bool   `msgpack:"container,omitempty"`
