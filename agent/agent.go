@@ -106,6 +106,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	lc := localapi.DefaultConfig()
 	lc.SocketPath = a.cfg.SocketPath
 	lc.DefaultSessionTimeout = a.cfg.DefaultSessionTimeout
+	lc.MaxInFlight = a.cfg.MaxInFlight
 	lc.Logger = a.logger.Named("localapi")
 	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err

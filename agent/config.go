@@ -51,6 +51,9 @@ type Config struct {
 	LockDelay time.Duration
 	// StartTimeout bounds waiting for a leader at start; 0 waits forever.
 	StartTimeout time.Duration
+	// MaxInFlight bounds the requests one app connection may have in
+	// flight.
+	MaxInFlight int
 
 	// Tune, when set, adjusts the cluster configuration (tests shorten
 	// timings with it).
@@ -76,6 +79,7 @@ func DefaultConfig() *Config {
 		LogLevel:              "info",
 		DefaultSessionTimeout: localapi.DefaultConfig().DefaultSessionTimeout,
 		LockDelay:             cluster.DefaultConfig().LockDelay,
+		MaxInFlight:           localapi.DefaultConfig().MaxInFlight,
 	}
 }
 

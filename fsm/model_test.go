@@ -3,9 +3,11 @@ package fsm
 // A model-based test: random command sequences are applied both to the FSM
 // and to a small reference model written for clarity rather than speed
 // (maps, linear scans, a full copy of the tree per write). After every
-// command the results and the whole state must agree. Snapshots are taken
-// at random points and restored into other FSMs, which then receive the
-// same commands and must keep agreeing.
+// command the results (code, failing op, created paths, Stats) and the node
+// counts must agree; every few commands, the whole state: each node's data,
+// Stat and children, the sessions, the ephemeral index and the dedup cache.
+// Snapshots are taken at random points and restored into a replica, which
+// must equal the model at once and then receives the same commands.
 
 import (
 	"bytes"
@@ -13,11 +15,15 @@ import (
 	"io"
 	"math/rand"
 	"reflect"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/hashicorp/raft"
 )
 
 // ---------------------------------------------------------------------------
@@ -81,6 +87,20 @@ type outcome struct {
 	Zxid    uint64
 }
 
+func (o outcome) equal(p outcome) bool {
+	return o.Code == p.Code && o.Failed == p.Failed && o.Session == p.Session &&
+		o.Zxid == p.Zxid && slices.Equal(o.Ops, p.Ops)
+}
+
+// String prints an outcome with long paths shortened.
+func (o outcome) String() string {
+	var ops strings.Builder
+	for _, r := range o.Ops {
+		fmt.Fprintf(&ops, " {path %.60q stat %+v}", r.Path, r.Stat)
+	}
+	return fmt.Sprintf("{code %d failed %d session %d zxid %d ops [%s ]}", o.Code, o.Failed, o.Session, o.Zxid, ops.String())
+}
+
 func outcomeOf(r *Result) outcome {
 	if r == nil {
 		return outcome{Code: 0xff, Failed: -1} // never what the model says
@@ -95,9 +115,13 @@ func outcomeOf(r *Result) outcome {
 // modelValidPath: absolute, no empty / "." / ".." segment, valid UTF-8, no
 // forbidden character, at most MaxPathLength bytes. The root is valid. A
 // sequential path may end in "/" (the suffix becomes the last segment), so
-// "/" and "/a/" are valid sequential prefixes.
+// "/" and "/a/" are valid sequential prefixes, and must leave room for its
+// 10-digit suffix.
 func modelValidPath(p string, sequential bool) bool {
 	if p == "" || p[0] != '/' || len(p) > MaxPathLength || !utf8.ValidString(p) {
+		return false
+	}
+	if sequential && len(p)+10 > MaxPathLength {
 		return false
 	}
 	if p == "/" {
@@ -113,8 +137,8 @@ func modelValidPath(p string, sequential bool) bool {
 		}
 	}
 	for _, r := range p {
-		// ZooKeeper's ranges, with the bounds fsm/path.go uses.
-		if r == 0 || (r > 0 && r < 0x1f) || (r > 0x7f && r < 0x9f) ||
+		// ZooKeeper's forbidden ranges, bounds included.
+		if r <= 0x1f || (r >= 0x7f && r <= 0x9f) ||
 			(r >= 0xd800 && r <= 0xf8ff) || (r >= 0xfff0 && r <= 0xffff) {
 			return false
 		}
@@ -132,15 +156,18 @@ func modelParent(p string) string {
 	return p[:i]
 }
 
-// children lists the names under p in byte order, by scanning every node.
-func modelChildren(t map[string]modelNode, p string) []string {
-	var out []string
-	for q := range t {
-		if q != "/" && modelParent(q) == p {
-			out = append(out, q[strings.LastIndex(q, "/")+1:])
+// children maps every path to the names of its children in byte order.
+func (m *model) children() map[string][]string {
+	out := make(map[string][]string, len(m.nodes))
+	for q := range m.nodes {
+		if q != "/" {
+			p := modelParent(q)
+			out[p] = append(out[p], q[strings.LastIndex(q, "/")+1:])
 		}
 	}
-	sort.Strings(out)
+	for _, names := range out {
+		sort.Strings(names)
+	}
 	return out
 }
 
@@ -360,13 +387,20 @@ func (m *model) remove(t map[string]modelNode, p string) {
 
 // ephemeralsOf lists the paths a session owns, sorted.
 func (m *model) ephemeralsOf(sid uint64) []string {
-	var out []string
+	return m.ephemerals()[sid]
+}
+
+// ephemerals maps every owning session to the paths it owns, sorted.
+func (m *model) ephemerals() map[uint64][]string {
+	out := map[uint64][]string{}
 	for p, n := range m.nodes {
-		if n.stat.EphemeralOwner == sid {
-			out = append(out, p)
+		if owner := n.stat.EphemeralOwner; owner != 0 {
+			out[owner] = append(out[owner], p)
 		}
 	}
-	sort.Strings(out)
+	for _, paths := range out {
+		sort.Strings(paths)
+	}
 	return out
 }
 
@@ -399,6 +433,7 @@ func diffFSM(f *FSM, m *model) string {
 	if f.NodeCount() != len(m.nodes) {
 		return fmt.Sprintf("%d nodes, model %d: fsm has %q", f.NodeCount(), len(m.nodes), fsmPaths(f))
 	}
+	children := m.children()
 	for _, p := range m.paths() {
 		want := m.nodes[p]
 		data, st, _, err := f.Get(p, false)
@@ -412,8 +447,8 @@ func diffFSM(f *FSM, m *model) string {
 			return fmt.Sprintf("stat of %q:\n fsm   %+v\n model %+v", p, st, want.stat)
 		}
 		kids, _, _, err := f.Children(p, false)
-		wantKids := modelChildren(m.nodes, p)
-		if err != nil || !reflect.DeepEqual(kids, wantKids) {
+		wantKids := children[p]
+		if err != nil || !slices.Equal(kids, wantKids) {
 			return fmt.Sprintf("children of %q: %q (%v), model %q", p, kids, err, wantKids)
 		}
 		if int(want.stat.NumChildren) != len(wantKids) {
@@ -434,11 +469,11 @@ func diffFSM(f *FSM, m *model) string {
 
 	// Internal indexes: the ephemeral index and the dedup cache.
 	st := f.current()
-	nEph := 0
+	nEph, eph := 0, m.ephemerals()
 	for _, id := range m.sessionIDs() {
-		got, want := st.ephemeralsOf(id), m.ephemeralsOf(id)
+		got, want := st.ephemeralsOf(id), eph[id]
 		nEph += len(want)
-		if !(len(got) == 0 && len(want) == 0) && !reflect.DeepEqual(got, want) {
+		if !slices.Equal(got, want) {
 			return fmt.Sprintf("ephemerals of session %d: %q, model %q", id, got, want)
 		}
 	}
@@ -454,7 +489,7 @@ func diffFSM(f *FSM, m *model) string {
 			return false
 		}
 		want, ok := s.results[it.seq]
-		if got := outcomeOf(it.res); !ok || !reflect.DeepEqual(got, want) {
+		if got := outcomeOf(it.res); !ok || !got.equal(want) {
 			diff = fmt.Sprintf("cached result %d/%d: %+v, model %+v (present %v)", it.sid, it.seq, got, want, ok)
 			return false
 		}
@@ -537,17 +572,20 @@ var (
 		"/", "/a", "/b", "/c",
 		"/a/x", "/a/y", "/a/z", "/b/x", "/b/y", "/c/x",
 		"/a/x/1", "/a/x/2", "/b/x/1", "/c/x/1",
-		"/a/s-0000000002",        // collides with a sequential create under /a
-		"/a\x7f", "/é", "/a\x1f", // unusual but valid
+		"/a/s-0000000002",                   // collides with a sequential create under /a
+		"/a b", "/a\u00a0", "/é", "/\uf900", // unusual but valid
 	}
-	modelSeqPrefixes = []string{"/a/s-", "/a/", "/", "/b/x/q-", "/c/x/", "/a/x/1/"}
-	modelInvalid     = []string{
+	modelSeqPrefixes  = []string{"/a/s-", "/a/", "/", "/b/x/q-", "/c/x/", "/a/x/1/"}
+	modelLongPrefixes = []string{
+		"/" + strings.Repeat("q", MaxPathLength-11), // the longest valid prefix
+		"/" + strings.Repeat("q", MaxPathLength-10), // one byte too long
+	}
+	modelInvalid = []string{
 		"", "a", "/a/", "//", "/a//x", "/.", "/a/..", "/a/./x",
-		"/a\x00", "/a\x01b", "/\xff", "/a\u0085", "/\ue000", "/\ufff5",
+		"/a\x00", "/a\x01b", "/a\x1f", "/a\x7f", "/a\u009f", "/\xff", "/a\u0085", "/\ue000", "/\uf8ff", "/\ufff5",
 		strings.Repeat("/a", 2500),
 	}
 	modelTooLarge = make([]byte, MaxDataSize+1)
-	modelMaxData  = bytes.Repeat([]byte{'m'}, MaxDataSize)
 )
 
 // harness drives one FSM (and the replicas restored from its snapshots)
@@ -556,7 +594,9 @@ type harness struct {
 	t    testing.TB
 	rng  *rand.Rand
 	m    *model
-	fsms []*applier // fsms[0] is the primary; the rest were restored from snapshots
+	fsms []*applier // fsms[0] is the primary, fsms[1] a replica restored from its snapshot
+
+	replicaUntil uint64 // the zxid at which the replica is dropped
 
 	nextSeq map[uint64]uint64  // per session: the last request seq sent
 	sent    map[[2]uint64][]Op // ops sent as (session, seq), for retries
@@ -564,6 +604,8 @@ type harness struct {
 	trace   []string           // the last commands, for failure messages
 	stats   map[string]int     // what happened, to check coverage
 	codes   map[Code]int       // result codes seen
+	paths   []string           // h.m.paths() at zxid pathsAt
+	pathsAt uint64
 }
 
 func newHarness(t testing.TB, seed int64) *harness {
@@ -587,11 +629,17 @@ func (h *harness) do(ct CommandType, body any) outcome {
 		h.trace = h.trace[1:]
 	}
 	want := h.m.apply(ct, body)
+	entry, err := Encode(ct, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	for i, a := range h.fsms {
-		got := outcomeOf(a.apply(ct, body))
-		if !reflect.DeepEqual(got, want) {
-			h.t.Fatalf("fsm %d, command at zxid %d: result\n fsm   %+v\n model %+v\nrecent commands:\n%s",
-				i, h.m.zxid, got, want, strings.Join(h.trace, "\n"))
+		a.index++
+		r, _ := a.f.Apply(&raft.Log{Index: a.index, Type: raft.LogCommand, Data: entry}).(*Result)
+		got := outcomeOf(r)
+		if !got.equal(want) || a.f.NodeCount() != len(h.m.nodes) {
+			h.t.Fatalf("fsm %d, command at zxid %d: result\n fsm   %+v\n model %+v\n%d nodes, model %d\nrecent commands:\n%s",
+				i, h.m.zxid, got, want, a.f.NodeCount(), len(h.m.nodes), strings.Join(h.trace, "\n"))
 		}
 	}
 	h.codes[want.Code]++
@@ -612,9 +660,12 @@ func (h *harness) verify() {
 // snapshot and restores it into a replica.
 func (h *harness) step() {
 	h.t.Helper()
+	if h.m.zxid >= h.replicaUntil {
+		h.dropReplica()
+	}
 	r := h.rng.Intn(1000)
 	switch {
-	case r < 8:
+	case r < 5:
 		h.snapshotRestore()
 	case r < 80 || (len(h.m.sessions) == 0 && r < 200):
 		h.do(CmdOpenSession, h.genOpen())
@@ -735,9 +786,12 @@ func (h *harness) genOp() Op {
 		default:
 			op.Container, op.Ephemeral = true, true // refused
 		}
-		if op.Sequential && h.rng.Intn(10) < 7 {
+		switch r := h.rng.Intn(100); {
+		case op.Sequential && r < 2:
+			op.Path = modelLongPrefixes[h.rng.Intn(len(modelLongPrefixes))]
+		case op.Sequential && r < 70:
 			op.Path = modelSeqPrefixes[h.rng.Intn(len(modelSeqPrefixes))]
-		} else {
+		default:
 			op.Path = h.pickPath()
 		}
 		return op
@@ -760,8 +814,10 @@ func (h *harness) genOp() Op {
 func (h *harness) pickPath() string {
 	switch r := h.rng.Intn(100); {
 	case r < 35:
-		ps := h.m.paths()
-		return ps[h.rng.Intn(len(ps))]
+		if h.pathsAt != h.m.zxid || h.paths == nil {
+			h.paths, h.pathsAt = h.m.paths(), h.m.zxid
+		}
+		return h.paths[h.rng.Intn(len(h.paths))]
 	case r < 96:
 		return modelUniverse[h.rng.Intn(len(modelUniverse))]
 	default:
@@ -781,15 +837,15 @@ func (h *harness) pickVersion(p string) int32 {
 }
 
 func (h *harness) genData() []byte {
-	switch r := h.rng.Intn(1000); {
-	case r < 300:
+	// Values of MaxDataSize bytes are costly under -race: TestModelRules
+	// covers the limit itself, so here they are rare.
+	switch r := h.rng.Intn(4000); {
+	case r < 1200:
 		return nil
-	case r < 997:
+	case r < 3999:
 		return []byte(fmt.Sprintf("v%d", h.rng.Intn(1000)))
-	case r < 999:
-		return modelTooLarge
 	default:
-		return modelMaxData
+		return modelTooLarge
 	}
 }
 
@@ -817,11 +873,27 @@ func (h *harness) snapshotRestore() {
 	if got := snapshotBytes(h.t, replica.f); !bytes.Equal(got, data) {
 		h.t.Fatalf("restored state encodes differently at zxid %d", h.m.zxid)
 	}
-	// Keep the primary and the two latest replicas.
+	// The replica now receives every command with the primary, for a while.
+	h.dropReplica()
 	h.fsms = append(h.fsms, replica)
-	if len(h.fsms) > 3 {
-		h.fsms = append(h.fsms[:1], h.fsms[2:]...)
+	h.replicaUntil = h.m.zxid + replicaCommands
+}
+
+// replicaCommands is how many commands a restored replica receives before
+// it is compared byte for byte with the primary and dropped.
+const replicaCommands = 300
+
+// dropReplica checks that the replica, if any, ends exactly where the
+// primary is, and stops feeding it.
+func (h *harness) dropReplica() {
+	h.t.Helper()
+	if len(h.fsms) < 2 {
+		return
 	}
+	if !bytes.Equal(snapshotBytes(h.t, h.fsms[1].f), snapshotBytes(h.t, h.fsms[0].f)) {
+		h.t.Fatalf("replica diverged from the primary by zxid %d", h.m.zxid)
+	}
+	h.fsms = h.fsms[:1]
 }
 
 func describe(ct CommandType, body any) string {
@@ -855,32 +927,42 @@ func describe(ct CommandType, body any) string {
 // Tests.
 
 func TestModel(t *testing.T) {
-	const seeds, steps = 20, 2000
+	// Results and node counts are compared after every command, the whole
+	// state every verifyEvery commands and after every restore.
+	seeds, steps, verifyEvery := 20, 1500, 25
 	if testing.Short() {
-		t.Skip("model test skipped in -short mode")
+		seeds = 4
 	}
+	var mu sync.Mutex
 	codes := map[Code]int{}
 	stats := map[string]int{}
-	for seed := int64(1); seed <= seeds; seed++ {
-		h := newHarness(t, seed)
-		for i := 0; i < steps; i++ {
-			h.step()
-			h.verify()
+	t.Run("seeds", func(t *testing.T) {
+		for seed := int64(1); seed <= int64(seeds); seed++ {
+			t.Run(fmt.Sprint(seed), func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t, seed)
+				for i := 1; i <= steps; i++ {
+					h.step()
+					if i%verifyEvery == 0 {
+						h.verify()
+					}
+				}
+				h.verify()
+				h.dropReplica()
+				mu.Lock()
+				defer mu.Unlock()
+				for c, n := range h.codes {
+					codes[c] += n
+				}
+				for k, n := range h.stats {
+					stats[k] += n
+				}
+				stats["max nodes"] = max(stats["max nodes"], len(h.m.nodes))
+			})
 		}
-		// Replicas restored from snapshots ended exactly where the primary did.
-		want := snapshotBytes(t, h.fsms[0].f)
-		for i, a := range h.fsms[1:] {
-			if !bytes.Equal(snapshotBytes(t, a.f), want) {
-				t.Fatalf("seed %d: replica %d diverged from the primary", seed, i+1)
-			}
-		}
-		for c, n := range h.codes {
-			codes[c] += n
-		}
-		for k, n := range h.stats {
-			stats[k] += n
-		}
-		stats["max nodes"] = max(stats["max nodes"], len(h.m.nodes))
+	})
+	if t.Failed() || testing.Short() {
+		return
 	}
 	t.Logf("codes: %v", codes)
 	t.Logf("stats: %v", stats)
@@ -929,6 +1011,39 @@ func TestModelRules(t *testing.T) {
 	if o := h.do(CmdWrite, &Write{Session: sid, Ops: []Op{{Kind: OpCheck, Path: "/"}}}); o.Code != CodeSessionExpired {
 		t.Fatalf("write from a closed session: %+v", o)
 	}
+
+	// The data limit is inclusive, for create and set alike.
+	maxData := bytes.Repeat([]byte{'m'}, MaxDataSize)
+	tooLarge := append(maxData, 'm')
+	if o := h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: "/big", Data: maxData}}}); o.Code != CodeOK {
+		t.Fatalf("create with MaxDataSize bytes: %+v", o)
+	}
+	if o := h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: "/big2", Data: tooLarge}}}); o.Code != CodeTooLarge {
+		t.Fatalf("create with MaxDataSize+1 bytes: %+v", o)
+	}
+	if o := h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpSet, Path: "/big", Data: tooLarge, Version: AnyVersion}}}); o.Code != CodeTooLarge {
+		t.Fatalf("set with MaxDataSize+1 bytes: %+v", o)
+	}
+	if o := h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpSet, Path: "/big", Data: maxData[1:], Version: 0}}}); o.Code != CodeOK {
+		t.Fatalf("set: %+v", o)
+	}
+	h.snapshotRestore()
+	h.verify()
+
+	// A sequential prefix leaves room for its suffix, so every node created
+	// can be read and deleted by its path.
+	long := "/" + strings.Repeat("q", MaxPathLength-11)
+	o = h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: long, Sequential: true}}})
+	if o.Code != CodeOK || len(o.Ops[0].Path) != MaxPathLength {
+		t.Fatalf("sequential create with the longest prefix: %+v", o)
+	}
+	if o := h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpDelete, Path: o.Ops[0].Path, Version: AnyVersion}}}); o.Code != CodeOK {
+		t.Fatalf("delete of a sequential node with the longest path: %+v", o)
+	}
+	if o := h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: long + "q", Sequential: true}}}); o.Code != CodeBadArguments {
+		t.Fatalf("sequential create with a prefix one byte too long: %+v", o)
+	}
+	h.verify()
 }
 
 // TestSnapshotPersistWhileApplying checks that a snapshot writes the
@@ -938,9 +1053,10 @@ func TestModelRules(t *testing.T) {
 func TestSnapshotPersistWhileApplying(t *testing.T) {
 	h := newHarness(t, 99)
 	f := h.fsms[0].f
-	data := bytes.Repeat([]byte{'d'}, 100)
+	const bigNodes = 400
+	data := bytes.Repeat([]byte{'d'}, 400)
 	h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: "/big"}}})
-	for i := 0; i < 2000; i++ { // over 64 KiB, so Persist writes before its walk ends
+	for i := 0; i < bigNodes; i++ { // 160 KB: Persist writes before its walk ends
 		h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: fmt.Sprintf("/big/n%04d", i), Data: data}}})
 	}
 	for i := 0; i < 300; i++ {
@@ -960,10 +1076,11 @@ func TestSnapshotPersistWhileApplying(t *testing.T) {
 					return
 				default:
 				}
-				p := fmt.Sprintf("/big/n%04d", (i*7+r)%2500)
+				p := fmt.Sprintf("/big/n%04d", (i*7+r)%(bigNodes+bigNodes/4))
 				_, _, _, _ = f.Get(p, false)
 				_, _, _, _ = f.Children("/big", false)
 				_ = f.Sessions()
+				runtime.Gosched()
 			}
 		}(r)
 	}
@@ -981,13 +1098,16 @@ func TestSnapshotPersistWhileApplying(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, wantBytes := h.m.clone(), snapshotBytes(t, f)
+		if len(wantBytes) < 2*64<<10 {
+			t.Fatalf("snapshot of %d bytes: too small for Persist to write before its walk ends", len(wantBytes))
+		}
 		sink := &gateSink{started: make(chan struct{}), release: make(chan struct{})}
 		done := make(chan error, 1)
 		go func() { done <- snap.Persist(sink) }()
 		<-sink.started // Persist is now stopped in the middle of its walk
 
-		for i := 0; i < 500; i++ {
-			p := fmt.Sprintf("/big/n%04d", h.rng.Intn(2500))
+		for i := 0; i < 300; i++ {
+			p := fmt.Sprintf("/big/n%04d", h.rng.Intn(bigNodes+bigNodes/4))
 			switch i % 3 {
 			case 0:
 				h.do(CmdWrite, &Write{Ops: []Op{{Kind: OpDelete, Path: p, Version: AnyVersion}}})
@@ -1021,7 +1141,7 @@ func TestSnapshotPersistWhileApplying(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(sink.Bytes(), firstBytes) {
-		t.Fatal("a snapshot persisted after 1500 more applies is not the version it was taken at")
+		t.Fatal("a snapshot persisted after 1800 more applies is not the version it was taken at")
 	}
 	restored := New()
 	if err := restored.Restore(io.NopCloser(&sink)); err != nil {

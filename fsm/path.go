@@ -26,16 +26,13 @@ func validatePath(p string, sequential bool) error {
 	if p == "" {
 		return badPath(p, "empty path")
 	}
-	if len(p) > MaxPathLength {
-		return badPath(p[:32]+"...", fmt.Sprintf("longer than %d bytes", MaxPathLength))
+	if len(p) > MaxPathLength || (sequential && len(p)+10 > MaxPathLength) {
+		return badPath(p[:32]+"...", fmt.Sprintf("longer than %d bytes, counting any sequence suffix", MaxPathLength))
 	}
 	if p[0] != '/' {
 		return badPath(p, "must start with /")
 	}
 	if p == "/" {
-		if sequential {
-			return nil
-		}
 		return nil
 	}
 	body := p[1:]
@@ -69,7 +66,7 @@ func forbiddenRune(r rune) bool {
 	switch {
 	case r == 0:
 		return true
-	case r > 0 && r < 0x1f, r > 0x7f && r < 0x9f:
+	case r > 0 && r <= 0x1f, r >= 0x7f && r <= 0x9f:
 		return true
 	case r >= 0xd800 && r <= 0xf8ff, r >= 0xfff0 && r <= 0xffff:
 		return true

@@ -16,6 +16,10 @@ import (
 	"github.com/warden-dev/warden/localapi/wire"
 )
 
+// maxTimeoutMs caps a requested session timeout before it becomes a
+// Duration (a day: far above any bound an agent allows).
+const maxTimeoutMs = 24 * 60 * 60 * 1000
+
 // conn is one app connection and its session.
 type conn struct {
 	s   *Server
@@ -36,7 +40,6 @@ type conn struct {
 	mu       sync.Mutex
 	inflight map[uint64]context.CancelFunc
 	handlers sync.WaitGroup
-	slots    chan struct{} // bounds requests in flight
 }
 
 func newConn(s *Server, nc *net.UnixConn) *conn {
@@ -44,7 +47,6 @@ func newConn(s *Server, nc *net.UnixConn) *conn {
 	return &conn{
 		s: s, nc: nc, ctx: ctx, end: cancel,
 		inflight: make(map[uint64]context.CancelFunc),
-		slots:    make(chan struct{}, s.cfg.MaxInFlight),
 		states:   make(chan string, 16),
 		stopped:  make(chan struct{}),
 	}
@@ -118,6 +120,10 @@ func (c *conn) hello(r *bufio.Reader) error {
 	case werr != nil:
 		c.replyError(req.ID, werr)
 		return werr
+	case req.ID == 0:
+		werr = wire.Errorf(wire.CodeBadArguments, "request id must be at least 1")
+		c.send(&wire.Message{Error: werr})
+		return werr
 	case req.Op != wire.OpHello:
 		werr = wire.Errorf(wire.CodeNoSession, "the first request must be hello")
 		c.replyError(req.ID, werr)
@@ -127,12 +133,18 @@ func (c *conn) hello(r *bufio.Reader) error {
 			fmt.Sprintf("this agent speaks protocol %d; the client asked for %d", wire.ProtocolVersion, req.Protocol))
 		c.replyError(req.ID, werr)
 		return werr
+	case req.Protocol < 0:
+		werr = wire.Errorf(wire.CodeBadArguments, "protocol must be a positive version")
+		c.replyError(req.ID, werr)
+		return werr
 	case req.SessionTimeoutMs < 0:
 		werr = wire.Errorf(wire.CodeBadArguments, "session_timeout_ms must not be negative")
 		c.replyError(req.ID, werr)
 		return werr
 	}
-	timeout := time.Duration(req.SessionTimeoutMs) * time.Millisecond
+	// Clamp before converting, so a huge value cannot overflow; the
+	// backend clamps again to its own bounds.
+	timeout := time.Duration(min(req.SessionTimeoutMs, maxTimeoutMs)) * time.Millisecond
 	if timeout == 0 {
 		timeout = c.s.cfg.DefaultSessionTimeout
 	}
@@ -259,21 +271,25 @@ func (c *conn) start(req *wire.Request) {
 	if _, dup := c.inflight[req.ID]; dup {
 		c.mu.Unlock()
 		cancel()
-		c.replyError(req.ID, wire.Errorf(wire.CodeBadArguments, fmt.Sprintf("request id %d is already in flight", req.ID)))
+		// Either reply would be ambiguous: the app has lost track of its
+		// requests, so the connection ends.
+		c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadArguments,
+			fmt.Sprintf("request id %d reused while in flight", req.ID))})
+		c.nc.Close()
+		return
+	}
+	if len(c.inflight) >= c.s.cfg.MaxInFlight {
+		c.mu.Unlock()
+		cancel()
+		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
+			fmt.Sprintf("%d requests already in flight on this connection", c.s.cfg.MaxInFlight)))
 		return
 	}
 	c.inflight[req.ID] = cancel
 	c.mu.Unlock()
-	select {
-	case c.slots <- struct{}{}:
-	case <-c.ctx.Done():
-		cancel()
-		return
-	}
 	c.handlers.Add(1)
 	go func() {
 		defer c.handlers.Done()
-		defer func() { <-c.slots }()
 		result, werr := c.handle(ctx, req)
 		c.mu.Lock()
 		delete(c.inflight, req.ID)

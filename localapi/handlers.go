@@ -3,6 +3,7 @@ package localapi
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/warden-dev/warden/fsm"
@@ -23,7 +24,7 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 		if werr != nil {
 			return nil, werr
 		}
-		res, werr := c.write(ctx, []fsm.Op{op})
+		res, werr := c.write(ctx, []fsm.Op{op}, false)
 		if werr != nil {
 			return nil, werr
 		}
@@ -95,15 +96,16 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 	return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
 }
 
-// write applies ops for this connection's session.
-func (c *conn) write(ctx context.Context, ops []fsm.Op) (*fsm.Result, *wire.Error) {
+// write applies ops for this connection's session. For a multi, a refusal
+// names the failing op in Index, even when the multi has a single op.
+func (c *conn) write(ctx context.Context, ops []fsm.Op, multi bool) (*fsm.Result, *wire.Error) {
 	res, err := c.s.backend.Write(ctx, c.sid, ops)
 	if err != nil {
 		return nil, toWire(err)
 	}
 	if res.Err != nil {
 		werr := toWire(res.Err)
-		if len(ops) > 1 {
+		if multi {
 			i := res.Failed
 			werr.Index = &i
 		}
@@ -125,7 +127,7 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 		}
 		ops[i] = op
 	}
-	res, werr := c.write(ctx, ops)
+	res, werr := c.write(ctx, ops, true)
 	if werr != nil {
 		return nil, werr
 	}
@@ -136,13 +138,13 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 	return out, nil
 }
 
-func toOp(name, path string, data []byte, version *int32, eph, seq, container bool) (fsm.Op, *wire.Error) {
+func toOp(name, path string, data []byte, version *int64, eph, seq, container bool) (fsm.Op, *wire.Error) {
 	op := fsm.Op{Path: path, Data: data, Version: fsm.AnyVersion, Ephemeral: eph, Sequential: seq, Container: container}
 	if version != nil {
-		if *version < fsm.AnyVersion {
-			return op, wire.Errorf(wire.CodeBadArguments, "version must be -1 (any) or at least 0")
+		if *version < int64(fsm.AnyVersion) || *version > math.MaxInt32 {
+			return op, wire.Errorf(wire.CodeBadArguments, "version must be -1 (any) or between 0 and 2147483647")
 		}
-		op.Version = *version
+		op.Version = int32(*version)
 	}
 	switch name {
 	case wire.OpCreate:

@@ -5,7 +5,7 @@ package localapi
 // Each frame is a 4-byte big-endian length and one msgpack map. The app's
 // first request must be {"id":1,"op":"hello","protocol":1,...}; the reply
 // carries the session id, and an event {"id":0,"event":"session",
-// "body":{"state":"connected"}} follows. After that the app may send any
+// "body":{"state":"connected","session_id":N}} follows. After that the app may send any
 // number of requests without waiting: each carries a fresh id >= 1, and
 // its reply carries the same id with "result" or "error" {code, message}.
 // Replies may arrive in any order. Events carry id 0.
@@ -85,7 +85,8 @@ type Config struct {
 	// the connection is closed.
 	WriteTimeout time.Duration
 	// MaxInFlight bounds the requests one connection may have in flight;
-	// beyond it the server stops reading from that connection.
+	// beyond it requests are refused with too_many_requests (and cancel
+	// still gets through).
 	MaxInFlight int
 	// Logger receives connection-level logs.
 	Logger hclog.Logger

@@ -17,6 +17,9 @@ const lockPrefix = "lock-"
 // between creating it and creating the contender under it.
 const maxCreateAttempts = 8
 
+// contenderTimeout bounds creating a contender node.
+const contenderTimeout = 30 * time.Second
+
 // Lease is a held lock. Token is its fencing token: the zxid that created
 // the lease's node, so tokens strictly increase from one holder to the next.
 type Lease struct {
@@ -118,12 +121,24 @@ func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadl
 
 // createContender creates this session's ephemeral sequential node under
 // path, creating path (as a container) when it is missing.
+//
+// The create itself is not cut short when ctx ends: a create abandoned in
+// flight could still be applied, leaving a contender nobody waits on that
+// would block the lock until the session ends. Instead the create runs to
+// completion and, if ctx has ended meanwhile, the node is removed again.
 func createContender(ctx context.Context, st Store, sid uint64, path string) (string, uint64, error) {
 	op := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + lockPrefix, Ephemeral: true, Sequential: true}
 	for attempt := 0; ; attempt++ {
-		res, err := write(ctx, st, sid, op)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
+		res, err := write(wctx, st, sid, op)
+		cancel()
 		if err == nil {
-			return res.Ops[0].Path, res.Ops[0].Stat.Czxid, nil
+			key := res.Ops[0].Path
+			if ctx.Err() != nil {
+				abandon(st, sid, key)
+				return "", 0, ctx.Err()
+			}
+			return key, res.Ops[0].Stat.Czxid, nil
 		}
 		if !errors.Is(err, fsm.ErrNoNode) || attempt == maxCreateAttempts {
 			return "", 0, err

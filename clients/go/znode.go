@@ -26,7 +26,10 @@ const (
 	Container
 )
 
-func version(v int32) *int32 { return &v }
+func version(v int32) *int64 {
+	w := int64(v)
+	return &w
+}
 
 // Create makes a node and returns its path (with the sequence suffix, for
 // Sequential).

@@ -22,6 +22,7 @@ const (
 	CodeNoSession               Code = "no_session"                 // the first request was not hello
 	CodeUnsupportedVersion      Code = "unsupported_version"        // the agent does not speak the requested protocol version
 	CodeBadFrame                Code = "bad_frame"                  // the frame was not a msgpack map; the agent closes the connection
+	CodeTooManyRequests         Code = "too_many_requests"          // the connection already has the maximum of requests in flight
 	CodeInternal                Code = "internal"                   // a bug in the agent
 )
 

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -47,8 +48,9 @@ type Request struct {
 	Op   string `msgpack:"op"`
 	Path string `msgpack:"path,omitempty"`
 	Data []byte `msgpack:"data,omitempty"`
-	// Version: absent or -1 matches any version (delete, set).
-	Version *int32 `msgpack:"version,omitempty"`
+	// Version: absent or -1 matches any version (delete, set). It is
+	// decoded wide so that a value outside int32 is refused, not truncated.
+	Version *int64 `msgpack:"version,omitempty"`
 	// Create flags.
 	Ephemeral  bool `msgpack:"ephemeral,omitempty"`
 	Sequential bool `msgpack:"sequential,omitempty"`
@@ -76,7 +78,7 @@ type Op struct {
 	Op         string `msgpack:"op"`
 	Path       string `msgpack:"path"`
 	Data       []byte `msgpack:"data,omitempty"`
-	Version    *int32 `msgpack:"version,omitempty"`
+	Version    *int64 `msgpack:"version,omitempty"`
 	Ephemeral  bool   `msgpack:"ephemeral,omitempty"`
 	Sequential bool   `msgpack:"sequential,omitempty"`
 	Container  bool   `msgpack:"container,omitempty"`
@@ -257,18 +259,63 @@ type Empty struct{}
 // could be read (its ID when the ID itself was readable), so the error can
 // be sent as the reply to that request.
 func DecodeRequest(b []byte) (*Request, *Error) {
+	// msgpack decodes nil and arrays into a struct without complaint, so
+	// the body's first byte must itself say "map".
+	if len(b) == 0 || !isMapCode(b[0]) {
+		return nil, Errorf(CodeBadFrame, "frame is not a msgpack map")
+	}
+	if err := scan(b); err != nil {
+		return nil, Errorf(CodeBadFrame, "frame is not a msgpack map: "+err.Error())
+	}
 	var req Request
 	if err := msgpack.Unmarshal(b, &req); err == nil {
 		return &req, nil
 	} else {
-		var fields map[string]msgpack.RawMessage
-		if msgpack.Unmarshal(b, &fields) != nil {
+		id, idOK, ferr := findID(b)
+		if ferr != nil {
 			return nil, Errorf(CodeBadFrame, "frame is not a msgpack map")
 		}
-		var id uint64
-		if raw, ok := fields["id"]; ok && msgpack.Unmarshal(raw, &id) != nil {
-			return nil, Errorf(CodeBadFrame, "request id is not an unsigned integer")
+		if !idOK {
+			return &Request{}, Errorf(CodeBadArguments, "request id is not an unsigned integer")
 		}
 		return &Request{ID: id}, Errorf(CodeBadArguments, "malformed request: "+err.Error())
 	}
+}
+
+// isMapCode reports whether c starts a msgpack map: fixmap, map 16 or map 32.
+func isMapCode(c byte) bool { return c&0xf0 == 0x80 || c == 0xde || c == 0xdf }
+
+// findID walks a map with string keys for its "id" (the last, if repeated)
+// without building the map: a header may claim far more entries than the
+// frame holds. idOK is false when the id is there but not an unsigned
+// integer; err is set when b is not such a map.
+func findID(b []byte) (id uint64, idOK bool, err error) {
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return 0, false, err
+	}
+	idOK = true
+	for i := 0; i < n; i++ {
+		key, err := d.DecodeString()
+		if err != nil {
+			return 0, false, err
+		}
+		if key != "id" {
+			if err := d.Skip(); err != nil {
+				return 0, false, err
+			}
+			continue
+		}
+		raw, err := d.DecodeRaw()
+		if err != nil {
+			return 0, false, err
+		}
+		id, idOK = 0, false
+		var v uint64
+		if msgpack.Unmarshal(raw, &v) == nil {
+			id, idOK = v, true
+		}
+	}
+	return id, idOK, nil
 }
