@@ -120,33 +120,56 @@ func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadl
 }
 
 // createContender creates this session's ephemeral sequential node under
-// path, creating path (as a container) when it is missing.
+// path. When path (or an ancestor) is missing, the containers and the
+// contender are created in one write, so a first acquire costs one commit.
 //
 // The create itself is not cut short when ctx ends: a create abandoned in
 // flight could still be applied, leaving a contender nobody waits on that
 // would block the lock until the session ends. Instead the create runs to
 // completion and, if ctx has ended meanwhile, the node is removed again.
 func createContender(ctx context.Context, st Store, sid uint64, path string) (string, uint64, error) {
-	op := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + lockPrefix, Ephemeral: true, Sequential: true}
+	contender := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + lockPrefix, Ephemeral: true, Sequential: true}
 	for attempt := 0; ; attempt++ {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
-		res, err := write(wctx, st, sid, op)
-		cancel()
-		if err == nil {
-			key := res.Ops[0].Path
-			if ctx.Err() != nil {
-				abandon(st, sid, key)
-				return "", 0, ctx.Err()
-			}
-			return key, res.Ops[0].Stat.Czxid, nil
-		}
-		if !errors.Is(err, fsm.ErrNoNode) || attempt == maxCreateAttempts {
+		ops, err := missingContainers(st, path)
+		if err != nil {
 			return "", 0, err
 		}
-		if err := ensureContainers(ctx, st, sid, path); err != nil {
+		ops = append(ops, contender)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
+		res, err := write(wctx, st, sid, ops...)
+		cancel()
+		if err == nil {
+			created := res.Ops[len(res.Ops)-1]
+			if ctx.Err() != nil {
+				abandon(st, sid, created.Path)
+				return "", 0, ctx.Err()
+			}
+			return created.Path, created.Stat.Czxid, nil
+		}
+		// Another client created or removed a container meanwhile: look
+		// again.
+		retry := errors.Is(err, fsm.ErrNoNode) || errors.Is(err, fsm.ErrNodeExists)
+		if !retry || attempt == maxCreateAttempts {
 			return "", 0, err
 		}
 	}
+}
+
+// missingContainers returns creates for path and its ancestors that this
+// replica does not have, outermost first.
+func missingContainers(st Store, path string) ([]fsm.Op, error) {
+	var ops []fsm.Op
+	for p := path; p != "/"; p = p[:max(lastSlash(p), 1)] {
+		_, ok, _, err := st.Exists(p, false)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			break
+		}
+		ops = append([]fsm.Op{{Kind: fsm.OpCreate, Path: p, Container: true}}, ops...)
+	}
+	return ops, nil
 }
 
 // predecessor returns the contender just ahead of key, or "" when key is

@@ -44,26 +44,6 @@ func write(ctx context.Context, st Store, sid uint64, ops ...fsm.Op) (*fsm.Resul
 	return res, nil
 }
 
-// ensureContainers creates path and its missing ancestors as container
-// nodes, which the tree removes again once their last child goes.
-func ensureContainers(ctx context.Context, st Store, sid uint64, path string) error {
-	if path == "/" {
-		return nil
-	}
-	if _, ok, _, err := st.Exists(path, false); err != nil || ok {
-		return err
-	}
-	parent := path[:max(lastSlash(path), 1)]
-	if err := ensureContainers(ctx, st, sid, parent); err != nil {
-		return err
-	}
-	_, err := write(ctx, st, sid, fsm.Op{Kind: fsm.OpCreate, Path: path, Container: true})
-	if errors.Is(err, fsm.ErrNodeExists) {
-		return nil
-	}
-	return err
-}
-
 func lastSlash(p string) int {
 	for i := len(p) - 1; i >= 0; i-- {
 		if p[i] == '/' {

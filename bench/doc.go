@@ -1,0 +1,10 @@
+// Package bench holds end-to-end benchmarks: the Go client against a real
+// dev agent (Raft on disk, a real Unix socket), run as a separate process
+// or in-process. Run them with
+//
+//	go test -run x -bench . ./bench/
+//
+// Besides ns/op each reports throughput (cycles/s or ops/s), the p50 and
+// p99 latency of one operation as a client sees it, and entries/op: the
+// Raft log entries the agent wrote per operation.
+package bench
