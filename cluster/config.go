@@ -65,6 +65,9 @@ type Config struct {
 	// faster on a quiet LAN.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// CommitTimeout: an idle leader tells followers of new commits at
+	// least this often, which bounds how stale a replica's reads are.
+	CommitTimeout time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
 	// SnapshotInterval is how often Raft checks whether to snapshot.
@@ -100,6 +103,7 @@ func DefaultConfig() *Config {
 		Version:           "dev",
 		HeartbeatTimeout:  500 * time.Millisecond,
 		ElectionTimeout:   500 * time.Millisecond,
+		CommitTimeout:     10 * time.Millisecond,
 		SnapshotThreshold: 8192,
 		SnapshotInterval:  30 * time.Second,
 		TrailingLogs:      10240,

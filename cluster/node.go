@@ -101,6 +101,9 @@ func (n *Node) Open() error {
 	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
 	rc.ElectionTimeout = n.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = n.cfg.HeartbeatTimeout / 2
+	if n.cfg.CommitTimeout > 0 {
+		rc.CommitTimeout = n.cfg.CommitTimeout
+	}
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs

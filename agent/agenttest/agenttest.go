@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/warden-dev/warden/agent"
+	warden "github.com/warden-dev/warden/clients/go"
 	"github.com/warden-dev/warden/cluster"
 )
 
@@ -121,6 +122,7 @@ type Proc struct {
 	Socket  string
 	DataDir string
 	Args    []string
+	Prefix  []string // a command to run the agent under (ip netns exec NS)
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	Log     *os.File
@@ -165,7 +167,8 @@ func (p *Proc) spawn() {
 		p.t.Fatal(err)
 	}
 	p.Log = log
-	p.cmd = exec.Command(Binary(p.t), p.Args...)
+	argv := append(append(append([]string{}, p.Prefix...), Binary(p.t)), p.Args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -209,4 +212,30 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Status asks the agent for its status over its socket.
+func (p *Proc) Status() (warden.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := warden.Dial(ctx, warden.Options{Socket: p.Socket})
+	if err != nil {
+		return warden.Status{}, err
+	}
+	defer c.Close()
+	return c.Status(ctx)
+}
+
+// Dial connects a client to the agent.
+func (p *Proc) Dial(t testing.TB, o warden.Options) *warden.Client {
+	t.Helper()
+	o.Socket = p.Socket
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := warden.Dial(ctx, o)
+	if err != nil {
+		t.Fatalf("dial %s: %v", p.Name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -31,6 +31,15 @@ type Cluster struct {
 	Replicas []*Proc
 }
 
+// ClusterOptions shape a test cluster.
+type ClusterOptions struct {
+	Servers, Replicas int
+	// Netns, when set, runs every agent inside that network namespace.
+	Netns *Netns
+	// Args are extra flags for every agent.
+	Args []string
+}
+
 // ClusterArgs are extra agent flags every process of a cluster gets; tests
 // use them for short timings.
 var ClusterArgs = []string{"--log-level", "info", "--http-port", "-2", "--lock-delay", "200ms"}
@@ -40,6 +49,13 @@ var ClusterArgs = []string{"--log-level", "info", "--http-port", "-2", "--lock-d
 // answers (which means it has a leader and is caught up).
 func StartCluster(t testing.TB, servers, replicas int, extra ...string) *Cluster {
 	t.Helper()
+	return StartClusterWith(t, ClusterOptions{Servers: servers, Replicas: replicas, Args: extra})
+}
+
+// StartClusterWith starts a cluster as o describes.
+func StartClusterWith(t testing.TB, o ClusterOptions) *Cluster {
+	t.Helper()
+	servers, extra := o.Servers, o.Args
 	c := &Cluster{t: t}
 	var seed string
 	start := func(role string, i int) *Proc {
@@ -55,12 +71,16 @@ func StartCluster(t testing.TB, servers, replicas int, extra ...string) *Cluster
 			args = append(args, "--server", "--bootstrap-expect", fmt.Sprint(servers))
 		}
 		args = append(append(args, ClusterArgs...), extra...)
-		return launch(t, args)
+		var prefix []string
+		if o.Netns != nil {
+			prefix = o.Netns.Prefix()
+		}
+		return launch(t, prefix, args)
 	}
 	for i := 0; i < servers; i++ {
 		c.Servers = append(c.Servers, start("server", i))
 	}
-	for i := 0; i < replicas; i++ {
+	for i := 0; i < o.Replicas; i++ {
 		c.Replicas = append(c.Replicas, start("replica", i))
 	}
 	for _, p := range c.All() {
@@ -75,9 +95,9 @@ func (c *Cluster) All() []*Proc {
 }
 
 // launch starts an agent process without waiting for its socket.
-func launch(t testing.TB, args []string) *Proc {
+func launch(t testing.TB, prefix, args []string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Args: args}
+	p := &Proc{t: t, Args: args, Prefix: prefix}
 	for i, a := range args {
 		switch a {
 		case "--socket":
@@ -115,4 +135,41 @@ func (p *Proc) waitSocket(timeout time.Duration) {
 			p.t.Fatalf("agent %s did not open its socket within %v:\n%s", p.Name, timeout, out)
 		}
 	}
+}
+
+// Leader returns the server that leads, as the agents report it, waiting
+// until they agree on one.
+func (c *Cluster) Leader() *Proc {
+	c.t.Helper()
+	var leader *Proc
+	Eventually(c.t, 30*time.Second, "a leader all agents agree on", func() bool {
+		leader = nil
+		for _, p := range c.All() {
+			select {
+			case <-p.Exited():
+				continue
+			default:
+			}
+			st, err := p.Status()
+			if err != nil || st.Leader == "" {
+				return false
+			}
+			l := c.byName(st.Leader)
+			if l == nil || (leader != nil && l != leader) {
+				return false
+			}
+			leader = l
+		}
+		return leader != nil
+	})
+	return leader
+}
+
+func (c *Cluster) byName(name string) *Proc {
+	for _, p := range c.All() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }

@@ -1,0 +1,76 @@
+package cluster_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/warden-dev/warden/agent/agenttest"
+	warden "github.com/warden-dev/warden/clients/go"
+)
+
+// TestClusterFormsAndLocksAcrossReplicas: three servers and two replicas
+// form one cluster from --join alone; a lock held through replica A blocks
+// a waiter on replica B; SIGKILL of the holder's process on A lets B
+// acquire within 200 ms.
+func TestClusterFormsAndLocksAcrossReplicas(t *testing.T) {
+	c := agenttest.StartCluster(t, 3, 2)
+	a, b := c.Replicas[0], c.Replicas[1]
+
+	members, err := a.Dial(t, warden.Options{}).Members(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]string{}
+	for _, m := range members {
+		if m.Status != "alive" {
+			t.Errorf("%s is %s", m.Name, m.Status)
+		}
+		roles[m.Name] = m.Role + "/" + m.Suffrage
+	}
+	agenttest.Eventually(t, 10*time.Second, "every agent in the raft configuration", func() bool {
+		members, err := a.Dial(t, warden.Options{}).Members(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, m := range members {
+			want := "server/voter"
+			if m.Role == "replica" {
+				want = "replica/nonvoter"
+			}
+			if m.Role+"/"+m.Suffrage != want {
+				return false
+			}
+		}
+		return len(members) == 5
+	})
+
+	for round := 0; round < 3; round++ {
+		holder := agenttest.LockHolder(t, a, "/x")
+		waiter := b.Dial(t, warden.Options{})
+		got := make(chan time.Time, 1)
+		go func() {
+			if _, err := waiter.Lock(context.Background(), "/x"); err != nil {
+				t.Error(err)
+			}
+			got <- time.Now()
+		}()
+		agenttest.Eventually(t, 5*time.Second, "the waiter in line", func() bool {
+			kids, _, err := waiter.Children(context.Background(), "/x")
+			return err == nil && len(kids) == 2
+		})
+		select {
+		case <-got:
+			t.Fatal("the waiter got the lock while it was held")
+		default:
+		}
+		killed := holder.Kill()
+		at := <-got
+		if d := at.Sub(killed); d > 200*time.Millisecond {
+			t.Errorf("round %d: waiter on another replica acquired %v after the holder was killed, want < 200ms", round, d)
+		} else {
+			t.Logf("round %d: acquired %v after SIGKILL of the holder", round, d)
+		}
+		waiter.Close()
+	}
+}
