@@ -70,6 +70,10 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	cc.Bootstrap = a.cfg.Dev
 	cc.Join = a.cfg.Join
 	cc.LockDelay = a.cfg.LockDelay
+	if a.cfg.SnapshotThreshold > 0 {
+		cc.SnapshotThreshold = a.cfg.SnapshotThreshold
+		cc.TrailingLogs = min(cc.TrailingLogs, a.cfg.SnapshotThreshold)
+	}
 	cc.Version = Version
 	cc.Logger = a.logger
 	cc.LogOutput = a.logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})

@@ -54,6 +54,9 @@ type Config struct {
 	// MaxInFlight bounds the requests one app connection may have in
 	// flight.
 	MaxInFlight int
+	// SnapshotThreshold is how many Raft entries trigger a snapshot; 0
+	// keeps the default.
+	SnapshotThreshold uint64
 
 	// Tune, when set, adjusts the cluster configuration (tests shorten
 	// timings with it).
