@@ -5,7 +5,7 @@ BIN     := bin/warden
 SOCKET  ?= /tmp/warden.sock
 PKGS    := ./...
 
-.PHONY: all build run test vet fuzz bench clean
+.PHONY: all build run test vet fuzz bench clean cluster cluster-stop
 
 all: build
 
@@ -15,6 +15,14 @@ build:
 # A single dev server with its data in a temporary folder; Ctrl-C stops it.
 run: build
 	./$(BIN) agent --dev --socket $(SOCKET)
+
+# A local cluster of 3 servers and 2 replicas on 127.0.0.11-13 and
+# 127.0.0.21-22 (default ports), state in .cluster/.
+cluster: build
+	deploy/local-cluster.sh start
+
+cluster-stop:
+	deploy/local-cluster.sh stop
 
 # Every test, with the race detector; fuzz targets run their seed corpora.
 test: vet
