@@ -169,18 +169,20 @@ func (n *Node) goFunc(f func()) {
 	}()
 }
 
-// WaitReady waits until this node knows a leader and, if it is the leader,
-// has applied every entry of earlier terms.
+// WaitReady waits until this node knows a leader and has applied every
+// entry committed before the call.
 func (n *Node) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
 		if addr, _ := n.raft.LeaderWithID(); addr != "" {
-			if n.raft.State() != raft.Leader {
-				return nil
-			}
-			timeout := n.timeout(ctx)
-			if err := n.raft.Barrier(timeout).Error(); err == nil {
+			// Caught up: everything committed before now is applied here,
+			// so the tree this agent serves (and its orphan sessions) is
+			// current.
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := n.Sync(sctx)
+			cancel()
+			if err == nil {
 				return nil
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/warden-dev/warden/fsm"
 )
 
 // The agents' RPC: msgpack request and response values, one at a time on a
@@ -83,7 +84,11 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 	var err error
 	switch req.Method {
 	case rpcApply:
-		body, err = n.applyLocal(ctx, req.Body)
+		// An entry that does not decode would stop every replica's FSM:
+		// refuse it here, before it reaches the log.
+		if err = fsm.Check(req.Body); err == nil {
+			body, err = n.applyLocal(ctx, req.Body)
+		}
 	case rpcKeepalive:
 		var ka keepaliveRequest
 		if err = msgpack.Unmarshal(req.Body, &ka); err == nil {

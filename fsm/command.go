@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -144,4 +145,35 @@ func Encode(t CommandType, body any) ([]byte, error) {
 	out := make([]byte, 0, len(b)+1)
 	out = append(out, byte(t))
 	return append(out, b...), nil
+}
+
+// Check reports whether entry is a log entry this FSM can apply: a known
+// command type (or one marked safe to ignore) with a body that decodes.
+// Entries are checked before they are proposed, because Apply treats an
+// undecodable entry as a corrupt log.
+func Check(entry []byte) error {
+	if len(entry) == 0 {
+		return errors.New("empty log entry")
+	}
+	t, body := CommandType(entry[0]), entry[1:]
+	var v any
+	switch t {
+	case CmdWrite:
+		v = &Write{}
+	case CmdOpenSession:
+		v = &OpenSession{}
+	case CmdCloseSession:
+		v = &CloseSession{}
+	case CmdResume:
+		v = &Resume{}
+	default:
+		if t&IgnoreUnknownFlag != 0 {
+			return nil
+		}
+		return fmt.Errorf("unknown command type %d", t)
+	}
+	if err := msgpack.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("command %d does not decode: %w", t, err)
+	}
+	return nil
 }
