@@ -155,24 +155,15 @@ func Check(entry []byte) error {
 	if len(entry) == 0 {
 		return errors.New("empty log entry")
 	}
-	t, body := CommandType(entry[0]), entry[1:]
-	var v any
-	switch t {
-	case CmdWrite:
-		v = &Write{}
-	case CmdOpenSession:
-		v = &OpenSession{}
-	case CmdCloseSession:
-		v = &CloseSession{}
-	case CmdResume:
-		v = &Resume{}
-	default:
+	t := CommandType(entry[0])
+	c, ok := commands[t]
+	if !ok {
 		if t&IgnoreUnknownFlag != 0 {
 			return nil
 		}
 		return fmt.Errorf("unknown command type %d", t)
 	}
-	if err := msgpack.Unmarshal(body, v); err != nil {
+	if err := msgpack.Unmarshal(entry[1:], c.body()); err != nil {
 		return fmt.Errorf("command %d does not decode: %w", t, err)
 	}
 	return nil

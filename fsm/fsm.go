@@ -46,30 +46,43 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return nil
 	}
 	t := CommandType(l.Data[0])
-	body := l.Data[1:]
-	switch t {
-	case CmdWrite:
-		var w Write
-		mustDecode(body, &w, l.Index)
-		return f.applyWrite(l.Index, &w)
-	case CmdOpenSession:
-		var o OpenSession
-		mustDecode(body, &o, l.Index)
-		return f.applyOpen(l.Index, &o)
-	case CmdCloseSession:
-		var c CloseSession
-		mustDecode(body, &c, l.Index)
-		return f.applyClose(l.Index, &c)
-	case CmdResume:
-		var r Resume
-		mustDecode(body, &r, l.Index)
-		return f.applyResume(l.Index, &r)
+	c, ok := commands[t]
+	if !ok {
+		if t&IgnoreUnknownFlag != 0 {
+			f.publish(f.advance(l.Index), nil)
+			return nil
+		}
+		panic(fmt.Sprintf("fsm: unknown command type %d at index %d", t, l.Index))
 	}
-	if t&IgnoreUnknownFlag != 0 {
-		f.publish(f.advance(l.Index), nil)
-		return nil
-	}
-	panic(fmt.Sprintf("fsm: unknown command type %d at index %d", t, l.Index))
+	body := c.body()
+	mustDecode(l.Data[1:], body, l.Index)
+	return c.apply(f, l.Index, body)
+}
+
+// command is one entry of the dispatch table: a fresh body to decode into,
+// and how to apply it.
+type command struct {
+	body  func() any
+	apply func(f *FSM, index uint64, body any) *Result
+}
+
+var commands = map[CommandType]command{
+	CmdWrite: {
+		func() any { return &Write{} },
+		func(f *FSM, i uint64, b any) *Result { return f.applyWrite(i, b.(*Write)) },
+	},
+	CmdOpenSession: {
+		func() any { return &OpenSession{} },
+		func(f *FSM, i uint64, b any) *Result { return f.applyOpen(i, b.(*OpenSession)) },
+	},
+	CmdCloseSession: {
+		func() any { return &CloseSession{} },
+		func(f *FSM, i uint64, b any) *Result { return f.applyClose(i, b.(*CloseSession)) },
+	},
+	CmdResume: {
+		func() any { return &Resume{} },
+		func(f *FSM, i uint64, b any) *Result { return f.applyResume(i, b.(*Resume)) },
+	},
 }
 
 func mustDecode(b []byte, v any, index uint64) {

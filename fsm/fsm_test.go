@@ -167,3 +167,23 @@ func TestSnapshotRoundTrip(t *testing.T) {
 type nopCloser struct{ *bytes.Buffer }
 
 func (nopCloser) Close() error { return nil }
+
+func TestCheckEntry(t *testing.T) {
+	good, _ := Encode(CmdWrite, &Write{Ops: []Op{{Kind: OpCreate, Path: "/a"}}})
+	if err := Check(good); err != nil {
+		t.Fatalf("good entry refused: %v", err)
+	}
+	for name, e := range map[string][]byte{
+		"empty":        nil,
+		"unknown type": {0x7f, 0x80},
+		"garbage body": {byte(CmdWrite), 0xc1},
+		"wrong shape":  {byte(CmdOpenSession), 0x93, 1, 2, 3},
+	} {
+		if Check(e) == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := Check([]byte{byte(IgnoreUnknownFlag | 0x10), 0xc1}); err != nil {
+		t.Errorf("an ignorable unknown command was refused: %v", err)
+	}
+}
