@@ -31,11 +31,15 @@ func (t EventType) String() string {
 	return fmt.Sprintf("event(%d)", uint8(t))
 }
 
-// Event is one change to the tree, in zxid order.
+// Event is one change to the tree, in zxid order. For created and
+// data-changed events Data and Stat are the node's after the change; for
+// deleted, Stat is the node's last.
 type Event struct {
 	Type EventType
 	Path string
 	Zxid uint64
+	Data []byte
+	Stat Stat
 }
 
 // change accumulates the effects of one log entry on a working state.
@@ -48,6 +52,10 @@ type change struct {
 
 func (c *change) emit(t EventType, path string) {
 	c.events = append(c.events, Event{Type: t, Path: path, Zxid: c.zxid})
+}
+
+func (c *change) emitNode(t EventType, path string, n *Node) {
+	c.events = append(c.events, Event{Type: t, Path: path, Zxid: c.zxid, Data: n.Data, Stat: n.Stat})
 }
 
 // applyOps applies a write's ops in order. It stops at the first refusal and
@@ -134,7 +142,7 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 	}
 	c.st.putNode(path, n)
 	c.childrenChanged(parentPath, parent, +1)
-	c.emit(EventCreated, path)
+	c.emitNode(EventCreated, path, n)
 	return OpResult{Path: path, Stat: n.Stat}, nil
 }
 
@@ -176,7 +184,7 @@ func (c *change) remove(path string, n *Node) {
 	if n.Stat.EphemeralOwner != 0 {
 		c.st.ephemerals.Delete(ephemeralKey(n.Stat.EphemeralOwner, path))
 	}
-	c.emit(EventDeleted, path)
+	c.emitNode(EventDeleted, path, n)
 	parentPath, _ := splitPath(path)
 	parent, _ := c.st.node(parentPath)
 	c.childrenChanged(parentPath, parent, -1)
@@ -208,7 +216,7 @@ func (c *change) set(path string, data []byte, version int32) (OpResult, *Error)
 	m.Stat.Mtime = c.time
 	m.Stat.DataLength = int32(len(data))
 	c.st.putNode(path, &m)
-	c.emit(EventDataChanged, path)
+	c.emitNode(EventDataChanged, path, &m)
 	return OpResult{Stat: m.Stat}, nil
 }
 

@@ -21,6 +21,7 @@ type FSM struct {
 	st      *state
 	watches *watches
 	applied chan struct{} // closed and replaced on every publish
+	hist    *history      // recent changes, for subscriptions; guarded by mu
 
 	// OnApply, when set before Raft starts, is called (from the apply
 	// goroutine, after publishing) with the events of each entry.
@@ -33,7 +34,7 @@ type FSM struct {
 
 // New returns an empty tree holding only the root.
 func New() *FSM {
-	return &FSM{st: newState(), watches: newWatches(), applied: make(chan struct{})}
+	return &FSM{st: newState(), watches: newWatches(), applied: make(chan struct{}), hist: newHistory()}
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -201,6 +202,11 @@ func (f *FSM) publish(st *state, events []Event) {
 	f.st = st
 	if len(events) > 0 {
 		f.watches.fire(events)
+		if events[0].Type == EventResync {
+			f.hist.reset(st.index)
+		} else {
+			f.hist.append(events)
+		}
 	}
 	close(f.applied)
 	f.applied = make(chan struct{})
