@@ -27,3 +27,8 @@ func (n *Node) StopWatch(w *fsm.Watch) { n.fsm.StopWatch(w) }
 // LockDelay returns until when (ms since the epoch) the lock at path is
 // held back after its holder's session expired, or 0.
 func (n *Node) LockDelay(path string) int64 { return n.fsm.LockDelay(path) }
+
+// Subscribe streams the changes under root from this replica.
+func (n *Node) Subscribe(root string, scope fsm.Scope, from uint64) (*fsm.Subscription, error) {
+	return n.fsm.Subscribe(root, scope, from)
+}

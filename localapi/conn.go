@@ -39,6 +39,8 @@ type conn struct {
 
 	mu       sync.Mutex
 	inflight map[uint64]context.CancelFunc
+	subs     map[uint64]context.CancelFunc // running streams by sub id
+	nextSub  uint64
 	handlers sync.WaitGroup
 }
 
@@ -47,6 +49,7 @@ func newConn(s *Server, nc *net.UnixConn) *conn {
 	return &conn{
 		s: s, nc: nc, ctx: ctx, end: cancel,
 		inflight: make(map[uint64]context.CancelFunc),
+		subs:     make(map[uint64]context.CancelFunc),
 		states:   make(chan string, 16),
 		stopped:  make(chan struct{}),
 	}
@@ -290,7 +293,9 @@ func (c *conn) start(req *wire.Request) {
 	c.handlers.Add(1)
 	go func() {
 		defer c.handlers.Done()
-		result, werr := c.handle(ctx, req)
+		replied := make(chan struct{})
+		defer close(replied)
+		result, werr := c.handle(context.WithValue(ctx, repliedKey{}, replied), req)
 		c.mu.Lock()
 		delete(c.inflight, req.ID)
 		c.mu.Unlock()

@@ -11,89 +11,110 @@ import (
 	"github.com/warden-dev/warden/recipes"
 )
 
+// handler runs one request to completion and returns its result.
+type handler func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error)
+
+// handlers maps op names to their handlers; each file registers its ops.
+var handlers = map[string]handler{}
+
+func register(op string, h handler) {
+	if _, dup := handlers[op]; dup {
+		panic("localapi: op registered twice: " + op)
+	}
+	handlers[op] = h
+}
+
 // handle runs one request to completion and returns its result.
 func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error) {
-	b := c.s.backend
-	switch req.Op {
-	case wire.OpPing:
+	if req.Op == "" {
+		return nil, wire.Errorf(wire.CodeBadArguments, "request has no op")
+	}
+	h, ok := handlers[req.Op]
+	if !ok {
+		return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
+	}
+	return h(c, ctx, req)
+}
+
+func init() {
+	register(wire.OpPing, func(*conn, context.Context, *wire.Request) (any, *wire.Error) {
 		return &wire.Empty{}, nil
-	case wire.OpHello:
+	})
+	register(wire.OpHello, func(*conn, context.Context, *wire.Request) (any, *wire.Error) {
 		return nil, wire.Errorf(wire.CodeBadArguments, "this connection already has a session")
-	case wire.OpCreate, wire.OpDelete, wire.OpSet:
-		op, werr := toOp(req.Op, req.Path, req.Data, req.Version, req.Ephemeral, req.Sequential, req.Container)
-		if werr != nil {
-			return nil, werr
-		}
-		res, werr := c.write(ctx, []fsm.Op{op}, false)
-		if werr != nil {
-			return nil, werr
-		}
-		switch req.Op {
-		case wire.OpCreate:
-			return &wire.CreateResult{Path: res.Ops[0].Path, Stat: toStat(res.Ops[0].Stat)}, nil
-		case wire.OpSet:
-			return &wire.StatResult{Stat: toStat(res.Ops[0].Stat)}, nil
-		}
-		return &wire.Empty{}, nil
-	case wire.OpMulti:
+	})
+	register(wire.OpCreate, writeOne)
+	register(wire.OpDelete, writeOne)
+	register(wire.OpSet, writeOne)
+	register(wire.OpMulti, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
 		return c.multi(ctx, req.Ops)
-	case wire.OpGet:
-		data, st, _, err := b.Get(req.Path, false)
+	})
+	register(wire.OpGet, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		data, st, w, err := c.s.backend.Get(req.Path, req.Watch)
 		if err != nil {
 			return nil, toWire(err)
 		}
-		return &wire.GetResult{Data: data, Stat: toStat(st)}, nil
-	case wire.OpExists:
-		st, ok, _, err := b.Exists(req.Path, false)
+		return &wire.GetResult{Data: data, Stat: toStat(st), Watch: c.watch(ctx, w)}, nil
+	})
+	register(wire.OpExists, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		st, ok, w, err := c.s.backend.Exists(req.Path, req.Watch)
 		if err != nil {
 			return nil, toWire(err)
 		}
-		return &wire.ExistsResult{Exists: ok, Stat: toStat(st)}, nil
-	case wire.OpChildren:
-		kids, st, _, err := b.Children(req.Path, false)
+		return &wire.ExistsResult{Exists: ok, Stat: toStat(st), Watch: c.watch(ctx, w)}, nil
+	})
+	register(wire.OpChildren, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		kids, st, w, err := c.s.backend.Children(req.Path, req.Watch)
 		if err != nil {
 			return nil, toWire(err)
 		}
 		if kids == nil {
 			kids = []string{}
 		}
-		return &wire.ChildrenResult{Children: kids, Stat: toStat(st)}, nil
-	case wire.OpSync:
-		zxid, err := b.Sync(ctx)
+		return &wire.ChildrenResult{Children: kids, Stat: toStat(st), Watch: c.watch(ctx, w)}, nil
+	})
+	register(wire.OpSync, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		zxid, err := c.s.backend.Sync(ctx)
 		if err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.SyncResult{Zxid: zxid}, nil
-	case wire.OpLock:
-		wait := time.Duration(-1)
-		if req.WaitMs != nil && *req.WaitMs >= 0 {
-			wait = time.Duration(*req.WaitMs) * time.Millisecond
-		}
-		lease, err := recipes.Acquire(ctx, b, c.sid, req.Path, wait)
-		if err != nil {
-			return nil, toWire(err)
-		}
-		return &wire.LockResult{Key: lease.Key, Token: lease.Token}, nil
-	case wire.OpUnlock:
-		if err := recipes.Release(ctx, b, c.sid, req.Key); err != nil {
-			return nil, toWire(err)
-		}
-		return &wire.Empty{}, nil
-	case wire.OpLockCheck:
-		held, err := recipes.Check(b, req.Path, req.Token)
-		if err != nil {
-			return nil, toWire(err)
-		}
-		return &wire.LockCheckResult{Held: held}, nil
-	case wire.OpStatus:
-		st := b.Status()
+	})
+	register(wire.OpStatus, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		st := c.s.backend.Status()
 		return &st, nil
-	case wire.OpMembers:
-		return &wire.MembersResult{Members: b.Members()}, nil
-	case "":
-		return nil, wire.Errorf(wire.CodeBadArguments, "request has no op")
+	})
+	register(wire.OpMembers, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		return &wire.MembersResult{Members: c.s.backend.Members()}, nil
+	})
+}
+
+// writeOne handles create, delete and set.
+func writeOne(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+	op, werr := toOp(req.Op, req.Path, req.Data, req.Version, req.Ephemeral, req.Sequential, req.Container)
+	if werr != nil {
+		return nil, werr
 	}
-	return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
+	res, werr := c.write(ctx, []fsm.Op{op}, false)
+	if werr != nil {
+		return nil, werr
+	}
+	switch req.Op {
+	case wire.OpCreate:
+		return &wire.CreateResult{Path: res.Ops[0].Path, Stat: toStat(res.Ops[0].Stat)}, nil
+	case wire.OpSet:
+		return &wire.StatResult{Stat: toStat(res.Ops[0].Stat)}, nil
+	}
+	return &wire.Empty{}, nil
+}
+
+// waitFor turns a request's wait_ms into a recipe's wait: absent or
+// negative waits until granted, 0 tries once.
+func waitFor(req *wire.Request) time.Duration {
+	if req.WaitMs != nil && *req.WaitMs >= 0 {
+		return time.Duration(*req.WaitMs) * time.Millisecond
+	}
+	return -1
 }
 
 // write applies ops for this connection's session. For a multi, a refusal

@@ -19,6 +19,9 @@ type Store interface {
 	Exists(path string, watch bool) (fsm.Stat, bool, *fsm.Watch, error)
 	Children(path string, watch bool) ([]string, fsm.Stat, *fsm.Watch, error)
 	StopWatch(w *fsm.Watch)
+	// Subscribe streams the changes under root in zxid order, from the
+	// current state (from 0) or after a zxid.
+	Subscribe(root string, scope fsm.Scope, from uint64) (*fsm.Subscription, error)
 	// LockDelay returns until when (ms since the epoch) the lock at path
 	// is held back because its last holder's session expired, or 0.
 	LockDelay(path string) int64

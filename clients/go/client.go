@@ -74,7 +74,9 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[uint64]chan *wire.Message
-	err     error // why the connection ended, once it has
+	opens   map[uint64]bool    // pending requests whose reply starts a stream
+	streams map[uint64]*stream // open streams by sub id
+	err     error              // why the connection ended, once it has
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -91,6 +93,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c := &Client{
 		nc: nc, opts: opts,
 		pending: make(map[uint64]chan *wire.Message),
+		opens:   make(map[uint64]bool),
+		streams: make(map[uint64]*stream),
 		done:    make(chan struct{}),
 	}
 	go c.readLoop()
@@ -172,12 +176,15 @@ func (c *Client) fail(err error) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.err = err
-		pending := c.pending
-		c.pending = nil
+		pending, streams := c.pending, c.streams
+		c.pending, c.streams = nil, nil
 		c.mu.Unlock()
 		c.nc.Close()
 		for _, ch := range pending {
 			close(ch)
+		}
+		for _, s := range streams {
+			s.end(err)
 		}
 		close(c.done)
 	})
@@ -203,6 +210,14 @@ func (c *Client) readLoop() {
 		c.mu.Lock()
 		ch := c.pending[m.ID]
 		delete(c.pending, m.ID)
+		if c.opens[m.ID] {
+			// Register the stream before reading on: its first event
+			// may be the very next frame.
+			delete(c.opens, m.ID)
+			if sub := streamID(&m); sub != 0 && c.streams != nil {
+				c.streams[sub] = newStream(c, sub)
+			}
+		}
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- &m
@@ -217,6 +232,15 @@ func (c *Client) event(m *wire.Message) {
 		c.fail(fmt.Errorf("%w: %w", ErrClosed, m.Error))
 		return
 	}
+	if m.Sub != 0 {
+		c.mu.Lock()
+		s := c.streams[m.Sub]
+		c.mu.Unlock()
+		if s != nil {
+			s.push(m)
+		}
+		return
+	}
 	if m.Event == wire.EventSession && c.opts.OnSessionState != nil {
 		var ev wire.SessionEvent
 		if msgpack.Unmarshal(m.Body, &ev) == nil {
@@ -226,7 +250,8 @@ func (c *Client) event(m *wire.Message) {
 }
 
 // send registers a request and writes it; the reply arrives on the channel.
-func (c *Client) send(req *wire.Request) (uint64, chan *wire.Message, error) {
+// opens marks a request whose reply starts a stream.
+func (c *Client) send(req *wire.Request, opens bool) (uint64, chan *wire.Message, error) {
 	req.ID = c.nextID.Add(1)
 	ch := make(chan *wire.Message, 1)
 	c.mu.Lock()
@@ -236,6 +261,9 @@ func (c *Client) send(req *wire.Request) (uint64, chan *wire.Message, error) {
 		return 0, nil, err
 	}
 	c.pending[req.ID] = ch
+	if opens {
+		c.opens[req.ID] = true
+	}
 	c.mu.Unlock()
 	b, err := wire.AppendFrame(nil, req)
 	if err != nil {
@@ -257,13 +285,14 @@ func (c *Client) forget(id uint64) {
 	defer c.mu.Unlock()
 	if c.pending != nil {
 		delete(c.pending, id)
+		delete(c.opens, id)
 	}
 }
 
 // call sends req and decodes its result into out. If ctx ends first, the
 // request is cancelled at the agent and ctx's error returned.
 func (c *Client) call(ctx context.Context, req *wire.Request, out any) error {
-	m, err := c.roundTrip(ctx, req, false)
+	m, err := c.roundTrip(ctx, req, false, false)
 	if err != nil {
 		return err
 	}
@@ -274,8 +303,8 @@ func (c *Client) call(ctx context.Context, req *wire.Request, out any) error {
 // the agent to cancel the request; with awaitCancel it then waits for the
 // request's own reply, so the caller can undo a success that raced the
 // cancel (a lock granted just as its waiter gave up).
-func (c *Client) roundTrip(ctx context.Context, req *wire.Request, awaitCancel bool) (*wire.Message, error) {
-	id, ch, err := c.send(req)
+func (c *Client) roundTrip(ctx context.Context, req *wire.Request, awaitCancel, opens bool) (*wire.Message, error) {
+	id, ch, err := c.send(req, opens)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +316,7 @@ func (c *Client) roundTrip(ctx context.Context, req *wire.Request, awaitCancel b
 		return m, nil
 	case <-ctx.Done():
 	}
-	if _, _, err := c.send(&wire.Request{Op: wire.OpCancel, Target: id}); err != nil || !awaitCancel {
+	if _, _, err := c.send(&wire.Request{Op: wire.OpCancel, Target: id}, false); err != nil || !awaitCancel {
 		c.forget(id)
 		return nil, ctx.Err()
 	}

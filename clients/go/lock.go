@@ -38,7 +38,7 @@ func (c *Client) TryLock(ctx context.Context, path string) (*Lease, error) {
 }
 
 func (c *Client) lock(ctx context.Context, path string, waitMs int64) (*Lease, error) {
-	m, err := c.roundTrip(ctx, &wire.Request{Op: wire.OpLock, Path: path, WaitMs: &waitMs}, true)
+	m, err := c.roundTrip(ctx, &wire.Request{Op: wire.OpLock, Path: path, WaitMs: &waitMs}, true, false)
 	if m == nil {
 		return nil, err
 	}

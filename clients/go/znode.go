@@ -139,3 +139,44 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	err := c.call(ctx, &wire.Request{Op: wire.OpMembers}, &r)
 	return r.Members, err
 }
+
+// GetW is Get that also sets a one-shot watch, fired when the node's data
+// changes or the node is deleted.
+func (c *Client) GetW(ctx context.Context, path string) ([]byte, Stat, *Watch, error) {
+	var r wire.GetResult
+	w, err := c.watchCall(ctx, &wire.Request{Op: wire.OpGet, Path: path, Watch: true}, &r)
+	return r.Data, r.Stat, w, err
+}
+
+// ExistsW is Exists that also sets a one-shot watch, fired when the node is
+// created, changed or deleted.
+func (c *Client) ExistsW(ctx context.Context, path string) (Stat, bool, *Watch, error) {
+	var r wire.ExistsResult
+	w, err := c.watchCall(ctx, &wire.Request{Op: wire.OpExists, Path: path, Watch: true}, &r)
+	return r.Stat, r.Exists, w, err
+}
+
+// ChildrenW is Children that also sets a one-shot watch, fired when a child
+// is added or removed or the node is deleted.
+func (c *Client) ChildrenW(ctx context.Context, path string) ([]string, Stat, *Watch, error) {
+	var r wire.ChildrenResult
+	w, err := c.watchCall(ctx, &wire.Request{Op: wire.OpChildren, Path: path, Watch: true}, &r)
+	return r.Children, r.Stat, w, err
+}
+
+func (c *Client) watchCall(ctx context.Context, req *wire.Request, out any) (*Watch, error) {
+	m, err := c.roundTrip(ctx, req, false, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeReply(m, out); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	s := c.streams[streamID(m)]
+	c.mu.Unlock()
+	if s == nil {
+		return nil, c.Err()
+	}
+	return &Watch{s}, nil
+}

@@ -71,6 +71,25 @@ type Request struct {
 	Token  uint64 `msgpack:"token,omitempty"` // lock_check
 	// Cancel: the id of the request to cancel.
 	Target uint64 `msgpack:"target,omitempty"`
+
+	// Watches and subscriptions (see recipes.go).
+	Watch    bool   `msgpack:"watch,omitempty"`     // get, exists, children: also set a one-shot watch
+	Scope    string `msgpack:"scope,omitempty"`     // subscribe: node, children or subtree
+	FromZxid uint64 `msgpack:"from_zxid,omitempty"` // subscribe: resume after this zxid
+	Sub      uint64 `msgpack:"sub,omitempty"`       // unsubscribe: the subscription
+
+	// Recipes (see recipes.go).
+	Job     string  `msgpack:"job,omitempty"`
+	Task    string  `msgpack:"task,omitempty"`
+	State   string  `msgpack:"state,omitempty"`
+	Percent float64 `msgpack:"percent,omitempty"`
+	Message string  `msgpack:"message,omitempty"`
+	Group   string  `msgpack:"group,omitempty"`
+	Member  string  `msgpack:"member,omitempty"`
+	Count   int64   `msgpack:"count,omitempty"`  // semaphore leases, double-barrier size
+	Delta   int64   `msgpack:"delta,omitempty"`  // counter_add
+	Expect  *int64  `msgpack:"expect,omitempty"` // counter_cas
+	Value   *int64  `msgpack:"value,omitempty"`  // counter_cas, counter_set
 }
 
 // Op is one op of a multi: create, delete, set or check.
@@ -117,6 +136,7 @@ type Message struct {
 	Result msgpack.RawMessage `msgpack:"result,omitempty"`
 	Error  *Error             `msgpack:"error,omitempty"`
 	Event  string             `msgpack:"event,omitempty"`
+	Sub    uint64             `msgpack:"sub,omitempty"` // the watch or subscription an event belongs to
 	Body   msgpack.RawMessage `msgpack:"body,omitempty"`
 }
 
@@ -205,22 +225,25 @@ type StatResult struct {
 	Stat Stat `msgpack:"stat"`
 }
 
-// GetResult answers get.
+// GetResult answers get. Watch is the one-shot watch's id, when asked for.
 type GetResult struct {
-	Data []byte `msgpack:"data"`
-	Stat Stat   `msgpack:"stat"`
+	Data  []byte `msgpack:"data"`
+	Stat  Stat   `msgpack:"stat"`
+	Watch uint64 `msgpack:"watch,omitempty"`
 }
 
 // ExistsResult answers exists; Stat is meaningful only when Exists.
 type ExistsResult struct {
-	Exists bool `msgpack:"exists"`
-	Stat   Stat `msgpack:"stat"`
+	Exists bool   `msgpack:"exists"`
+	Stat   Stat   `msgpack:"stat"`
+	Watch  uint64 `msgpack:"watch,omitempty"`
 }
 
 // ChildrenResult answers children: names in byte order, and the parent's Stat.
 type ChildrenResult struct {
 	Children []string `msgpack:"children"`
 	Stat     Stat     `msgpack:"stat"`
+	Watch    uint64   `msgpack:"watch,omitempty"`
 }
 
 // OpResult is one op's outcome in a MultiResult. Path is set for create.

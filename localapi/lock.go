@@ -1,0 +1,31 @@
+package localapi
+
+import (
+	"context"
+
+	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/recipes"
+)
+
+func init() {
+	register(wire.OpLock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		lease, err := recipes.Acquire(ctx, c.s.backend, c.sid, req.Path, waitFor(req))
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.LockResult{Key: lease.Key, Token: lease.Token}, nil
+	})
+	register(wire.OpUnlock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		if err := recipes.Release(ctx, c.s.backend, c.sid, req.Key); err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.Empty{}, nil
+	})
+	register(wire.OpLockCheck, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		held, err := recipes.Check(c.s.backend, req.Path, req.Token)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.LockCheckResult{Held: held}, nil
+	})
+}
