@@ -68,9 +68,11 @@ func (h *history) trim() {
 	h.changes = append([]Event(nil), h.changes[drop:]...)
 }
 
-// reset forgets every change: the tree was replaced at index.
+// reset forgets every change: the tree was replaced at index. The
+// sequence skips one number, so that even a subscription that had read
+// everything finds its cursor below base and resyncs.
 func (h *history) reset(index uint64) {
-	h.base += uint64(len(h.changes))
+	h.base += uint64(len(h.changes)) + 1
 	h.changes, h.bytes, h.complete = nil, 0, index
 	close(h.notify)
 	h.notify = make(chan struct{})

@@ -721,3 +721,39 @@ func TestLockLostStopsCommand(t *testing.T) {
 		t.Fatalf("warden lock took %v to stop after the agent died", took)
 	}
 }
+
+// TestLockKilledTakesCommandAlong: SIGKILL of `warden lock` ends its
+// session, so the lock passes on; its command must not live on beside the
+// next holder's.
+func TestLockKilledTakesCommandAlong(t *testing.T) {
+	e := startAgent(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	b := e.start("lock", "/pd", "--", "sh", "-c", "echo $$ > "+pidFile+"; exec sleep 600")
+	var pid int
+	agenttest.Eventually(t, 10*time.Second, "the command to start", func() bool {
+		data, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		_, err = fmt.Sscanf(string(data), "%d", &pid)
+		return err == nil && pid > 0
+	})
+	_ = b.cmd.Process.Signal(syscall.SIGKILL)
+	agenttest.Eventually(t, 5*time.Second, "the command to die with warden lock", func() bool {
+		return gone(pid)
+	})
+}
+
+// gone reports whether a process has ended (a zombie that nobody reaped
+// yet counts as ended).
+func gone(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}

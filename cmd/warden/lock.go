@@ -76,11 +76,13 @@ func runLock(args []string) error {
 		"WARDEN_LOCK_PATH="+path,
 		"WARDEN_LOCK_KEY="+lease.Key,
 		"WARDEN_LOCK_TOKEN="+strconv.FormatUint(lease.Token, 10))
-	if err := cmd.Start(); err != nil {
+	// If warden lock itself dies (even by SIGKILL) its session ends and the
+	// lock passes on, so the command must die with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	exited, err := startLocked(cmd)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 
 	for {
 		select {

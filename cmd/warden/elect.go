@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/localapi/wire"
+)
+
+// electionRoot is where a GROUP given as a bare name lives: `warden elect
+// web` campaigns at /warden/elections/web. A GROUP starting with / is a
+// path and is used as it is.
+const electionRoot = "/warden/elections/"
+
+func init() {
+	register("elect", command{
+		usage: "[--value V] [--timeout DUR] [--kill-after DUR] GROUP -- CMD [ARGS...]",
+		help:  "run a command only while leading an election",
+		run:   runElect,
+	})
+	register("leader", command{
+		usage: "[--json] GROUP",
+		help:  "show who leads an election",
+		run:   runLeader,
+	})
+}
+
+// electionPath maps a GROUP argument to the election's path.
+func electionPath(group string) string {
+	if strings.HasPrefix(group, "/") {
+		return group
+	}
+	return electionRoot + group
+}
+
+// runElect campaigns in the election, runs the command once elected, and
+// exits with the command's status. If leadership is lost (the session is
+// lost, the agent goes away, or the candidate node is deleted), the command
+// is stopped: SIGTERM, then SIGKILL after --kill-after. Should this process
+// die, the command is sent SIGKILL by the kernel, so it never runs on
+// without a leader to watch over it.
+func runElect(args []string) error {
+	fs := flag.NewFlagSet("elect", flag.ContinueOnError)
+	socket := fs.String("socket", "", "agent socket (default $WARDEN_SOCKET, then /tmp/warden.sock)")
+	value := fs.String("value", "", "the value to lead with, which `warden leader` shows (default HOSTNAME:PID)")
+	timeout := fs.Duration("timeout", 0, "give up if not elected within this long (0: wait forever)")
+	killAfter := fs.Duration("kill-after", 5*time.Second, "after leadership is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
+	// Flags may come before GROUP or between GROUP and --.
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing GROUP")
+	}
+	group := fs.Arg(0)
+	if err := parse(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	cmdArgs := fs.Args()
+	if len(cmdArgs) == 0 {
+		return usagef("missing CMD after --")
+	}
+	path := electionPath(group)
+	if *value == "" {
+		host, _ := os.Hostname()
+		*value = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lost := make(chan struct{})
+	var lostOnce sync.Once
+	cl, err := warden.Dial(ctx, warden.Options{Socket: *socket, Name: "warden-elect", OnSessionState: func(s string) {
+		if s == wire.SessionLost {
+			lostOnce.Do(func() { close(lost) })
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	lead, err := campaign(ctx, cl, path, []byte(*value), *timeout, sigs)
+	if err != nil {
+		return err
+	}
+	gone := watchCandidate(ctx, cl, lead.Key)
+
+	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		"WARDEN_ELECTION_PATH="+path,
+		"WARDEN_ELECTION_KEY="+lead.Key,
+		"WARDEN_ELECTION_TOKEN="+strconv.FormatUint(lead.Token, 10),
+		"WARDEN_ELECTION_VALUE="+*value)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	exited, err := startLocked(cmd)
+	if err != nil {
+		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = lead.Resign(rctx)
+		rcancel()
+		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
+	}
+
+	lostLeadership := func(why string) error {
+		fmt.Fprintf(os.Stderr, "warden elect: %s, so leadership of %s may be another's; stopping %s\n", why, path, cmdArgs[0])
+		stop(cmd, exited, *killAfter)
+		return errors.New("leadership lost while the command ran")
+	}
+	for {
+		select {
+		case err := <-exited:
+			rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = lead.Resign(rctx)
+			rcancel()
+			return exitStatus(err)
+		case sig := <-sigs:
+			_ = cmd.Process.Signal(sig)
+		case <-lost:
+			return lostLeadership("session lost")
+		case <-cl.Done():
+			return lostLeadership(fmt.Sprintf("connection to the agent ended (%v)", cl.Err()))
+		case <-gone:
+			return lostLeadership("candidate node " + lead.Key + " was deleted")
+		}
+	}
+}
+
+// startLocked starts cmd from a goroutine locked to its OS thread, which
+// stays alive until cmd exits: Pdeathsig fires when the thread that
+// started the child ends, not the process, so that thread must not be
+// retired by the runtime while the child runs.
+func startLocked(cmd *exec.Cmd) (<-chan error, error) {
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	return exited, <-started
+}
+
+// campaign waits to be elected, giving up on timeout or on a signal.
+func campaign(ctx context.Context, cl *warden.Client, path string, value []byte, timeout time.Duration, sigs <-chan os.Signal) (*warden.Leadership, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan struct{})
+	var lead *warden.Leadership
+	var err error
+	go func() {
+		defer close(got)
+		lead, err = cl.Campaign(ctx, path, value)
+	}()
+	select {
+	case <-got:
+	case sig := <-sigs:
+		cancel()
+		<-got
+		if err == nil {
+			_ = lead.Resign(context.Background())
+		}
+		return nil, fmt.Errorf("interrupted by %v while campaigning in %s", sig, path)
+	}
+	if errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("not elected in %s within %v", path, timeout)
+	}
+	return lead, err
+}
+
+// watchCandidate returns a channel closed once the candidate node key is
+// deleted (by another session: this one resigns only after its command
+// ended). It stops quietly when the connection ends, which the caller
+// watches for itself.
+func watchCandidate(ctx context.Context, cl *warden.Client, key string) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		for ctx.Err() == nil {
+			_, ok, w, err := cl.ExistsW(ctx, key)
+			if err != nil {
+				return
+			}
+			if !ok {
+				_ = w.Stop(ctx)
+				close(gone)
+				return
+			}
+			ev, err := w.Wait(ctx)
+			if err != nil {
+				return
+			}
+			if ev.Type == wire.ChangeDeleted {
+				close(gone)
+				return
+			}
+		}
+	}()
+	return gone
+}
+
+// runLeader prints who leads an election, or fails (exit 1) when nobody
+// does.
+func runLeader(args []string) error {
+	var cf clientFlags
+	fs := flag.NewFlagSet("leader", flag.ContinueOnError)
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseArgs(fs, args, 1, 1); err != nil {
+		return err
+	}
+	path := electionPath(fs.Arg(0))
+	cl, ctx, done, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	l, err := cl.Leader(ctx, path)
+	if err != nil {
+		return err
+	}
+	if l.None() {
+		if *asJSON {
+			_ = printJSON(struct {
+				Path   string `json:"path"`
+				Leader any    `json:"leader"`
+			}{path, nil})
+			return &exitError{code: 1}
+		}
+		return fmt.Errorf("nobody leads %s", path)
+	}
+	if *asJSON {
+		return printJSON(struct {
+			Path  string `json:"path"`
+			Key   string `json:"key"`
+			Value string `json:"value"`
+			Token uint64 `json:"token"`
+		}{path, l.Key, string(l.Value), l.Token})
+	}
+	fmt.Printf("value  %s\ntoken  %d\nkey    %s\n", l.Value, l.Token, l.Key)
+	return nil
+}

@@ -1,0 +1,436 @@
+package recipes
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/warden-dev/warden/fsm"
+)
+
+// An election at PATH is the lock recipe with a value: each candidate is an
+// ephemeral sequential node PATH/n-NNNNNNNNNN holding the candidate's
+// value, and the leader is the first of them. A candidate waits watching
+// only the candidate just ahead of it, so a leader's end wakes one
+// candidate, not all. The leader's token is the czxid of its node, so
+// tokens strictly increase from one leader to the next.
+
+// candidatePrefix names an election's candidate nodes: PATH/n-0000000042.
+const candidatePrefix = "n-"
+
+// Leadership is a won election. Token is its fencing token: the zxid that
+// created the candidate node, so tokens strictly increase from one leader
+// to the next.
+type Leadership struct {
+	Path  string // the election
+	Key   string // the leader's candidate node, PATH/n-NNNNNNNNNN
+	Token uint64
+}
+
+// LeaderInfo says who leads an election: the first candidate's node, its
+// value and token. Key is empty when nobody does.
+type LeaderInfo struct {
+	Key   string
+	Value []byte
+	Token uint64
+}
+
+// electionError is an election's own wording of one of the package's
+// sentinel errors, which it unwraps to.
+type electionError struct {
+	msg string
+	err error
+}
+
+func (e *electionError) Error() string { return e.msg }
+func (e *electionError) Unwrap() error { return e.err }
+
+var (
+	errNotElected   = &electionError{"not elected within the wait", ErrNotAcquired}
+	errNotCandidate = &electionError{"not a candidate of this session", ErrNotHeld}
+	errNotLeader    = &electionError{"this candidate is not the leader", ErrNotHeld}
+)
+
+// Campaign enters session sid as a candidate, with value, in the election
+// at path, and returns once it leads: when every candidate that entered
+// before it has gone. wait < 0 waits until elected or ctx ends; wait == 0
+// tries once (elected only if nobody is ahead); wait > 0 waits at most that
+// long. On any failure the candidate node is removed, so a caller that
+// gives up never holds up those behind it.
+//
+// A leader whose session expired (rather than closed) is followed only
+// once the store's lock-delay on path has passed, so that a leader that was
+// cut off has stopped before the next one starts.
+func Campaign(ctx context.Context, st Store, sid uint64, path string, value []byte, wait time.Duration) (*Leadership, error) {
+	if err := checkElection(path); err != nil {
+		return nil, err
+	}
+	key, czxid, err := createCandidate(ctx, st, sid, path, value)
+	if err != nil {
+		return nil, err
+	}
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		pred, err := candidateAhead(st, path, key)
+		if err != nil {
+			if !errors.Is(err, ErrNotHeld) { // else the node is gone already
+				abandon(st, sid, key)
+			}
+			return nil, err
+		}
+		if pred == "" {
+			held, err := sitOutLockDelay(ctx, st, path, wait == 0, deadline)
+			if err != nil {
+				abandon(st, sid, key)
+				if errors.Is(err, ErrNotAcquired) {
+					return nil, errNotElected
+				}
+				return nil, err
+			}
+			if held {
+				continue
+			}
+			return &Leadership{Path: path, Key: key, Token: czxid}, nil
+		}
+		if wait == 0 {
+			abandon(st, sid, key)
+			return nil, errNotElected
+		}
+		// Watch the candidate ahead, and this candidate's own node, so
+		// that a candidacy deleted by another session ends the wait
+		// rather than leaving it blocked on a node that is gone.
+		_, exists, w, err := st.Exists(pred, true)
+		if err != nil {
+			abandon(st, sid, key)
+			return nil, err
+		}
+		if !exists {
+			st.StopWatch(w)
+			continue
+		}
+		_, mine, own, err := st.Exists(key, true)
+		if err != nil || !mine {
+			st.StopWatch(w)
+			st.StopWatch(own)
+			if err != nil {
+				abandon(st, sid, key)
+				return nil, err
+			}
+			return nil, errNotCandidate
+		}
+		select {
+		case <-w.C():
+		case <-own.C():
+		case <-deadline:
+			err = errNotElected
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		st.StopWatch(w)
+		st.StopWatch(own)
+		if err != nil {
+			abandon(st, sid, key)
+			return nil, err
+		}
+	}
+}
+
+// checkElection refuses an election path that is invalid or the root.
+func checkElection(path string) error {
+	if err := fsm.ValidatePath(path); err != nil {
+		return err
+	}
+	if path == "/" {
+		return &fsm.Error{Code: fsm.CodeBadArguments, Msg: "the root cannot be an election"}
+	}
+	return nil
+}
+
+// createCandidate creates this session's candidate node under path, with
+// the missing containers in the same write (as createContender does for a
+// lock), and returns its path and czxid. The create runs to completion
+// even when ctx ends, and the node is then removed again, so no candidate
+// is left behind that nobody waits on.
+func createCandidate(ctx context.Context, st Store, sid uint64, path string, value []byte) (string, uint64, error) {
+	cand := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + candidatePrefix, Data: value, Ephemeral: true, Sequential: true}
+	for attempt := 0; ; attempt++ {
+		ops, err := missingContainers(st, path)
+		if err != nil {
+			return "", 0, err
+		}
+		ops = append(ops, cand)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
+		res, err := write(wctx, st, sid, ops...)
+		cancel()
+		if err == nil {
+			created := res.Ops[len(res.Ops)-1]
+			if ctx.Err() != nil {
+				abandon(st, sid, created.Path)
+				return "", 0, ctx.Err()
+			}
+			return created.Path, created.Stat.Czxid, nil
+		}
+		retry := errors.Is(err, fsm.ErrNoNode) || errors.Is(err, fsm.ErrNodeExists)
+		if !retry || attempt == maxCreateAttempts {
+			return "", 0, err
+		}
+	}
+}
+
+// candidateAhead returns the candidate just ahead of key, or "" when key
+// leads. It fails with ErrNotHeld when key itself is gone.
+func candidateAhead(st Store, path, key string) (string, error) {
+	kids, _, _, err := st.Children(path, false)
+	if errors.Is(err, fsm.ErrNoNode) {
+		return "", errNotCandidate
+	}
+	if err != nil {
+		return "", err
+	}
+	name := key[len(path)+1:]
+	prev := ""
+	for _, k := range kids {
+		if !strings.HasPrefix(k, candidatePrefix) {
+			continue
+		}
+		if k == name {
+			if prev == "" {
+				return "", nil
+			}
+			return path + "/" + prev, nil
+		}
+		prev = k
+	}
+	return "", errNotCandidate
+}
+
+// ownCandidate returns the Stat of key if it is a candidate node of session
+// sid (and, when token is not 0, the one created at zxid token).
+func ownCandidate(st Store, sid uint64, key string, token uint64) (fsm.Stat, error) {
+	if err := fsm.ValidatePath(key); err != nil {
+		return fsm.Stat{}, err
+	}
+	i := strings.LastIndexByte(key, '/')
+	if i <= 0 || !strings.HasPrefix(key[i+1:], candidatePrefix) {
+		return fsm.Stat{}, &fsm.Error{Code: fsm.CodeBadArguments, Msg: "not an election candidate key: " + key}
+	}
+	stat, ok, _, err := st.Exists(key, false)
+	if err != nil {
+		return fsm.Stat{}, err
+	}
+	if !ok || stat.EphemeralOwner != sid || (token != 0 && stat.Czxid != token) {
+		return fsm.Stat{}, errNotCandidate
+	}
+	return stat, nil
+}
+
+// Resign withdraws session sid's candidacy key, leading or not. The next
+// candidate is elected as soon as the delete is applied. A non-zero token
+// must be the candidacy's own (its czxid), so a stale key that names a
+// later candidacy is refused.
+func Resign(ctx context.Context, st Store, sid uint64, key string, token uint64) error {
+	if _, err := ownCandidate(st, sid, key, token); err != nil {
+		return err
+	}
+	_, err := write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
+	if errors.Is(err, fsm.ErrNoNode) {
+		return errNotCandidate
+	}
+	return err
+}
+
+// Proclaim sets the value of session sid's candidacy key, only while it
+// leads; otherwise it fails with ErrNotHeld. A leader stays first until
+// its node goes, so the check and the write cannot be overtaken by another
+// candidate; the write is conditional on the version read, so it changes
+// only the node that was checked.
+func Proclaim(ctx context.Context, st Store, sid uint64, key string, token uint64, value []byte) error {
+	for attempt := 0; ; attempt++ {
+		stat, err := ownCandidate(st, sid, key, token)
+		if err != nil {
+			return err
+		}
+		path := key[:strings.LastIndexByte(key, '/')]
+		pred, err := candidateAhead(st, path, key)
+		if err != nil {
+			return err
+		}
+		if pred != "" {
+			return errNotLeader
+		}
+		_, err = write(ctx, st, sid, fsm.Op{Kind: fsm.OpSet, Path: key, Data: value, Version: stat.Version})
+		switch {
+		case errors.Is(err, fsm.ErrNoNode):
+			return errNotCandidate
+		case errors.Is(err, fsm.ErrBadVersion) && attempt < maxCreateAttempts:
+			continue // a concurrent proclaim of the same session: read again
+		}
+		return err
+	}
+}
+
+// Leader returns who leads the election at path: the first candidate. It
+// reads the local replica. Key is empty when there is no candidate. During
+// a lock-delay (the previous leader's session expired) it names the
+// candidate that will be elected when the delay has passed.
+func Leader(st Store, path string) (LeaderInfo, error) {
+	if err := checkElection(path); err != nil {
+		return LeaderInfo{}, err
+	}
+	for {
+		kids, _, _, err := st.Children(path, false)
+		if errors.Is(err, fsm.ErrNoNode) {
+			return LeaderInfo{}, nil
+		}
+		if err != nil {
+			return LeaderInfo{}, err
+		}
+		first := ""
+		for _, k := range kids {
+			if strings.HasPrefix(k, candidatePrefix) {
+				first = k
+				break
+			}
+		}
+		if first == "" {
+			return LeaderInfo{}, nil
+		}
+		key := path + "/" + first
+		data, stat, _, err := st.Get(key, false)
+		if errors.Is(err, fsm.ErrNoNode) {
+			continue // it went between the two reads: look again
+		}
+		if err != nil {
+			return LeaderInfo{}, err
+		}
+		return LeaderInfo{Key: key, Value: data, Token: stat.Czxid}, nil
+	}
+}
+
+// Observer follows who leads an election, from the election's change
+// stream: it keeps the candidates it has heard of and reports the first
+// one each time the leader or its value changes. It is not safe for
+// concurrent use.
+type Observer struct {
+	path    string
+	sub     *fsm.Subscription
+	cands   map[string]observedCandidate // by node name
+	syncing bool                         // inside a resync: the state is being replaced
+	last    LeaderInfo
+	told    bool // last has been returned
+}
+
+type observedCandidate struct {
+	value []byte
+	token uint64
+}
+
+// NewObserver starts following the election at path. The first Next
+// returns the current leader (or none); each later one the next change of
+// leader or of the leader's value. The caller must Close it.
+func NewObserver(st Store, path string) (*Observer, error) {
+	if err := checkElection(path); err != nil {
+		return nil, err
+	}
+	sub, err := st.Subscribe(path, fsm.ScopeChildren, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Observer{path: path, sub: sub, cands: map[string]observedCandidate{}}, nil
+}
+
+// Next waits for the leader to differ (by key or value) from the one last
+// returned, and returns it. A LeaderInfo with an empty Key means nobody
+// leads.
+func (o *Observer) Next(ctx context.Context) (LeaderInfo, error) {
+	for {
+		ev, err := o.sub.Next(ctx)
+		if err != nil {
+			return LeaderInfo{}, err
+		}
+		name := ""
+		if len(ev.Path) > len(o.path)+1 {
+			name = ev.Path[len(o.path)+1:]
+		}
+		switch ev.Type {
+		case fsm.EventResync:
+			if !o.syncing {
+				clear(o.cands)
+				o.syncing = true
+			}
+			o.put(name, ev)
+			continue
+		case fsm.EventSynced:
+			if !o.syncing {
+				clear(o.cands) // a resync of an empty state
+			}
+			o.syncing = false
+		case fsm.EventCreated, fsm.EventDataChanged:
+			o.put(name, ev)
+		case fsm.EventDeleted:
+			delete(o.cands, name)
+		default:
+			continue
+		}
+		if o.syncing {
+			continue
+		}
+		cur := o.leader()
+		if o.told && cur.Key == o.last.Key && bytes.Equal(cur.Value, o.last.Value) {
+			continue
+		}
+		o.last, o.told = cur, true
+		return cur, nil
+	}
+}
+
+func (o *Observer) put(name string, ev fsm.Event) {
+	if strings.HasPrefix(name, candidatePrefix) {
+		o.cands[name] = observedCandidate{value: ev.Data, token: ev.Stat.Czxid}
+	}
+}
+
+// leader is the first candidate known.
+func (o *Observer) leader() LeaderInfo {
+	first := ""
+	for name := range o.cands {
+		if first == "" || name < first {
+			first = name
+		}
+	}
+	if first == "" {
+		return LeaderInfo{}
+	}
+	c := o.cands[first]
+	return LeaderInfo{Key: o.path + "/" + first, Value: c.value, Token: c.token}
+}
+
+// Close ends the observer; a blocked Next returns.
+func (o *Observer) Close() { o.sub.Close() }
+
+// Observe calls emit with the leader of the election at path, then with
+// every change of leader or of its value, until ctx ends or emit returns
+// false.
+func Observe(ctx context.Context, st Store, path string, emit func(LeaderInfo) bool) error {
+	o, err := NewObserver(st, path)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	for {
+		l, err := o.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if !emit(l) {
+			return nil
+		}
+	}
+}
