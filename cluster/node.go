@@ -37,6 +37,7 @@ type Node struct {
 	leaderCh     chan bool // raft's NotifyCh
 	expiry       *expirer
 	reconcileCh  chan struct{}
+	nudgeCh      chan struct{} // forwarded writes the followers must hear committed
 	bootstrapped atomic.Bool
 
 	closeOnce sync.Once
@@ -56,6 +57,7 @@ func New(cfg *Config) (*Node, error) {
 		local:       newLocalSessions(),
 		leaderCh:    make(chan bool, 16),
 		reconcileCh: make(chan struct{}, 1),
+		nudgeCh:     make(chan struct{}, 1),
 		serfCh:      make(chan serf.Event, 256),
 		rpc:         newRPCPool(),
 		shutdown:    make(chan struct{}),
@@ -287,7 +289,32 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 			return nil, ErrClosed
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 100*time.Millisecond)
+		backoff = min(backoff*2, 25*time.Millisecond)
+	}
+}
+
+// nudgeFollowers asks the leader loop to tell followers of the latest
+// commit now. A follower that forwarded a write answers its app only once
+// it has applied the entry itself, and an idle leader would otherwise send
+// the commit index only after its commit timeout.
+func (n *Node) nudgeFollowers() {
+	select {
+	case n.nudgeCh <- struct{}{}:
+	default:
+	}
+}
+
+// nudgeLoop turns nudges into barriers: appending one sends every follower
+// the current commit index at once. Nudges that arrive while a barrier is
+// out share the next one.
+func (n *Node) nudgeLoop(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-n.nudgeCh:
+			_ = n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		}
 	}
 }
 

@@ -87,7 +87,9 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 		// An entry that does not decode would stop every replica's FSM:
 		// refuse it here, before it reaches the log.
 		if err = fsm.Check(req.Body); err == nil {
-			body, err = n.applyLocal(ctx, req.Body)
+			if body, err = n.applyLocal(ctx, req.Body); err == nil {
+				n.nudgeFollowers()
+			}
 		}
 	case rpcKeepalive:
 		var ka keepaliveRequest
