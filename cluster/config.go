@@ -65,8 +65,9 @@ type Config struct {
 	// faster on a quiet LAN.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
-	// CommitTimeout: an idle leader tells followers of new commits at
-	// least this often, which bounds how stale a replica's reads are.
+	// CommitTimeout: an idle leader tells followers of new commits after
+	// between one and two of these (Raft randomises it); forwarded writes
+	// do not wait for it (see nudgeFollowers).
 	CommitTimeout time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64

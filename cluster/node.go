@@ -34,10 +34,13 @@ type Node struct {
 	serfCh    chan serf.Event
 	rpcAddr   string // this agent's advertised Raft and RPC address
 
-	leaderCh     chan bool // raft's NotifyCh
-	expiry       *expirer
-	reconcileCh  chan struct{}
-	nudgeCh      chan struct{} // forwarded writes the followers must hear committed
+	leaderCh    chan bool // raft's NotifyCh
+	expiry      *expirer
+	reconcileCh chan struct{}
+	nudgeCh     chan struct{} // forwarded writes the followers must hear committed
+
+	mu           sync.Mutex
+	reaped       map[string]bool // agents Serf reaped, to drop from Raft
 	bootstrapped atomic.Bool
 
 	closeOnce sync.Once
@@ -58,6 +61,7 @@ func New(cfg *Config) (*Node, error) {
 		leaderCh:    make(chan bool, 16),
 		reconcileCh: make(chan struct{}, 1),
 		nudgeCh:     make(chan struct{}, 1),
+		reaped:      make(map[string]bool),
 		serfCh:      make(chan serf.Event, 256),
 		rpc:         newRPCPool(),
 		shutdown:    make(chan struct{}),

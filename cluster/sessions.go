@@ -240,6 +240,11 @@ var ErrBadSecret = errors.New("no resumable session with that id and secret")
 // ResumeSession takes up a resumable session through this agent, after its
 // app reconnected (to this agent after a restart, or to another one).
 func (n *Node) ResumeSession(ctx context.Context, id uint64, secret []byte, onState func(SessionState)) (fsm.Session, error) {
+	if n.local.has(id) {
+		// Still attached to a connection here: two connections keeping
+		// one session would each think they own it.
+		return fsm.Session{}, ErrBadSecret
+	}
 	sent := time.Now()
 	res, err := n.apply(ctx, fsm.CmdResume, &fsm.Resume{Time: now(), Session: id, Secret: secret, Owner: n.cfg.NodeName})
 	if err != nil {

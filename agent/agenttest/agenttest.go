@@ -235,7 +235,7 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 func (p *Proc) Status() (warden.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := warden.Dial(ctx, warden.Options{Socket: p.Socket})
+	c, err := warden.Dial(ctx, warden.Options{Socket: p.Socket, NoSession: true})
 	if err != nil {
 		return warden.Status{}, err
 	}
