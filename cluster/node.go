@@ -63,7 +63,7 @@ func New(cfg *Config) (*Node, error) {
 		nudgeCh:     make(chan struct{}, 1),
 		reaped:      make(map[string]bool),
 		serfCh:      make(chan serf.Event, 256),
-		rpc:         newRPCPool(),
+		rpc:         newRPCPool(dialer{local: net.ParseIP(cfg.BindAddr)}),
 		shutdown:    make(chan struct{}),
 	}
 	n.fsm.OnSessionClosed = n.local.closed
@@ -99,7 +99,7 @@ func (n *Node) Open() error {
 		return fmt.Errorf("listen for raft and rpc: %w", err)
 	}
 	n.rpcAddr = ln.Addr().String()
-	n.mux = newMux(ln, ln.Addr(), n.cfg.Logger.Named("mux"))
+	n.mux = newMux(ln, ln.Addr(), dialer{local: net.ParseIP(n.cfg.BindAddr)}, n.cfg.Logger.Named("mux"))
 	n.mux.rpc = n.serveRPC
 	n.transport = raft.NewNetworkTransport(n.mux.raft, 3, 10*time.Second, n.cfg.LogOutput)
 	rc := raft.DefaultConfig()
@@ -275,8 +275,12 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 				return res, err
 			}
 		} else if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			// Each attempt is bounded: a leader that died mid-call must not
+			// hold the write until its deadline while a new one serves.
+			actx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
 			var res fsm.Result
-			err := n.rpc.call(ctx, string(addr), rpcApply, entry, &res)
+			err := n.rpc.call(actx, string(addr), rpcApply, entry, &res)
+			cancel()
 			if err == nil {
 				return &res, nil
 			}
