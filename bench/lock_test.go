@@ -39,49 +39,64 @@ func lockCycles(b *testing.B, proc bool) {
 		{"clients=16,paths=16", 16, false},
 	} {
 		b.Run(v.name, func(b *testing.B) {
-			measure(b, proc, v.clients, "cycles/s", nil,
-				func(ctx context.Context, c *warden.Client, worker, _ int) error {
-					path := "/bench-lock"
-					if !v.shared {
-						path = fmt.Sprintf("/bench-lock-%d", worker)
-					}
-					lease, err := c.Lock(ctx, path)
-					if err != nil {
-						return fmt.Errorf("lock %s: %w", path, err)
-					}
-					if err := lease.Unlock(ctx); err != nil {
-						return fmt.Errorf("unlock %s: %w", lease.Key, err)
-					}
-					return nil
-				})
+			measure(b, []string{startAgent(b, proc)}, v.clients, "cycles/s", nil, lockCycle(v.shared))
 		})
+	}
+}
+
+// lockCycle is one Lock+Unlock, on one path all workers share or on one
+// path per worker.
+func lockCycle(shared bool) func(ctx context.Context, c *warden.Client, worker, _ int) error {
+	return func(ctx context.Context, c *warden.Client, worker, _ int) error {
+		path := "/bench-lock"
+		if !shared {
+			path = fmt.Sprintf("/bench-lock-%d", worker)
+		}
+		lease, err := c.Lock(ctx, path)
+		if err != nil {
+			return fmt.Errorf("lock %s: %w", path, err)
+		}
+		if err := lease.Unlock(ctx); err != nil {
+			return fmt.Errorf("unlock %s: %w", lease.Key, err)
+		}
+		return nil
 	}
 }
 
 // BenchmarkCreate measures creates of persistent 100-byte nodes, each at a
 // new path, against a `warden agent --dev` process.
 func BenchmarkCreate(b *testing.B) {
-	const parent = "/bench-create"
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			measure(b, []string{startAgent(b, true)}, clients, "ops/s", createSetup, createOp)
+		})
+	}
+}
+
+// createParent holds the nodes the create benchmarks make; createData is
+// each node's 100 bytes.
+const createParent = "/bench-create"
+
+var createData = func() []byte {
 	data := make([]byte, 100)
 	for i := range data {
 		data[i] = byte('a' + i%26)
 	}
-	for _, clients := range []int{1, 16} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			measure(b, true, clients, "ops/s",
-				func(ctx context.Context, c *warden.Client) error {
-					_, err := c.Create(ctx, parent, nil, warden.Persistent)
-					return err
-				},
-				func(ctx context.Context, c *warden.Client, _, i int) error {
-					path := fmt.Sprintf("%s/n%010d", parent, i)
-					if _, err := c.Create(ctx, path, data, warden.Persistent); err != nil {
-						return fmt.Errorf("create %s: %w", path, err)
-					}
-					return nil
-				})
-		})
+	return data
+}()
+
+func createSetup(ctx context.Context, c *warden.Client) error {
+	_, err := c.Create(ctx, createParent, nil, warden.Persistent)
+	return err
+}
+
+// createOp creates the i-th persistent node under createParent.
+func createOp(ctx context.Context, c *warden.Client, _, i int) error {
+	path := fmt.Sprintf("%s/n%010d", createParent, i)
+	if _, err := c.Create(ctx, path, createData, warden.Persistent); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
 	}
+	return nil
 }
 
 // startAgent starts a fresh dev agent for one benchmark run, as a process
@@ -97,21 +112,20 @@ func startAgent(b *testing.B, proc bool) string {
 	return sock
 }
 
-// measure starts an agent and dials clients sessions to it (untimed), runs
-// setup once on the first client, then runs op b.N times in all, shared
-// among the clients, one goroutine each. It reports the throughput as
-// unit, the p50 and p99 latency of one op, and the Raft log entries the
-// agent wrote per op.
-func measure(b *testing.B, proc bool, clients int, unit string,
+// measure dials clients sessions (untimed), client w to the agent at
+// socks[w%len(socks)], runs setup once on the first client, then runs op
+// b.N times in all, shared among the clients, one goroutine each. It
+// reports the throughput as unit, the p50 and p99 latency of one op, and
+// the Raft log entries written per op.
+func measure(b *testing.B, socks []string, clients int, unit string,
 	setup func(ctx context.Context, c *warden.Client) error,
 	op func(ctx context.Context, c *warden.Client, worker, i int) error,
 ) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sock := startAgent(b, proc)
 	cs := make([]*warden.Client, clients)
 	for w := range cs {
-		c, err := warden.Dial(ctx, warden.Options{Socket: sock, Name: fmt.Sprintf("bench-%d", w)})
+		c, err := warden.Dial(ctx, warden.Options{Socket: socks[w%len(socks)], Name: fmt.Sprintf("bench-%d", w)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -65,8 +65,9 @@ type Config struct {
 	// faster on a quiet LAN.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
-	// CommitTimeout: an idle leader tells followers of new commits at
-	// least this often, which bounds how stale a replica's reads are.
+	// CommitTimeout: an idle leader tells followers of new commits after
+	// between one and two of these (Raft randomises it); forwarded writes
+	// do not wait for it (see nudgeFollowers).
 	CommitTimeout time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
@@ -82,6 +83,9 @@ type Config struct {
 	ExpiryTick time.Duration
 	// ApplyTimeout bounds a write when its context has no deadline.
 	ApplyTimeout time.Duration
+	// ForwardTimeout bounds one attempt to forward a write to the leader;
+	// the write is retried (deduplicated) until its own deadline.
+	ForwardTimeout time.Duration
 
 	// Logger receives the node's and Raft's logs.
 	Logger hclog.Logger
@@ -111,6 +115,7 @@ func DefaultConfig() *Config {
 		MaxSessionTimeout: 5 * time.Minute,
 		ExpiryTick:        50 * time.Millisecond,
 		ApplyTimeout:      10 * time.Second,
+		ForwardTimeout:    2 * time.Second,
 		Logger:            hclog.NewNullLogger(),
 		LogOutput:         io.Discard,
 	}
@@ -139,7 +144,7 @@ func (c *Config) Validate() error {
 		return errors.New("raft timeouts must be positive")
 	case c.MinSessionTimeout <= 0 || c.MaxSessionTimeout < c.MinSessionTimeout:
 		return fmt.Errorf("session timeout bounds [%v, %v] are invalid", c.MinSessionTimeout, c.MaxSessionTimeout)
-	case c.ExpiryTick <= 0 || c.ApplyTimeout <= 0:
+	case c.ExpiryTick <= 0 || c.ApplyTimeout <= 0 || c.ForwardTimeout <= 0:
 		return errors.New("expiry tick and apply timeout must be positive")
 	case c.Logger == nil || c.LogOutput == nil:
 		return errors.New("logger and log output are required")

@@ -176,10 +176,14 @@ func (n *Node) leaderLoop(stop <-chan struct{}) {
 	n.expiry.start()
 	defer n.expiry.stop()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		n.reconcileLoop(stop)
+	}()
+	go func() {
+		defer wg.Done()
+		n.nudgeLoop(stop)
 	}()
 	n.expiry.run(stop)
 	wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -49,6 +50,10 @@ func (n *Node) startSerf() error {
 	}
 	sc.EventCh = n.serfCh
 	sc.ReconnectTimeout = n.cfg.ReconnectTimeout
+	// The snapshot keeps the members this agent knew, so after a restart
+	// it finds them again by itself and its member list is not empty.
+	sc.SnapshotPath = filepath.Join(n.cfg.DataDir, "serf.snapshot")
+	sc.RejoinAfterLeave = true
 	sc.Logger = log.New(n.cfg.LogOutput, "", 0)
 	sc.EnableNameConflictResolution = false
 	if ip := net.ParseIP(n.cfg.BindAddr); ip != nil && ip.IsLoopback() {
@@ -89,9 +94,17 @@ func (n *Node) RPCAddr() string { return n.rpcAddr }
 
 // retryJoin joins the configured agents, retrying until one answers.
 func (n *Node) retryJoin() {
-	addrs := make([]string, len(n.cfg.Join))
-	for i, a := range n.cfg.Join {
-		addrs[i] = withDefaultPort(a, n.cfg.DefaultSerfPort)
+	self := n.SerfAddr()
+	var addrs []string
+	for _, a := range n.cfg.Join {
+		// Joining yourself "succeeds" and would end the retries before
+		// any other agent was found.
+		if a = withDefaultPort(a, n.cfg.DefaultSerfPort); a != self {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return
 	}
 	for {
 		joined, err := n.serf.Join(addrs, true)
@@ -130,6 +143,13 @@ func (n *Node) handleSerfEvents() {
 				for _, m := range me.Members {
 					n.expiry.agentFailed(m.Name)
 				}
+			}
+			if me.Type == serf.EventMemberReap {
+				n.mu.Lock()
+				for _, m := range me.Members {
+					n.reaped[m.Name] = true
+				}
+				n.mu.Unlock()
 			}
 			n.maybeBootstrap()
 			select {
@@ -194,7 +214,10 @@ func (n *Node) reconcileLoop(stop <-chan struct{}) {
 
 // reconcile makes alive servers voters and other alive agents non-voters,
 // removes agents that left, and removes failed agents once Serf has reaped
-// them. Failed agents that may come back keep their place.
+// them. Failed agents that may come back keep their place, and so do
+// agents this leader's Serf does not know (yet): an agent that restarted
+// may not have found everyone again, and must not take its view of the
+// membership for the cluster's.
 func (n *Node) reconcile() error {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -249,13 +272,23 @@ func (n *Node) reconcile() error {
 			}
 		}
 	}
-	for id := range current {
-		if !inSerf[id] && id != self {
+	n.mu.Lock()
+	reaped := make([]string, 0, len(n.reaped))
+	for name := range n.reaped {
+		reaped = append(reaped, name)
+	}
+	n.mu.Unlock()
+	for _, name := range reaped {
+		id := raft.ServerID(name)
+		if _, present := current[id]; present && !inSerf[id] && id != self {
 			if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
 				return err
 			}
 			n.cfg.Logger.Info("removed from raft (reaped)", "member", id)
 		}
+		n.mu.Lock()
+		delete(n.reaped, name)
+		n.mu.Unlock()
 	}
 	return nil
 }

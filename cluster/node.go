@@ -34,9 +34,13 @@ type Node struct {
 	serfCh    chan serf.Event
 	rpcAddr   string // this agent's advertised Raft and RPC address
 
-	leaderCh     chan bool // raft's NotifyCh
-	expiry       *expirer
-	reconcileCh  chan struct{}
+	leaderCh    chan bool // raft's NotifyCh
+	expiry      *expirer
+	reconcileCh chan struct{}
+	nudgeCh     chan struct{} // forwarded writes the followers must hear committed
+
+	mu           sync.Mutex
+	reaped       map[string]bool // agents Serf reaped, to drop from Raft
 	bootstrapped atomic.Bool
 
 	closeOnce sync.Once
@@ -56,8 +60,10 @@ func New(cfg *Config) (*Node, error) {
 		local:       newLocalSessions(),
 		leaderCh:    make(chan bool, 16),
 		reconcileCh: make(chan struct{}, 1),
+		nudgeCh:     make(chan struct{}, 1),
+		reaped:      make(map[string]bool),
 		serfCh:      make(chan serf.Event, 256),
-		rpc:         newRPCPool(),
+		rpc:         newRPCPool(dialer{local: net.ParseIP(cfg.BindAddr)}),
 		shutdown:    make(chan struct{}),
 	}
 	n.fsm.OnSessionClosed = n.local.closed
@@ -93,7 +99,7 @@ func (n *Node) Open() error {
 		return fmt.Errorf("listen for raft and rpc: %w", err)
 	}
 	n.rpcAddr = ln.Addr().String()
-	n.mux = newMux(ln, ln.Addr(), n.cfg.Logger.Named("mux"))
+	n.mux = newMux(ln, ln.Addr(), dialer{local: net.ParseIP(n.cfg.BindAddr)}, n.cfg.Logger.Named("mux"))
 	n.mux.rpc = n.serveRPC
 	n.transport = raft.NewNetworkTransport(n.mux.raft, 3, 10*time.Second, n.cfg.LogOutput)
 	rc := raft.DefaultConfig()
@@ -269,8 +275,12 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 				return res, err
 			}
 		} else if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			// Each attempt is bounded: a leader that died mid-call must not
+			// hold the write until its deadline while a new one serves.
+			actx, cancel := context.WithTimeout(ctx, n.cfg.ForwardTimeout)
 			var res fsm.Result
-			err := n.rpc.call(ctx, string(addr), rpcApply, entry, &res)
+			err := n.rpc.call(actx, string(addr), rpcApply, entry, &res)
+			cancel()
 			if err == nil {
 				return &res, nil
 			}
@@ -287,7 +297,32 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 			return nil, ErrClosed
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 100*time.Millisecond)
+		backoff = min(backoff*2, 25*time.Millisecond)
+	}
+}
+
+// nudgeFollowers asks the leader loop to tell followers of the latest
+// commit now. A follower that forwarded a write answers its app only once
+// it has applied the entry itself, and an idle leader would otherwise send
+// the commit index only after its commit timeout.
+func (n *Node) nudgeFollowers() {
+	select {
+	case n.nudgeCh <- struct{}{}:
+	default:
+	}
+}
+
+// nudgeLoop turns nudges into barriers: appending one sends every follower
+// the current commit index at once. Nudges that arrive while a barrier is
+// out share the next one.
+func (n *Node) nudgeLoop(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-n.nudgeCh:
+			_ = n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+		}
 	}
 }
 

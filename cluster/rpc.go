@@ -87,7 +87,9 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 		// An entry that does not decode would stop every replica's FSM:
 		// refuse it here, before it reaches the log.
 		if err = fsm.Check(req.Body); err == nil {
-			body, err = n.applyLocal(ctx, req.Body)
+			if body, err = n.applyLocal(ctx, req.Body); err == nil {
+				n.nudgeFollowers()
+			}
 		}
 	case rpcKeepalive:
 		var ka keepaliveRequest
@@ -128,6 +130,7 @@ type rpcConn struct {
 
 // rpcPool keeps idle connections per agent address.
 type rpcPool struct {
+	src    dialer
 	mu     sync.Mutex
 	idle   map[string][]*rpcConn
 	closed bool
@@ -135,7 +138,9 @@ type rpcPool struct {
 
 const maxIdlePerAgent = 64
 
-func newRPCPool() *rpcPool { return &rpcPool{idle: make(map[string][]*rpcConn)} }
+func newRPCPool(src dialer) *rpcPool {
+	return &rpcPool{src: src, idle: make(map[string][]*rpcConn)}
+}
 
 func (p *rpcPool) get(addr string, timeout time.Duration) (*rpcConn, error) {
 	p.mu.Lock()
@@ -150,7 +155,7 @@ func (p *rpcPool) get(addr string, timeout time.Duration) (*rpcConn, error) {
 		return c, nil
 	}
 	p.mu.Unlock()
-	nc, err := dialKind(addr, connRPC, timeout)
+	nc, err := p.src.dialKind(addr, connRPC, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +196,9 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, body []byte, ou
 		return err
 	}
 	_ = c.c.SetDeadline(deadline)
+	// A cancelled caller ends the exchange at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
+	defer stop()
 	var resp rpcResponse
 	err = c.enc.Encode(&rpcRequest{Method: method, Body: body})
 	if err == nil {
@@ -199,8 +207,11 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, body []byte, ou
 	if err == nil {
 		err = c.dec.Decode(&resp)
 	}
-	if err != nil {
+	if err != nil || !stop() {
 		c.c.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
 		return err
 	}
 	_ = c.c.SetDeadline(time.Time{})

@@ -240,6 +240,11 @@ var ErrBadSecret = errors.New("no resumable session with that id and secret")
 // ResumeSession takes up a resumable session through this agent, after its
 // app reconnected (to this agent after a restart, or to another one).
 func (n *Node) ResumeSession(ctx context.Context, id uint64, secret []byte, onState func(SessionState)) (fsm.Session, error) {
+	if n.local.has(id) {
+		// Still attached to a connection here: two connections keeping
+		// one session would each think they own it.
+		return fsm.Session{}, ErrBadSecret
+	}
 	sent := time.Now()
 	res, err := n.apply(ctx, fsm.CmdResume, &fsm.Resume{Time: now(), Session: id, Secret: secret, Owner: n.cfg.NodeName})
 	if err != nil {
@@ -325,10 +330,13 @@ func (n *Node) keepaliveLoop() {
 	defer tick.Stop()
 	var next time.Time
 	inflight := make(chan struct{}, 1)
+	failed := make(chan struct{}, 1) // a keepalive failed: retry soon
 	for {
 		select {
 		case <-n.shutdown:
 			return
+		case <-failed:
+			next = time.Now().Add(keepaliveRetry)
 		case now := <-tick.C:
 			n.local.evaluate(now)
 			ids, shortest := n.local.snapshot()
@@ -344,24 +352,34 @@ func (n *Node) keepaliveLoop() {
 			next = now.Add(interval)
 			go func() {
 				defer func() { <-inflight }()
-				n.sendKeepalive(ids, now, interval)
+				if !n.sendKeepalive(ids, now, interval) {
+					select {
+					case failed <- struct{}{}:
+					default:
+					}
+				}
 			}()
 		}
 	}
 }
 
-// sendKeepalive renews ids at the leader (locally when this agent leads).
-func (n *Node) sendKeepalive(ids []uint64, sent time.Time, timeout time.Duration) {
+// keepaliveRetry is how soon a failed keepalive is tried again: a session
+// must not be lost for want of a retry after a partition heals.
+const keepaliveRetry = 50 * time.Millisecond
+
+// sendKeepalive renews ids at the leader (locally when this agent leads)
+// and reports whether the leader acknowledged them.
+func (n *Node) sendKeepalive(ids []uint64, sent time.Time, timeout time.Duration) bool {
 	var unknown []uint64
 	if n.IsLeader() {
 		var ok bool
 		if unknown, ok = n.expiry.renewKnown(ids); !ok {
-			return
+			return false
 		}
 	} else {
 		addr, _ := n.raft.LeaderWithID()
 		if addr == "" {
-			return
+			return false
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -369,11 +387,12 @@ func (n *Node) sendKeepalive(ids []uint64, sent time.Time, timeout time.Duration
 		var resp keepaliveResponse
 		if err := n.rpc.call(ctx, string(addr), rpcKeepalive, body, &resp); err != nil {
 			n.cfg.Logger.Debug("keepalive", "leader", addr, "error", err)
-			return
+			return false
 		}
 		unknown = resp.Unknown
 	}
 	n.local.acked(ids, sent, unknown)
+	return true
 }
 
 // now is the proposer's clock, stamped into commands (never read in Apply).

@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +74,40 @@ func TestClusterFormsAndLocksAcrossReplicas(t *testing.T) {
 			t.Logf("round %d: acquired %v after SIGKILL of the holder", round, d)
 		}
 		waiter.Close()
+	}
+}
+
+// TestReadsWithoutQuorum: with two of three servers gone there is no
+// leader, yet `warden status`, `members` and reads still answer from the
+// surviving agent's replica (they need no session), while a write fails
+// with a clear error.
+func TestReadsWithoutQuorum(t *testing.T) {
+	c := agenttest.StartCluster(t, 3, 0)
+	s := c.Servers[0]
+	w := s.Dial(t, warden.Options{})
+	ctx := context.Background()
+	if _, err := w.Create(ctx, "/kept", []byte("v"), warden.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	c.Servers[1].Kill()
+	c.Servers[2].Kill()
+	agenttest.Eventually(t, 10*time.Second, "the survivor to lose its leader", func() bool {
+		st, err := s.Status()
+		return err == nil && st.Leader == ""
+	})
+	bin := agenttest.Binary(t)
+	for _, args := range [][]string{{"status"}, {"members"}, {"get", "/kept"}, {"ls", "/"}} {
+		out, err := exec.Command(bin, append(args, "--socket", s.Socket, "--op-timeout", "5s")...).CombinedOutput()
+		if err != nil {
+			t.Errorf("warden %v without a leader: %v\n%s", args, err, out)
+		}
+	}
+	out, err := exec.Command(bin, "create", "--socket", s.Socket, "--op-timeout", "3s", "/new").CombinedOutput()
+	if err == nil {
+		t.Fatalf("a write succeeded without a leader: %s", out)
+	}
+	if !strings.Contains(string(out), "unavailable") && !strings.Contains(string(out), "no leader") && !strings.Contains(string(out), "deadline") {
+		t.Errorf("unclear error for a write without a leader: %s", out)
 	}
 }

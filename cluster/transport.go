@@ -26,10 +26,10 @@ type mux struct {
 	wg     sync.WaitGroup
 }
 
-func newMux(ln net.Listener, advertise net.Addr, logger hclog.Logger) *mux {
+func newMux(ln net.Listener, advertise net.Addr, src dialer, logger hclog.Logger) *mux {
 	return &mux{
 		ln:     ln,
-		raft:   &streamLayer{addr: advertise, conns: make(chan net.Conn), closed: make(chan struct{})},
+		raft:   &streamLayer{addr: advertise, src: src, conns: make(chan net.Conn), closed: make(chan struct{})},
 		logger: logger,
 	}
 }
@@ -83,6 +83,7 @@ func (m *mux) close() {
 // streamLayer is Raft's side of the mux.
 type streamLayer struct {
 	addr      net.Addr
+	src       dialer
 	conns     chan net.Conn
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -107,12 +108,21 @@ func (s *streamLayer) Close() error {
 func (s *streamLayer) Addr() net.Addr { return s.addr }
 
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialKind(string(address), connRaft, timeout)
+	return s.src.dialKind(string(address), connRaft, timeout)
 }
 
+// dialer connects from the agent's bind address, so its traffic leaves
+// from the address it advertises (on a host with several addresses, and
+// for firewall rules written per address).
+type dialer struct{ local net.IP }
+
 // dialKind connects to an agent's RPC port and announces the kind.
-func dialKind(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+func (d dialer) dialKind(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
+	nd := net.Dialer{Timeout: timeout}
+	if d.local != nil && !d.local.IsUnspecified() {
+		nd.LocalAddr = &net.TCPAddr{IP: d.local}
+	}
+	c, err := nd.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -31,9 +31,11 @@ type conn struct {
 	resumable bool
 	heartbeat *time.Timer // set for heartbeat liveness; reset by every frame
 	timeout   time.Duration
-	lost      atomic.Bool   // the session is gone; do not close it again
-	states    chan string   // session states to push to the app
-	stopped   chan struct{} // closed when serve returns
+	lost      atomic.Bool // the session is gone; do not close it again
+
+	heartbeatExpired atomic.Bool   // the app missed its heartbeat: close the session
+	states           chan string   // session states to push to the app
+	stopped          chan struct{} // closed when serve returns
 
 	wmu sync.Mutex // serializes frames onto nc
 
@@ -147,6 +149,10 @@ func (c *conn) hello(r *bufio.Reader) error {
 	}
 	// Clamp before converting, so a huge value cannot overflow; the
 	// backend clamps again to its own bounds.
+	if req.NoSession {
+		c.reply(req.ID, &wire.HelloResult{Protocol: wire.ProtocolVersion, Agent: c.s.backend.Name()})
+		return nil
+	}
 	timeout := time.Duration(min(req.SessionTimeoutMs, maxTimeoutMs)) * time.Millisecond
 	if timeout == 0 {
 		timeout = c.s.cfg.DefaultSessionTimeout
@@ -226,10 +232,13 @@ func (c *conn) pushStates() {
 // heartbeatMissed ends a heartbeat session whose app sent nothing within
 // its timeout, exactly as if the process had died: the session closes
 // (handing on its locks at once) and so does the connection.
+//
+// The app is told first: closing the session needs the cluster, which may
+// take a while without a leader, and the app must stop acting on what it
+// held no later than anyone else could be granted it.
 func (c *conn) heartbeatMissed() {
 	c.s.cfg.Logger.Info("app missed its heartbeat; ending its session", "session", c.sid)
-	c.closeSession()
-	c.lost.Store(true)
+	c.heartbeatExpired.Store(true)
 	c.onState(wire.SessionLost)
 }
 
@@ -240,6 +249,9 @@ func (c *conn) endSession() {
 		c.heartbeat.Stop()
 	}
 	switch {
+	case c.sid == 0:
+	case c.heartbeatExpired.Load():
+		c.closeSession()
 	case c.lost.Load():
 	case c.resumable:
 		c.s.backend.Detach(c.sid)
@@ -267,6 +279,10 @@ func (c *conn) start(req *wire.Request) {
 	}
 	if req.Op == wire.OpCancel {
 		c.cancel(req)
+		return
+	}
+	if c.sid == 0 && !sessionless[req.Op] {
+		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+quote(req.Op)+" needs a session; this connection was opened without one"))
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)

@@ -232,3 +232,10 @@ func quote(s string) string {
 	}
 	return `"` + s + `"`
 }
+
+// sessionless lists the ops a connection opened without a session may
+// use: reads, which every agent serves from its own replica.
+var sessionless = map[string]bool{
+	wire.OpPing: true, wire.OpGet: true, wire.OpExists: true, wire.OpChildren: true,
+	wire.OpSync: true, wire.OpStatus: true, wire.OpMembers: true, wire.OpLockCheck: true,
+}

@@ -818,3 +818,34 @@ func TestCloseWithRequestsInFlight(t *testing.T) {
 	wantOnlyHolder(t, holder, path, key)
 	holder.expectHealthy(t)
 }
+
+// TestNoSessionConnection: a connection opened without a session can read
+// but is refused anything that needs a session, and closing it leaves no
+// session behind.
+func TestNoSessionConnection(t *testing.T) {
+	a := agenttest.Start(t)
+	writer := dialHello(t, a)
+	writer.ok(t, req{"op": "create", "path": "/ro", "data": []byte("x")}, nil)
+
+	c := dialRaw(t, a)
+	var hello wire.HelloResult
+	c.ok(t, req{"op": "hello", "protocol": 1, "no_session": true}, &hello)
+	if hello.SessionID != 0 {
+		t.Fatalf("a sessionless hello opened session %d", hello.SessionID)
+	}
+	var got wire.GetResult
+	c.ok(t, req{"op": "get", "path": "/ro"}, &got)
+	if string(got.Data) != "x" {
+		t.Fatalf("get: %q", got.Data)
+	}
+	for _, r := range []req{
+		{"op": "create", "path": "/ro2"},
+		{"op": "lock", "path": "/l"},
+		{"op": "set", "path": "/ro", "data": []byte("y")},
+	} {
+		id := c.id()
+		r["id"] = id
+		wantError(t, c.call(t, r), id, wire.CodeNoSession)
+	}
+	c.expectOpen(t)
+}

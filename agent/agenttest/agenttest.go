@@ -5,6 +5,7 @@ package agenttest
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,18 +95,34 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "warden-bin")
-		if err != nil {
+		// One build directory per checkout, reused by every test process
+		// (go build's cache makes the rebuild cheap), so none pile up.
+		_, self, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(self), "..", "..")
+		sum := sha256.Sum256([]byte(root))
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("warden-test-bin-%x", sum[:6]))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "warden")
-		_, self, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(self), "..", "..")
+		// Each test process builds its own copy (cheap with the build
+		// cache), so none runs a binary another is rewriting.
+		binPath = filepath.Join(dir, fmt.Sprintf("warden-%d", os.Getpid()))
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/warden")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+		// Each process's own copy: remove copies of processes that are gone.
+		if old, _ := filepath.Glob(filepath.Join(dir, "warden-*")); len(old) > 0 {
+			for _, f := range old {
+				var pid int
+				if _, err := fmt.Sscanf(filepath.Base(f), "warden-%d", &pid); err == nil && pid != os.Getpid() {
+					if syscall.Kill(pid, 0) != nil {
+						os.Remove(f)
+					}
+				}
+			}
 		}
 	})
 	if buildErr != nil {
@@ -218,7 +235,7 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 func (p *Proc) Status() (warden.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := warden.Dial(ctx, warden.Options{Socket: p.Socket})
+	c, err := warden.Dial(ctx, warden.Options{Socket: p.Socket, NoSession: true})
 	if err != nil {
 		return warden.Status{}, err
 	}

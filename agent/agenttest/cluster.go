@@ -21,7 +21,7 @@ var (
 // every agent can use the default ports.
 func NextIP() string {
 	n := ipNext.Add(1)
-	return fmt.Sprintf("127.%d.%d.1", ipBase, n)
+	return fmt.Sprintf("127.%d.%d.%d", ipBase, n/250%250, n%250+1)
 }
 
 // Cluster is a set of real `warden agent` processes on loopback addresses.

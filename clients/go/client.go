@@ -34,6 +34,9 @@ type Options struct {
 	Resumable bool
 	// Resume takes up an earlier resumable session instead of opening one.
 	Resume *ResumeToken
+	// NoSession connects without a session, for read-only tools: reads,
+	// Status and Members work even when the cluster has no leader.
+	NoSession bool
 	// Heartbeat asks the agent to end the session if this client sends
 	// nothing within the session timeout, as if its process had died; the
 	// client pings every third of the timeout. It covers a process that is
@@ -102,7 +105,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	req := &wire.Request{
 		Op: wire.OpHello, Protocol: wire.ProtocolVersion,
 		SessionTimeoutMs: opts.SessionTimeout.Milliseconds(), Client: opts.Name,
-		Resumable: opts.Resumable, Heartbeat: opts.Heartbeat,
+		Resumable: opts.Resumable, Heartbeat: opts.Heartbeat, NoSession: opts.NoSession,
 	}
 	if opts.Resume != nil {
 		req.SessionID, req.Secret = opts.Resume.SessionID, opts.Resume.Secret
@@ -165,7 +168,9 @@ func (c *Client) Err() error {
 }
 
 // Close ends the connection, and with it the session: its ephemeral nodes
-// go and its locks pass on. It is safe to call twice.
+// go and its locks pass on. A resumable session is only detached: it keeps
+// what it holds until it is resumed or its timeout passes. It is safe to
+// call twice.
 func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	return nil

@@ -77,3 +77,9 @@ func (c *Client) CheckToken(ctx context.Context, path string, token uint64) (boo
 	err := c.call(ctx, &wire.Request{Op: wire.OpLockCheck, Path: path, Token: token}, &r)
 	return r.Held, err
 }
+
+// Unlock releases a lease by its key: for a session resumed after a
+// reconnect, whose Lease values died with the old connection.
+func (c *Client) Unlock(ctx context.Context, key string) error {
+	return c.call(ctx, &wire.Request{Op: wire.OpUnlock, Key: key}, nil)
+}

@@ -40,7 +40,7 @@ func runAgent(args []string) error {
 	fs.StringVar(&cfg.BindAddr, "bind", os.Getenv("WARDEN_BIND"), "IP to bind and advertise (default 127.0.0.1 with --dev, else the first private address) (env WARDEN_BIND)")
 	fs.IntVar(&cfg.RPCPort, "rpc-port", envInt("WARDEN_RPC_PORT", agent.PortDefault), "TCP port for Raft and agent RPC (default 7300; a free port with --dev) (env WARDEN_RPC_PORT)")
 	fs.IntVar(&cfg.SerfPort, "serf-port", envInt("WARDEN_SERF_PORT", agent.PortDefault), "Serf gossip port, TCP and UDP (default 7301; a free port with --dev) (env WARDEN_SERF_PORT)")
-	fs.IntVar(&cfg.HTTPPort, "http-port", envInt("WARDEN_HTTP_PORT", agent.PortDefault), "HTTP port for /metrics, /healthz, /readyz, /v1/status (default 7302; a free port with --dev; -2 disables) (env WARDEN_HTTP_PORT)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", envInt("WARDEN_HTTP_PORT", agent.PortDefault), "HTTP port for /metrics, /healthz, /readyz, /v1/status, /v1/members (default 7302; a free port with --dev; -2 disables) (env WARDEN_HTTP_PORT)")
 	var join listFlag
 	fs.Var(&join, "join", "agent to join, host or host:port of its Serf address; repeatable; retried until it works (env WARDEN_JOIN, comma-separated)")
 	fs.StringVar(&cfg.SocketPath, "socket", envOr("WARDEN_SOCKET", cfg.SocketPath), "Unix socket for local apps (env WARDEN_SOCKET)")

@@ -17,6 +17,7 @@ func runMembers(args []string) error {
 	var cf clientFlags
 	fs := flag.NewFlagSet("members", flag.ContinueOnError)
 	cf.register(fs)
+	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseArgs(fs, args, 0, 0); err != nil {
 		return err
@@ -45,6 +46,7 @@ func runStatus(args []string) error {
 	var cf clientFlags
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	cf.register(fs)
+	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseArgs(fs, args, 0, 0); err != nil {
 		return err

@@ -22,8 +22,9 @@ func init() {
 
 // clientFlags are the flags every client verb takes.
 type clientFlags struct {
-	socket  string
-	timeout time.Duration
+	socket    string
+	timeout   time.Duration
+	noSession bool // read-only verbs: no session, so they work without a leader
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -34,7 +35,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 // dial connects for a short-lived verb. The context bounds the whole verb.
 func (c *clientFlags) dial() (*warden.Client, context.Context, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	cl, err := warden.Dial(ctx, warden.Options{Socket: c.socket, Name: "warden-cli"})
+	cl, err := warden.Dial(ctx, warden.Options{Socket: c.socket, Name: "warden-cli", NoSession: c.noSession})
 	if err != nil {
 		cancel()
 		return nil, nil, nil, err
@@ -42,18 +43,32 @@ func (c *clientFlags) dial() (*warden.Client, context.Context, context.CancelFun
 	return cl, ctx, func() { cl.Close(); cancel() }, nil
 }
 
-// parseArgs parses flags and checks the positional argument count.
+// parseArgs parses flags given before, between or after the positional
+// arguments (after "--" everything is positional), checks the positional
+// count, and leaves the positionals in fs.Args().
 func parseArgs(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
-	if err := parse(fs, args); err != nil {
-		return err
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...) // flag parsing ended at "--"
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	if fs.NArg() < minArgs {
+	if len(pos) < minArgs {
 		return usagef("missing arguments")
 	}
-	if fs.NArg() > maxArgs {
+	if len(pos) > maxArgs {
 		return usagef("too many arguments")
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 func runCreate(args []string) error {
@@ -106,6 +121,7 @@ func runGet(args []string) error {
 	var cf clientFlags
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	cf.register(fs)
+	cf.noSession = true
 	if err := parseArgs(fs, args, 1, 1); err != nil {
 		return err
 	}
@@ -126,6 +142,7 @@ func runStat(args []string) error {
 	var cf clientFlags
 	fs := flag.NewFlagSet("stat", flag.ContinueOnError)
 	cf.register(fs)
+	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseArgs(fs, args, 1, 1); err != nil {
 		return err
@@ -158,6 +175,7 @@ func runLs(args []string) error {
 	var cf clientFlags
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	cf.register(fs)
+	cf.noSession = true
 	if err := parseArgs(fs, args, 1, 1); err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type Request struct {
 	Heartbeat        bool   `msgpack:"heartbeat,omitempty"`  // the app must send a request within every timeout
 	SessionID        uint64 `msgpack:"session_id,omitempty"` // resume this session...
 	Secret           []byte `msgpack:"secret,omitempty"`     // ...proving it with its secret
+	// NoSession opens the connection without a session, for operators
+	// and read-only tools: it works without a leader, and only read ops
+	// (and status, members) are allowed on it.
+	NoSession bool `msgpack:"no_session,omitempty"`
 	// Lock: WaitMs absent or negative waits until acquired; 0 tries once.
 	WaitMs *int64 `msgpack:"wait_ms,omitempty"`
 	Key    string `msgpack:"key,omitempty"`   // unlock: the lease's key
