@@ -90,4 +90,3 @@ func BenchmarkElectionFailover(b *testing.B) {
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -238,4 +238,7 @@ func quote(s string) string {
 var sessionless = map[string]bool{
 	wire.OpPing: true, wire.OpGet: true, wire.OpExists: true, wire.OpChildren: true,
 	wire.OpSync: true, wire.OpStatus: true, wire.OpMembers: true, wire.OpLockCheck: true,
+	wire.OpSubscribe: true, wire.OpUnsubscribe: true, wire.OpLeader: true, wire.OpObserve: true,
+	wire.OpProgressGet: true, wire.OpProgressWatch: true, wire.OpMembersOf: true,
+	wire.OpGroupWatch: true, wire.OpCounterGet: true,
 }
