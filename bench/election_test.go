@@ -89,4 +89,3 @@ func BenchmarkElectionFailover(b *testing.B) {
 		})
 	}
 }
-
