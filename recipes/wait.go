@@ -1,0 +1,166 @@
+package recipes
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/warden-dev/warden/fsm"
+)
+
+// Helpers shared by the read-write lock, semaphore, barrier, queue and
+// counter recipes: their own wording of the package's sentinel errors, a
+// wait as a deadline, and creating a node together with its missing
+// containers.
+
+// recipeError is a recipe's own wording of one of the package's sentinel
+// errors (or the fsm's), which it unwraps to: errors.Is still matches the
+// sentinel, so the local API maps it to the sentinel's code.
+type recipeError struct {
+	msg string
+	err error
+}
+
+func (e *recipeError) Error() string { return e.msg }
+func (e *recipeError) Unwrap() error { return e.err }
+
+// badArgs is a bad_arguments refusal with a message.
+func badArgs(msg string) error {
+	return &fsm.Error{Code: fsm.CodeBadArguments, Msg: msg}
+}
+
+// deadline is a recipe's wait: wait < 0 waits until ctx ends, wait == 0
+// tries once, wait > 0 waits at most that long.
+type deadline struct {
+	wait  time.Duration
+	at    time.Time
+	timer *time.Timer
+}
+
+func newDeadline(wait time.Duration) *deadline {
+	d := &deadline{wait: wait}
+	if wait > 0 {
+		d.at = time.Now().Add(wait)
+		d.timer = time.NewTimer(wait)
+	}
+	return d
+}
+
+// C fires when the wait is over; it is nil (never fires) when there is no
+// limit, and for a try, which never waits.
+func (d *deadline) C() <-chan time.Time {
+	if d.timer == nil {
+		return nil
+	}
+	return d.timer.C
+}
+
+// try reports whether the caller asked not to wait at all.
+func (d *deadline) try() bool { return d.wait == 0 }
+
+// left is the wait to hand to a nested recipe (recipes.Acquire): what is
+// left of this one, 0 (a try) once it has passed.
+func (d *deadline) left() time.Duration {
+	if d.wait <= 0 {
+		return d.wait
+	}
+	return max(time.Until(d.at), 0)
+}
+
+func (d *deadline) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
+// block waits for w to fire, the deadline to pass or ctx to end. It
+// returns nil when w fired, and otherwise stops w and returns expired or
+// ctx's error.
+func (d *deadline) block(ctx context.Context, st Store, w *fsm.Watch, expired error) error {
+	select {
+	case <-w.C():
+		return nil
+	case <-d.C():
+		st.StopWatch(w)
+		return expired
+	case <-ctx.Done():
+		st.StopWatch(w)
+		return ctx.Err()
+	}
+}
+
+// createWithContainers creates op's node, and in the same write parent and
+// those of its ancestors this replica does not have, as containers (so
+// they go away by themselves once empty). It retries when a container
+// appears or vanishes meanwhile; a refusal of op itself (node_exists, say)
+// is returned at once.
+//
+// The write is not cut short when ctx ends: a create abandoned in flight
+// could still be applied, with nobody told. It runs to completion, and the
+// caller decides what to do with a node created for a caller that has gone.
+func createWithContainers(ctx context.Context, st Store, sid uint64, parent string, op fsm.Op) (fsm.OpResult, error) {
+	for attempt := 0; ; attempt++ {
+		ops, err := missingContainers(st, parent)
+		if err != nil {
+			return fsm.OpResult{}, err
+		}
+		ops = append(ops, op)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
+		res, err := st.Write(wctx, sid, ops)
+		cancel()
+		switch {
+		case err != nil:
+			return fsm.OpResult{}, err
+		case res.Err == nil:
+			return res.Ops[len(res.Ops)-1], nil
+		}
+		// Retry when a container came (node_exists on a container's
+		// create) or went (no_node) since missingContainers looked.
+		containerCame := errors.Is(res.Err, fsm.ErrNodeExists) && res.Failed < len(ops)-1
+		if (!containerCame && !errors.Is(res.Err, fsm.ErrNoNode)) || attempt == maxCreateAttempts {
+			return fsm.OpResult{}, res.Err
+		}
+	}
+}
+
+// writeDetached applies ops to completion even if ctx ends meanwhile, so
+// that the caller knows the outcome (see createWithContainers).
+func writeDetached(ctx context.Context, st Store, sid uint64, ops ...fsm.Op) (*fsm.Result, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
+	defer cancel()
+	return write(wctx, st, sid, ops...)
+}
+
+// checkRecipePath refuses an invalid path and the root, which no recipe
+// may own.
+func checkRecipePath(path, what string) error {
+	if err := fsm.ValidatePath(path); err != nil {
+		return err
+	}
+	if path == "/" {
+		return badArgs("the root cannot be " + what)
+	}
+	return nil
+}
+
+// parentOf returns the parent of a valid path other than the root.
+func parentOf(path string) string {
+	return path[:max(lastSlash(path), 1)]
+}
+
+// baseName returns the last segment of a valid path.
+func baseName(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
+}
+
+// withPrefix returns the names in kids that start with prefix, in order.
+func withPrefix(kids []string, prefix string) []string {
+	var out []string
+	for _, k := range kids {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
