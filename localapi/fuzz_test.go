@@ -71,7 +71,7 @@ func FuzzServerFrames(f *testing.F) {
 		case want.ID == 0:
 			wantError(t, c.nextReply(t), 0, wire.CodeBadArguments)
 			c.expectOpen(t)
-		case want.Op == wire.OpLock && (want.WaitMs == nil || *want.WaitMs < 0 || *want.WaitMs > 1000):
+		case blocking[want.Op] && (want.WaitMs == nil || *want.WaitMs < 0 || *want.WaitMs > 1000):
 			// It may wait on a lock held by an earlier input's session
 			// that is still closing; don't wait for it.
 		default:
@@ -85,4 +85,12 @@ func FuzzServerFrames(f *testing.F) {
 			t.Fatalf("healthy connection: %s: %s", m.Error.Code, m.Error.Message)
 		}
 	})
+}
+
+// blocking lists the ops that may wait (on a grant, a barrier or an item):
+// the fuzzer does not wait for their replies.
+var blocking = map[string]bool{
+	wire.OpLock: true, wire.OpReadLock: true, wire.OpWriteLock: true, wire.OpSemAcquire: true,
+	wire.OpCampaign: true, wire.OpBarrierWait: true, wire.OpBarrierEnter: true,
+	wire.OpBarrierLeave: true, wire.OpQueueTake: true,
 }

@@ -37,20 +37,10 @@ type LeaderInfo struct {
 	Token uint64
 }
 
-// electionError is an election's own wording of one of the package's
-// sentinel errors, which it unwraps to.
-type electionError struct {
-	msg string
-	err error
-}
-
-func (e *electionError) Error() string { return e.msg }
-func (e *electionError) Unwrap() error { return e.err }
-
 var (
-	errNotElected   = &electionError{"not elected within the wait", ErrNotAcquired}
-	errNotCandidate = &electionError{"not a candidate of this session", ErrNotHeld}
-	errNotLeader    = &electionError{"this candidate is not the leader", ErrNotHeld}
+	errNotElected   = &recipeError{"not elected within the wait", ErrNotAcquired}
+	errNotCandidate = &recipeError{"not a candidate of this session", ErrNotHeld}
+	errNotLeader    = &recipeError{"this candidate is not the leader", ErrNotHeld}
 )
 
 // Campaign enters session sid as a candidate, with value, in the election
@@ -64,7 +54,7 @@ var (
 // once the store's lock-delay on path has passed, so that a leader that was
 // cut off has stopped before the next one starts.
 func Campaign(ctx context.Context, st Store, sid uint64, path string, value []byte, wait time.Duration) (*Leadership, error) {
-	if err := checkElection(path); err != nil {
+	if err := checkRecipePath(path, "an election"); err != nil {
 		return nil, err
 	}
 	key, czxid, err := createCandidate(ctx, st, sid, path, value)
@@ -140,17 +130,6 @@ func Campaign(ctx context.Context, st Store, sid uint64, path string, value []by
 			return nil, err
 		}
 	}
-}
-
-// checkElection refuses an election path that is invalid or the root.
-func checkElection(path string) error {
-	if err := fsm.ValidatePath(path); err != nil {
-		return err
-	}
-	if path == "/" {
-		return &fsm.Error{Code: fsm.CodeBadArguments, Msg: "the root cannot be an election"}
-	}
-	return nil
 }
 
 // createCandidate creates this session's candidate node under path, with
@@ -281,7 +260,7 @@ func Proclaim(ctx context.Context, st Store, sid uint64, key string, token uint6
 // a lock-delay (the previous leader's session expired) it names the
 // candidate that will be elected when the delay has passed.
 func Leader(st Store, path string) (LeaderInfo, error) {
-	if err := checkElection(path); err != nil {
+	if err := checkRecipePath(path, "an election"); err != nil {
 		return LeaderInfo{}, err
 	}
 	for {
@@ -336,7 +315,7 @@ type observedCandidate struct {
 // returns the current leader (or none); each later one the next change of
 // leader or of the leader's value. The caller must Close it.
 func NewObserver(st Store, path string) (*Observer, error) {
-	if err := checkElection(path); err != nil {
+	if err := checkRecipePath(path, "an election"); err != nil {
 		return nil, err
 	}
 	sub, err := st.Subscribe(path, fsm.ScopeChildren, 0)

@@ -228,8 +228,10 @@ func Release(ctx context.Context, st Store, sid uint64, key string) error {
 	return err
 }
 
-// Check reports whether token belongs to the current holder of the lock at
+// Check reports whether token belongs to a current holder of the lock at
 // path: a resource guarded by the lock accepts a request only if it does.
+// The first contender holds; when it is a reader, so does every reader up
+// to the first writer.
 func Check(st Store, path string, token uint64) (bool, error) {
 	if err := fsm.ValidatePath(path); err != nil {
 		return false, err
@@ -241,15 +243,29 @@ func Check(st Store, path string, token uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	first := true
 	for _, k := range kids {
 		if !strings.HasPrefix(k, lockPrefix) {
 			continue
 		}
-		stat, ok, _, err := st.Exists(path+"/"+k, false)
-		if err != nil || !ok {
+		data, stat, _, err := st.Get(path+"/"+k, false)
+		if errors.Is(err, fsm.ErrNoNode) {
+			continue // released meanwhile
+		}
+		if err != nil {
 			return false, err
 		}
-		return stat.Czxid == token, nil
+		reader := isReader(data)
+		if !first && !reader {
+			return false, nil // a writer waits here: nobody after it holds
+		}
+		if stat.Czxid == token {
+			return true, nil
+		}
+		if !reader {
+			return false, nil // a writer holds alone
+		}
+		first = false
 	}
 	return false, nil
 }

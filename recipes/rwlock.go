@@ -129,7 +129,7 @@ func writerAhead(st Store, path, key string, readers map[string]bool) (string, e
 			if err != nil {
 				return "", err
 			}
-			reader = bytes.Equal(data, readMark)
+			reader = isReader(data)
 			readers[name] = reader
 		}
 		if !reader {
@@ -138,3 +138,6 @@ func writerAhead(st Store, path, key string, readers map[string]bool) (string, e
 	}
 	return "", nil
 }
+
+// isReader reports whether a lock contender's data marks a read lease.
+func isReader(data []byte) bool { return bytes.Equal(data, readMark) }

@@ -855,3 +855,39 @@ func TestCounter(t *testing.T) {
 		t.Fatalf("shared counter data %q", data)
 	}
 }
+
+// TestReadLeasesPassLockCheck: every reader holding a shared lock has a
+// valid fencing token; a writer waiting behind them does not.
+func TestReadLeasesPassLockCheck(t *testing.T) {
+	a := agenttest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	r1, r2, w := dial(t, a), dial(t, a), dial(t, a)
+	l1, err := r1.ReadLock(ctx, "/rw-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := r2.ReadLock(ctx, "/rw-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _, _ = w.WriteLock(wctx, "/rw-check") }()
+	agenttest.Eventually(t, 5*time.Second, "the writer in line", func() bool {
+		kids, _, err := r1.Children(ctx, "/rw-check")
+		return err == nil && len(kids) == 3
+	})
+	for i, l := range []*warden.Lease{l1, l2} {
+		if ok, err := r1.CheckToken(ctx, "/rw-check", l.Token); err != nil || !ok {
+			t.Errorf("reader %d: token %d not accepted (%v)", i+1, l.Token, err)
+		}
+	}
+	kids, _, _ := r1.Children(ctx, "/rw-check")
+	_, st, err := r1.Get(ctx, "/rw-check/"+kids[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := r1.CheckToken(ctx, "/rw-check", st.Czxid); ok {
+		t.Error("the waiting writer's token was accepted")
+	}
+}
