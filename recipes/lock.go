@@ -78,14 +78,30 @@ func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.D
 			st.StopWatch(w)
 			continue
 		}
+		// Watch our own node too: if another session deletes it, the wait
+		// is over (not_held) rather than lasting until the predecessor goes.
+		_, mine, own, err := st.Exists(key, true)
+		if err != nil || !mine {
+			st.StopWatch(w)
+			st.StopWatch(own)
+			if err == nil {
+				err = ErrNotHeld
+			}
+			return nil, err
+		}
 		select {
 		case <-w.C():
+			st.StopWatch(own)
+		case <-own.C():
+			st.StopWatch(w)
 		case <-deadline:
 			st.StopWatch(w)
+			st.StopWatch(own)
 			abandon(st, sid, key)
 			return nil, ErrNotAcquired
 		case <-ctx.Done():
 			st.StopWatch(w)
+			st.StopWatch(own)
 			abandon(st, sid, key)
 			return nil, ctx.Err()
 		}

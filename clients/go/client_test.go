@@ -686,3 +686,35 @@ func TestLockHolderCloseHandsOn(t *testing.T) {
 	}
 	holder.Close() // twice is fine
 }
+
+// TestLockWaiterNodeDeleted: a waiter whose own contender node is deleted
+// by another session learns at once that it is not in line any more.
+func TestLockWaiterNodeDeleted(t *testing.T) {
+	a := agenttest.Start(t)
+	ctx := testCtx(t, 20*time.Second)
+	holder, waiter, admin := dial(t, a), dial(t, a), dial(t, a)
+	if _, err := holder.Lock(ctx, "/wd"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := waiter.Lock(ctx, "/wd")
+		got <- err
+	}()
+	var kids []string
+	agenttest.Eventually(t, 5*time.Second, "the waiter in line", func() bool {
+		kids, _, _ = admin.Children(ctx, "/wd")
+		return len(kids) == 2
+	})
+	if err := admin.Delete(ctx, "/wd/"+kids[1], warden.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, warden.ErrNotHeld) {
+			t.Fatalf("want not_held, got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter kept waiting after its node was deleted")
+	}
+}
