@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/localapi/wire"
+)
+
+// The environment `warden task` gives its command, which `warden report`
+// reads.
+const (
+	jobEnv  = "WARDEN_JOB"
+	taskEnv = "WARDEN_TASK"
+)
+
+func init() {
+	register("task", command{
+		usage: "[--kill-after DUR] JOB TASK -- CMD [ARGS...]",
+		help:  "run a command as a task of a job, its progress visible to `warden progress`",
+		run:   runTask,
+	})
+	register("report", command{
+		usage: "[--state STATE] [--data DATA] PERCENT [MESSAGE]",
+		help:  "report progress from inside `warden task`",
+		run:   runReport,
+	})
+}
+
+// runTask holds the task JOB/TASK while the command runs: it reports the
+// task "running" (which creates the task's node, owned by this process's
+// session), runs the command with WARDEN_JOB, WARDEN_TASK and
+// WARDEN_SOCKET set so that `warden report` inside it reports for the
+// task, and once the command exits reports "done" (exit status 0) or
+// "failed" with the exit status. It then closes its session, which removes
+// the task: watchers see the final report, then the task removed. It
+// exits with the command's status.
+//
+// If this process dies, even by SIGKILL, its session ends and the task is
+// removed at once, and the kernel kills the command. If the session is
+// lost or the task is removed by someone else (`warden rm` of its node
+// cancels it), the command is stopped: SIGTERM, then SIGKILL after
+// --kill-after.
+func runTask(args []string) error {
+	fs := flag.NewFlagSet("task", flag.ContinueOnError)
+	socket := fs.String("socket", "", "agent socket (default $WARDEN_SOCKET, then /tmp/warden.sock)")
+	killAfter := fs.Duration("kill-after", 5*time.Second, "after the task is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
+	// Flags may come before JOB, between the names, or before --.
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing JOB")
+	}
+	job := fs.Arg(0)
+	if err := parse(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing TASK")
+	}
+	task := fs.Arg(0)
+	if err := parse(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	cmdArgs := fs.Args()
+	if len(cmdArgs) == 0 {
+		return usagef("missing CMD after --")
+	}
+	sock, err := filepath.Abs(warden.SocketPath(*socket))
+	if err != nil {
+		return err
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lost := make(chan struct{})
+	var lostOnce sync.Once
+	cl, err := warden.Dial(ctx, warden.Options{Socket: sock, Name: "warden-task", OnSessionState: func(s string) {
+		if s == wire.SessionLost {
+			lostOnce.Do(func() { close(lost) })
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	t := cl.Task(job, task)
+	if err := holdTask(ctx, cl, t); err != nil {
+		return err
+	}
+	gone := watchCandidate(ctx, cl, t.Path())
+
+	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), jobEnv+"="+job, taskEnv+"="+task, wire.SocketEnv+"="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	exited, err := startLocked(cmd)
+	if err != nil {
+		finishTask(cl, t, warden.TaskFailed, "could not start: "+err.Error())
+		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
+	}
+
+	lostTask := func(why string) error {
+		fmt.Fprintf(os.Stderr, "warden task: %s; stopping %s\n", why, cmdArgs[0])
+		stop(cmd, exited, *killAfter)
+		return errors.New("task lost while the command ran")
+	}
+	for {
+		select {
+		case err := <-exited:
+			cancel() // stop watching the node before ending the task
+			state, msg := warden.TaskDone, "exit status 0"
+			if err != nil {
+				state, msg = warden.TaskFailed, describeExit(err)
+			}
+			finishTask(cl, t, state, msg)
+			return exitStatus(err)
+		case sig := <-sigs:
+			_ = cmd.Process.Signal(sig)
+		case <-lost:
+			return lostTask("session lost, so task " + job + "/" + task + " is gone")
+		case <-cl.Done():
+			return lostTask(fmt.Sprintf("connection to the agent ended (%v), so task %s/%s is gone", cl.Err(), job, task))
+		case <-gone:
+			return lostTask("task " + job + "/" + task + " was removed")
+		}
+	}
+}
+
+// holdTask creates the task with its first report and checks that this
+// session owns it: a task another `warden task` holds is refused.
+func holdTask(ctx context.Context, cl *warden.Client, t *warden.Task) error {
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	taken := func(st warden.Stat) error {
+		return fmt.Errorf("task %s/%s is already running (session %#x holds it)", t.Job, t.Name, st.EphemeralOwner)
+	}
+	if st, ok, err := cl.Exists(octx, t.Path()); err != nil {
+		return err
+	} else if ok {
+		return taken(st)
+	}
+	if err := t.ReportState(octx, warden.TaskRunning, 0, "", nil); err != nil {
+		return err
+	}
+	// Two started at once: the second's report went to the first's node.
+	st, ok, err := cl.Exists(octx, t.Path())
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("task %s/%s was removed as it started", t.Job, t.Name)
+	case st.EphemeralOwner != cl.SessionID():
+		return taken(st)
+	}
+	return nil
+}
+
+// finishTask reports the task's end and closes the session, waiting until
+// the agent has written the report and removed the task.
+func finishTask(cl *warden.Client, t *warden.Task, state, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	percent := 100.0
+	if state != warden.TaskDone {
+		percent = currentPercent(ctx, cl, t)
+	}
+	if err := t.ReportState(ctx, state, percent, msg, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "warden task: final report: %v\n", err)
+	}
+	_ = cl.CloseWait(ctx)
+}
+
+// currentPercent is the task's last reported percent, or 0.
+func currentPercent(ctx context.Context, cl *warden.Client, t *warden.Task) float64 {
+	tasks, err := cl.Progress(ctx, t.Job)
+	if err != nil {
+		return 0
+	}
+	for _, r := range tasks {
+		if r.Task == t.Name {
+			return r.Percent
+		}
+	}
+	return 0
+}
+
+// describeExit says how a command ended, for the final report.
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by signal " + ws.Signal().String()
+		}
+		return "exit status " + strconv.Itoa(ee.ExitCode())
+	}
+	return err.Error()
+}
+
+// runReport reports progress for the task named by WARDEN_JOB and
+// WARDEN_TASK, through the agent at WARDEN_SOCKET: the environment
+// `warden task` gives its command. It waits until the agent has written
+// the report (or a newer one superseded it), so that reports made one
+// after the other land in that order.
+func runReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	socket := fs.String("socket", "", "agent socket (default $WARDEN_SOCKET)")
+	state := fs.String("state", warden.TaskRunning, "the task's state")
+	data := fs.String("data", "", "small data to attach to the report (up to 64 KiB)")
+	timeout := fs.Duration("op-timeout", 30*time.Second, "give up on the agent after this long")
+	if err := parseArgs(fs, args, 1, 2); err != nil {
+		return err
+	}
+	percent, err := parsePercent(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	job, task, sock := os.Getenv(jobEnv), os.Getenv(taskEnv), *socket
+	if sock == "" {
+		sock = os.Getenv(wire.SocketEnv)
+	}
+	var missing []string
+	for _, v := range []struct{ name, val string }{{jobEnv, job}, {taskEnv, task}, {wire.SocketEnv, sock}} {
+		if v.val == "" {
+			missing = append(missing, v.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s not set: run warden report inside `warden task JOB TASK -- CMD`, which sets them",
+			strings.Join(missing, ", "))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	cl, err := warden.Dial(ctx, warden.Options{Socket: sock, Name: "warden-report"})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	t := cl.Task(job, task)
+	// A report would create a missing task, owned by this short-lived
+	// session: it would flash up and go. Report only to a live task.
+	if _, ok, err := cl.Exists(ctx, t.Path()); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("task %s/%s does not exist (has its warden task ended?)", job, task)
+	}
+	var d []byte
+	if *data != "" {
+		d = []byte(*data)
+	}
+	if err := t.ReportState(ctx, *state, percent, fs.Arg(1), d); err != nil {
+		return err
+	}
+	return cl.CloseWait(ctx)
+}
+
+// parsePercent reads "50", "12.5" or "50%".
+func parsePercent(s string) (float64, error) {
+	p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || !(p >= 0 && p <= 100) { // NaN fails both
+		return 0, usagef("PERCENT must be a number from 0 to 100, not %q", s)
+	}
+	return p, nil
+}

@@ -1,0 +1,99 @@
+package localapi
+
+import (
+	"context"
+	"sync"
+
+	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/recipes"
+)
+
+// Task progress: report is answered once the report is accepted (see
+// recipes.Reporter: a report that creates its task is written first, any
+// other is written after the reply, coalesced with the reports that follow
+// it); progress_get lists a job's tasks; progress_watch is a stream of
+// "task" events.
+//
+// A connection's reports are written by writer goroutines counted among
+// its handlers, so a connection that closes has its last reports written
+// before its session is closed: `warden report` can report and exit at
+// once.
+func init() {
+	register(wire.OpReport, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		rep := recipes.TaskReport{State: req.State, Percent: req.Percent, Message: req.Message, Data: req.Data}
+		if err := reporterOf(c).Report(ctx, req.Job, req.Task, rep); err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.Empty{}, nil
+	})
+	register(wire.OpProgressGet, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		tasks, err := recipes.Progress(c.s.backend, req.Job)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		out := &wire.ProgressResult{Job: req.Job, Tasks: make([]wire.Task, len(tasks))}
+		for i, t := range tasks {
+			out.Tasks[i] = wireTask(t)
+		}
+		return out, nil
+	})
+	register(wire.OpProgressWatch, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		w, err := recipes.WatchProgress(c.s.backend, req.Job)
+		if err != nil {
+			return nil, toWire(err)
+		}
+		return &wire.SubscribeResult{Sub: c.openStream(ctx, func(ctx context.Context, emit emitter) {
+			defer w.Close()
+			for {
+				ev, err := w.Next(ctx)
+				if err != nil {
+					return
+				}
+				if !emit(wire.EventTask, &wire.TaskEvent{Task: wireTask(ev.Task), Removed: ev.Removed}) {
+					return
+				}
+			}
+		})}, nil
+	})
+}
+
+func wireTask(t recipes.TaskReport) wire.Task {
+	return wire.Task{Task: t.Task, State: t.State, Percent: t.Percent, Message: t.Message, Data: t.Data, Updated: t.Updated}
+}
+
+// reporters holds each connection's Reporter while the connection lives.
+// It belongs on conn (a field, created with the session); it is kept here
+// so that this recipe needs no change to conn.go.
+var reporters = struct {
+	mu sync.Mutex
+	m  map[*conn]*recipes.Reporter
+}{m: map[*conn]*recipes.Reporter{}}
+
+// reporterOf returns the connection's Reporter, creating it on first use.
+// It is called only from a request handler, so adding its writers to
+// c.handlers cannot race with serve's Wait.
+func reporterOf(c *conn) *recipes.Reporter {
+	reporters.mu.Lock()
+	defer reporters.mu.Unlock()
+	if r, ok := reporters.m[c]; ok {
+		return r
+	}
+	spawn := func(f func()) {
+		c.handlers.Add(1)
+		go func() {
+			defer c.handlers.Done()
+			f()
+		}()
+	}
+	onError := func(task string, err error) {
+		c.s.cfg.Logger.Warn("progress report not written", "session", c.sid, "task", task, "error", err)
+	}
+	r := recipes.NewReporter(c.s.backend, c.sid, spawn, onError)
+	reporters.m[c] = r
+	context.AfterFunc(c.ctx, func() {
+		reporters.mu.Lock()
+		delete(reporters.m, c)
+		reporters.mu.Unlock()
+	})
+	return r
+}
