@@ -14,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/fsm"
 	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/recipes"
 )
 
 // maxTimeoutMs caps a requested session timeout before it becomes a
@@ -43,6 +44,7 @@ type conn struct {
 	inflight map[uint64]context.CancelFunc
 	subs     map[uint64]context.CancelFunc // running streams by sub id
 	nextSub  uint64
+	reporter *recipes.Reporter // the session's coalescing progress reporter, made on first report
 	handlers sync.WaitGroup
 }
 
@@ -91,6 +93,9 @@ func (c *conn) serve() {
 		}
 		c.start(req)
 	}
+	// Wait for every handler, stream and progress writer before the
+	// deferred endSession closes the session: reports accepted from this
+	// connection are written first. Keep this order.
 	c.end()
 	c.handlers.Wait()
 }

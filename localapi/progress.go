@@ -2,7 +2,6 @@ package localapi
 
 import (
 	"context"
-	"sync"
 
 	"github.com/warden-dev/warden/localapi/wire"
 	"github.com/warden-dev/warden/recipes"
@@ -61,22 +60,14 @@ func wireTask(t recipes.TaskReport) wire.Task {
 	return wire.Task{Task: t.Task, State: t.State, Percent: t.Percent, Message: t.Message, Data: t.Data, Updated: t.Updated}
 }
 
-// reporters holds each connection's Reporter while the connection lives.
-// It belongs on conn (a field, created with the session); it is kept here
-// so that this recipe needs no change to conn.go.
-var reporters = struct {
-	mu sync.Mutex
-	m  map[*conn]*recipes.Reporter
-}{m: map[*conn]*recipes.Reporter{}}
-
 // reporterOf returns the connection's Reporter, creating it on first use.
 // It is called only from a request handler, so adding its writers to
 // c.handlers cannot race with serve's Wait.
 func reporterOf(c *conn) *recipes.Reporter {
-	reporters.mu.Lock()
-	defer reporters.mu.Unlock()
-	if r, ok := reporters.m[c]; ok {
-		return r
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reporter != nil {
+		return c.reporter
 	}
 	spawn := func(f func()) {
 		c.handlers.Add(1)
@@ -88,12 +79,6 @@ func reporterOf(c *conn) *recipes.Reporter {
 	onError := func(task string, err error) {
 		c.s.cfg.Logger.Warn("progress report not written", "session", c.sid, "task", task, "error", err)
 	}
-	r := recipes.NewReporter(c.s.backend, c.sid, spawn, onError)
-	reporters.m[c] = r
-	context.AfterFunc(c.ctx, func() {
-		reporters.mu.Lock()
-		delete(reporters.m, c)
-		reporters.mu.Unlock()
-	})
-	return r
+	c.reporter = recipes.NewReporter(c.s.backend, c.sid, spawn, onError)
+	return c.reporter
 }

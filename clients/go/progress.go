@@ -107,29 +107,3 @@ func (w *ProgressWatch) Next(ctx context.Context) (TaskEvent, error) {
 
 // Close ends the stream.
 func (w *ProgressWatch) Close(ctx context.Context) error { return w.s.close(ctx) }
-
-// CloseWait closes the connection and waits until the agent has finished
-// with the session: every report it accepted has been written (or
-// dropped), and the session is closed, so its tasks, members and other
-// ephemeral nodes are gone (a resumable session is only detached). It
-// returns ctx's error if that takes longer than ctx allows, after closing
-// the connection regardless.
-func (c *Client) CloseWait(ctx context.Context) error {
-	cw, ok := c.nc.(interface{ CloseWrite() error })
-	if !ok {
-		return c.Close()
-	}
-	// Half-close: the agent reads the end of the stream, finishes the
-	// session's work, closes the session and then the connection, which
-	// ends the read loop.
-	if err := cw.CloseWrite(); err != nil {
-		return c.Close()
-	}
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		c.Close()
-		return ctx.Err()
-	}
-}

@@ -100,7 +100,7 @@ func runElect(args []string) error {
 	if err != nil {
 		return err
 	}
-	gone := watchCandidate(ctx, cl, lead.Key)
+	gone := watchNode(ctx, cl, lead.Key)
 
 	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -194,11 +194,12 @@ func campaign(ctx context.Context, cl *warden.Client, path string, value []byte,
 	return lead, err
 }
 
-// watchCandidate returns a channel closed once the candidate node key is
+// watchNode returns a channel closed once the node key (a candidate, a
+// task) is
 // deleted (by another session: this one resigns only after its command
 // ended). It stops quietly when the connection ends, which the caller
 // watches for itself.
-func watchCandidate(ctx context.Context, cl *warden.Client, key string) <-chan struct{} {
+func watchNode(ctx context.Context, cl *warden.Client, key string) <-chan struct{} {
 	gone := make(chan struct{})
 	go func() {
 		for ctx.Err() == nil {

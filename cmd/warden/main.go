@@ -76,7 +76,7 @@ func printUsage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].help)
+		fmt.Fprintf(os.Stderr, "  %-11s %s\n", n, commands[n].help)
 	}
 	fmt.Fprintln(os.Stderr, "\nRun 'warden <command> -h' for a command's flags.")
 }

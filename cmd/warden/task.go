@@ -106,7 +106,7 @@ func runTask(args []string) error {
 	if err := holdTask(ctx, cl, t); err != nil {
 		return err
 	}
-	gone := watchCandidate(ctx, cl, t.Path())
+	gone := watchNode(ctx, cl, t.Path())
 
 	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
