@@ -130,6 +130,7 @@ type Subscription struct {
 	root   string
 	scope  Scope
 	cursor uint64  // sequence number of the next change to look at
+	after  uint64  // deliver only changes above this zxid (a resume point this replica may not have reached yet)
 	queue  []Event // resync events still to deliver
 	closed chan struct{}
 	once   sync.Once
@@ -143,7 +144,7 @@ func (f *FSM) Subscribe(root string, scope Scope, from uint64) (*Subscription, e
 	if err := ValidatePath(root); err != nil {
 		return nil, err
 	}
-	s := &Subscription{f: f, root: root, scope: scope, closed: make(chan struct{})}
+	s := &Subscription{f: f, root: root, scope: scope, after: from, closed: make(chan struct{})}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if cursor, ok := f.hist.after(from); ok && from > 0 {
@@ -197,7 +198,7 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 		}
 		for i := s.cursor - h.base; i < uint64(len(h.changes)); i++ {
 			ev := h.changes[i]
-			if s.scope.covers(s.root, ev.Path) {
+			if ev.Zxid > s.after && s.scope.covers(s.root, ev.Path) {
 				s.cursor = h.base + i + 1
 				s.f.mu.RUnlock()
 				return ev, nil

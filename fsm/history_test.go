@@ -102,3 +102,23 @@ func TestSubscribeChildrenScope(t *testing.T) {
 		t.Fatalf("grandchild leaked or child missed: %+v", ev)
 	}
 }
+
+// TestSubscribeResumePastThisReplica: a subscriber resuming after a zxid
+// this replica has not applied yet (it reconnected through an agent that is
+// behind) gets nothing at or below that zxid, even as the replica catches up.
+func TestSubscribeResumePastThisReplica(t *testing.T) {
+	a := newApplier(t)
+	a.write(0, Op{Kind: OpCreate, Path: "/k"})
+	from := a.f.Index() + 2
+	s, _ := a.f.Subscribe("/k", ScopeNode, from)
+	defer s.Close()
+	for i := 0; i < 4; i++ {
+		a.write(0, Op{Kind: OpSet, Path: "/k", Data: []byte(fmt.Sprint(i)), Version: AnyVersion})
+	}
+	for _, want := range []string{"2", "3"} {
+		ev := next(t, s)
+		if ev.Zxid <= from || string(ev.Data) != want {
+			t.Fatalf("want update %s after zxid %d, got %+v", want, from, ev)
+		}
+	}
+}
