@@ -70,6 +70,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	cc.Bootstrap = a.cfg.Dev
 	cc.Join = a.cfg.Join
 	cc.LockDelay = a.cfg.LockDelay
+	if a.cfg.SnapshotInterval > 0 {
+		cc.SnapshotInterval = a.cfg.SnapshotInterval
+	}
 	if a.cfg.SnapshotThreshold > 0 {
 		cc.SnapshotThreshold = a.cfg.SnapshotThreshold
 		cc.TrailingLogs = min(cc.TrailingLogs, a.cfg.SnapshotThreshold)

@@ -57,6 +57,9 @@ type Config struct {
 	// SnapshotThreshold is how many Raft entries trigger a snapshot; 0
 	// keeps the default.
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot; 0
+	// keeps the default.
+	SnapshotInterval time.Duration
 
 	// Tune, when set, adjusts the cluster configuration (tests shorten
 	// timings with it).

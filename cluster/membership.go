@@ -293,14 +293,18 @@ func (n *Node) reconcile() error {
 	return nil
 }
 
-// Members lists the agents Serf knows, with their Raft suffrage.
+// Members lists the agents Serf knows, with their Raft suffrage, and the
+// Raft members Serf does not know (status "unknown": for instance a server
+// that is down and that this agent has not heard of since it restarted).
 func (n *Node) Members() []Member {
 	suffrage := make(map[string]string)
+	servers := make(map[string]raft.Server)
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			suffrage[string(s.ID)] = map[raft.ServerSuffrage]string{
 				raft.Voter: "voter", raft.Nonvoter: "nonvoter", raft.Staging: "staging",
 			}[s.Suffrage]
+			servers[string(s.ID)] = s
 		}
 	}
 	var out []Member
@@ -309,10 +313,20 @@ func (n *Node) Members() []Member {
 		if sf == "" {
 			sf = "none"
 		}
+		delete(servers, m.Name)
 		out = append(out, Member{
 			Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
 			RPCAddr: m.Tags[tagRPC], Role: m.Tags[tagRole], Status: m.Status.String(),
 			Suffrage: sf, Version: m.Tags[tagVersion],
+		})
+	}
+	for name, s := range servers {
+		role := roleReplica
+		if s.Suffrage == raft.Voter {
+			role = roleServer
+		}
+		out = append(out, Member{
+			Name: name, RPCAddr: string(s.Address), Role: role, Status: "unknown", Suffrage: suffrage[name],
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

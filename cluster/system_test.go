@@ -19,19 +19,9 @@ func TestClusterFormsAndLocksAcrossReplicas(t *testing.T) {
 	c := agenttest.StartCluster(t, 3, 2)
 	a, b := c.Replicas[0], c.Replicas[1]
 
-	members, err := a.Dial(t, warden.Options{}).Members(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roles := map[string]string{}
-	for _, m := range members {
-		if m.Status != "alive" {
-			t.Errorf("%s is %s", m.Name, m.Status)
-		}
-		roles[m.Name] = m.Role + "/" + m.Suffrage
-	}
-	agenttest.Eventually(t, 10*time.Second, "every agent in the raft configuration", func() bool {
-		members, err := a.Dial(t, warden.Options{}).Members(context.Background())
+	ac := a.Dial(t, warden.Options{NoSession: true})
+	agenttest.Eventually(t, 10*time.Second, "every agent alive and in the raft configuration", func() bool {
+		members, err := ac.Members(context.Background())
 		if err != nil {
 			return false
 		}
@@ -40,7 +30,7 @@ func TestClusterFormsAndLocksAcrossReplicas(t *testing.T) {
 			if m.Role == "replica" {
 				want = "replica/nonvoter"
 			}
-			if m.Role+"/"+m.Suffrage != want {
+			if m.Status != "alive" || m.Role+"/"+m.Suffrage != want {
 				return false
 			}
 		}

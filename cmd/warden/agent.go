@@ -49,6 +49,7 @@ func runAgent(args []string) error {
 	fs.DurationVar(&cfg.DefaultSessionTimeout, "session-timeout", cfg.DefaultSessionTimeout, "session timeout for apps that ask for none")
 	fs.DurationVar(&cfg.LockDelay, "lock-delay", cfg.LockDelay, "hold back a lock this long after its holder's session expired")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 30s)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
