@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/serf/serf"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -210,10 +211,13 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		if n.serf != nil {
 			if !n.cfg.Server {
-				// A replica that stops on purpose leaves, so the leader
-				// drops it from the Raft configuration at once. A server
-				// keeps its seat: it is expected back.
+				// A replica that stops on purpose leaves: it tells Serf
+				// first (so no reconcile adds it back while it goes), then
+				// asks the leader to drop it from the Raft configuration,
+				// since Serf's leave is only best effort. A server keeps
+				// its seat: it is expected back.
 				_ = n.serf.Leave()
+				n.leaveRaft()
 			}
 			_ = n.serf.Shutdown()
 		}
@@ -298,6 +302,21 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 25*time.Millisecond)
+	}
+}
+
+// leaveRaft asks the leader to remove this agent from the Raft
+// configuration, giving up after a couple of seconds.
+func (n *Node) leaveRaft() {
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" || n.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	body, _ := msgpack.Marshal(n.cfg.NodeName)
+	if err := n.rpc.call(ctx, string(addr), rpcLeave, body, nil); err != nil {
+		n.cfg.Logger.Warn("could not leave the raft configuration; Serf's leave remains", "error", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/fsm"
 )
@@ -24,6 +25,7 @@ const (
 	rpcApply     = "apply"     // Body: a log entry; answer: *fsm.Result
 	rpcKeepalive = "keepalive" // Body: keepaliveRequest; answer: keepaliveResponse
 	rpcBarrier   = "barrier"   // answer: the leader's applied index (uint64)
+	rpcLeave     = "leave"     // Body: the leaving agent's name; it is removed from Raft
 )
 
 type rpcRequest struct {
@@ -99,6 +101,15 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 				return &rpcResponse{NotLeader: true}
 			}
 			body = &keepaliveResponse{Unknown: unknown}
+		}
+	case rpcLeave:
+		var name string
+		if err = msgpack.Unmarshal(req.Body, &name); err == nil {
+			if name == n.cfg.NodeName {
+				err = errors.New("the leader cannot remove itself")
+			} else {
+				err = n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout).Error()
+			}
 		}
 	case rpcBarrier:
 		if err = n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
