@@ -469,7 +469,7 @@ func TestReplicaLeavesIsRemoved(t *testing.T) {
 	}
 	srv.Kill()
 	killed := time.Now()
-	agenttest.Eventually(t, 15*time.Second, srv.Name+" seen failed", func() bool {
+	agenttest.Eventually(t, 30*time.Second, srv.Name+" seen failed", func() bool {
 		ms, err := lc.Members(ctx)
 		return err == nil && memberStatus(ms, srv.Name) == "failed"
 	})
