@@ -552,7 +552,7 @@ func TestRestartedSeedRejoinsSerf(t *testing.T) {
 	leader := liveLeader(t, c)
 	lc := leader.Dial(t, warden.Options{})
 	ctx := context.Background()
-	agenttest.Eventually(t, 15*time.Second, seed.Name+" seen failed", func() bool {
+	agenttest.Eventually(t, 30*time.Second, seed.Name+" seen failed", func() bool {
 		ms, err := lc.Members(ctx)
 		return err == nil && memberStatus(ms, seed.Name) == "failed"
 	})
