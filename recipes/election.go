@@ -61,75 +61,12 @@ func Campaign(ctx context.Context, st Store, sid uint64, path string, value []by
 	if err != nil {
 		return nil, err
 	}
-	var deadline <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		deadline = t.C
+	err = waitInLine(ctx, st, sid, path, key, wait,
+		func() (string, error) { return candidateAhead(st, path, key) }, errNotElected, errNotCandidate)
+	if err != nil {
+		return nil, err
 	}
-	for {
-		pred, err := candidateAhead(st, path, key)
-		if err != nil {
-			if !errors.Is(err, ErrNotHeld) { // else the node is gone already
-				abandon(st, sid, key)
-			}
-			return nil, err
-		}
-		if pred == "" {
-			held, err := sitOutLockDelay(ctx, st, path, wait == 0, deadline)
-			if err != nil {
-				abandon(st, sid, key)
-				if errors.Is(err, ErrNotAcquired) {
-					return nil, errNotElected
-				}
-				return nil, err
-			}
-			if held {
-				continue
-			}
-			return &Leadership{Path: path, Key: key, Token: czxid}, nil
-		}
-		if wait == 0 {
-			abandon(st, sid, key)
-			return nil, errNotElected
-		}
-		// Watch the candidate ahead, and this candidate's own node, so
-		// that a candidacy deleted by another session ends the wait
-		// rather than leaving it blocked on a node that is gone.
-		_, exists, w, err := st.Exists(pred, true)
-		if err != nil {
-			abandon(st, sid, key)
-			return nil, err
-		}
-		if !exists {
-			st.StopWatch(w)
-			continue
-		}
-		_, mine, own, err := st.Exists(key, true)
-		if err != nil || !mine {
-			st.StopWatch(w)
-			st.StopWatch(own)
-			if err != nil {
-				abandon(st, sid, key)
-				return nil, err
-			}
-			return nil, errNotCandidate
-		}
-		select {
-		case <-w.C():
-		case <-own.C():
-		case <-deadline:
-			err = errNotElected
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		st.StopWatch(w)
-		st.StopWatch(own)
-		if err != nil {
-			abandon(st, sid, key)
-			return nil, err
-		}
-	}
+	return &Leadership{Path: path, Key: key, Token: czxid}, nil
 }
 
 // createCandidate creates this session's candidate node under path, with

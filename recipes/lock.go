@@ -43,69 +43,12 @@ func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.D
 	if err != nil {
 		return nil, err
 	}
-	var deadline <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		deadline = t.C
+	err = waitInLine(ctx, st, sid, path, key, wait,
+		func() (string, error) { return predecessor(st, path, key) }, ErrNotAcquired, ErrNotHeld)
+	if err != nil {
+		return nil, err
 	}
-	for {
-		pred, err := predecessor(st, path, key)
-		if err != nil {
-			return nil, err
-		}
-		if pred == "" {
-			held, err := sitOutLockDelay(ctx, st, path, wait == 0, deadline)
-			if err != nil {
-				abandon(st, sid, key)
-				return nil, err
-			}
-			if held {
-				continue
-			}
-			return &Lease{Path: path, Key: key, Token: czxid}, nil
-		}
-		if wait == 0 {
-			abandon(st, sid, key)
-			return nil, ErrNotAcquired
-		}
-		_, exists, w, err := st.Exists(pred, true)
-		if err != nil {
-			abandon(st, sid, key)
-			return nil, err
-		}
-		if !exists {
-			st.StopWatch(w)
-			continue
-		}
-		// Watch our own node too: if another session deletes it, the wait
-		// is over (not_held) rather than lasting until the predecessor goes.
-		_, mine, own, err := st.Exists(key, true)
-		if err != nil || !mine {
-			st.StopWatch(w)
-			st.StopWatch(own)
-			if err == nil {
-				err = ErrNotHeld
-			}
-			return nil, err
-		}
-		select {
-		case <-w.C():
-			st.StopWatch(own)
-		case <-own.C():
-			st.StopWatch(w)
-		case <-deadline:
-			st.StopWatch(w)
-			st.StopWatch(own)
-			abandon(st, sid, key)
-			return nil, ErrNotAcquired
-		case <-ctx.Done():
-			st.StopWatch(w)
-			st.StopWatch(own)
-			abandon(st, sid, key)
-			return nil, ctx.Err()
-		}
-	}
+	return &Lease{Path: path, Key: key, Token: czxid}, nil
 }
 
 // sitOutLockDelay waits out a lock-delay on path (left by a holder whose

@@ -49,44 +49,13 @@ func ReadLock(ctx context.Context, st Store, sid uint64, path string, wait time.
 		abandon(st, sid, key)
 		return nil, ctx.Err()
 	}
-	dl := newDeadline(wait)
-	defer dl.stop()
 	readers := map[string]bool{} // contender name -> is a reader; a node's kind never changes
-	for {
-		writer, err := writerAhead(st, path, key, readers)
-		if err != nil {
-			abandon(st, sid, key)
-			return nil, err
-		}
-		if writer == "" {
-			held, err := sitOutLockDelay(ctx, st, path, dl.try(), dl.C())
-			if err != nil {
-				abandon(st, sid, key)
-				return nil, err
-			}
-			if held {
-				continue
-			}
-			return &Lease{Path: path, Key: key, Token: created.Stat.Czxid}, nil
-		}
-		if dl.try() {
-			abandon(st, sid, key)
-			return nil, ErrNotAcquired
-		}
-		_, exists, w, err := st.Exists(writer, true)
-		if err != nil {
-			abandon(st, sid, key)
-			return nil, err
-		}
-		if !exists {
-			st.StopWatch(w)
-			continue
-		}
-		if err := dl.block(ctx, st, w, ErrNotAcquired); err != nil {
-			abandon(st, sid, key)
-			return nil, err
-		}
+	err = waitInLine(ctx, st, sid, path, key, wait,
+		func() (string, error) { return writerAhead(st, path, key, readers) }, ErrNotAcquired, ErrNotHeld)
+	if err != nil {
+		return nil, err
 	}
+	return &Lease{Path: path, Key: key, Token: created.Stat.Czxid}, nil
 }
 
 // WriteLock takes the lock at path for writing, for session sid: it is
