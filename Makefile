@@ -25,8 +25,11 @@ cluster-stop:
 	deploy/local-cluster.sh stop
 
 # Every test, with the race detector; fuzz targets run their seed corpora.
+# Packages run one at a time (-p 1): many tests start real agent processes
+# and assert latencies, which a second package's agents would disturb on a
+# small machine.
 test: vet
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
