@@ -20,11 +20,13 @@ func TestClusterFormsAndLocksAcrossReplicas(t *testing.T) {
 	a, b := c.Replicas[0], c.Replicas[1]
 
 	ac := a.Dial(t, warden.Options{NoSession: true})
-	agenttest.Eventually(t, 10*time.Second, "every agent alive and in the raft configuration", func() bool {
+	var last []warden.Member
+	converged := func() bool {
 		members, err := ac.Members(context.Background())
 		if err != nil {
 			return false
 		}
+		last = members
 		for _, m := range members {
 			want := "server/voter"
 			if m.Role == "replica" {
@@ -35,7 +37,12 @@ func TestClusterFormsAndLocksAcrossReplicas(t *testing.T) {
 			}
 		}
 		return len(members) == 5
-	})
+	}
+	for deadline := time.Now().Add(30 * time.Second); !converged(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster did not converge within 30s; %s sees %+v", a.Name, last)
+		}
+	}
 
 	for round := 0; round < 3; round++ {
 		holder := agenttest.LockHolder(t, a, "/x")
