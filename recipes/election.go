@@ -75,56 +75,13 @@ func Campaign(ctx context.Context, st Store, sid uint64, path string, value []by
 // even when ctx ends, and the node is then removed again, so no candidate
 // is left behind that nobody waits on.
 func createCandidate(ctx context.Context, st Store, sid uint64, path string, value []byte) (string, uint64, error) {
-	cand := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + candidatePrefix, Data: value, Ephemeral: true, Sequential: true}
-	for attempt := 0; ; attempt++ {
-		ops, err := missingContainers(st, path)
-		if err != nil {
-			return "", 0, err
-		}
-		ops = append(ops, cand)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
-		res, err := write(wctx, st, sid, ops...)
-		cancel()
-		if err == nil {
-			created := res.Ops[len(res.Ops)-1]
-			if ctx.Err() != nil {
-				abandon(st, sid, created.Path)
-				return "", 0, ctx.Err()
-			}
-			return created.Path, created.Stat.Czxid, nil
-		}
-		retry := errors.Is(err, fsm.ErrNoNode) || errors.Is(err, fsm.ErrNodeExists)
-		if !retry || attempt == maxCreateAttempts {
-			return "", 0, err
-		}
-	}
+	return joinLine(ctx, st, sid, path, candidatePrefix, value)
 }
 
 // candidateAhead returns the candidate just ahead of key, or "" when key
 // leads. It fails with ErrNotHeld when key itself is gone.
 func candidateAhead(st Store, path, key string) (string, error) {
-	kids, _, _, err := st.Children(path, false)
-	if errors.Is(err, fsm.ErrNoNode) {
-		return "", errNotCandidate
-	}
-	if err != nil {
-		return "", err
-	}
-	name := key[len(path)+1:]
-	prev := ""
-	for _, k := range kids {
-		if !strings.HasPrefix(k, candidatePrefix) {
-			continue
-		}
-		if k == name {
-			if prev == "" {
-				return "", nil
-			}
-			return path + "/" + prev, nil
-		}
-		prev = k
-	}
-	return "", errNotCandidate
+	return ahead(st, path, key, candidatePrefix, errNotCandidate)
 }
 
 // ownCandidate returns the Stat of key if it is a candidate node of session

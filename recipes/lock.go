@@ -87,13 +87,20 @@ func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadl
 // would block the lock until the session ends. Instead the create runs to
 // completion and, if ctx has ended meanwhile, the node is removed again.
 func createContender(ctx context.Context, st Store, sid uint64, path string) (string, uint64, error) {
-	contender := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + lockPrefix, Ephemeral: true, Sequential: true}
+	return joinLine(ctx, st, sid, path, lockPrefix, nil)
+}
+
+// joinLine creates this session's ephemeral sequential node prefix-N,
+// holding data, in the line under path (with its missing containers, in
+// one write) and returns its path and czxid. See createContender.
+func joinLine(ctx context.Context, st Store, sid uint64, path, prefix string, data []byte) (string, uint64, error) {
+	node := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + prefix, Data: data, Ephemeral: true, Sequential: true}
 	for attempt := 0; ; attempt++ {
 		ops, err := missingContainers(st, path)
 		if err != nil {
 			return "", 0, err
 		}
-		ops = append(ops, contender)
+		ops = append(ops, node)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
 		res, err := write(wctx, st, sid, ops...)
 		cancel()
@@ -135,9 +142,15 @@ func missingContainers(st Store, path string) ([]fsm.Op, error) {
 // first. It fails with ErrNotHeld when key itself is gone (its session
 // ended).
 func predecessor(st Store, path, key string) (string, error) {
+	return ahead(st, path, key, lockPrefix, ErrNotHeld)
+}
+
+// ahead returns the node just ahead of key among the prefix- nodes under
+// path, or "" when key is first; gone when key itself is not there.
+func ahead(st Store, path, key, prefix string, gone error) (string, error) {
 	kids, _, _, err := st.Children(path, false)
 	if errors.Is(err, fsm.ErrNoNode) {
-		return "", ErrNotHeld
+		return "", gone
 	}
 	if err != nil {
 		return "", err
@@ -145,7 +158,7 @@ func predecessor(st Store, path, key string) (string, error) {
 	name := key[len(path)+1:]
 	prev := ""
 	for _, k := range kids {
-		if !strings.HasPrefix(k, lockPrefix) {
+		if !strings.HasPrefix(k, prefix) {
 			continue
 		}
 		if k == name {
@@ -156,7 +169,7 @@ func predecessor(st Store, path, key string) (string, error) {
 		}
 		prev = k
 	}
-	return "", ErrNotHeld
+	return "", gone
 }
 
 // abandon removes a contender node with a fresh context: the caller's may
