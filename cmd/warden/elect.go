@@ -164,31 +164,13 @@ func startLocked(cmd *exec.Cmd) (<-chan error, error) {
 
 // campaign waits to be elected, giving up on timeout or on a signal.
 func campaign(ctx context.Context, cl *warden.Client, path string, value []byte, timeout time.Duration, sigs <-chan os.Signal) (*warden.Leadership, error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	got := make(chan struct{})
-	var lead *warden.Leadership
-	var err error
-	go func() {
-		defer close(got)
-		lead, err = cl.Campaign(ctx, path, value)
-	}()
-	select {
-	case <-got:
-	case sig := <-sigs:
-		cancel()
-		<-got
-		if err == nil {
-			_ = lead.Resign(context.Background())
-		}
+	lead, sig, err := awaitGrant(ctx, timeout, sigs,
+		func(ctx context.Context) (*warden.Leadership, error) { return cl.Campaign(ctx, path, value) },
+		func(l *warden.Leadership) { _ = l.Resign(context.Background()) })
+	switch {
+	case sig != nil:
 		return nil, fmt.Errorf("interrupted by %v while campaigning in %s", sig, path)
-	}
-	if errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+	case errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 		return nil, fmt.Errorf("not elected in %s within %v", path, timeout)
 	}
 	return lead, err

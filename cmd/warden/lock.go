@@ -107,6 +107,23 @@ func runLock(args []string) error {
 
 // acquire waits for the lock, giving up on timeout or on a signal.
 func acquire(ctx context.Context, cl *warden.Client, path string, timeout time.Duration, sigs <-chan os.Signal) (*warden.Lease, error) {
+	lease, sig, err := awaitGrant(ctx, timeout, sigs,
+		func(ctx context.Context) (*warden.Lease, error) { return cl.Lock(ctx, path) },
+		func(l *warden.Lease) { _ = l.Unlock(context.Background()) })
+	switch {
+	case sig != nil:
+		return nil, fmt.Errorf("interrupted by %v while waiting for %s", sig, path)
+	case errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("lock on %s not acquired within %v", path, timeout)
+	}
+	return lease, err
+}
+
+// awaitGrant waits for grant (a lock, an election) until it returns, the
+// timeout passes, or a signal arrives. A grant that lands just as the
+// signal does is handed back with giveBack; the signal is returned.
+func awaitGrant[T any](ctx context.Context, timeout time.Duration, sigs <-chan os.Signal,
+	grant func(context.Context) (T, error), giveBack func(T)) (T, os.Signal, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -115,26 +132,24 @@ func acquire(ctx context.Context, cl *warden.Client, path string, timeout time.D
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	got := make(chan struct{})
-	var lease *warden.Lease
+	var v T
 	var err error
 	go func() {
 		defer close(got)
-		lease, err = cl.Lock(ctx, path)
+		v, err = grant(ctx)
 	}()
 	select {
 	case <-got:
+		return v, nil, err
 	case sig := <-sigs:
 		cancel()
 		<-got
 		if err == nil {
-			_ = lease.Unlock(context.Background())
+			giveBack(v)
 		}
-		return nil, fmt.Errorf("interrupted by %v while waiting for %s", sig, path)
+		var zero T
+		return zero, sig, nil
 	}
-	if errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("lock on %s not acquired within %v", path, timeout)
-	}
-	return lease, err
 }
 
 // stop sends SIGTERM, then SIGKILL if the command outlives grace.
