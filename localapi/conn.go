@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/fsm"
 	"github.com/warden-dev/warden/localapi/wire"
 	"github.com/warden-dev/warden/recipes"
@@ -342,7 +341,7 @@ func (c *conn) cancel(req *wire.Request) {
 }
 
 func (c *conn) reply(id uint64, result any) {
-	b, err := msgpack.Marshal(result)
+	b, err := wire.Marshal(result)
 	if err != nil {
 		c.replyError(id, wire.Errorf(wire.CodeInternal, "encode result: "+err.Error()))
 		return
@@ -355,7 +354,7 @@ func (c *conn) replyError(id uint64, e *wire.Error) {
 }
 
 func (c *conn) event(name string, body any) {
-	b, err := msgpack.Marshal(body)
+	b, err := wire.Marshal(body)
 	if err != nil {
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/fsm"
 	"github.com/warden-dev/warden/localapi/wire"
 )
@@ -37,7 +36,7 @@ func (c *conn) openStream(reqCtx context.Context, run func(ctx context.Context, 
 		if ctx.Err() != nil {
 			return false
 		}
-		b, err := msgpack.Marshal(body)
+		b, err := wire.Marshal(body)
 		if err != nil {
 			return false
 		}

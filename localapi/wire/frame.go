@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,9 +48,23 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 	return buf, nil
 }
 
-// AppendFrame appends v, msgpack-encoded and length-prefixed, to dst.
+// Marshal encodes v as the protocol does: integers in their smallest
+// msgpack form, as msgpack libraries in other languages write them, so
+// that every client produces the same bytes for the same message.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// AppendFrame appends v, msgpack-encoded (see Marshal) and
+// length-prefixed, to dst.
 func AppendFrame(dst []byte, v any) ([]byte, error) {
-	body, err := msgpack.Marshal(v)
+	body, err := Marshal(v)
 	if err != nil {
 		return dst, err
 	}
