@@ -118,28 +118,20 @@ func runElect(args []string) error {
 		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
 	}
 
-	lostLeadership := func(why string) error {
-		fmt.Fprintf(os.Stderr, "warden elect: %s, so leadership of %s may be another's; stopping %s\n", why, path, cmdArgs[0])
-		stop(cmd, exited, *killAfter)
-		return errors.New("leadership lost while the command ran")
-	}
-	for {
-		select {
-		case err := <-exited:
+	return supervise("elect", cmd, exited, sigs, *killAfter, errors.New("leadership lost while the command ran"),
+		func(err error) error {
 			rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_ = lead.Resign(rctx)
 			rcancel()
 			return exitStatus(err)
-		case sig := <-sigs:
-			_ = cmd.Process.Signal(sig)
-		case <-lost:
-			return lostLeadership("session lost")
-		case <-cl.Done():
-			return lostLeadership(fmt.Sprintf("connection to the agent ended (%v)", cl.Err()))
-		case <-gone:
-			return lostLeadership("candidate node " + lead.Key + " was deleted")
-		}
-	}
+		},
+		loss{lost, func() string { return "session lost, so leadership of " + path + " may be another's" }},
+		loss{cl.Done(), func() string {
+			return fmt.Sprintf("connection to the agent ended (%v), so leadership of %s may be another's", cl.Err(), path)
+		}},
+		loss{gone, func() string {
+			return "candidate node " + lead.Key + " was deleted, so leadership of " + path + " may be another's"
+		}})
 }
 
 // startLocked starts cmd from a goroutine locked to its OS thread, which

@@ -84,25 +84,15 @@ func runLock(args []string) error {
 		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
 	}
 
-	for {
-		select {
-		case err := <-exited:
+	return supervise("lock", cmd, exited, sigs, *killAfter, errors.New("lock lost while the command ran"),
+		func(err error) error {
 			uctx, ucancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_ = lease.Unlock(uctx)
 			ucancel()
 			return exitStatus(err)
-		case sig := <-sigs:
-			_ = cmd.Process.Signal(sig)
-		case <-lost:
-			fmt.Fprintf(os.Stderr, "warden lock: session lost, so the lock on %s may be another's; stopping %s\n", path, cmdArgs[0])
-			stop(cmd, exited, *killAfter)
-			return errors.New("lock lost while the command ran")
-		case <-cl.Done():
-			fmt.Fprintf(os.Stderr, "warden lock: lock on %s lost (%v); stopping %s\n", path, cl.Err(), cmdArgs[0])
-			stop(cmd, exited, *killAfter)
-			return errors.New("lock lost while the command ran")
-		}
-	}
+		},
+		loss{lost, func() string { return "session lost, so the lock on " + path + " may be another's" }},
+		loss{cl.Done(), func() string { return fmt.Sprintf("lock on %s lost (%v)", path, cl.Err()) }})
 }
 
 // acquire waits for the lock, giving up on timeout or on a signal.

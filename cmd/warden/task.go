@@ -118,14 +118,8 @@ func runTask(args []string) error {
 		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
 	}
 
-	lostTask := func(why string) error {
-		fmt.Fprintf(os.Stderr, "warden task: %s; stopping %s\n", why, cmdArgs[0])
-		stop(cmd, exited, *killAfter)
-		return errors.New("task lost while the command ran")
-	}
-	for {
-		select {
-		case err := <-exited:
+	return supervise("task", cmd, exited, sigs, *killAfter, errors.New("task lost while the command ran"),
+		func(err error) error {
 			cancel() // stop watching the node before ending the task
 			state, msg := warden.TaskDone, "exit status 0"
 			if err != nil {
@@ -133,16 +127,12 @@ func runTask(args []string) error {
 			}
 			finishTask(cl, t, state, msg)
 			return exitStatus(err)
-		case sig := <-sigs:
-			_ = cmd.Process.Signal(sig)
-		case <-lost:
-			return lostTask("session lost, so task " + job + "/" + task + " is gone")
-		case <-cl.Done():
-			return lostTask(fmt.Sprintf("connection to the agent ended (%v), so task %s/%s is gone", cl.Err(), job, task))
-		case <-gone:
-			return lostTask("task " + job + "/" + task + " was removed")
-		}
-	}
+		},
+		loss{lost, func() string { return "session lost, so task " + job + "/" + task + " is gone" }},
+		loss{cl.Done(), func() string {
+			return fmt.Sprintf("connection to the agent ended (%v), so task %s/%s is gone", cl.Err(), job, task)
+		}},
+		loss{gone, func() string { return "task " + job + "/" + task + " was removed" }})
 }
 
 // holdTask creates the task with its first report and checks that this
