@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
+
+	warden "github.com/warden-dev/warden/clients/go"
 )
 
 func init() {
@@ -19,27 +22,21 @@ func runMembers(args []string) error {
 	cf.register(fs)
 	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	members, err := cl.Members(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(members)
-	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tADDRESS\tROLE\tSTATUS\tRAFT")
-	for _, m := range members {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Addr, m.Role, m.Status, m.Suffrage)
-	}
-	return w.Flush()
+	return cf.run(fs, args, 0, 0, func(ctx context.Context, cl *warden.Client) error {
+		members, err := cl.Members(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(members)
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tADDRESS\tROLE\tSTATUS\tRAFT")
+		for _, m := range members {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Addr, m.Role, m.Status, m.Suffrage)
+		}
+		return w.Flush()
+	})
 }
 
 func runStatus(args []string) error {
@@ -48,24 +45,18 @@ func runStatus(args []string) error {
 	cf.register(fs)
 	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(st)
-	}
-	fmt.Printf("node           %s\nrole           %s\nraft state     %s\nleader         %s\nterm           %d\ncommit index   %d\napplied index  %d\nsessions       %d\nznodes         %d\n",
-		st.Node, st.Role, st.State, st.Leader, st.Term, st.CommitIndex, st.AppliedIndex, st.Sessions, st.Znodes)
-	return nil
+	return cf.run(fs, args, 0, 0, func(ctx context.Context, cl *warden.Client) error {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(st)
+		}
+		fmt.Printf("node           %s\nrole           %s\nraft state     %s\nleader         %s\nterm           %d\ncommit index   %d\napplied index  %d\nsessions       %d\nznodes         %d\n",
+			st.Node, st.Role, st.State, st.Leader, st.Term, st.CommitIndex, st.AppliedIndex, st.Sessions, st.Znodes)
+		return nil
+	})
 }
 
 func printJSON(v any) error {

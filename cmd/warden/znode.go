@@ -43,6 +43,20 @@ func (c *clientFlags) dial() (*warden.Client, context.Context, context.CancelFun
 	return cl, ctx, func() { cl.Close(); cancel() }, nil
 }
 
+// run parses a client verb's flags and arguments, connects, runs f, and
+// closes the connection.
+func (c *clientFlags) run(fs *flag.FlagSet, args []string, minArgs, maxArgs int, f func(context.Context, *warden.Client) error) error {
+	if err := parseArgs(fs, args, minArgs, maxArgs); err != nil {
+		return err
+	}
+	cl, ctx, done, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return f(ctx, cl)
+}
+
 // parseArgs parses flags given before, between or after the positional
 // arguments (after "--" everything is positional), checks the positional
 // count, and leaves the positionals in fs.Args().
@@ -105,16 +119,10 @@ func runSet(args []string) error {
 	fs := flag.NewFlagSet("set", flag.ContinueOnError)
 	cf.register(fs)
 	v := fs.Int("version", -1, "only if the node has this version (-1: any)")
-	if err := parseArgs(fs, args, 2, 2); err != nil {
+	return cf.run(fs, args, 2, 2, func(ctx context.Context, cl *warden.Client) error {
+		_, err := cl.Set(ctx, fs.Arg(0), []byte(fs.Arg(1)), int32(*v))
 		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	_, err = cl.Set(ctx, fs.Arg(0), []byte(fs.Arg(1)), int32(*v))
-	return err
+	})
 }
 
 func runGet(args []string) error {
@@ -122,20 +130,14 @@ func runGet(args []string) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	cf.register(fs)
 	cf.noSession = true
-	if err := parseArgs(fs, args, 1, 1); err != nil {
+	return cf.run(fs, args, 1, 1, func(ctx context.Context, cl *warden.Client) error {
+		data, _, err := cl.Get(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(data)
 		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	data, _, err := cl.Get(ctx, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	_, err = os.Stdout.Write(data)
-	return err
+	})
 }
 
 func runStat(args []string) error {
@@ -144,29 +146,23 @@ func runStat(args []string) error {
 	cf.register(fs)
 	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseArgs(fs, args, 1, 1); err != nil {
-		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	st, ok, err := cl.Exists(ctx, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("node does not exist: %s", fs.Arg(0))
-	}
-	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(st)
-	}
-	fmt.Printf("czxid           %d\nmzxid           %d\npzxid           %d\nctime           %s\nmtime           %s\n"+
-		"version         %d\ncversion        %d\naversion        %d\nephemeralOwner  %#x\ndataLength      %d\nnumChildren     %d\n",
-		st.Czxid, st.Mzxid, st.Pzxid, msTime(st.Ctime), msTime(st.Mtime),
-		st.Version, st.Cversion, st.Aversion, st.EphemeralOwner, st.DataLength, st.NumChildren)
-	return nil
+	return cf.run(fs, args, 1, 1, func(ctx context.Context, cl *warden.Client) error {
+		st, ok, err := cl.Exists(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("node does not exist: %s", fs.Arg(0))
+		}
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(st)
+		}
+		fmt.Printf("czxid           %d\nmzxid           %d\npzxid           %d\nctime           %s\nmtime           %s\n"+
+			"version         %d\ncversion        %d\naversion        %d\nephemeralOwner  %#x\ndataLength      %d\nnumChildren     %d\n",
+			st.Czxid, st.Mzxid, st.Pzxid, msTime(st.Ctime), msTime(st.Mtime),
+			st.Version, st.Cversion, st.Aversion, st.EphemeralOwner, st.DataLength, st.NumChildren)
+		return nil
+	})
 }
 
 func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
@@ -176,22 +172,16 @@ func runLs(args []string) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	cf.register(fs)
 	cf.noSession = true
-	if err := parseArgs(fs, args, 1, 1); err != nil {
-		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	kids, _, err := cl.Children(ctx, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	for _, k := range kids {
-		fmt.Println(k)
-	}
-	return nil
+	return cf.run(fs, args, 1, 1, func(ctx context.Context, cl *warden.Client) error {
+		kids, _, err := cl.Children(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			fmt.Println(k)
+		}
+		return nil
+	})
 }
 
 func runRm(args []string) error {
@@ -199,13 +189,7 @@ func runRm(args []string) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
 	cf.register(fs)
 	v := fs.Int("version", -1, "only if the node has this version (-1: any)")
-	if err := parseArgs(fs, args, 1, 1); err != nil {
-		return err
-	}
-	cl, ctx, done, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer done()
-	return cl.Delete(ctx, fs.Arg(0), int32(*v))
+	return cf.run(fs, args, 1, 1, func(ctx context.Context, cl *warden.Client) error {
+		return cl.Delete(ctx, fs.Arg(0), int32(*v))
+	})
 }
