@@ -471,13 +471,7 @@ func TestElectionLockDelay(t *testing.T) {
 	a := agenttest.Start(t, func(c *agent.Config) { c.LockDelay = delay })
 	const path = "/elections/delay"
 	ctx := testCtx(t, 30*time.Second)
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	old, err := warden.Dial(dctx, warden.Options{Socket: a.SocketPath(), Resumable: true, SessionTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { old.Close() })
+	old := dialExpiring(t, a)
 	if _, err := old.Campaign(ctx, path, []byte("old")); err != nil {
 		t.Fatal(err)
 	}

@@ -397,13 +397,7 @@ func TestSemaphoreLockDelay(t *testing.T) {
 	a := agenttest.Start(t, func(c *agent.Config) { c.LockDelay = delay })
 	const path = "/sem/delay"
 	ctx := testCtx(t, 30*time.Second)
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	old, err := warden.Dial(dctx, warden.Options{Socket: a.SocketPath(), Resumable: true, SessionTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { old.Close() })
+	old := dialExpiring(t, a)
 	held, err := old.Semaphore(path, 1).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -890,4 +884,19 @@ func TestReadLeasesPassLockCheck(t *testing.T) {
 	if ok, _ := r1.CheckToken(ctx, "/rw-check", st.Czxid); ok {
 		t.Error("the waiting writer's token was accepted")
 	}
+}
+
+// dialExpiring opens a resumable session with a 200 ms timeout: closing its
+// connection only detaches it, so it then expires (an unclean loss, which
+// the lock-delay applies to) rather than closing cleanly.
+func dialExpiring(t *testing.T, a *agent.Agent) *warden.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := warden.Dial(ctx, warden.Options{Socket: a.SocketPath(), Resumable: true, SessionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
