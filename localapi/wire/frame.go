@@ -53,7 +53,9 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 // that every client produces the same bytes for the same message.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
 	enc.UseCompactInts(true)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
