@@ -143,6 +143,12 @@ func changeType(t fsm.EventType) string {
 	return t.String()
 }
 
+// changeEvent is a subscription's event; a deletion carries the node's
+// last Stat but no data (protocol 6.17).
 func changeEvent(ev fsm.Event) *wire.ChangeEvent {
-	return &wire.ChangeEvent{Type: changeType(ev.Type), Path: ev.Path, Zxid: ev.Zxid, Data: ev.Data, Stat: toStat(ev.Stat)}
+	data := ev.Data
+	if ev.Type == fsm.EventDeleted {
+		data = nil
+	}
+	return &wire.ChangeEvent{Type: changeType(ev.Type), Path: ev.Path, Zxid: ev.Zxid, Data: data, Stat: toStat(ev.Stat)}
 }

@@ -390,7 +390,7 @@ func TestGoldenRecipes(t *testing.T) {
 	camp := async(func() (*warden.Leadership, error) { return c.Campaign(ctx, "/warden/elections/db", []byte("host-a")) })
 	p.send("reply-lease", p.expect("campaign"))
 	lead := camp(t)
-	if lead.Token != 44 || lead.Key != "/warden/elections/db/lock-0000000007" {
+	if lead.Token != 44 || lead.Key != "/warden/elections/db/n-0000000007" {
 		t.Errorf("campaign: %+v", lead)
 	}
 	proclaim := async(func() (struct{}, error) { return struct{}{}, lead.Proclaim(ctx, []byte("host-b")) })

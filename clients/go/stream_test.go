@@ -97,4 +97,11 @@ func TestSubscribeSeesEveryUpdateInOrder(t *testing.T) {
 	if ev, err := sub2.Next(ctx); err != nil || ev.Zxid != last {
 		t.Fatalf("resume: %+v %v", ev, err)
 	}
+	// A deletion carries the node's last Stat and no data.
+	if err := w.Delete(ctx, "/cfg", warden.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := sub2.Next(ctx); err != nil || ev.Type != wire.ChangeDeleted || ev.Data != nil || int(ev.Stat.Version) != n {
+		t.Fatalf("deletion: %+v %v", ev, err)
+	}
 }

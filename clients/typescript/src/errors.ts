@@ -1,0 +1,114 @@
+// Errors. Every error code of the protocol has its own class, all derived
+// from WardenError, so apps can `catch (e) { if (e instanceof NoNodeError) ... }`
+// or match on `e.code`.
+
+import type { WireError } from "./wire.js";
+
+/** The base of every error this client throws for the agent or the session. */
+export class WardenError extends Error {
+  /** The protocol's stable error code (section 8), or a client-side code. */
+  readonly code: string;
+  /** For an error of a multi: the 0-based position of the failing op. */
+  readonly index: number | undefined;
+
+  constructor(code: string, message?: string, index?: number, options?: { cause?: unknown }) {
+    super(message || code, options);
+    this.code = code;
+    this.index = index;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** The node does not exist (for create: its parent does not). */
+export class NoNodeError extends WardenError {}
+/** The node already exists. */
+export class NodeExistsError extends WardenError {}
+/** The node's version differs from the one given. */
+export class BadVersionError extends WardenError {}
+/** The node has children. */
+export class NotEmptyError extends WardenError {}
+/** The parent is ephemeral; ephemeral nodes cannot have children. */
+export class NoChildrenForEphemeralsError extends WardenError {}
+/** The request is malformed or an argument is invalid. */
+export class BadArgumentsError extends WardenError {}
+/** The session no longer exists in the cluster. */
+export class SessionExpiredError extends WardenError {}
+/** Not done within its deadline (a lock wait ran out, a try failed, ...). */
+export class TimeoutError extends WardenError {}
+/** The cluster cannot take the write now. */
+export class UnavailableError extends WardenError {}
+/** Data over 1 MiB, a reply over 4 MiB, or a frame over 4 MiB. */
+export class TooLargeError extends WardenError {}
+/** The agent does not know this op. */
+export class UnknownOpError extends WardenError {}
+/** The caller may not do this (reserved; not sent in protocol version 1). */
+export class PermissionDeniedError extends WardenError {}
+/** The request was canceled. */
+export class CanceledError extends WardenError {}
+/** The lock (or candidacy, lease, membership) is not held by this session. */
+export class NotHeldError extends WardenError {}
+/** The first request was not hello, or the op needs a session. */
+export class NoSessionError extends WardenError {}
+/** The agent does not speak the protocol version asked for. */
+export class UnsupportedVersionError extends WardenError {}
+/** A frame was empty, not a msgpack map, or not decodable as one. */
+export class BadFrameError extends WardenError {}
+/** The connection already has 1024 requests in flight. */
+export class TooManyRequestsError extends WardenError {}
+/** A bug in the agent. */
+export class InternalError extends WardenError {}
+
+/**
+ * The connection to the agent ended (or could not be made). For a
+ * session that is not resumable, the session has ended with it. A request
+ * that fails with it while a resumable session reconnects may be retried.
+ */
+export class ConnectionClosedError extends WardenError {
+  constructor(message = "connection to the warden agent closed", options?: { cause?: unknown }) {
+    super("connection_closed", message, undefined, options);
+  }
+}
+
+/**
+ * The session is lost: the agent said so, or a resumable session could not
+ * be resumed. Nothing it held may be relied on any more.
+ */
+export class SessionLostError extends WardenError {
+  constructor(message = "the warden session is lost", options?: { cause?: unknown }) {
+    super("session_lost", message, undefined, options);
+  }
+}
+
+type ErrorClass = new (code: string, message?: string, index?: number) => WardenError;
+
+/** The class for each error code of protocol version 1. */
+export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
+  no_node: NoNodeError,
+  node_exists: NodeExistsError,
+  bad_version: BadVersionError,
+  not_empty: NotEmptyError,
+  no_children_for_ephemerals: NoChildrenForEphemeralsError,
+  bad_arguments: BadArgumentsError,
+  session_expired: SessionExpiredError,
+  timeout: TimeoutError,
+  unavailable: UnavailableError,
+  too_large: TooLargeError,
+  unknown_op: UnknownOpError,
+  permission_denied: PermissionDeniedError,
+  canceled: CanceledError,
+  not_held: NotHeldError,
+  no_session: NoSessionError,
+  unsupported_version: UnsupportedVersionError,
+  bad_frame: BadFrameError,
+  too_many_requests: TooManyRequestsError,
+  internal: InternalError,
+};
+
+/** Turns an error map from the agent into its class; unknown codes give a plain WardenError. */
+export function fromWire(e: WireError): WardenError {
+  const cls = ERROR_CLASSES[e.code] ?? WardenError;
+  return new cls(e.code, e.message, e.index);
+}

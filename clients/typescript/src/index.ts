@@ -1,0 +1,45 @@
+// @warden/client: the TypeScript client of the Warden coordination agent.
+
+export {
+  connect,
+  socketPath,
+  op,
+  Client,
+  Subscription,
+  Watch,
+  type CallOptions,
+  type ConnectOptions,
+  type CreateOptions,
+  type VersionOptions,
+  type WatchOptions,
+  type SubscribeOptions,
+  type SessionState,
+  type ResumeToken,
+  type MultiOp,
+} from "./client.js";
+export * from "./errors.js";
+export {
+  Lease,
+  Semaphore,
+  SemaphoreLease,
+  Election,
+  Leadership,
+  Config,
+  ConfigSubscription,
+  Task,
+  Membership,
+  Group,
+  Barrier,
+  DoubleBarrier,
+  Queue,
+  Counter,
+  PROGRESS_ROOT,
+  GROUP_ROOT,
+  type ConfigValue,
+  type ConfigUpdate,
+  type ConfigSetOptions,
+  type ReportOptions,
+} from "./recipes.js";
+export { Stream } from "./stream.js";
+export type * from "./types.js";
+export { text, PROTOCOL_VERSION, MAX_FRAME_SIZE, MAX_DATA_SIZE, DEFAULT_SOCKET, SOCKET_ENV, type Data, type Uint } from "./wire.js";

@@ -1,0 +1,171 @@
+// Streams: one-shot watches, subscriptions, observed elections, watched
+// jobs and groups. The agent numbers each by a "sub" id; its events are
+// queued here as they arrive (the socket reader never waits for the app)
+// and handed out through an async iterator.
+
+import { BadArgumentsError } from "./errors.js";
+import type { Fields } from "./wire.js";
+
+/** What a stream needs from the client that owns it. */
+export interface StreamOwner {
+  unsubscribe(sub: number): Promise<void>;
+  forgetStream(sub: number, stream: RawStream): void;
+}
+
+/** The raw events of one stream, before they are parsed. */
+export class RawStream {
+  readonly sub: number;
+  private owner: StreamOwner;
+  private queue: Fields[] = [];
+  private head = 0;
+  private waiter: (() => void) | null = null;
+  private err: Error | null = null;
+  private closed = false;
+
+  constructor(owner: StreamOwner, sub: number) {
+    this.owner = owner;
+    this.sub = sub;
+  }
+
+  /** Called by the reader for each event of the stream. */
+  push(body: Fields): void {
+    if (this.closed) return;
+    this.queue.push(body);
+    this.wake();
+  }
+
+  /** Ends the stream; next() throws err once the queue is drained (null: ends quietly). */
+  end(err: Error | null): void {
+    if (this.err === null && !this.closed) this.err = err;
+    if (err === null) this.closed = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  /** The next event's body, or null once the stream was closed by its owner. */
+  async next(signal?: AbortSignal): Promise<Fields | null> {
+    for (;;) {
+      if (this.head < this.queue.length) {
+        const b = this.queue[this.head]!;
+        this.queue[this.head++] = undefined as unknown as Fields;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        return b;
+      }
+      if (this.err) throw this.err;
+      if (this.closed) return null;
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => {
+          this.waiter = null;
+          resolve();
+        };
+        this.waiter = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+  }
+
+  /** Unsubscribes at the agent and ends the stream. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const hadErr = this.err !== null;
+    this.closed = true;
+    this.queue = [];
+    this.head = 0;
+    this.owner.forgetStream(this.sub, this);
+    this.wake();
+    if (hadErr) return; // the connection ended: nothing to unsubscribe
+    try {
+      await this.owner.unsubscribe(this.sub);
+    } catch (e) {
+      if (e instanceof BadArgumentsError) return; // already ended at the agent
+      if (e instanceof Error && (e as { code?: string }).code === "connection_closed") return;
+      if (e instanceof Error && (e as { code?: string }).code === "session_lost") return;
+      throw e;
+    }
+  }
+
+  /** Forgets a stream the agent has ended (a fired one-shot watch). */
+  forget(): void {
+    this.closed = true;
+    this.owner.forgetStream(this.sub, this);
+  }
+}
+
+/** Returned by a stream's parser for an event the app does not see. */
+export const SKIP: unique symbol = Symbol("skip");
+
+/**
+ * A typed stream of events: iterate it with `for await`. Breaking out of
+ * the loop (or calling close()) unsubscribes. When the connection ends the
+ * iteration throws ConnectionClosedError (or SessionLostError).
+ */
+export class Stream<T> implements AsyncIterable<T> {
+  /** Resolves once the agent has started the stream; rejects with its error. */
+  readonly ready: Promise<void>;
+  private raw: RawStream | null = null;
+  private parse: (body: Fields) => T | typeof SKIP;
+  private signal: AbortSignal | undefined;
+  private closing = false;
+
+  constructor(start: Promise<RawStream>, parse: (body: Fields) => T | typeof SKIP, signal?: AbortSignal) {
+    this.parse = parse;
+    this.signal = signal;
+    this.ready = start.then((raw) => {
+      this.raw = raw;
+      if (this.closing) void raw.close().catch(() => undefined);
+      if (signal) {
+        if (signal.aborted) void raw.close().catch(() => undefined);
+        else signal.addEventListener("abort", () => void raw.close().catch(() => undefined), { once: true });
+      }
+    });
+    // An error surfaces from ready or from iteration; never unhandled.
+    this.ready.catch(() => undefined);
+  }
+
+  /** The stream's id at the agent (0 until ready). */
+  get sub(): number {
+    return this.raw?.sub ?? 0;
+  }
+
+  /** The next event, or undefined once the stream is closed. */
+  async next(): Promise<T | undefined> {
+    await this.ready;
+    for (;;) {
+      const body = await this.raw!.next(this.signal);
+      if (body === null) return undefined;
+      const v = this.parse(body);
+      if (v !== SKIP) return v;
+    }
+  }
+
+  /** Ends the stream and unsubscribes at the agent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.raw) await this.raw.close();
+    else await this.ready.then(() => this.raw?.close(), () => undefined);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    try {
+      for (;;) {
+        const v = await this.next();
+        if (v === undefined) return;
+        yield v;
+      }
+    } finally {
+      await this.close().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// Session states: connected, lost (a missed heartbeat), and the end of the connection.
+
+import { before, after } from "node:test";
+import * as assert from "node:assert/strict";
+
+import { ConnectionClosedError, SessionLostError, type SessionState } from "../src/index.js";
+import { Agent, agentTest, deferred, within } from "./helpers.js";
+
+let agent: Agent;
+const A = (): Agent => agent;
+
+before(async () => {
+  agent = new Agent({ node: "session" });
+  await agent.start();
+});
+after(async () => {
+  await agent?.stop();
+});
+
+agentTest(A, "session: the callback hears connected; close() reports closed and fails later calls", async () => {
+  const states: Array<[SessionState, number]> = [];
+  const connected = deferred<void>();
+  const c = await agent.connect({
+    onSessionState: (s, info) => {
+      states.push([s, info.sessionId]);
+      if (s === "connected") connected.resolve();
+    },
+  });
+  await within(connected.promise, 5000, "connected");
+  assert.deepEqual(states[0], ["connected", c.sessionId]);
+  assert.equal(c.state, "connected");
+  assert.ok(c.sessionTimeoutMs > 0);
+  assert.equal(c.agent, "session");
+  await c.close();
+  assert.equal(c.state, "closed");
+  await assert.rejects(c.ping(), ConnectionClosedError);
+});
+
+agentTest(A, "session: a missed heartbeat makes the agent report lost; pending and later calls fail with SessionLostError", async () => {
+  const holder = await agent.connect();
+  const held = await holder.lock("/locks/hb");
+  const lost = deferred<void>();
+  const states: SessionState[] = [];
+  const c = await agent.connect({
+    heartbeat: true,
+    sessionTimeoutMs: 500,
+    heartbeatIntervalMs: 60000, // never in time: the agent ends the session
+    onSessionState: (s) => {
+      states.push(s);
+      if (s === "lost") lost.resolve();
+    },
+  });
+  const waiting = c.lock("/locks/hb").then(() => null, (e: unknown) => e);
+  await within(lost.promise, 10000, "lost");
+  assert.ok((await within(waiting, 5000, "the pending lock to fail")) instanceof SessionLostError);
+  await assert.rejects(c.ping(), SessionLostError);
+  await within(c.done, 5000, "the client to end");
+  // (a dev agent may also report suspended/connected under load before the end)
+  assert.equal(states[0], "connected");
+  assert.equal(states.at(-1), "lost");
+  assert.ok(!states.includes("closed") && !states.includes("disconnected"), states.join());
+  await held.unlock();
+});
+
+agentTest(A, "session: a heartbeat session that pings outlives several timeouts", async () => {
+  const states: SessionState[] = [];
+  const c = await agent.connect({ heartbeat: true, sessionTimeoutMs: 600, onSessionState: (s) => states.push(s) });
+  // Three timeouts of silence from the app: only the client's pings keep it.
+  await new Promise((r) => setTimeout(r, 1900));
+  await c.ping();
+  assert.equal(states[0], "connected");
+  assert.ok(!states.includes("lost") && !states.includes("closed"), states.join());
+  assert.equal(c.error, null);
+  await c.close();
+});
+
+agentTest(A, "session: when the agent dies, a non-resumable client's pending and later calls fail with ConnectionClosedError", async () => {
+  const own = new Agent({ node: "dies" });
+  await own.start();
+  try {
+    const holder = await own.connect();
+    await holder.lock("/locks/x");
+    const closed = deferred<void>();
+    const c = await own.connect({ onSessionState: (s) => s === "closed" && closed.resolve() });
+    const waiting = c.lock("/locks/x").then(() => null, (e: unknown) => e);
+    await c.sync();
+    await own.kill();
+    assert.ok((await within(waiting, 5000, "the pending lock to fail")) instanceof ConnectionClosedError);
+    await within(closed.promise, 5000, "closed");
+    await assert.rejects(c.ping(), ConnectionClosedError);
+  } finally {
+    await own.stop();
+  }
+});
