@@ -5,7 +5,7 @@ BIN     := bin/warden
 SOCKET  ?= /tmp/warden.sock
 PKGS    := ./...
 
-.PHONY: all build run test vet fuzz bench clean cluster cluster-stop
+.PHONY: all build run test test-go test-python test-typescript vet fuzz bench bench-clients clean cluster cluster-stop
 
 all: build
 
@@ -24,12 +24,23 @@ cluster: build
 cluster-stop:
 	deploy/local-cluster.sh stop
 
-# Every test, with the race detector; fuzz targets run their seed corpora.
-# Packages run one at a time (-p 1): many tests start real agent processes
-# and assert latencies, which a second package's agents would disturb on a
-# small machine.
-test: vet
-	$(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+# Every test: the Python and TypeScript clients' suites (their scripts
+# install what they need), then the Go tests with the race detector (fuzz
+# targets run their seed corpora), among them the test in which apps of all
+# three clients contend for one lock (WARDEN_INTEROP=1 makes it required).
+test: vet test-python test-typescript test-go
+
+# Go packages run one at a time (-p 1): many tests start real agent
+# processes and assert latencies, which a second package's agents would
+# disturb on a small machine.
+test-go:
+	WARDEN_INTEROP=1 $(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+
+test-python: build
+	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/test.sh
+
+test-typescript: build
+	WARDEN_BIN=$(CURDIR)/$(BIN) clients/typescript/test.sh
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -44,6 +55,13 @@ fuzz:
 
 bench:
 	$(GO) test -run x -bench . -benchtime 2s ./fsm/ ./bench/
+
+# Lock cycles and config-event throughput through each client, side by side.
+bench-clients: build
+	$(GO) test -run x -bench 'LockCycle$$/clients=1$$' -benchtime 2000x ./bench/
+	$(GO) test -run x -bench ConfigEvents -benchtime 20000x ./bench/
+	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/.venv/bin/python clients/python/bench.py
+	cd clients/typescript && WARDEN_BIN=$(CURDIR)/$(BIN) npm run --silent bench
 
 clean:
 	rm -rf bin
