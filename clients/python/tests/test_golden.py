@@ -1,0 +1,409 @@
+"""Golden replay of testdata/protocol/v1.json (protocol v1 byte compatibility).
+
+Requests are made through the client's public API (the real constructor
+and methods, with the socket replaced by a recorder), and the bytes written
+must equal the golden frame exactly. Replies and events are read through the
+client's frame reader and decoder and parsed by the same functions the
+client's methods use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+
+import warden
+from warden import Op, ResumeToken, errors
+from warden._streams import _StreamBuf
+from warden._wire import FrameReader, Message, decode_message, read_frames
+from warden.client import Client, _Pending
+from warden.recipes import Leadership, SemaphoreLease
+from warden.types import (ChildrenResult, CounterResult, CreateResult, ExistsResult, GetResult, GroupResult,
+                          HelloResult, Leader, LeaseResult, MemberEvent, ProgressResult, QueueItem, SessionEvent,
+                          Stat, Status, TaskEvent, WatchEvent, ChangeEvent, parse_members, parse_multi)
+
+GOLDEN = Path(__file__).resolve().parents[3] / "testdata" / "protocol" / "v1.json"
+
+
+def load() -> List[Dict[str, Any]]:
+    entries: List[Dict[str, Any]] = json.loads(GOLDEN.read_text())
+    return entries
+
+
+def unjson(v: Any) -> Any:
+    """The golden body's JSON as Python values: {"$bin": hex} becomes bytes."""
+    if isinstance(v, dict):
+        if set(v) == {"$bin"}:
+            return bytes.fromhex(v["$bin"])
+        return {k: unjson(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [unjson(x) for x in v]
+    return v
+
+
+# -- requests -------------------------------------------------------------------
+
+_GENERIC_RESULT: Dict[str, Any] = {
+    "key": "/k/lock-0000000001", "token": 1, "sub": 1, "watch": 1, "path": "/p", "stat": {},
+    "data": b"", "exists": True, "children": [], "results": [], "zxid": 1, "held": True,
+    "value": 0, "version": 0, "job": "", "tasks": [], "group": "", "members": [],
+}
+
+
+class RecordingConn:
+    """Stands in for a connection: records each frame written and answers it
+    at once with a result every parser accepts."""
+
+    def __init__(self) -> None:
+        self.frames: List[bytes] = []
+        self.pending: Dict[int, _Pending] = {}
+        self.streams: Dict[int, _StreamBuf] = {}
+
+    def register(self, rid: int, stream: Optional[_StreamBuf]) -> _Pending:
+        p = _Pending(stream)
+        self.pending[rid] = p
+        return p
+
+    def write(self, rid: int, frame: bytes) -> None:
+        self.frames.append(frame)
+        p = self.pending.pop(rid)
+        op = decode_message(read_frames(frame)[0]).raw or {}
+        if op.get("op") == "hello":
+            result: Dict[str, Any] = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000,
+                                      "agent": "a", "secret": b"s" * 16}
+        else:
+            result = dict(_GENERIC_RESULT)
+        if p.stream is not None:
+            p.stream.sub, p.stream.conn = 1, self  # type: ignore[assignment]
+            self.streams[1] = p.stream
+        p.fut.set_result(Message(id=rid, result=result))
+
+    def drop_stream(self, sub: int) -> bool:
+        return self.streams.pop(sub, None) is not None
+
+    def forget(self, rid: int) -> None:
+        self.pending.pop(rid, None)
+
+    def fail(self, err: Exception) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+class Recorder:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.conn = RecordingConn()
+        monkeypatch.setattr(Client, "_open", lambda client, timeout: self.conn)
+        self._client: Optional[Client] = None
+
+    def connect(self, **opts: Any) -> Client:
+        c = Client("/nonexistent/warden.sock", **opts)
+        return c
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = self.connect()
+            self.conn.frames.clear()
+        return self._client
+
+
+def _with_id(rec: Recorder, rid: int) -> Client:
+    c = rec.client
+    c._ids = itertools.count(rid)
+    return c
+
+
+def _unsubscribe(c: Client) -> None:
+    buf = _StreamBuf(c)
+    buf.sub, buf.conn = 3, c._conn
+    c._conn.streams[3] = buf  # type: ignore[union-attr]
+    buf.close()
+
+
+LEADER_KEY = "/warden/elections/db/n-0000000007"
+
+# name -> how to make the request through the public API (given the client
+# whose next id is the entry's id, and the entry's body for the arguments
+# that are only names). Hello entries make their own client.
+Build = Callable[[Client], Any]
+BODY: Dict[str, Any] = {}
+REQUESTS: Dict[str, Build] = {
+    "ping": lambda c: c.ping(),
+    "create": lambda c: c.create("/app/config", b"hello"),
+    "create-ephemeral-sequential": lambda c: c.create("/jobs/job-", ephemeral=True, sequential=True),
+    "create-container": lambda c: c.create("/jobs", container=True),
+    "set": lambda c: c.set("/app/config", b"world", 0),
+    "set-any-version": lambda c: c.set("/app/config", b"v"),
+    "delete": lambda c: c.delete("/app/config"),
+    "get": lambda c: c.get("/app/config"),
+    "get-watch": lambda c: c.get_w("/app/config"),
+    "exists": lambda c: c.exists("/app"),
+    "exists-watch": lambda c: c.exists_w("/app"),
+    "children": lambda c: c.children("/"),
+    "children-watch": lambda c: c.children_w("/app"),
+    "multi": lambda c: c.multi([Op.check("/app", 0), Op.create("/app/a", b"x"), Op.set("/app", b"y", 0),
+                                Op.delete("/app/b")]),
+    "sync": lambda c: c.sync(),
+    "lock": lambda c: c.lock("/locks/nightly"),
+    "lock-try": lambda c: c.try_lock("/locks/nightly"),
+    "lock-wait": lambda c: c.lock("/locks/nightly", timeout=1.5),
+    "unlock": lambda c: c.unlock("/locks/nightly/lock-0000000003"),
+    "lock-check": lambda c: c.lock_check("/locks/nightly", 42),
+    "lock-check-large-ints": lambda c: c.lock_check("/locks/nightly", 1099511627776),
+    "cancel": lambda c: c._cancel(c._conn, 13),  # type: ignore[arg-type]
+    "status": lambda c: c.status(),
+    "members": lambda c: c.members(),
+    "subscribe": lambda c: c.subscribe("/config", recursive=True, from_zxid=40),
+    "subscribe-node": lambda c: c.subscribe("/config/app", scope=warden.Scope.NODE),
+    "subscribe-children": lambda c: c.subscribe("/config", children=True),
+    "unsubscribe": _unsubscribe,
+    "campaign": lambda c: c.election("db").campaign(b"host-a"),
+    "campaign-try": lambda c: c.election("/warden/elections/db").try_campaign(b"host-a"),
+    "resign": lambda c: Leadership(c, "/warden/elections/db", BODY["key"], 44).resign(),
+    "proclaim": lambda c: Leadership(c, "/warden/elections/db", BODY["key"], 44).proclaim(b"host-b"),
+    "leader": lambda c: c.election("db").leader(),
+    "observe": lambda c: c.election("db").observe(),
+    "report": lambda c: c.task("nightly", "t1").report(50, "half"),
+    "report-done": lambda c: c.task("nightly", "t1").report(100, state="done", data=b"ok"),
+    "report-fraction": lambda c: c.task("nightly", "t2").report(12.5, state=""),
+    "progress-get": lambda c: c.progress("nightly"),
+    "progress-watch": lambda c: c.watch_progress("nightly"),
+    "join": lambda c: c.join("workers", "w1", b"10.0.0.7"),
+    "leave": lambda c: warden.Membership(c, "workers", "w1", "", 0).leave(),
+    "members-of": lambda c: c.group_members("workers"),
+    "group-watch": lambda c: c.watch_group("workers"),
+    "read-lock": lambda c: c.read_lock("/locks/table"),
+    "write-lock": lambda c: c.write_lock("/locks/table", timeout=0.25),
+    "semaphore-acquire": lambda c: c.semaphore("/sems/db", 3).acquire(),
+    "semaphore-release": lambda c: SemaphoreLease(c, "/sems/db", "/sems/db/lease-0000000009", 0).release(),
+    "barrier-set": lambda c: c.barrier("/barriers/deploy").set(),
+    "barrier-remove": lambda c: c.barrier("/barriers/deploy").remove(),
+    "barrier-wait": lambda c: c.barrier("/barriers/deploy").wait(),
+    "barrier-enter": lambda c: c.double_barrier("/barriers/round", 4, "w1").enter(),
+    "barrier-leave": lambda c: c.double_barrier("/barriers/round", 4, "w1").leave(timeout=5),
+    "queue-put": lambda c: c.queue("/queues/jobs").put(b"job-1"),
+    "queue-take": lambda c: c.queue("/queues/jobs").take(),
+    "counter-add": lambda c: c.counter("/counters/c").add(5),
+    "counter-add-negative": lambda c: c.counter("/counters/c").add(-300),
+    "counter-get": lambda c: c.counter("/counters/c").get(),
+    "counter-cas": lambda c: c.counter("/counters/c").compare_and_set(0, 70000),
+}
+
+HELLOS: Dict[str, Dict[str, Any]] = {
+    "hello": {"name": "app", "session_timeout": 10},
+    "hello-resumable": {"resumable": True},
+    "hello-resume": {"resume": ResumeToken(7, b"\x01\x02\x03\x04")},
+    "hello-no-session": {"no_session": True},
+    "hello-heartbeat": {"name": "worker", "heartbeat": True, "session_timeout": 3},
+}
+
+
+def test_every_golden_request_is_known() -> None:
+    unknown = [e["name"] for e in load() if e["kind"] == "request" and e["name"] not in REQUESTS
+               and e["name"] not in HELLOS]
+    assert not unknown, f"golden requests this test does not know how to build: {unknown}"
+
+
+@pytest.mark.parametrize("entry", [e for e in load() if e["kind"] == "request"], ids=lambda e: e["name"])
+def test_golden_request(entry: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    name, want = entry["name"], entry["frame"]
+    rec = Recorder(monkeypatch)
+    if name in HELLOS:
+        c = rec.connect(**HELLOS[name])
+        c.close()
+        got = rec.conn.frames[0]
+    else:
+        build = REQUESTS.get(name)
+        assert build is not None, f"unknown golden request {name}"
+        c = _with_id(rec, entry["body"]["id"])
+        BODY.clear()
+        BODY.update(unjson(entry["body"]))
+        build(c)
+        got = rec.conn.frames[0]
+    assert got.hex() == want, f"{name}: the client encodes\n  {got.hex()}\nbut the golden frame is\n  {want}"
+    # And the bytes say what the body says.
+    assert decode_message(read_frames(got)[0]).raw == unjson(entry["body"])
+
+
+# -- replies and events ---------------------------------------------------------
+
+def assert_parsed(obj: Any, want: Any, rename: Optional[Dict[str, str]] = None, where: str = "") -> None:
+    """obj (a parsed dataclass) holds exactly what the golden map says;
+    absent or null fields are the zero value."""
+    rename = rename or {}
+    if dataclasses.is_dataclass(obj):
+        assert isinstance(want, dict), f"{where}: expected a map, got {want!r}"
+        for f in dataclasses.fields(obj):
+            key = rename.get(f.name, f.name)
+            assert_parsed(getattr(obj, f.name), want.get(key), rename, f"{where}.{f.name}")
+        return
+    if isinstance(obj, list):
+        assert isinstance(want, list) and len(obj) == len(want), f"{where}: {obj!r} != {want!r}"
+        for i, (o, w) in enumerate(zip(obj, want)):
+            assert_parsed(o, w, rename, f"{where}[{i}]")
+        return
+    if want is None:
+        assert obj in (b"", "", 0, 0.0, False), f"{where}: {obj!r} is not empty"
+        return
+    assert obj == want and type(obj) is type(want) or (isinstance(obj, float) and obj == want), \
+        f"{where}: parsed {obj!r}, golden {want!r}"
+
+
+Check = Callable[[Dict[str, Any]], None]
+
+
+def _stat_of(r: Dict[str, Any]) -> None:
+    assert_parsed(Stat.parse(r["stat"]), r["stat"])
+
+
+def _check_no_leader(r: Dict[str, Any]) -> None:
+    ld = Leader.parse(r)
+    assert_parsed(ld, r, {"value": "data"})
+    assert ld.none and not ld
+
+
+REPLIES: Dict[str, Check] = {
+    "reply-hello": lambda r: assert_parsed(HelloResult.parse(r), r),
+    "reply-hello-resumed": lambda r: assert_parsed(HelloResult.parse(r), r),
+    "reply-empty": lambda r: None,
+    "reply-create": lambda r: assert_parsed(CreateResult.parse(r), r),
+    "reply-get": lambda r: assert_parsed(GetResult.parse(r), r),
+    "reply-get-watch": lambda r: assert_parsed(GetResult.parse(r), r),
+    "reply-get-empty": lambda r: assert_parsed(GetResult.parse(r), r),
+    "reply-exists": lambda r: assert_parsed(ExistsResult.parse(r), r),
+    "reply-exists-not": lambda r: assert_parsed(ExistsResult.parse(r), r),
+    "reply-children": lambda r: assert_parsed(ChildrenResult.parse(r), r),
+    "reply-lock": lambda r: assert_parsed(LeaseResult.parse(r), r),
+    "reply-lease": lambda r: assert_parsed(LeaseResult.parse(r), r),
+    "reply-subscribe": lambda r: None,
+    "reply-set": _stat_of,
+    "reply-multi": lambda r: assert_parsed(parse_multi(r), r["results"]),
+    "reply-sync": lambda r: None,
+    "reply-lock-check": lambda r: None,
+    "reply-status": lambda r: assert_parsed(Status.parse(r), r),
+    "reply-members": lambda r: assert_parsed(parse_members(r), r["members"]),
+    "reply-leader": lambda r: assert_parsed(Leader.parse(r), r, {"value": "data"}),
+    "reply-leader-none": lambda r: _check_no_leader(r),
+    "reply-progress": lambda r: assert_parsed(ProgressResult.parse(r), r),
+    "reply-group": lambda r: assert_parsed(GroupResult.parse(r), r),
+    "reply-queue-item": lambda r: assert_parsed(QueueItem.parse(r), r),
+    "reply-counter": lambda r: assert_parsed(CounterResult.parse(r), r),
+    "reply-counter-cas": lambda r: assert_parsed(CounterResult.parse(r), r),
+}
+
+
+EVENTS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
+    "session": SessionEvent.parse,
+    "change": ChangeEvent.parse,
+    "watch": WatchEvent.parse,
+    "leader": Leader.parse,
+    "task": TaskEvent.parse,
+    "member": MemberEvent.parse,
+}
+
+
+@pytest.mark.parametrize("entry", [e for e in load() if e["kind"] != "request"], ids=lambda e: e["name"])
+def test_golden_reply_or_event(entry: Dict[str, Any]) -> None:
+    name, body = entry["name"], unjson(entry["body"])
+    frame = bytes.fromhex(entry["frame"])
+    # Through the frame reader, fed in two uneven pieces.
+    r = FrameReader()
+    bodies = r.feed(frame[:3]) + r.feed(frame[3:])
+    assert len(bodies) == 1 and r.buffered == 0
+    m = decode_message(bodies[0])
+    assert m.raw == body, f"{name}: decoded {m.raw!r}"
+    assert m.id == body["id"]
+    if "error" in body:
+        err = warden.errors.error_from_wire(m.error or {})
+        code = body["error"]["code"]
+        assert type(err) is warden.ERROR_CLASSES[code], f"{name}: {type(err).__name__}"
+        assert err.code == code and err.message == body["error"]["message"]
+        assert err.index == body["error"].get("index")
+        assert isinstance(err, warden.WardenError)
+        return
+    if entry["kind"] == "event":
+        assert m.id == 0 and m.event == body["event"] and m.sub == body.get("sub", 0)
+        parse = EVENTS.get(m.event)
+        assert parse is not None, f"{name}: unknown event {m.event}"
+        parsed = parse(m.body or {})
+        assert_parsed(parsed, body["body"], {"value": "data"} if m.event == "leader" else None)
+        return
+    check = REPLIES.get(name)
+    assert check is not None, f"golden reply {name} has no typed check in this test"
+    assert m.result is not None
+    check(m.result)
+
+
+def test_every_error_code_has_a_class() -> None:
+    codes = {e["body"]["error"]["code"] for e in load() if "error" in e["body"]}
+    assert codes <= set(warden.ERROR_CLASSES), codes - set(warden.ERROR_CLASSES)
+    assert len(codes) >= 19
+    for code, cls in warden.ERROR_CLASSES.items():
+        assert issubclass(cls, errors.WardenError) and cls.code == code
+
+
+# -- the asyncio client shares the encoder: the same bytes ----------------------
+
+class AsyncRecordingConn(RecordingConn):
+    def register(self, rid: int, stream: Any) -> Any:
+        import asyncio
+
+        from warden.aio import _APending
+        p = _APending(asyncio.get_running_loop().create_future(), stream)
+        self.apending = p
+        return p
+
+    async def write(self, rid: int, frame: bytes) -> None:  # type: ignore[override]
+        self.frames.append(frame)
+        result = dict(_GENERIC_RESULT)
+        if (decode_message(read_frames(frame)[0]).raw or {}).get("op") == "hello":
+            result = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000, "agent": "a"}
+        p: Any = self.apending
+        if p.stream is not None:
+            p.stream.sub, p.stream.conn = 1, self
+            self.streams[1] = p.stream
+        p.fut.set_result(Message(id=rid, result=result))
+
+
+ASYNC_REQUESTS: Dict[str, Callable[[Any], Any]] = {
+    "lock": lambda c: c.lock("/locks/nightly"),
+    "lock-wait": lambda c: c.lock("/locks/nightly", timeout=1.5),
+    "campaign": lambda c: c.election("db").campaign(b"host-a"),
+    "report": lambda c: c.task("nightly", "t1").report(50, "half"),
+    "subscribe": lambda c: c.subscribe("/config", recursive=True, from_zxid=40).open(),
+    "counter-cas": lambda c: c.counter("/counters/c").compare_and_set(0, 70000),
+    "multi": lambda c: c.multi([Op.check("/app", 0), Op.create("/app/a", b"x"), Op.set("/app", b"y", 0),
+                                Op.delete("/app/b")]),
+    "semaphore-acquire": lambda c: c.semaphore("/sems/db", 3).acquire(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC_REQUESTS))
+def test_golden_request_async(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import warden.aio
+    entry = next(e for e in load() if e["name"] == name)
+    conn = AsyncRecordingConn()
+
+    async def fake_open(client: Any, timeout: float) -> Any:
+        return conn
+
+    monkeypatch.setattr(warden.aio.AsyncClient, "_open", fake_open)
+
+    async def main() -> None:
+        c = await warden.aio.connect("/nonexistent/warden.sock", name="app", session_timeout=10)
+        hello = next(e for e in load() if e["name"] == "hello")
+        assert conn.frames[0].hex() == hello["frame"]
+        c._ids = itertools.count(entry["body"]["id"])
+        await ASYNC_REQUESTS[name](c)
+        assert conn.frames[1].hex() == entry["frame"]
+
+    asyncio.run(main())

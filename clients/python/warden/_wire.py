@@ -1,0 +1,226 @@
+"""Frames and msgpack encoding of protocol version 1.
+
+Requests are encoded byte for byte as the agent's own encoder writes them:
+map keys in one fixed order, empty values left out (except the "optional
+numbers", which are sent whenever given, even 0 or -1), integers in their
+smallest msgpack form, ``data`` and ``secret`` as bin and ``percent`` always
+as a float64.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+DEFAULT_SOCKET = "/tmp/warden.sock"
+SOCKET_ENV = "WARDEN_SOCKET"
+MAX_FRAME_SIZE = 4 << 20
+MAX_DATA_SIZE = 1 << 20
+MAX_MULTI_OPS = 1000
+
+# Request map keys, in the order the agent's encoder writes them.
+REQUEST_KEYS = (
+    "id", "op", "path", "data", "version", "ephemeral", "sequential", "container", "ops",
+    "protocol", "session_timeout_ms", "client", "resumable", "heartbeat", "session_id",
+    "secret", "no_session", "wait_ms", "key", "token", "target", "watch", "scope",
+    "from_zxid", "sub", "job", "task", "state", "percent", "message", "group", "member",
+    "count", "delta", "expect", "value",
+)
+# Keys of a multi's op maps, in order.
+OP_KEYS = ("op", "path", "data", "version", "ephemeral", "sequential", "container")
+# Keys written whenever given, even when zero.
+_ALWAYS = frozenset(("id", "op"))
+_OPTIONAL_NUMBERS = frozenset(("version", "wait_ms", "expect", "value"))
+_OP_ALWAYS = frozenset(("op", "path"))
+_BIN_KEYS = frozenset(("data", "secret"))
+_BOOL_KEYS = frozenset(("ephemeral", "sequential", "container", "resumable", "heartbeat",
+                        "no_session", "watch"))
+_STR_KEYS = frozenset(("op", "path", "client", "key", "scope", "job", "task", "state",
+                       "message", "group", "member"))
+_OP_KEY_SET = frozenset(OP_KEYS)
+
+
+class ProtocolError(Exception):
+    """The byte stream from the agent cannot be understood."""
+
+
+def _value(key: str, v: Any) -> Any:
+    if key in _BIN_KEYS:
+        if isinstance(v, str):
+            return v.encode("utf-8")
+        if not isinstance(v, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{key} must be bytes, not {type(v).__name__}")
+        return bytes(v)
+    if key in _BOOL_KEYS:
+        if not isinstance(v, bool):
+            raise TypeError(f"{key} must be a bool")
+        return v
+    if key in _STR_KEYS:
+        if not isinstance(v, str):
+            raise TypeError(f"{key} must be a str, not {type(v).__name__}")
+        return v
+    if key == "percent":
+        return float(v)
+    if key == "ops":
+        return [_op_map(o) for o in v]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{key} must be an int, not {type(v).__name__}")
+    return v
+
+
+def _empty(v: Any) -> bool:
+    return v is None or v is False or (not isinstance(v, bool) and v == 0) or (
+        isinstance(v, (str, bytes, bytearray, list, tuple)) and len(v) == 0)
+
+
+def _op_map(op: Mapping[str, Any]) -> Dict[str, Any]:
+    unknown = set(op) - _OP_KEY_SET
+    if unknown:
+        raise ValueError(f"unknown multi op fields: {sorted(unknown)}")
+    out: Dict[str, Any] = {}
+    for k in OP_KEYS:
+        v = op.get(k)
+        if k in _OP_ALWAYS:
+            out[k] = _value(k, "" if v is None else v)
+        elif k in _OPTIONAL_NUMBERS:
+            if v is not None:
+                out[k] = _value(k, v)
+        elif not _empty(v):
+            out[k] = _value(k, v)
+    return out
+
+
+_ORDER = {k: i for i, k in enumerate(REQUEST_KEYS)}
+
+
+def request_map(fields: Mapping[str, Any]) -> Dict[str, Any]:
+    """Orders and filters a request's fields as the agent's encoder does."""
+    items = []
+    for k, v in fields.items():
+        pos = _ORDER.get(k)
+        if pos is None:
+            raise ValueError(f"unknown request field: {k!r}")
+        if k in _ALWAYS:
+            v = (0 if k == "id" else "") if v is None else v
+        elif k in _OPTIONAL_NUMBERS:
+            if v is None:
+                continue
+        elif _empty(v):
+            continue
+        items.append((pos, k, _value(k, v)))
+    if "id" not in fields:
+        items.append((0, "id", 0))
+    if "op" not in fields:
+        raise ValueError("a request needs an op")
+    items.sort()
+    return {k: v for _, k, v in items}
+
+
+def encode_body(fields: Mapping[str, Any]) -> bytes:
+    """The msgpack body of a request."""
+    body: bytes = msgpack.packb(request_map(fields), use_bin_type=True)
+    return body
+
+
+def encode_frame(fields: Mapping[str, Any]) -> bytes:
+    """A whole request frame: 4-byte big-endian length, then the body.
+
+    Raises ValueError when the body is over the 4 MiB frame limit (the agent
+    would close the connection).
+    """
+    body = encode_body(fields)
+    if len(body) > MAX_FRAME_SIZE:
+        raise ValueError(f"request of {len(body)} bytes is over the 4 MiB frame limit")
+    return struct.pack(">I", len(body)) + body
+
+
+class FrameReader:
+    """Splits a byte stream into frame bodies. Not thread-safe."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> List[bytes]:
+        self._buf += data
+        out: List[bytes] = []
+        buf = self._buf
+        pos = 0
+        while len(buf) - pos >= 4:
+            (n,) = struct.unpack_from(">I", buf, pos)
+            if n == 0:
+                raise ProtocolError("empty frame from agent")
+            if n > MAX_FRAME_SIZE:
+                raise ProtocolError(f"frame of {n} bytes from agent is over the 4 MiB limit")
+            if len(buf) - pos - 4 < n:
+                break
+            out.append(bytes(buf[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        if pos:
+            del buf[:pos]
+        return out
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+
+def read_frames(data: bytes) -> List[bytes]:
+    """The bodies of the complete frames in data; leftover bytes are an error."""
+    r = FrameReader()
+    frames = r.feed(data)
+    if r.buffered:
+        raise ProtocolError("incomplete frame")
+    return frames
+
+
+@dataclass(frozen=True)
+class Message:
+    """One frame from the agent: a reply (id > 0), an event or a
+    connection-level error (id 0)."""
+
+    id: int
+    result: Optional[Dict[str, Any]] = None
+    error: Optional[Dict[str, Any]] = None
+    event: str = ""
+    sub: int = 0
+    body: Optional[Dict[str, Any]] = None
+    raw: Optional[Dict[str, Any]] = None
+
+
+def decode_body(body: bytes) -> Dict[str, Any]:
+    """Decodes a frame body, which must be one msgpack map."""
+    if not body or not (body[0] & 0xF0 == 0x80 or body[0] in (0xDE, 0xDF)):
+        raise ProtocolError("frame from agent is not a msgpack map")
+    try:
+        v = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    except Exception as e:  # noqa: BLE001 - msgpack raises several kinds
+        raise ProtocolError(f"undecodable frame from agent: {e}") from e
+    if not isinstance(v, dict):
+        raise ProtocolError("frame from agent is not a msgpack map")
+    return v
+
+
+def _as_map(v: Any) -> Optional[Dict[str, Any]]:
+    return v if isinstance(v, dict) else None
+
+
+def _as_int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def decode_message(body: bytes) -> Message:
+    m = decode_body(body)
+    ev = m.get("event")
+    return Message(
+        id=_as_int(m.get("id")),
+        result=_as_map(m.get("result")),
+        error=_as_map(m.get("error")),
+        event=ev if isinstance(ev, str) else "",
+        sub=_as_int(m.get("sub")),
+        body=_as_map(m.get("body")),
+        raw=m,
+    )
