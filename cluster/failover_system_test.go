@@ -548,6 +548,20 @@ func TestRestartedSeedRejoinsSerf(t *testing.T) {
 	c := agenttest.StartCluster(t, 3, 2)
 	seed := c.Servers[0]
 	c.Leader()
+	// What the seed knew must be on its disk before the crash: Serf
+	// writes its snapshot in the background, every half second.
+	agenttest.Eventually(t, 10*time.Second, seed.Name+"'s Serf snapshot lists every member", func() bool {
+		snap, err := os.ReadFile(filepath.Join(seed.DataDir, "serf.snapshot"))
+		if err != nil {
+			return false
+		}
+		for _, p := range c.All()[1:] {
+			if !strings.Contains(string(snap), "alive: "+p.Name+" ") {
+				return false
+			}
+		}
+		return true
+	})
 	seed.Kill()
 	leader := liveLeader(t, c)
 	lc := leader.Dial(t, warden.Options{})
