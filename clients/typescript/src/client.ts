@@ -544,21 +544,29 @@ export class Client implements StreamOwner {
     if (conn.ended) return;
     conn.ended = true;
     conn.socket.destroy();
-    this.#failAll(conn, this.#terminal ?? err);
-    if (conn.handshake || conn !== this.#conn) return;
-    this.#conn = null;
-    if (this.#terminal) {
-      this.#finish();
-      return;
-    }
+    const current = !conn.handshake && conn === this.#conn;
     const o = this.#opts;
-    if (this.#secret && !o.noSession && o.autoResume !== false && this.#timeoutMs > 0) {
+    const resuming = current && !this.#terminal && !!this.#secret && !o.noSession &&
+      o.autoResume !== false && this.#timeoutMs > 0;
+    if (current && !this.#terminal && !resuming && !o.noSession) {
+      // The connection was the session: with it gone, the agent ends the
+      // session (or the leader expires it), so nothing it held counts.
+      this.#terminal = new SessionLostError(`the connection to the warden agent ended, and the session with it (${err.message})`, { cause: err });
+    }
+    this.#failAll(conn, this.#terminal ?? err);
+    if (!current) return;
+    this.#conn = null;
+    if (resuming) {
       this.#setState("disconnected");
       this.#startReconnect();
       return;
     }
-    this.#terminal = err;
-    this.#setState("closed");
+    if (this.#terminal instanceof SessionLostError) {
+      this.#setState("lost");
+    } else {
+      this.#terminal ??= err;
+      this.#setState("closed");
+    }
     this.#finish();
   }
 

@@ -74,20 +74,22 @@ agentTest(A, "session: a heartbeat session that pings outlives several timeouts"
   await c.close();
 });
 
-agentTest(A, "session: when the agent dies, a non-resumable client's pending and later calls fail with ConnectionClosedError", async () => {
+agentTest(A, "session: when the agent dies, a non-resumable client reports lost; pending and later calls fail with SessionLostError", async () => {
   const own = new Agent({ node: "dies" });
   await own.start();
   try {
     const holder = await own.connect();
     await holder.lock("/locks/x");
-    const closed = deferred<void>();
-    const c = await own.connect({ onSessionState: (s) => s === "closed" && closed.resolve() });
+    const lost = deferred<void>();
+    const states: string[] = [];
+    const c = await own.connect({ onSessionState: (s) => { states.push(s); if (s === "lost") lost.resolve(); } });
     const waiting = c.lock("/locks/x").then(() => null, (e: unknown) => e);
     await c.sync();
     await own.kill();
-    assert.ok((await within(waiting, 5000, "the pending lock to fail")) instanceof ConnectionClosedError);
-    await within(closed.promise, 5000, "closed");
-    await assert.rejects(c.ping(), ConnectionClosedError);
+    assert.ok((await within(waiting, 5000, "the pending lock to fail")) instanceof SessionLostError);
+    await within(lost.promise, 5000, "lost");
+    assert.ok(!states.includes("closed"), states.join());
+    await assert.rejects(c.ping(), SessionLostError);
   } finally {
     await own.stop();
   }
