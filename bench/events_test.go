@@ -65,6 +65,8 @@ func BenchmarkConfigEvents(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-	fmt.Printf("{\"client\": \"go\", \"bench\": \"config_events\", \"n\": %d, \"seconds\": %.4f, \"per_sec\": %.0f}\n",
-		b.N, elapsed.Seconds(), float64(b.N)/elapsed.Seconds())
+	if b.N >= 1000 { // the line the other clients' benchmark scripts print
+		fmt.Printf("{\"client\": \"go\", \"bench\": \"config_events\", \"n\": %d, \"seconds\": %.4f, \"per_sec\": %.0f}\n",
+			b.N, elapsed.Seconds(), float64(b.N)/elapsed.Seconds())
+	}
 }
