@@ -13,6 +13,8 @@ import {
   UnsupportedVersionError,
   WardenError,
   BadArgumentsError,
+  NoNodeError,
+  NotHeldError,
 } from "./errors.js";
 import { requests, ops as requestsOps, type CreateFlags, type Scope } from "./requests.js";
 import { RawStream, Stream, type StreamOwner } from "./stream.js";
@@ -33,7 +35,7 @@ import {
   watchProgress,
   type Lease,
 } from "./recipes.js";
-import type { GroupMember, MemberEvent, TaskEvent, TaskReport } from "./types.js";
+import type { GroupMember, HelloResult, MemberEvent, TaskEvent, TaskReport } from "./types.js";
 import {
   parseChange,
   parseChildren,
@@ -61,6 +63,7 @@ import {
   SOCKET_ENV,
   toBytes,
   toNumber,
+  FrameTooLargeError,
   type Data,
   type Fields,
   type Message,
@@ -74,10 +77,14 @@ export interface CallOptions {
   /** Aborting it cancels the request at the agent (protocol 11.3) and rejects with the signal's reason. */
   signal?: AbortSignal;
   /**
-   * The longest the call may take, in ms. For calls that wait for a grant
-   * (lock, campaign, acquire, take, barrier waits) it is passed to the
-   * agent as `wait_ms`, which then answers TimeoutError; for the others the
-   * client cancels the request and rejects with TimeoutError.
+   * The longest the call may take, in ms: a non-negative number, or
+   * Infinity (the default: no limit). Anything else (negative, NaN, not a
+   * number, above 2^53) is refused with BadArgumentsError. For calls that
+   * wait for a grant (lock, campaign, acquire, take, barrier waits) it is
+   * passed to the agent as `wait_ms`, which then answers TimeoutError; for
+   * the others the client cancels the request and rejects with
+   * TimeoutError. (A client-side limit above 2^31 - 1 ms, about 24.8
+   * days, is not timed by the client.)
    */
   timeoutMs?: number;
 }
@@ -151,6 +158,44 @@ interface Pending {
   resolve(r: Reply): void;
   reject(e: Error): void;
   opens: boolean;
+  /** A grant request (op, path) whose contender node must be reclaimed if the connection drops while it waits. */
+  grant?: GrantRequest;
+}
+
+/** A grant request in flight (see RECLAIM_OPS). */
+interface GrantRequest {
+  op: string;
+  path: string;
+}
+
+/**
+ * The grant requests that queue a contender node at the agent. When a
+ * resumable session's connection drops while one waits, the node stays
+ * (the session lives on): the client removes it after the resume.
+ */
+const RECLAIM_OPS: ReadonlySet<string> = new Set(["lock", "read_lock", "write_lock", "semaphore_acquire", "campaign"]);
+
+/** The largest delay setTimeout takes; above it Node fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Checks a call's timeoutMs: undefined, a non-negative number or Infinity. @internal */
+export function checkTimeout(ms: unknown): void {
+  if (ms === undefined || ms === Infinity) return;
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms < 0 || ms > Number.MAX_SAFE_INTEGER) {
+    throw new BadArgumentsError(
+      "bad_arguments",
+      `timeoutMs must be a non-negative number of ms, or Infinity to wait without limit; got ${String(ms)}`,
+    );
+  }
+}
+
+/** Checks a version argument: an integer, -1 (any version) or more. @internal */
+export function checkVersion(v: unknown): number {
+  if (v === undefined) return -1;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < -1) {
+    throw new BadArgumentsError("bad_arguments", `version must be an integer, -1 (any) or more; got ${String(v)}`);
+  }
+  return v;
 }
 
 /** One socket and what is in flight on it. */
@@ -163,6 +208,12 @@ class Conn {
   ended = false;
   lastError: Error | null = null;
   fatal: WardenError | null = null;
+  /**
+   * Session states the agent reported before the connection became the
+   * client's (during hello and the reclaim after a resume); reported
+   * once it has. null once it has.
+   */
+  held: Array<[SessionState, number]> | null = [];
   readonly closed: Promise<void>;
 
   constructor(socket: net.Socket) {
@@ -194,18 +245,21 @@ export class Watch {
     return this.raw.sub;
   }
 
-  /** Resolves with the event that fired the watch. */
+  /**
+   * Resolves with the event that fired the watch. It may be called any
+   * number of times, concurrently: every call gets the same event.
+   * Aborting a call's signal rejects that call only; the watch stays.
+   */
   wait(opts: { signal?: AbortSignal } = {}): Promise<WatchEvent> {
-    if (!this.fired || opts.signal) {
-      const p = this.raw.next(opts.signal).then((b) => {
+    if (!this.fired) {
+      this.fired = this.raw.next().then((b) => {
         if (b === null) throw new WardenError("watch_stopped", "the watch was stopped");
         this.raw.forget(); // a watch fires once; the agent has ended it
         return parseWatchEvent(b);
       });
-      if (opts.signal) return p;
-      this.fired = p;
+      this.fired.catch(() => undefined); // surfaced through the callers' promises
     }
-    return this.fired;
+    return raceAbort(this.fired, opts.signal);
   }
 
   /** Removes a watch that has not fired. */
@@ -268,13 +322,13 @@ export const op = {
     return requestsOps.create(path, toBytes(data), flags);
   },
   delete(path: string, version = -1): MultiOp {
-    return requestsOps.delete(path, version);
+    return requestsOps.delete(path, checkVersion(version));
   },
   set(path: string, data: Data | undefined, version = -1): MultiOp {
-    return requestsOps.set(path, toBytes(data), version);
+    return requestsOps.set(path, toBytes(data), checkVersion(version));
   },
   check(path: string, version = -1): MultiOp {
-    return requestsOps.check(path, version);
+    return requestsOps.check(path, checkVersion(version));
   },
 };
 
@@ -301,6 +355,10 @@ export class Client implements StreamOwner {
   #reconnect: Promise<void> | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #resumes = 0;
+  /** The keys of the grants handed to the app and not given back (lock, semaphore and election leases). */
+  readonly #holds = new Set<string>();
+  /** The grant requests that were in flight when a connection dropped: their nodes are removed after the resume. */
+  readonly #toReclaim = new Map<string, GrantRequest>();
   #closedResolve!: () => void;
   /** Resolves once the client has ended for good (closed, lost). */
   readonly done: Promise<void>;
@@ -365,17 +423,28 @@ export class Client implements StreamOwner {
       secret: o.resume?.secret,
       noSession: o.noSession,
     });
-    const timeout = AbortSignal.timeout(o.timeoutMs ?? 30000);
-    const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
-    const conn = await this.#dial(signal);
-    const res = await this.#handshake(conn, hello, signal);
+    checkTimeout(o.timeoutMs);
+    const ms = o.timeoutMs ?? 30000;
+    const { signal, dispose } = callSignal(o.signal, ms, () => new TimeoutError("timeout", `connect did not finish within ${ms} ms`));
+    let conn: Conn;
+    let res: HelloResult;
+    try {
+      conn = await this.#dial(signal);
+      res = await this.#handshake(conn, hello, signal);
+    } finally {
+      dispose();
+    }
+    this.#dialing = null;
+    if (this.#terminal || conn.ended) {
+      conn.socket.destroy();
+      throw this.#terminal ?? new ConnectionClosedError("the connection to the warden agent closed right after hello");
+    }
     this.#sessionId = res.sessionId;
     this.#timeoutMs = res.sessionTimeoutMs;
     this.#agent = res.agent;
     this.#protocol = res.protocol;
     this.#secret = res.secret;
-    this.#conn = conn;
-    if (this.#state === "closed") this.#state = o.noSession ? "connected" : this.#state;
+    this.#adopt(conn);
     if (o.heartbeat && this.#timeoutMs > 0) {
       this.#heartbeat = setInterval(() => {
         if (this.#conn && !this.#reconnect) this.ping().catch(() => undefined);
@@ -384,30 +453,44 @@ export class Client implements StreamOwner {
     }
   }
 
-  #dial(signal: AbortSignal): Promise<Conn> {
+  /** Makes conn the client's connection and reports `connected`, then what the agent reported meanwhile. */
+  #adopt(conn: Conn): void {
+    this.#conn = conn;
+    const held = conn.held ?? [];
+    conn.held = null;
+    this.#setState("connected");
+    for (const [state, sid] of held) this.#setState(state, sid);
+  }
+
+  #dial(signal: AbortSignal | undefined): Promise<Conn> {
     return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(abortError(signal));
+      if (signal?.aborted) return reject(abortError(signal));
       const socket = net.createConnection({ path: this.#path });
       const conn = new Conn(socket);
       this.#dialing = conn;
       this.#attach(conn);
       const onAbort = (): void => {
         socket.destroy();
-        reject(abortError(signal));
+        reject(abortError(signal!));
       };
-      signal.addEventListener("abort", onAbort, { once: true });
+      signal?.addEventListener("abort", onAbort, { once: true });
       socket.once("connect", () => {
-        signal.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
         resolve(conn);
       });
       socket.once("error", (e) => {
-        signal.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
         reject(new ConnectionClosedError(`cannot connect to the warden agent at ${this.#path}: ${e.message}`, { cause: e }));
+      });
+      // Destroyed before it connected (close() during a reconnect): settle all the same.
+      socket.once("close", () => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(this.#terminal ?? new ConnectionClosedError(`the connection to the warden agent at ${this.#path} closed while connecting`));
       });
     });
   }
 
-  async #handshake(conn: Conn, hello: Request, signal: AbortSignal) {
+  async #handshake(conn: Conn, hello: Request, signal: AbortSignal | undefined) {
     try {
       const out = await this.#exchange(conn, hello, signal, false, false);
       const m = out.msg;
@@ -423,9 +506,8 @@ export class Client implements StreamOwner {
       return res;
     } catch (e) {
       conn.socket.destroy();
-      throw e;
-    } finally {
       if (this.#dialing === conn) this.#dialing = null;
+      throw e;
     }
   }
 
@@ -441,14 +523,14 @@ export class Client implements StreamOwner {
         return;
       }
       for (const b of bodies) {
-        let m: Message;
+        // Nothing in a frame may escape from this listener: a frame that
+        // cannot be decoded or dispatched ends the connection instead.
         try {
-          m = decodeMessage(b);
+          this.#dispatch(conn, decodeMessage(b));
         } catch (e) {
-          this.#connLost(conn, new ConnectionClosedError(`connection closed: ${(e as Error).message}`, { cause: e }));
+          this.#connLost(conn, new ConnectionClosedError(`connection closed: a bad frame from the agent: ${(e as Error).message}`, { cause: e }));
           return;
         }
-        this.#dispatch(conn, m);
         if (conn.ended) return;
       }
     });
@@ -469,16 +551,18 @@ export class Client implements StreamOwner {
     if (m.id !== 0) {
       const p = conn.pending.get(m.id);
       if (!p) return; // a request the caller gave up on
-      conn.pending.delete(m.id);
       let stream: RawStream | undefined;
       if (p.opens && !m.error && m.result) {
         // Register the stream before reading on: its first event may be the very next frame.
+        // (A sub that is not a safe integer throws here, with the request still pending:
+        // the connection ends and the request fails with it.)
         const sub = toNumber(m.result["sub"] ?? m.result["watch"] ?? 0, "sub");
         if (sub !== 0) {
           stream = new RawStream(this, sub);
           conn.streams.set(sub, stream);
         }
       }
+      conn.pending.delete(m.id);
       p.resolve(stream ? { msg: m, stream } : { msg: m });
       return;
     }
@@ -502,7 +586,8 @@ export class Client implements StreamOwner {
           this.#failAll(conn, this.#terminal);
           this.#finish();
         } else if (state) {
-          this.#setState(state, sid);
+          if (conn.held) conn.held.push([state, sid]);
+          else if (conn === this.#conn) this.#setState(state, sid);
         }
       }
       return; // unknown events are ignored
@@ -517,7 +602,9 @@ export class Client implements StreamOwner {
     }
   }
 
+  /** Records and reports a state: only a change is reported. */
   #setState(state: SessionState, sessionId = this.#sessionId): void {
+    if (state === this.#state) return;
     this.#state = state;
     const cb = this.#opts.onSessionState;
     if (!cb) return;
@@ -552,6 +639,13 @@ export class Client implements StreamOwner {
       // The connection was the session: with it gone, the agent ends the
       // session (or the leader expires it), so nothing it held counts.
       this.#terminal = new SessionLostError(`the connection to the warden agent ended, and the session with it (${err.message})`, { cause: err });
+    }
+    if (resuming) {
+      // Grant requests waiting now fail, but their contender nodes stay
+      // with the session: remember them, to remove after the resume.
+      for (const p of conn.pending.values()) {
+        if (p.grant) this.#toReclaim.set(`${p.grant.op}\0${p.grant.path}`, p.grant);
+      }
     }
     this.#failAll(conn, this.#terminal ?? err);
     if (!current) return;
@@ -598,10 +692,24 @@ export class Client implements StreamOwner {
             conn.socket.destroy();
             return;
           }
-          this.#conn = conn;
+          // Before `connected` and before any waiting call goes on: remove
+          // what the grant requests in flight at the drop left queued.
+          this.#dialing = conn; // close() ends it meanwhile
+          await this.#reclaim(conn, signal);
+          this.#dialing = null;
+          if (this.#terminal) {
+            conn.socket.destroy();
+            return;
+          }
+          if (conn.ended) throw new ConnectionClosedError("the connection to the warden agent closed during the resume");
           this.#resumes++;
-          return; // the agent's "connected" event follows
+          this.#adopt(conn);
+          return;
         } catch (e) {
+          if (this.#dialing) {
+            this.#dialing.socket.destroy();
+            this.#dialing = null;
+          }
           lastErr = e;
           if (e instanceof SessionExpiredError || e instanceof UnsupportedVersionError || e instanceof BadArgumentsError) break;
         }
@@ -619,6 +727,63 @@ export class Client implements StreamOwner {
     })().finally(() => {
       this.#reconnect = null;
     });
+  }
+
+  /**
+   * Removes the contender nodes that grant requests in flight at a drop
+   * left queued at the agent: under each remembered path, every candidate
+   * node (lock-*, n-*, a semaphore's _lock/lock-* and leases/lease-*) that
+   * belongs to this session and is not a grant held by the app. no_node is
+   * ignored (the node went meanwhile); any other failure fails the resume
+   * attempt, which is retried, and the remembered paths with it.
+   */
+  async #reclaim(conn: Conn, signal: AbortSignal): Promise<void> {
+    const call = async (req: Request): Promise<Fields | null> => {
+      const out = await this.#exchange(conn, req, signal, false, false);
+      if (!out.msg.error) return out.msg.result ?? {};
+      const e = fromWire(out.msg.error);
+      if (e instanceof NoNodeError) return null;
+      // A plain WardenError: the attempt fails and is retried within the session timeout.
+      throw new WardenError(e.code, `removing what a dropped request left queued: ${req.op} ${req.path}: ${e.message}`, undefined, { cause: e });
+    };
+    for (const [k, g] of [...this.#toReclaim]) {
+      const dirs: Array<[string, string]> =
+        g.op === "campaign"
+          ? [[g.path, "n-"]]
+          : g.op === "semaphore_acquire"
+            ? [[childPath(g.path, "_lock"), "lock-"], [childPath(g.path, "leases"), "lease-"]]
+            : [[g.path, "lock-"]];
+      for (const [dir, prefix] of dirs) {
+        const r = await call(requests.children(dir));
+        if (!r) continue;
+        for (const name of parseChildren(r).children) {
+          if (!name.startsWith(prefix)) continue;
+          const node = childPath(dir, name);
+          if (this.#holds.has(node)) continue;
+          const ex = await call(requests.exists(node));
+          if (!ex || ex["exists"] !== true) continue;
+          if (parseStat(ex["stat"]).ephemeralOwner !== this.#sessionId) continue;
+          await call(requests.delete(node, -1));
+        }
+      }
+      this.#toReclaim.delete(k);
+    }
+  }
+
+  /** Records a grant handed to the app (see #reclaim). @internal */
+  _hold(key: string): void {
+    this.#holds.add(key);
+  }
+
+  /** Gives back a grant by its key with req (unlock, release, resign): forgotten once done or not held. @internal */
+  async _release(key: string, req: Request, o: CallOptions): Promise<void> {
+    try {
+      await this._call(req, o);
+    } catch (e) {
+      if (e instanceof NotHeldError) this.#holds.delete(key);
+      throw e;
+    }
+    this.#holds.delete(key);
   }
 
   /**
@@ -662,7 +827,8 @@ export class Client implements StreamOwner {
     for (;;) {
       if (this.#terminal) throw this.#terminal;
       if (this.#reconnect) {
-        await raceAbort(this.#reconnect, signal);
+        // close() wakes the waiters at once (done), whatever the resume is doing.
+        await raceAbort(Promise.race([this.#reconnect, this.done]), signal);
         continue;
       }
       if (this.#conn) return this.#conn;
@@ -684,9 +850,13 @@ export class Client implements StreamOwner {
     try {
       frame = encodeRequest(id, req);
     } catch (e) {
-      return Promise.reject(new TooLargeError("too_large", (e as Error).message));
+      if (e instanceof FrameTooLargeError) return Promise.reject(new TooLargeError("too_large", e.message));
+      return Promise.reject(new BadArgumentsError("bad_arguments", `${req.op}: ${(e as Error).message}`, undefined, { cause: e }));
     }
-    const reply = new Promise<Reply>((resolve, reject) => conn.pending.set(id, { resolve, reject, opens }));
+    const grant = RECLAIM_OPS.has(req.op) && typeof req.path === "string" ? { op: req.op, path: req.path } : undefined;
+    const reply = new Promise<Reply>((resolve, reject) =>
+      conn.pending.set(id, grant ? { resolve, reject, opens, grant } : { resolve, reject, opens }),
+    );
     conn.socket.write(frame);
     if (!signal) return reply;
     return new Promise<Outcome>((resolve, reject) => {
@@ -730,23 +900,21 @@ export class Client implements StreamOwner {
    * @internal
    */
   async _roundTrip(req: Request, o: CallOptions = {}, awaitCancel = false, opens = false, waits = false): Promise<Outcome> {
-    let signal = o.signal;
-    let timer: NodeJS.Timeout | undefined;
-    if (o.timeoutMs !== undefined && o.timeoutMs >= 0) {
+    checkTimeout(o.timeoutMs);
+    let ms: number | undefined;
+    if (o.timeoutMs !== undefined && o.timeoutMs !== Infinity) {
       // For a waiting op the agent times the wait itself (wait_ms); the
       // client's own deadline is only a backstop.
-      const ms = waits ? o.timeoutMs + 2000 : o.timeoutMs;
-      const ac = new AbortController();
-      const reason = new TimeoutError("timeout", `${req.op} did not finish within ${o.timeoutMs} ms`);
-      timer = setTimeout(() => ac.abort(reason), ms);
-      signal = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
+      ms = waits ? o.timeoutMs + 2000 : o.timeoutMs;
     }
+    const limit = o.timeoutMs;
+    const { signal, dispose } = callSignal(o.signal, ms, () => new TimeoutError("timeout", `${req.op} did not finish within ${limit} ms`));
     try {
       signal?.throwIfAborted();
       const conn = await this.#ready(signal);
       return await this.#exchange(conn, req, signal, awaitCancel, opens);
     } finally {
-      if (timer) clearTimeout(timer);
+      dispose();
     }
   }
 
@@ -759,28 +927,41 @@ export class Client implements StreamOwner {
 
   /**
    * Sends a request whose success must be undone if the caller gave up
-   * just as it was granted (a lock, a candidacy, a lease). Returns the
-   * result, or throws; a late grant is passed to `undo` first.
+   * just as it was granted (a lock, a candidacy, a lease), and parses its
+   * result. A late grant, or one whose result cannot be parsed (a token
+   * over 2^53), is passed to `undo` (which must read only what cannot
+   * fail, such as the key) before the call throws. With "keep" the
+   * outcome is reported even to a caller that gave up. With `holds`, the
+   * key it names is recorded as held (see #reclaim).
    * @internal
    */
-  async _grant(
+  async _grant<T>(
     req: Request,
     o: CallOptions,
     waits: boolean,
     undo: ((result: Fields) => Promise<unknown>) | "keep",
-  ): Promise<Fields> {
+    parse: (result: Fields) => T,
+    holds?: (v: T) => string,
+  ): Promise<T> {
     const out = await this._roundTrip(req, o, true, false, waits);
     if (out.msg.error) {
       if (out.aborted !== undefined) throw out.aborted;
       throw fromWire(out.msg.error);
     }
     const result = out.msg.result ?? {};
-    if (out.aborted !== undefined) {
-      if (undo === "keep") return result; // done all the same: report it
+    if (out.aborted !== undefined && undo !== "keep") {
       await undo(result).catch(() => undefined);
       throw out.aborted;
     }
-    return result;
+    let v: T;
+    try {
+      v = parse(result);
+    } catch (e) {
+      if (undo !== "keep") await undo(result).catch(() => undefined);
+      throw e;
+    }
+    if (holds) this.#holds.add(holds(v));
+    return v; // for "keep": done all the same, so reported even after an abort
   }
 
   /** Starts a stream; resolves with its raw events once the agent has. @internal */
@@ -834,7 +1015,8 @@ export class Client implements StreamOwner {
 
   /** Reads a node's data and Stat; with `watch: true`, also sets a one-shot watch. */
   get(path: string, o: WatchOptions & { watch: true }): Promise<GetResult & { watch: Watch }>;
-  get(path: string, o?: WatchOptions): Promise<GetResult>;
+  get(path: string, o?: WatchOptions & { watch?: false }): Promise<GetResult>;
+  get(path: string, o: WatchOptions): Promise<GetResult & { watch?: Watch }>;
   async get(path: string, o: WatchOptions = {}): Promise<GetResult & { watch?: Watch }> {
     if (!o.watch) return parseGet(await this._call(requests.get(path), o));
     const { result, watch } = await this.#watchCall(requests.get(path, true), o);
@@ -843,18 +1025,20 @@ export class Client implements StreamOwner {
 
   /** Replaces a node's data (only at `version`, if given). Returns the new Stat. */
   async set(path: string, data: Data | null | undefined, o: VersionOptions = {}): Promise<Stat> {
-    const r = await this._call(requests.set(path, toBytes(data), o.version ?? -1), o);
+    const r = await this._call(requests.set(path, toBytes(data), checkVersion(o.version)), o);
     return parseStat(r["stat"]);
   }
 
   /** Deletes a childless node (only at `version`, if given). */
   async delete(path: string, o: VersionOptions = {}): Promise<void> {
-    await this._call(requests.delete(path, o.version ?? -1), o);
+    await this._call(requests.delete(path, checkVersion(o.version)), o);
   }
 
   /** The node's Stat, or null when it does not exist; with `watch: true`, also a one-shot watch. */
   exists(path: string, o: WatchOptions & { watch: true }): Promise<{ stat: Stat | null; watch: Watch }>;
-  exists(path: string, o?: WatchOptions): Promise<Stat | null>;
+  exists(path: string, o?: WatchOptions & { watch?: false }): Promise<Stat | null>;
+  /** With a `watch` known only at run time: the result is `{ stat, watch }` when it is true, the Stat or null otherwise. */
+  exists(path: string, o: WatchOptions): Promise<Stat | null | { stat: Stat | null; watch: Watch }>;
   async exists(path: string, o: WatchOptions = {}): Promise<Stat | null | { stat: Stat | null; watch: Watch }> {
     if (!o.watch) {
       const r = await this._call(requests.exists(path), o);
@@ -866,7 +1050,9 @@ export class Client implements StreamOwner {
 
   /** The names of a node's children, in byte order; with `watch: true`, also their parent's Stat and a one-shot watch. */
   children(path: string, o: WatchOptions & { watch: true }): Promise<ChildrenResult & { watch: Watch }>;
-  children(path: string, o?: WatchOptions): Promise<string[]>;
+  children(path: string, o?: WatchOptions & { watch?: false }): Promise<string[]>;
+  /** With a `watch` known only at run time: the result is `{ children, stat, watch }` when it is true, the names otherwise. */
+  children(path: string, o: WatchOptions): Promise<string[] | (ChildrenResult & { watch: Watch })>;
   async children(path: string, o: WatchOptions = {}): Promise<string[] | (ChildrenResult & { watch: Watch })> {
     if (!o.watch) return parseChildren(await this._call(requests.children(path), o)).children;
     const { result, watch } = await this.#watchCall(requests.children(path, true), o);
@@ -963,7 +1149,7 @@ export class Client implements StreamOwner {
 
   /** Releases a lease by its key (for a session resumed by a new client). */
   async unlock(key: string, o: CallOptions = {}): Promise<void> {
-    await this._call(requests.unlock(key), o);
+    await this._release(key, requests.unlock(key), o);
   }
 
   /** The counting semaphore at path with n leases. */
@@ -1046,6 +1232,34 @@ export class Client implements StreamOwner {
 
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("This operation was aborted", "AbortError");
+}
+
+/** PATH/name, for a PATH that may be the root. */
+function childPath(path: string, name: string): string {
+  return path.endsWith("/") ? `${path}${name}` : `${path}/${name}`;
+}
+
+/**
+ * The signal of one call: the caller's, or one AbortController of the
+ * call's own that the caller's signal and a timer (ms) abort. dispose()
+ * removes the listener and the timer, so a long-lived signal shared by
+ * many calls keeps no listener per call. A delay above what setTimeout
+ * takes is not timed.
+ */
+function callSignal(user: AbortSignal | undefined, ms: number | undefined, reason: () => unknown): { signal: AbortSignal | undefined; dispose(): void } {
+  if (ms === undefined || ms > MAX_TIMER_MS) return { signal: user, dispose: () => undefined };
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(abortError(user!));
+  if (user?.aborted) ac.abort(abortError(user));
+  else user?.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(() => ac.abort(reason()), ms);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      user?.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {

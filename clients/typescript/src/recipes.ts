@@ -1,7 +1,7 @@
 // The recipes: locks, read-write locks, semaphores, elections, config,
 // task progress, groups, barriers, queues and counters.
 
-import type { CallOptions, Client, Subscription } from "./client.js";
+import { checkTimeout, type CallOptions, type Client, type Subscription } from "./client.js";
 import { fromWire, NoNodeError, NodeExistsError, NotHeldError } from "./errors.js";
 import { requests } from "./requests.js";
 import { Stream } from "./stream.js";
@@ -22,12 +22,29 @@ import {
   type TaskEvent,
   type TaskReport,
 } from "./types.js";
-import { text, toBytes, type Data, type Uint } from "./wire.js";
+import { str, text, toBytes, type Data, type Fields, type Uint } from "./wire.js";
 
-/** The wait_ms of a waiting op: the timeout, or -1 (until granted). */
+/** The wait_ms of a waiting op: the timeout, or -1 (until granted; no timeoutMs or Infinity). */
 export function waitMs(o: CallOptions): number {
-  if (o.timeoutMs === undefined || o.timeoutMs < 0) return -1;
-  return Math.max(0, Math.round(o.timeoutMs));
+  checkTimeout(o.timeoutMs);
+  if (o.timeoutMs === undefined || o.timeoutMs === Infinity) return -1;
+  return Math.round(o.timeoutMs);
+}
+
+/** The key of a grant's result: what undoing it needs, read so that it cannot fail. */
+function keyOf(r: Fields): string {
+  return str(r["key"]);
+}
+
+/** The range of a signed 64-bit counter. */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Checks a counter argument: an integer (number or bigint) within int64. */
+function checkInt64(v: unknown, what: string): void {
+  const ok =
+    typeof v === "bigint" ? v >= INT64_MIN && v <= INT64_MAX : typeof v === "number" && Number.isSafeInteger(v);
+  if (!ok) throw new RangeError(`${what} must be a signed 64-bit integer (a safe-integer number or a bigint); got ${String(v)}`);
 }
 
 function tryOpts(o: CallOptions): CallOptions {
@@ -62,7 +79,7 @@ export class Lease {
 
   /** Releases the lock; the next waiter is granted it at once. */
   async unlock(o: CallOptions = {}): Promise<void> {
-    await this.client._call(requests.unlock(this.key), o);
+    await this.client._release(this.key, requests.unlock(this.key), o);
   }
 
   /** Whether this lease is still the holder of its lock (exact for plain and write locks). */
@@ -90,8 +107,7 @@ export async function acquireLease(
   const wait = waitMs(o);
   const req =
     op === "lock" ? requests.lock(path, wait) : op === "read_lock" ? requests.readLock(path, wait) : requests.writeLock(path, wait);
-  const r = await c._grant(req, o, true, (res) => c._call(requests.unlock(parseLease(res).key)));
-  const l = parseLease(r);
+  const l = await c._grant(req, o, true, (res) => c._call(requests.unlock(keyOf(res))), parseLease, (l) => l.key);
   return new Lease(c, path, l.key, l.token);
 }
 
@@ -113,10 +129,14 @@ export class Semaphore {
   /** Takes a lease, waiting (first come, first served) until one is free. */
   async acquire(o: CallOptions = {}): Promise<SemaphoreLease> {
     const c = this.#c;
-    const r = await c._grant(requests.semaphoreAcquire(this.path, this.n, waitMs(o)), o, true, (res) =>
-      c._call(requests.semaphoreRelease(parseLease(res).key)),
+    const l = await c._grant(
+      requests.semaphoreAcquire(this.path, this.n, waitMs(o)),
+      o,
+      true,
+      (res) => c._call(requests.semaphoreRelease(keyOf(res))),
+      parseLease,
+      (l) => l.key,
     );
-    const l = parseLease(r);
     return new SemaphoreLease(c, this.path, l.key, l.token);
   }
 
@@ -143,7 +163,7 @@ export class SemaphoreLease {
 
   /** Gives the lease back. */
   async release(o: CallOptions = {}): Promise<void> {
-    await this.#c._call(requests.semaphoreRelease(this.key), o);
+    await this.#c._release(this.key, requests.semaphoreRelease(this.key), o);
   }
 }
 
@@ -168,7 +188,7 @@ export class Leadership {
 
   /** Gives up leadership; the next candidate is elected at once. */
   async resign(o: CallOptions = {}): Promise<void> {
-    await this.#c._call(requests.resign(this.key, this.token), o);
+    await this.#c._release(this.key, requests.resign(this.key, this.token), o);
   }
 
   /** Replaces the leader's value, which observers then see. */
@@ -198,11 +218,15 @@ export class Election {
    */
   async campaign(value?: Data, o: CallOptions = {}): Promise<Leadership> {
     const c = this.#c;
-    const r = await c._grant(requests.campaign(this.path, toBytes(value), waitMs(o)), o, true, (res) => {
-      const l = parseLease(res);
-      return c._call(requests.resign(l.key, l.token));
-    });
-    const l = parseLease(r);
+    const l = await c._grant(
+      requests.campaign(this.path, toBytes(value), waitMs(o)),
+      o,
+      true,
+      // The raw token (a bigint when over 2^53), so that undoing cannot fail.
+      (res) => c._call(requests.resign(keyOf(res), typeof res["token"] === "bigint" || typeof res["token"] === "number" ? res["token"] : undefined)),
+      parseLease,
+      (l) => l.key,
+    );
     this.leadership = new Leadership(c, this.path, l.key, l.token);
     return this.leadership;
   }
@@ -573,10 +597,13 @@ export class Group {
   /** Joins as member with data. NodeExistsError when another session holds the id. */
   async join(member: string, data?: Data, o: CallOptions = {}): Promise<Membership> {
     const c = this.#c;
-    const r = await c._grant(requests.join(this.name, member, toBytes(data)), o, false, () =>
-      c._call(requests.leave(this.name, member)),
+    const l = await c._grant(
+      requests.join(this.name, member, toBytes(data)),
+      o,
+      false,
+      () => c._call(requests.leave(this.name, member)),
+      parseLease,
     );
-    const l = parseLease(r);
     return new Membership(c, this.name, member, l.key, l.token);
   }
 
@@ -611,7 +638,7 @@ export class Barrier {
   }
 
   async set(o: CallOptions = {}): Promise<void> {
-    await this.#c._grant(requests.barrierSet(this.path), o, false, "keep");
+    await this.#c._grant(requests.barrierSet(this.path), o, false, "keep", () => undefined);
   }
 
   async remove(o: CallOptions = {}): Promise<void> {
@@ -642,12 +669,12 @@ export class DoubleBarrier {
 
   /** Enters, and resolves once `count` members have entered. */
   async enter(o: CallOptions = {}): Promise<void> {
-    await this.#c._grant(requests.barrierEnter(this.path, this.count, this.member, waitMs(o)), o, true, "keep");
+    await this.#c._grant(requests.barrierEnter(this.path, this.count, this.member, waitMs(o)), o, true, "keep", () => undefined);
   }
 
   /** Leaves, and resolves once every member has left. */
   async leave(o: CallOptions = {}): Promise<void> {
-    await this.#c._grant(requests.barrierLeave(this.path, this.member, waitMs(o)), o, true, "keep");
+    await this.#c._grant(requests.barrierLeave(this.path, this.member, waitMs(o)), o, true, "keep", () => undefined);
   }
 }
 
@@ -666,14 +693,12 @@ export class Queue {
 
   /** Appends data and returns the item's key. */
   async put(data: Data, o: CallOptions = {}): Promise<string> {
-    const r = await this.#c._grant(requests.queuePut(this.path, toBytes(data)), o, false, "keep");
-    return parseLease(r).key;
+    return this.#c._grant(requests.queuePut(this.path, toBytes(data)), o, false, "keep", keyOf);
   }
 
   /** Removes and returns the first item, waiting for one while the queue is empty. */
   async take(o: CallOptions = {}): Promise<QueueItem> {
-    const r = await this.#c._grant(requests.queueTake(this.path, waitMs(o)), o, true, "keep");
-    return parseQueueItem(r);
+    return this.#c._grant(requests.queueTake(this.path, waitMs(o)), o, true, "keep", parseQueueItem);
   }
 
   /** Removes and returns the first item, or throws TimeoutError when the queue is empty. */
@@ -684,7 +709,11 @@ export class Queue {
 
 // --------------------------------------------------------------- counter
 
-/** A shared signed integer, updated atomically. A counter never set is 0. */
+/**
+ * A shared signed 64-bit integer, updated atomically. A counter never set
+ * is 0. Values are returned as a `number` when exact as one (within
+ * ±(2^53 - 1)), otherwise as a `bigint`; arguments may be either.
+ */
 export class Counter {
   readonly path: string;
   readonly #c: Client;
@@ -696,19 +725,25 @@ export class Counter {
   }
 
   /** Adds delta and returns the new value. */
-  async add(delta: Uint, o: CallOptions = {}): Promise<number> {
-    const r = await this.#c._grant(requests.counterAdd(this.path, delta), o, false, "keep");
-    return parseCounter(r).value;
+  async add(delta: number | bigint, o: CallOptions = {}): Promise<number | bigint> {
+    checkInt64(delta, "delta");
+    return (await this.#c._grant(requests.counterAdd(this.path, delta), o, false, "keep", parseCounter)).value;
   }
 
   /** The value, as this agent's replica has it. */
-  async get(o: CallOptions = {}): Promise<number> {
+  async get(o: CallOptions = {}): Promise<number | bigint> {
     return parseCounter(await this.#c._call(requests.counterGet(this.path), o)).value;
   }
 
   /** Sets the counter to value if it is expect; returns whether it did and the value now. */
-  async compareAndSet(expect: Uint, value: Uint, o: CallOptions = {}): Promise<{ swapped: boolean; value: number }> {
-    const r = parseCounter(await this.#c._grant(requests.counterCas(this.path, expect, value), o, false, "keep"));
+  async compareAndSet(
+    expect: number | bigint,
+    value: number | bigint,
+    o: CallOptions = {},
+  ): Promise<{ swapped: boolean; value: number | bigint }> {
+    checkInt64(expect, "expect");
+    checkInt64(value, "value");
+    const r = await this.#c._grant(requests.counterCas(this.path, expect, value), o, false, "keep", parseCounter);
     return { swapped: r.swapped, value: r.value };
   }
 }

@@ -18,7 +18,8 @@ export class RawStream {
   private owner: StreamOwner;
   private queue: Fields[] = [];
   private head = 0;
-  private waiter: (() => void) | null = null;
+  /** Every next() waiting for an event (several may wait at once). */
+  private waiters = new Set<() => void>();
   private err: Error | null = null;
   private closed = false;
 
@@ -42,9 +43,9 @@ export class RawStream {
   }
 
   private wake(): void {
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
   }
 
   /** The next event's body, or null once the stream was closed by its owner. */
@@ -63,14 +64,16 @@ export class RawStream {
       if (this.closed) return null;
       signal?.throwIfAborted();
       await new Promise<void>((resolve) => {
-        const onAbort = (): void => {
-          this.waiter = null;
-          resolve();
-        };
-        this.waiter = () => {
+        const waiter = (): void => {
           signal?.removeEventListener("abort", onAbort);
           resolve();
         };
+        // An abort removes only this call's waiter; the loop then throws.
+        const onAbort = (): void => {
+          this.waiters.delete(waiter);
+          resolve();
+        };
+        this.waiters.add(waiter);
         signal?.addEventListener("abort", onAbort, { once: true });
       });
     }
@@ -118,6 +121,7 @@ export class Stream<T> implements AsyncIterable<T> {
   private parse: (body: Fields) => T | typeof SKIP;
   private signal: AbortSignal | undefined;
   private closing = false;
+  private onAbort: (() => void) | null = null;
 
   constructor(start: Promise<RawStream>, parse: (body: Fields) => T | typeof SKIP, signal?: AbortSignal) {
     this.parse = parse;
@@ -125,9 +129,12 @@ export class Stream<T> implements AsyncIterable<T> {
     this.ready = start.then((raw) => {
       this.raw = raw;
       if (this.closing) void raw.close().catch(() => undefined);
-      if (signal) {
+      if (signal && !this.closing) {
         if (signal.aborted) void raw.close().catch(() => undefined);
-        else signal.addEventListener("abort", () => void raw.close().catch(() => undefined), { once: true });
+        else {
+          this.onAbort = () => void this.close().catch(() => undefined);
+          signal.addEventListener("abort", this.onAbort, { once: true });
+        }
       }
     });
     // An error surfaces from ready or from iteration; never unhandled.
@@ -153,6 +160,11 @@ export class Stream<T> implements AsyncIterable<T> {
   /** Ends the stream and unsubscribes at the agent. */
   async close(): Promise<void> {
     this.closing = true;
+    if (this.onAbort) {
+      // Many streams may share one signal: do not leave a listener per stream on it.
+      this.signal?.removeEventListener("abort", this.onAbort);
+      this.onAbort = null;
+    }
     if (this.raw) await this.raw.close();
     else await this.ready.then(() => this.raw?.close(), () => undefined);
   }

@@ -1,7 +1,7 @@
 // The native shapes of results and events, and their parsers from the
 // decoded msgpack maps.
 
-import { bin, bool, type Fields, isFields, str, toNumber } from "./wire.js";
+import { bin, bool, type Fields, isFields, str, toInt64, toNumber } from "./wire.js";
 
 /** A znode's metadata. Zxids are the cluster's log positions; times are ms since the epoch. */
 export interface Stat {
@@ -252,16 +252,16 @@ export function parseMembers(f: Fields): Member[] {
   });
 }
 
-/** A counter's value after an operation. */
+/** A counter's value after an operation: a number when exact as one, else a bigint. */
 export interface CounterResult {
-  value: number;
+  value: number | bigint;
   version: number;
   swapped: boolean;
 }
 
 export function parseCounter(f: Fields): CounterResult {
   return {
-    value: toNumber(f["value"], "value"),
+    value: toInt64(f["value"], "value"),
     version: toNumber(f["version"], "version"),
     swapped: bool(f["swapped"]),
   };

@@ -355,10 +355,15 @@ export function encodeRequest(id: Uint, req: Request): Buffer {
   }
   const body = w.pos - 4;
   if (body > MAX_FRAME_SIZE) {
-    throw new RangeError(`request of ${body} bytes is over the 4 MiB frame limit`);
+    throw new FrameTooLargeError(`request of ${body} bytes is over the 4 MiB frame limit`);
   }
   w.buf.writeUInt32BE(body, 0);
   return w.buf.subarray(0, w.pos);
+}
+
+/** A request too large for one frame (the only size error of the encoder; others are bad arguments). */
+export class FrameTooLargeError extends RangeError {
+  override name = "FrameTooLargeError";
 }
 
 /** A frame the reader refuses: the stream cannot be trusted any more. */
@@ -472,7 +477,7 @@ export function decodeMessage(body: Uint8Array): Message {
     throw new FrameError(`undecodable frame from agent: ${(e as Error).message}`);
   }
   if (!isFields(v)) throw new FrameError("frame from agent is not a msgpack map");
-  const m: Message = { id: toNumber(v["id"] ?? 0, "id") };
+  const m: Message = { id: wireKey(v["id"]) };
   const result = v["result"];
   if (isFields(result)) m.result = result;
   const err = v["error"];
@@ -482,7 +487,7 @@ export function decodeMessage(body: Uint8Array): Message {
     m.error = e;
   }
   if (typeof v["event"] === "string" && v["event"] !== "") m.event = v["event"];
-  if (v["sub"] !== undefined && v["sub"] !== null) m.sub = toNumber(v["sub"], "sub");
+  if (v["sub"] !== undefined && v["sub"] !== null) m.sub = wireKey(v["sub"]);
   const body2 = v["body"];
   if (isFields(body2)) m.body = body2;
   return m;
@@ -516,6 +521,30 @@ export function toNumber(v: unknown, field = "value"): number {
   }
   if (v === undefined || v === null) return 0;
   throw new FrameError(`${field}: expected an integer, got ${typeof v}`);
+}
+
+/**
+ * The key of a reply id or stream id, for looking it up: the id as a
+ * number, or -1 (matches nothing this client sent) when it is not a safe
+ * integer. Never throws, so no frame can break the reader.
+ */
+export function wireKey(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === "number") return Number.isSafeInteger(v) ? v : -1;
+  if (typeof v === "bigint") return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= 0n ? Number(v) : -1;
+  return -1;
+}
+
+/**
+ * Turns a decoded signed 64-bit integer (a counter's value) into a number
+ * when it is exact as one (within ±(2^53 - 1)), otherwise a bigint.
+ */
+export function toInt64(v: unknown, field = "value"): number | bigint {
+  if (typeof v === "bigint") {
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) return v;
+    return Number(v);
+  }
+  return toNumber(v, field);
 }
 
 export function str(v: unknown): string {

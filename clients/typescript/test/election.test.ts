@@ -89,10 +89,17 @@ agentTest(A, "election: a try while someone leads times out; aborting withdraws 
   const l1 = await e1.campaign("one");
   await assert.rejects(watcher.election(epath).campaign("two", { timeoutMs: 0 }), TimeoutError);
   const ac = new AbortController();
+  const kids = await c.children(epath, { watch: true });
+  assert.equal(kids.children.length, 1);
   const waiting = watcher.election(epath).campaign("three", { signal: ac.signal });
+  // Abort only once the candidacy is in the tree.
+  await within(kids.watch.wait(), 5000, "the waiting candidate's node");
+  assert.equal((await c.children(epath)).length, 2);
   ac.abort();
   await assert.rejects(waiting, (e: Error) => e.name === "AbortError");
+  // The aborted candidacy is withdrawn: only the leader's node is left.
+  assert.deepEqual(await c.children(epath), [l1.key.slice(epath.length + 1)]);
   await l1.resign();
-  // The aborted candidacy is gone: nobody leads.
   assert.equal(await c.election(epath).leader(), null);
+  assert.deepEqual(await c.children(epath).catch(() => []), []);
 });

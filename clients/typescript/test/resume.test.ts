@@ -88,3 +88,66 @@ agentTest(A, "resume: when the session is gone after the restart, the client rep
   assert.ok(e instanceof SessionLostError, String(e));
   assert.match(e.message, /could not be resumed/);
 });
+
+agentTest(A, "resume: what a lock request in flight left queued is removed after the resume, so it blocks nobody", async () => {
+  const lpath = "/locks/reclaim";
+  const watch = (name: string) => {
+    const states: SessionState[] = [];
+    const disconnected = deferred<void>();
+    const resumed = deferred<void>();
+    const opts = {
+      resumable: true,
+      sessionTimeoutMs: 15000,
+      name,
+      onSessionState: (s: SessionState) => {
+        states.push(s);
+        if (s === "disconnected") disconnected.resolve();
+        if (s === "connected" && states.includes("disconnected")) resumed.resolve();
+      },
+    };
+    return { states, disconnected, resumed, opts };
+  };
+  const wa = watch("a");
+  const wb = watch("b");
+  const a = await agent.connect(wa.opts);
+  const b = await agent.connect(wb.opts);
+  const held = await b.lock(lpath);
+
+  // A waits in line: its contender node is in the tree.
+  const queued = await b.children(lpath, { watch: true });
+  const waiting = a.lock(lpath).then(() => null, (e: unknown) => e);
+  assert.equal((await within(queued.watch.wait(), 5000, "A's contender node")).type, "children_changed");
+  const mine = async (c: typeof a): Promise<string[]> => {
+    const out: string[] = [];
+    for (const name of await b.children(lpath)) {
+      const st = await b.exists(`${lpath}/${name}`);
+      if (st && st.ephemeralOwner === c.sessionId) out.push(name);
+    }
+    return out;
+  };
+  assert.equal((await mine(a)).length, 1);
+
+  await agent.kill();
+  await within(Promise.all([wa.disconnected.promise, wb.disconnected.promise]), 5000, "both disconnected");
+  const err = await within(waiting, 5000, "A's waiting lock to fail");
+  assert.ok(err instanceof ConnectionClosedError, String(err));
+
+  await agent.start();
+  await within(Promise.all([wa.resumed.promise, wb.resumed.promise]), 20000, "both sessions to be resumed");
+  // Reported connected only once the reclaim is done: nothing of A's is left under the lock.
+  assert.deepEqual(await mine(a), []);
+  assert.deepEqual(await mine(b), [held.key.slice(lpath.length + 1)], "B's lease is kept");
+  assert.ok(await held.check());
+
+  await held.unlock();
+  const third = await agent.connect({ name: "third" });
+  const got = await third.tryLock(lpath); // would be TimeoutError behind an orphan of A
+  assert.ok(got.token > held.token);
+  await got.unlock();
+  const retry = await a.tryLock(lpath); // A's retry is safe too
+  await retry.unlock();
+  assert.deepEqual(wa.states, ["connected", "disconnected", "connected"]);
+  assert.deepEqual(wb.states, ["connected", "disconnected", "connected"]);
+  await a.close();
+  await b.close();
+});

@@ -58,6 +58,7 @@ agentTest(A, "session: a missed heartbeat makes the agent report lost; pending a
   // (a dev agent may also report suspended/connected under load before the end)
   assert.equal(states[0], "connected");
   assert.equal(states.at(-1), "lost");
+  assert.equal(states.filter((s) => s === "lost").length, 1, "lost reported once (event and connection end)");
   assert.ok(!states.includes("closed") && !states.includes("disconnected"), states.join());
   await held.unlock();
 });
@@ -88,7 +89,8 @@ agentTest(A, "session: when the agent dies, a non-resumable client reports lost;
     await own.kill();
     assert.ok((await within(waiting, 5000, "the pending lock to fail")) instanceof SessionLostError);
     await within(lost.promise, 5000, "lost");
-    assert.ok(!states.includes("closed"), states.join());
+    await within(c.done, 5000, "the client to end");
+    assert.deepEqual(states, ["connected", "lost"]);
     await assert.rejects(c.ping(), SessionLostError);
   } finally {
     await own.stop();

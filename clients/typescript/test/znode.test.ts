@@ -11,7 +11,10 @@ import {
   TimeoutError,
   op,
   text,
+  type ChildrenResult,
   type Client,
+  type Stat,
+  type Watch,
 } from "../src/index.js";
 import { Agent, agentTest, within } from "./helpers.js";
 
@@ -86,9 +89,34 @@ agentTest(A, "one-shot watches fire once with the change", async () => {
   await c.create("/w/new");
   assert.equal((await within(ex.watch.wait(), 5000, "exists watch")).type, "created");
   assert.equal((await within(ch.watch.wait(), 5000, "children watch")).type, "children_changed");
-  // A watch that is stopped never fires.
+  // A watch that is stopped never fires, and the agent no longer has it.
   const g2 = await c.get("/w", { watch: true });
   await g2.watch.stop();
+  await c.set("/w", "3");
+  await c.sync();
+  await assert.rejects(g2.watch.wait(), (e: Error) => (e as { code?: string }).code === "watch_stopped");
+  await assert.rejects(c.request("unsubscribe", { sub: g2.watch.sub }), (e: Error) => (e as { code?: string }).code === "bad_arguments");
+});
+
+agentTest(A, "watch known only at run time: the result type is the union, and matches what comes back", async () => {
+  await c.create("/wt", "");
+  for (const flag of [false, true]) {
+    const ex: Stat | null | { stat: Stat | null; watch: Watch } = await c.exists("/wt", { watch: flag });
+    // @ts-expect-error with a boolean watch, the result may carry a watch
+    const narrow: Stat | null = await c.exists("/wt", { watch: flag });
+    void narrow;
+    const ch: string[] | (ChildrenResult & { watch: Watch }) = await c.children("/wt", { watch: flag });
+    // @ts-expect-error with a boolean watch, the result may be the names only
+    const wide: ChildrenResult & { watch: Watch } = await c.children("/wt", { watch: flag });
+    void wide;
+    const g = await c.get("/wt", { watch: flag });
+    assert.equal(ex !== null && "watch" in ex, flag);
+    assert.equal(!Array.isArray(ch), flag);
+    assert.equal(g.watch !== undefined, flag);
+    if (ex !== null && "watch" in ex) await ex.watch.stop();
+    if (!Array.isArray(ch)) await ch.watch.stop();
+    await g.watch?.stop();
+  }
 });
 
 agentTest(A, "subscribe: resync, synced, then changes in order; break unsubscribes", async () => {

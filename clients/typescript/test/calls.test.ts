@@ -1,0 +1,147 @@
+// Arguments, concurrent waits, state reporting, close() during a resume,
+// and listeners on shared signals, against a real agent.
+
+import { before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
+
+import { BadArgumentsError, ConnectionClosedError, TimeoutError, op, type Client, type SessionState } from "../src/index.js";
+import { Agent, agentTest, deferred, within } from "./helpers.js";
+
+let agent: Agent;
+let c: Client;
+const A = (): Agent => agent;
+
+before(async () => {
+  agent = new Agent({ node: "calls" });
+  await agent.start();
+  c = await agent.connect({ name: "calls" });
+});
+after(async () => {
+  await agent?.stop();
+});
+
+agentTest(A, "timeoutMs and version are checked up front; Infinity and values above 2^31 ms wait as asked", async () => {
+  for (const bad of [-1, NaN, "10" as unknown as number, 2 ** 60]) {
+    await assert.rejects(c.ping({ timeoutMs: bad }), BadArgumentsError, String(bad));
+    await assert.rejects(c.lock("/calls/l", { timeoutMs: bad }), BadArgumentsError, String(bad));
+  }
+  await c.create("/calls", "");
+  await assert.rejects(c.set("/calls", "x", { version: 1.5 }), BadArgumentsError);
+  await assert.rejects(c.delete("/calls", { version: -2 }), BadArgumentsError);
+  assert.throws(() => op.set("/calls", "x", 0.5), BadArgumentsError);
+  await assert.rejects(c.counter("/calls/n").add(1.5), RangeError);
+
+  // Infinity: no limit, at the agent nor in the client.
+  const holder = await agent.connect();
+  const held = await holder.lock("/calls/l");
+  const forever = c.lock("/calls/l", { timeoutMs: Infinity });
+  // Above what setTimeout takes: the backstop must not fire at once.
+  const long = c.readLock("/calls/l", { timeoutMs: 2 ** 31 + 5 });
+  const longSync = c.sync({ timeoutMs: 2 ** 32 });
+  await longSync;
+  await holder.sync();
+  await held.unlock();
+  const l = await within(forever, 5000, "the lock after the holder let go");
+  await l.unlock();
+  const r = await within(long, 5000, "the read lock");
+  await r.unlock();
+  await holder.close();
+});
+
+agentTest(A, "counters over 2^53 come back as bigint, exact; within it as number", async () => {
+  const k = c.counter("/calls/big");
+  assert.equal(await k.add(2n ** 60n), 2n ** 60n);
+  assert.equal(await k.add(1), 2n ** 60n + 1n);
+  assert.equal(await k.get(), 2n ** 60n + 1n);
+  assert.deepEqual(await k.compareAndSet(2n ** 60n + 1n, 5), { swapped: true, value: 5 });
+  assert.equal(await k.add(-(2n ** 62n)), 5n - 2n ** 62n);
+  await assert.rejects(k.add(2n ** 63n), RangeError);
+});
+
+agentTest(A, "two concurrent waits on one watch both get the event; aborting one leaves the other waiting", async () => {
+  await c.create("/calls/w", "1");
+  const { watch } = await c.get("/calls/w", { watch: true });
+  const ac = new AbortController();
+  const first = watch.wait();
+  const aborted = watch.wait({ signal: ac.signal });
+  const third = watch.wait();
+  ac.abort();
+  await assert.rejects(aborted, (e: Error) => e.name === "AbortError");
+  await c.set("/calls/w", "2");
+  const [e1, e3] = await within(Promise.all([first, third]), 5000, "both waits");
+  assert.equal(e1.type, "data_changed");
+  assert.deepEqual(e3, e1);
+  assert.deepEqual(await watch.wait(), e1, "a later wait gets it too");
+});
+
+agentTest(A, "two concurrent next() on a stream each get one event", async () => {
+  const sub = c.subscribe("/calls/s");
+  await sub.ready;
+  for (;;) if ((await sub.next())!.type === "synced") break;
+  const a = sub.next();
+  const b = sub.next();
+  await c.create("/calls/s", "x");
+  await c.set("/calls/s", "y");
+  const got = await within(Promise.all([a, b]), 5000, "both next()");
+  assert.deepEqual(got.map((e) => e!.type).sort(), ["created", "data_changed"]);
+  await sub.close();
+});
+
+agentTest(A, "a signal shared by many calls and streams keeps no listener after they end", async () => {
+  const ac = new AbortController();
+  await Promise.all(Array.from({ length: 20 }, () => c.ping({ signal: ac.signal, timeoutMs: 5000 })));
+  const streams = Array.from({ length: 20 }, (_, i) => c.subscribe(`/calls/many${i}`, { signal: ac.signal }));
+  await Promise.all(streams.map((s) => s.ready));
+  assert.equal(getEventListeners(ac.signal, "abort").length, 20);
+  await Promise.all(streams.map((s) => s.close()));
+  assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+});
+
+agentTest(A, "state: connected as connect() resolves, closed once; each state reported once", async () => {
+  const states: SessionState[] = [];
+  const k = await agent.connect({ onSessionState: (s) => states.push(s) });
+  assert.equal(k.state, "connected");
+  assert.deepEqual(states, ["connected"]);
+  await k.ping(); // the agent's own connected event has come by now
+  assert.deepEqual(states, ["connected"]);
+  await k.close();
+  await k.close();
+  assert.deepEqual(states, ["connected", "closed"]);
+  assert.equal(k.state, "closed");
+});
+
+agentTest(A, "close() during a resume wakes the calls waiting for it", async () => {
+  const own = new Agent({ node: "closing" });
+  await own.start();
+  try {
+    const disconnected = deferred<void>();
+    const states: SessionState[] = [];
+    const k = await own.connect({
+      resumable: true,
+      sessionTimeoutMs: 15000,
+      onSessionState: (s) => {
+        states.push(s);
+        if (s === "disconnected") disconnected.resolve();
+      },
+    });
+    await own.kill(); // not restarted: the client keeps trying
+    await within(disconnected.promise, 5000, "disconnected");
+    const waiting = k.ping().then(() => null, (e: unknown) => e);
+    await k.close();
+    const e = await within(waiting, 2000, "the waiting call to fail");
+    assert.ok(e instanceof ConnectionClosedError, String(e));
+    await within(k.done, 2000, "done");
+    assert.deepEqual(states, ["connected", "disconnected", "closed"]);
+  } finally {
+    await own.stop();
+  }
+});
+
+agentTest(A, "a waiting call with a small timeoutMs still times out (at the agent)", async () => {
+  const holder = await agent.connect();
+  const held = await holder.lock("/calls/t");
+  await assert.rejects(c.lock("/calls/t", { timeoutMs: 50 }), TimeoutError);
+  await held.unlock();
+  await holder.close();
+});
