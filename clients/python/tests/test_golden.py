@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -63,24 +64,35 @@ class RecordingConn:
         self.frames: List[bytes] = []
         self.pending: Dict[int, _Pending] = {}
         self.streams: Dict[int, _StreamBuf] = {}
+        self.mu = threading.Lock()
+        self.err: Optional[Exception] = None
+        self.session_state = ""
+        self.reply: Optional[Dict[str, Any]] = None  # the result of the next request, if set
 
-    def register(self, rid: int, stream: Optional[_StreamBuf]) -> _Pending:
-        p = _Pending(stream)
+    def register(self, rid: int, stream: Optional[_StreamBuf], grant: Any = None) -> _Pending:
+        p = _Pending(stream, grant)
         self.pending[rid] = p
         return p
 
-    def write(self, rid: int, frame: bytes) -> None:
+    def set_send_bound(self, seconds: float) -> None:
+        pass
+
+    def write(self, rid: int, p: _Pending, frame: bytes, timeout: Optional[float] = None) -> None:
         self.frames.append(frame)
-        p = self.pending.pop(rid)
+        p.sent = True
+        self.pending.pop(rid)
         op = decode_message(read_frames(frame)[0]).raw or {}
         if op.get("op") == "hello":
             result: Dict[str, Any] = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000,
                                       "agent": "a", "secret": b"s" * 16}
+        elif self.reply is not None:
+            result, self.reply = self.reply, None
         else:
             result = dict(_GENERIC_RESULT)
         if p.stream is not None:
-            p.stream.sub, p.stream.conn = 1, self  # type: ignore[assignment]
-            self.streams[1] = p.stream
+            sub = result.get("sub") or result.get("watch") or 1
+            p.stream.sub, p.stream.conn = sub, self  # type: ignore[assignment]
+            self.streams[sub] = p.stream
         p.fut.set_result(Message(id=rid, result=result))
 
     def drop_stream(self, sub: int) -> bool:
@@ -269,6 +281,21 @@ def _check_no_leader(r: Dict[str, Any]) -> None:
     assert ld.none and not ld
 
 
+def _check_values(r: Dict[str, Any], want: Dict[str, Any]) -> None:
+    """The result as the client's methods read it: subscribe's stream id,
+    sync's zxid, lock_check's held."""
+    got: Dict[str, Any] = {}
+    if "sub" in want:
+        sub = r.get("sub") or r.get("watch")
+        got["sub"] = sub if isinstance(sub, int) else 0
+    if "zxid" in want:
+        z = r.get("zxid")
+        got["zxid"] = z if isinstance(z, int) else 0
+    if "held" in want:
+        got["held"] = r.get("held") is True
+    assert got == want, f"parsed {got!r}, golden {want!r}"
+
+
 REPLIES: Dict[str, Check] = {
     "reply-hello": lambda r: assert_parsed(HelloResult.parse(r), r),
     "reply-hello-resumed": lambda r: assert_parsed(HelloResult.parse(r), r),
@@ -282,11 +309,11 @@ REPLIES: Dict[str, Check] = {
     "reply-children": lambda r: assert_parsed(ChildrenResult.parse(r), r),
     "reply-lock": lambda r: assert_parsed(LeaseResult.parse(r), r),
     "reply-lease": lambda r: assert_parsed(LeaseResult.parse(r), r),
-    "reply-subscribe": lambda r: None,
+    "reply-subscribe": lambda r: _check_values(r, {"sub": 3}),
     "reply-set": _stat_of,
     "reply-multi": lambda r: assert_parsed(parse_multi(r), r["results"]),
-    "reply-sync": lambda r: None,
-    "reply-lock-check": lambda r: None,
+    "reply-sync": lambda r: _check_values(r, {"zxid": 77}),
+    "reply-lock-check": lambda r: _check_values(r, {"held": True}),
     "reply-status": lambda r: assert_parsed(Status.parse(r), r),
     "reply-members": lambda r: assert_parsed(parse_members(r), r["members"]),
     "reply-leader": lambda r: assert_parsed(Leader.parse(r), r, {"value": "data"}),
@@ -341,6 +368,24 @@ def test_golden_reply_or_event(entry: Dict[str, Any]) -> None:
     check(m.result)
 
 
+THROUGH_CLIENT: Dict[str, Callable[[Client], Any]] = {
+    "reply-subscribe": lambda c: c.subscribe("/config").sub,
+    "reply-sync": lambda c: c.sync(),
+    "reply-lock-check": lambda c: c.lock_check("/locks/nightly", 42),
+}
+THROUGH_CLIENT_WANT: Dict[str, Any] = {"reply-subscribe": 3, "reply-sync": 77, "reply-lock-check": True}
+
+
+@pytest.mark.parametrize("name", sorted(THROUGH_CLIENT))
+def test_golden_reply_through_client(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The golden result read by the client's own method."""
+    entry = next(e for e in load() if e["name"] == name)
+    rec = Recorder(monkeypatch)
+    c = rec.client
+    rec.conn.reply = unjson(entry["body"])["result"]
+    assert THROUGH_CLIENT[name](c) == THROUGH_CLIENT_WANT[name]
+
+
 def test_every_error_code_has_a_class() -> None:
     codes = {e["body"]["error"]["code"] for e in load() if "error" in e["body"]}
     assert codes <= set(warden.ERROR_CLASSES), codes - set(warden.ERROR_CLASSES)
@@ -352,20 +397,20 @@ def test_every_error_code_has_a_class() -> None:
 # -- the asyncio client shares the encoder: the same bytes ----------------------
 
 class AsyncRecordingConn(RecordingConn):
-    def register(self, rid: int, stream: Any) -> Any:
+    def register(self, rid: int, stream: Any, grant: Any = None) -> Any:
         import asyncio
 
         from warden.aio import _APending
-        p = _APending(asyncio.get_running_loop().create_future(), stream)
+        p = _APending(asyncio.get_running_loop().create_future(), stream, grant)
         self.apending = p
         return p
 
-    async def write(self, rid: int, frame: bytes) -> None:  # type: ignore[override]
+    async def write(self, rid: int, p: Any, frame: bytes) -> None:  # type: ignore[override]
         self.frames.append(frame)
+        p.sent = True
         result = dict(_GENERIC_RESULT)
         if (decode_message(read_frames(frame)[0]).raw or {}).get("op") == "hello":
             result = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000, "agent": "a"}
-        p: Any = self.apending
         if p.stream is not None:
             p.stream.sub, p.stream.conn = 1, self
             self.streams[1] = p.stream

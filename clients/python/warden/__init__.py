@@ -14,7 +14,7 @@ from .errors import (ERROR_CLASSES, BadArgumentsError, BadFrameError, BadVersion
                      ConnectionClosedError, DisconnectedError, InternalError, NoChildrenForEphemeralsError,
                      NodeExistsError, NoNodeError, NoSessionError, NotEmptyError, NotHeldError,
                      OperationTimeoutError, PermissionDeniedError, SessionExpiredError, SessionLostError,
-                     StreamClosedError, TooLargeError, TooManyRequestsError, UnavailableError, UnknownOpError,
+                     StreamClosedError, StreamOverflowError, TooLargeError, TooManyRequestsError, UnavailableError, UnknownOpError,
                      UnsupportedVersionError, WardenError)
 from .recipes import (Barrier, Config, ConfigSubscription, Counter, DoubleBarrier, Election, Leadership, Lease,
                       Membership, Queue, Semaphore, SemaphoreLease, Task)
@@ -37,4 +37,5 @@ __all__ = [
     "UnavailableError", "TooLargeError", "UnknownOpError", "PermissionDeniedError", "CanceledError",
     "NotHeldError", "NoSessionError", "UnsupportedVersionError", "BadFrameError", "TooManyRequestsError",
     "InternalError", "ConnectionClosedError", "DisconnectedError", "SessionLostError", "StreamClosedError",
+    "StreamOverflowError",
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Mapping, Optional, TypeVar, Union
 
 from . import _ops
 from ._wire import Message
-from .errors import BadArgumentsError, ConnectionClosedError, StreamClosedError, WardenError
+from .errors import BadArgumentsError, ConnectionClosedError, StreamClosedError, StreamOverflowError, WardenError
 from .types import ChangeEvent, WatchEvent
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ def fresh(err: WardenError) -> WardenError:
     return e
 
 
+DEFAULT_STREAM_BACKLOG = 100_000
+"""The most events a stream holds unread before it ends with StreamOverflowError."""
+
+
+def overflow_error(backlog: int) -> StreamOverflowError:
+    return StreamOverflowError(f"over {backlog} events unread: the application did not keep up; "
+                               "subscribe again (a subscription from its last_zxid)")
+
+
 class _End:
     __slots__ = ("err",)
 
@@ -35,17 +45,37 @@ class _End:
 class _StreamBuf:
     """One stream's events, queued by the reader thread, read by the app."""
 
-    def __init__(self, client: "Client") -> None:
+    def __init__(self, client: "Client", backlog: int = DEFAULT_STREAM_BACKLOG) -> None:
         self.client = client
         self.conn: Optional[_Conn] = None
         self.sub = 0
+        self.backlog = backlog
         self.q: "queue.SimpleQueue[Union[Message, _End]]" = queue.SimpleQueue()
         self.ended: Optional[WardenError] = None
         self.closed = False
+        self.abandoned = False  # the application dropped the stream or fell behind
         self.lock = threading.Lock()
 
-    def push(self, m: Message) -> None:
+    def push(self, m: Message) -> bool:
+        """Queues an event. True when this event overflowed the backlog: the
+        stream must then be ended at the agent (events after that are dropped)."""
+        if self.abandoned:
+            return False
+        if self.q.qsize() >= self.backlog:
+            self.abandoned = True
+            self.overflow()
+            return True
         self.q.put(m)
+        return False
+
+    def overflow(self) -> None:
+        # Frees what is queued at once; the reader gets the error next.
+        try:
+            while True:
+                self.q.get_nowait()
+        except queue.Empty:
+            pass
+        self.q.put(_End(overflow_error(self.backlog)))
 
     def end(self, err: WardenError) -> None:
         self.q.put(_End(err))
@@ -69,7 +99,15 @@ class _StreamBuf:
         if self.conn is not None:
             self.conn.drop_stream(self.sub)
 
-    def close(self) -> None:
+    def abandon(self) -> None:
+        """The application dropped the stream without closing it (a
+        finalizer): have the client end it at the agent. Takes no lock."""
+        if self.closed or self.abandoned:
+            return
+        self.abandoned = True
+        self.client._abandon(self)
+
+    def close(self, timeout: Optional[float] = None) -> None:
         with self.lock:
             if self.closed:
                 return
@@ -82,9 +120,17 @@ class _StreamBuf:
         if not live:
             return
         try:
-            self.client._call_on(conn, _ops.unsubscribe(self.sub))
-        except (BadArgumentsError, ConnectionClosedError):
+            self.client._call_on(conn, _ops.unsubscribe(self.sub), timeout)
+        except (BadArgumentsError, ConnectionClosedError, TimeoutError):
             pass  # the stream, or its connection, had already ended
+
+
+def _finalizer(owner: object, buf: Any) -> "weakref.finalize[Any, Any]":
+    """Ends buf's stream at the agent when owner, the application's handle
+    on it, is dropped unclosed."""
+    f = weakref.finalize(owner, buf.abandon)
+    f.atexit = False
+    return f
 
 
 class Stream(Generic[T]):
@@ -99,6 +145,7 @@ class Stream(Generic[T]):
     def __init__(self, buf: _StreamBuf, parse: Callable[[Message], Optional[T]]) -> None:
         self._buf = buf
         self._parse = parse
+        self._finalizer = _finalizer(self, buf)
 
     @property
     def sub(self) -> int:
@@ -132,6 +179,7 @@ class Stream(Generic[T]):
 
     def close(self) -> None:
         """Ends the stream (sends unsubscribe). Safe to call twice."""
+        self._finalizer.detach()
         self._buf.close()
 
     def __enter__(self) -> "Stream[T]":
@@ -176,15 +224,25 @@ class Watch:
 
     def __init__(self, buf: _StreamBuf) -> None:
         self._buf = buf
+        self._fired: Optional[WatchEvent] = None
+        self._finalizer = _finalizer(self, buf)
 
     def wait(self, timeout: Optional[float] = None) -> WatchEvent:
-        """The event that fired the watch. TimeoutError if none within timeout."""
+        """The event that fired the watch (the same one again when called after
+        it fired). TimeoutError if none within timeout."""
+        if self._fired is not None:
+            return self._fired
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            m = self._buf.get(timeout)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            m = self._buf.get(left)
             if m.event == "watch" and m.body is not None:
+                self._fired = WatchEvent.parse(m.body)
+                self._finalizer.detach()
                 self._buf.forget()  # a watch fires once; the agent has ended it
-                return WatchEvent.parse(m.body)
+                return self._fired
 
     def stop(self) -> None:
         """Removes a watch that has not fired."""
+        self._finalizer.detach()
         self._buf.close()

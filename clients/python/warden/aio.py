@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import weakref
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Generator, Generic, List, Mapping, Optional, Set,
                     Sequence, Tuple, TypeVar, Union)
 
 from . import _ops
 from ._config import ConfigTracker
-from ._streams import fresh
+from ._reclaim import Grant, candidate_dirs, grant_of, join as _join
+from ._streams import DEFAULT_STREAM_BACKLOG, fresh, overflow_error
 from ._wire import PROTOCOL_VERSION, FrameReader, Message, ProtocolError, decode_message, encode_frame
 from .client import result_of, socket_path
 from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError, NodeExistsError, NoNodeError,
-                     OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError,
+                     NotHeldError, OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError,
                      WardenError, error_from_wire)
 from .types import (ANY_VERSION, CONFIG_ABSENT, PROGRESS_ROOT, AgentMember, ChangeEvent, ChildrenResult,
                     ConfigUpdate, CounterResult, CreateResult, ExistsResult, GetResult, GroupMember, GroupResult,
@@ -42,6 +44,10 @@ StateCallback = Callable[[str], Union[None, Awaitable[None]]]
 _CANCEL_REPLY_TIMEOUT = 35.0
 
 
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
+
+
 class _End:
     __slots__ = ("err",)
 
@@ -50,16 +56,30 @@ class _End:
 
 
 class _AStreamBuf:
-    def __init__(self, client: "AsyncClient") -> None:
+    def __init__(self, client: "AsyncClient", backlog: int = DEFAULT_STREAM_BACKLOG) -> None:
         self.client = client
         self.conn: Optional[_AConn] = None
         self.sub = 0
+        self.backlog = backlog
         self.q: "asyncio.Queue[Union[Message, _End]]" = asyncio.Queue()
         self.ended: Optional[WardenError] = None
         self.closed = False
+        self.abandoned = False
+        self.loop = asyncio.get_running_loop()
 
-    def push(self, m: Message) -> None:
+    def push(self, m: Message) -> bool:
+        """Queues an event. True when this event overflowed the backlog: the
+        stream must then be ended at the agent (events after that are dropped)."""
+        if self.abandoned:
+            return False
+        if self.q.qsize() >= self.backlog:
+            self.abandoned = True
+            while not self.q.empty():
+                self.q.get_nowait()
+            self.q.put_nowait(_End(overflow_error(self.backlog)))
+            return True
         self.q.put_nowait(m)
+        return False
 
     def end(self, err: WardenError) -> None:
         self.q.put_nowait(_End(err))
@@ -81,7 +101,18 @@ class _AStreamBuf:
         if self.conn is not None:
             self.conn.streams.pop(self.sub, None)
 
-    async def close(self) -> None:
+    def abandon(self) -> None:
+        """The application dropped the stream unclosed (a finalizer, on any
+        thread): the loop ends it at the agent."""
+        if self.closed or self.abandoned:
+            return
+        self.abandoned = True
+        try:
+            self.loop.call_soon_threadsafe(self.client._abandon, self)
+        except RuntimeError:
+            pass  # the loop is closed: so is the connection
+
+    async def close(self, timeout: Optional[float] = None) -> None:
         if self.closed:
             return
         self.closed = True
@@ -93,17 +124,20 @@ class _AStreamBuf:
         if not live:
             return
         try:
-            await self.client._call_on(conn, _ops.unsubscribe(self.sub))
-        except (BadArgumentsError, ConnectionClosedError):
+            await self.client._call_on(conn, _ops.unsubscribe(self.sub), timeout)
+        except (BadArgumentsError, ConnectionClosedError, TimeoutError):
             pass
 
 
 class _APending:
-    __slots__ = ("fut", "stream")
+    __slots__ = ("fut", "stream", "grant", "sent")
 
-    def __init__(self, fut: "asyncio.Future[Message]", stream: Optional[_AStreamBuf]) -> None:
+    def __init__(self, fut: "asyncio.Future[Message]", stream: Optional[_AStreamBuf],
+                 grant: Optional[Grant] = None) -> None:
         self.fut = fut
         self.stream = stream
+        self.grant = grant
+        self.sent = False  # the whole frame was handed to the transport
 
 
 class _AConn:
@@ -116,25 +150,35 @@ class _AConn:
         self.streams: Dict[int, _AStreamBuf] = {}
         self.err: Optional[WardenError] = None
         self.fatal: Optional[WardenError] = None
+        self.session_state = ""
+        self.send_bound = max(client._connect_timeout, 1.0)
         self.task: Optional["asyncio.Task[None]"] = None
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._read_loop())
 
-    def register(self, rid: int, stream: Optional[_AStreamBuf]) -> _APending:
+    def register(self, rid: int, stream: Optional[_AStreamBuf], grant: Optional[Grant] = None) -> _APending:
         if self.err is not None:
             raise fresh(self.err)
-        p = _APending(asyncio.get_running_loop().create_future(), stream)
+        p = _APending(asyncio.get_running_loop().create_future(), stream, grant)
         self.pending[rid] = p
         return p
 
-    async def write(self, rid: int, frame: bytes) -> None:
+    async def write(self, rid: int, p: _APending, frame: bytes) -> None:
+        """Hands one frame to the transport (p.sent), then waits for the
+        buffer to drain, at most send_bound: an agent that does not read for
+        that long has a broken connection."""
         try:
             async with self.wlock:
                 self.writer.write(frame)
-                await self.writer.drain()
+                p.sent = True
+                await asyncio.wait_for(self.writer.drain(), self.send_bound)
+        except asyncio.TimeoutError:
+            self.shutdown()
+            raise ConnectionClosedError(f"the warden agent read nothing for {self.send_bound} s") from None
         except (OSError, RuntimeError) as e:
-            self.pending.pop(rid, None)
+            if p.grant is None:
+                self.pending.pop(rid, None)
             self.shutdown()
             raise ConnectionClosedError(f"write to the warden agent failed: {e}") from None
 
@@ -149,6 +193,9 @@ class _AConn:
             self.err = err
         pending, self.pending = self.pending, {}
         streams, self.streams = self.streams, {}
+        grants = [p.grant for p in pending.values() if p.grant is not None]
+        if grants:
+            self.client._note_reclaim(grants)
         for p in pending.values():
             if not p.fut.done():
                 p.fut.set_exception(fresh(err))
@@ -192,20 +239,30 @@ class _AConn:
                     p.stream.sub = sub
                     p.stream.conn = self
                     self.streams[sub] = p.stream
+            if p.grant is not None and m.error is None and m.result is not None:
+                key = m.result.get("key")
+                if isinstance(key, str) and key:
+                    self.client._held.add(key)
             if not p.fut.done():
                 p.fut.set_result(m)
             return
         if m.event:
             if m.sub:
                 s = self.streams.get(m.sub)
-                if s is not None:
-                    s.push(m)
+                if s is not None and s.push(m):
+                    self.client._abandon(s)
             elif m.event == "session" and m.body is not None:
-                self.client._session_event(SessionEvent.parse(m.body))
+                self.client._session_event(self, SessionEvent.parse(m.body))
             return
         if m.error is not None:
             self.fatal = error_from_wire(m.error)
             self.shutdown()
+
+
+def _finalizer(owner: object, buf: _AStreamBuf) -> "weakref.finalize[Any, Any]":
+    f = weakref.finalize(owner, buf.abandon)
+    f.atexit = False
+    return f
 
 
 class AsyncStream(Generic[T]):
@@ -224,11 +281,27 @@ class AsyncStream(Generic[T]):
         self._parse = parse
         self._buf: Optional[_AStreamBuf] = None
         self._opening: Optional["asyncio.Future[None]"] = None
+        self._finalizer: Optional["weakref.finalize[Any, Any]"] = None
         self.result: Dict[str, Any] = {}
 
     async def open(self) -> "AsyncStream[T]":
-        if self._buf is None:
-            self._buf, self.result = await self._client._open_stream(self._req)
+        """Opens the stream at the agent (once, however many tasks ask at once)."""
+        while self._buf is None:
+            if self._opening is not None:
+                # Another task is opening it: wait for that (and retry if it failed).
+                try:
+                    await asyncio.shield(self._opening)
+                except Exception:  # noqa: BLE001 - that task reports its own error
+                    pass
+                continue
+            self._opening = asyncio.get_running_loop().create_future()
+            try:
+                self._buf, self.result = await self._client._open_stream(self._req)
+                self._finalizer = _finalizer(self, self._buf)
+            finally:
+                fut, self._opening = self._opening, None
+                if not fut.done():
+                    fut.set_result(None)
         return self
 
     def __await__(self) -> Generator[Any, None, "AsyncStream[T]"]:
@@ -267,6 +340,8 @@ class AsyncStream(Generic[T]):
             await self.close()
 
     async def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
         if self._buf is not None:
             await self._buf.close()
 
@@ -295,15 +370,25 @@ class AsyncWatch:
 
     def __init__(self, buf: _AStreamBuf) -> None:
         self._buf = buf
+        self._fired: Optional[WatchEvent] = None
+        self._finalizer = _finalizer(self, buf)
 
     async def wait(self, timeout: Optional[float] = None) -> WatchEvent:
+        """The event that fired the watch (the same again once it has fired)."""
+        if self._fired is not None:
+            return self._fired
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            m = await self._buf.get(timeout)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            m = await self._buf.get(left)
             if m.event == "watch" and m.body is not None:
+                self._fired = WatchEvent.parse(m.body)
+                self._finalizer.detach()
                 self._buf.forget()
-                return WatchEvent.parse(m.body)
+                return self._fired
 
     async def stop(self) -> None:
+        self._finalizer.detach()
         await self._buf.close()
 
 
@@ -338,9 +423,12 @@ class AsyncLease:
         self.token = token
 
     async def unlock(self) -> None:
-        await self.client._call(_ops.unlock(self.key))
+        await self.client._release(_ops.unlock(self.key), self.key, ("lock", self.path))
 
     release = unlock
+
+    async def _exit(self) -> None:
+        await self.client._release(_ops.unlock(self.key), self.key, ("lock", self.path), quiet=True)
 
     async def check(self) -> bool:
         return await self.client.lock_check(self.path, self.token)
@@ -349,7 +437,7 @@ class AsyncLease:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.unlock()
+        await self._exit()
 
     def __repr__(self) -> str:
         return f"AsyncLease(path={self.path!r}, key={self.key!r}, token={self.token})"
@@ -363,7 +451,11 @@ class AsyncLeadership:
         self.token = token
 
     async def resign(self) -> None:
-        await self.client._call(_ops.resign(self.key, self.token))
+        await self.client._release(_ops.resign(self.key, self.token), self.key, ("campaign", self.path))
+
+    async def _exit(self) -> None:
+        await self.client._release(_ops.resign(self.key, self.token), self.key, ("campaign", self.path),
+                                   quiet=True)
 
     async def proclaim(self, value: bytes) -> None:
         await self.client._call(_ops.proclaim(self.key, value, self.token))
@@ -372,7 +464,7 @@ class AsyncLeadership:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.resign()
+        await self._exit()
 
 
 class AsyncElection:
@@ -385,9 +477,11 @@ class AsyncElection:
         c = self.client
         wait = _ops.wait_ms(timeout)
 
+        path = self.path
+
         async def undo(r: Dict[str, Any]) -> None:
             lr = LeaseResult.parse(r)
-            await c._undo(_ops.resign(lr.key, lr.token))
+            await c._release(_ops.resign(lr.key, lr.token), lr.key, ("campaign", path), quiet=True)
 
         lr = LeaseResult.parse(await c._grant(_ops.campaign(self.path, value, wait), undo))
         self.leadership = AsyncLeadership(c, self.path, lr.key, lr.token)
@@ -395,7 +489,7 @@ class AsyncElection:
 
     def campaign(self, value: bytes = b"", timeout: Optional[float] = None) -> _Acquire[AsyncLeadership]:
         """Awaitable (and async context manager) that returns once elected."""
-        return _Acquire(lambda: self._campaign(value, timeout), lambda ld: ld.resign())
+        return _Acquire(lambda: self._campaign(value, timeout), lambda ld: ld._exit())
 
     async def resign(self) -> None:
         ld, self.leadership = self.leadership, None
@@ -450,6 +544,12 @@ class AsyncMembership:
     async def leave(self) -> None:
         await self.client._call(_ops.leave(self.group, self.member))
 
+    async def _exit(self) -> None:
+        try:
+            await self.leave()
+        except ConnectionClosedError:
+            pass  # the connection or the session has ended
+
 
 class AsyncSemaphoreLease:
     def __init__(self, client: "AsyncClient", path: str, key: str, token: int) -> None:
@@ -459,7 +559,11 @@ class AsyncSemaphoreLease:
         self.token = token
 
     async def release(self) -> None:
-        await self.client._call(_ops.semaphore_release(self.key))
+        await self.client._release(_ops.semaphore_release(self.key), self.key, ("semaphore_acquire", self.path))
+
+    async def _exit(self) -> None:
+        await self.client._release(_ops.semaphore_release(self.key), self.key, ("semaphore_acquire", self.path),
+                                   quiet=True)
 
 
 class AsyncSemaphore:
@@ -471,14 +575,17 @@ class AsyncSemaphore:
     async def _acquire(self, timeout: Optional[float]) -> AsyncSemaphoreLease:
         c = self.client
 
+        path = self.path
+
         async def undo(r: Dict[str, Any]) -> None:
-            await c._undo(_ops.semaphore_release(LeaseResult.parse(r).key))
+            key = LeaseResult.parse(r).key
+            await c._release(_ops.semaphore_release(key), key, ("semaphore_acquire", path), quiet=True)
 
         lr = LeaseResult.parse(await c._grant(_ops.semaphore_acquire(self.path, self.n, _ops.wait_ms(timeout)), undo))
         return AsyncSemaphoreLease(c, self.path, lr.key, lr.token)
 
     def acquire(self, timeout: Optional[float] = None) -> _Acquire[AsyncSemaphoreLease]:
-        return _Acquire(lambda: self._acquire(timeout), lambda lease: lease.release())
+        return _Acquire(lambda: self._acquire(timeout), lambda lease: lease._exit())
 
     async def try_acquire(self) -> Optional[AsyncSemaphoreLease]:
         try:
@@ -652,17 +759,22 @@ class AsyncClient:
                  name: str = "", resumable: bool = False, heartbeat: bool = False,
                  resume: Optional[ResumeToken] = None, no_session: bool = False,
                  on_session_state: Optional[StateCallback] = None,
-                 connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION) -> None:
+                 connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+                 stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> None:
         self.socket_path = socket_path(socket)
         self._name = name
         self._resumable = resumable
-        self._heartbeat = heartbeat
+        # A resumed session keeps the heartbeat it was opened with; a client
+        # that resumes pings whether or not it was.
+        self._heartbeat = heartbeat or resume is not None
+        self._session_heartbeat = resume.heartbeat if resume is not None else heartbeat
         self._no_session = no_session
         self._resume = resume
         self._protocol = protocol
         self._connect_timeout = connect_timeout
         self._session_timeout_ms = int(session_timeout * 1000) if session_timeout else 0
         self._on_state = on_session_state
+        self.stream_backlog = stream_backlog
         self._ids = itertools.count(1)
         self._conn: Optional[_AConn] = None
         self._state = ""
@@ -672,6 +784,8 @@ class AsyncClient:
         self._changed = asyncio.Event()
         self._tasks: Set["asyncio.Task[Any]"] = set()
         self._callback_tasks: Set["asyncio.Task[Any]"] = set()
+        self._held: Set[str] = set()  # keys of the grants handed to the application
+        self._reclaim: Set[Grant] = set()  # grant requests a dropped connection cut short
         self.session_id = 0
         self.agent = ""
         self.session_timeout = 0.0
@@ -680,7 +794,7 @@ class AsyncClient:
     async def _start(self) -> "AsyncClient":
         conn = await self._open(self._connect_timeout)
         req = _ops.hello(protocol=self._protocol, session_timeout_ms=self._session_timeout_ms,
-                         client=self._name, resumable=self._resumable, heartbeat=self._heartbeat,
+                         client=self._name, resumable=self._resumable, heartbeat=self._session_heartbeat,
                          no_session=self._no_session)
         if self._resume is not None:
             req.update(session_id=self._resume.session_id, secret=self._resume.secret)
@@ -691,10 +805,11 @@ class AsyncClient:
         self.session_timeout = hello.session_timeout_ms / 1000.0
         self._secret = hello.secret
         self._resumable = self._resumable or (self._resume is not None and bool(hello.secret))
-        self._conn = conn
+        conn.send_bound = max(self.session_timeout or self._connect_timeout, 1.0)
         self._established = True
-        self._notify()
-        if self._heartbeat:
+        if not self._install(conn):
+            self._conn_ended(conn, conn.err or ConnectionClosedError("the connection ended"), force=True)
+        if self._heartbeat and not self._no_session:
             self._spawn(self._heartbeat_loop())
         return self
 
@@ -724,7 +839,7 @@ class AsyncClient:
         frame = encode_frame({**req, "id": rid})
         try:
             p = conn.register(rid, None)
-            await conn.write(rid, frame)
+            await conn.write(rid, p, frame)
             m = await asyncio.wait_for(asyncio.shield(p.fut), timeout)
             return HelloResult.parse(result_of(m))
         except asyncio.TimeoutError:
@@ -734,10 +849,26 @@ class AsyncClient:
             conn.shutdown()
             raise
 
+    def _install(self, conn: _AConn) -> bool:
+        """Makes conn, whose hello succeeded, the client's connection and
+        reports its state; False if its reader has ended meanwhile."""
+        if conn.err is not None:
+            return False
+        self._conn = conn
+        if self._terminal is None:
+            # The hello's success is the agent's confirmation; the connected
+            # event that follows is then not reported a second time.
+            state = conn.session_state or SessionState.CONNECTED
+            if state != self._state:
+                self._emit(state)
+        self._notify()
+        return True
+
     # -- session -----------------------------------------------------------------
 
     @property
     def state(self) -> str:
+        """The last session state; ``connected`` as soon as connect() returns."""
         return self._state
 
     @property
@@ -745,7 +876,7 @@ class AsyncClient:
         return self._terminal is not None
 
     def resume_token(self) -> Optional[ResumeToken]:
-        return ResumeToken(self.session_id, self._secret) if self._secret else None
+        return ResumeToken(self.session_id, self._secret, self._session_heartbeat) if self._secret else None
 
     async def wait_connected(self, timeout: Optional[float] = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -778,14 +909,17 @@ class AsyncClient:
         except Exception:  # noqa: BLE001 - an app callback must not break the client
             pass
 
-    def _session_event(self, ev: SessionEvent) -> None:
+    def _session_event(self, conn: _AConn, ev: SessionEvent) -> None:
         state: str = ev.state
         for s in SessionState:
             if s.value == ev.state:
                 state = s
         if state == SessionState.LOST:
             self._end(SessionLostError("the warden agent reports the session lost"), SessionState.LOST)
-        elif self._terminal is None:
+            return
+        conn.session_state = state
+        # A connection not yet installed reports its state when it is.
+        if self._terminal is None and self._conn is conn and state != self._state:
             self._emit(state)
 
     def _end(self, err: WardenError, state: SessionState) -> None:
@@ -798,11 +932,12 @@ class AsyncClient:
             conn.fail(err)
             conn.shutdown()
 
-    def _conn_ended(self, conn: _AConn, err: WardenError) -> None:
-        if (not self._established or self._closing or self._terminal is not None
-                or (self._conn is not None and self._conn is not conn)):
+    def _conn_ended(self, conn: _AConn, err: WardenError, force: bool = False) -> None:
+        if not self._established or self._closing or self._terminal is not None:
             return
-        if self._resumable and self._secret and self._conn is conn:
+        if self._conn is not conn and not force:
+            return  # not the session's connection: a resume attempt that failed
+        if self._resumable and self._secret:
             self._conn = None
             self._emit(SessionState.DISCONNECTED)
             self._spawn(self._resume_loop(time.monotonic()))
@@ -818,23 +953,94 @@ class AsyncClient:
             if left <= 0:
                 self._end(SessionLostError("could not resume the session within its timeout"), SessionState.LOST)
                 return
+            conn: Optional[_AConn] = None
             try:
                 conn = await self._open(min(left, 5.0))
                 await self._handshake(conn, _ops.hello(protocol=self._protocol, session_id=self.session_id,
                                                        secret=self._secret), left)
+                conn.send_bound = max(self.session_timeout, 1.0)
+                while True:
+                    # Before the session is reported connected and before any
+                    # call goes through: remove what cut-short grants left.
+                    await self._reclaim_on(conn, deadline)
+                    if self._terminal is not None:
+                        conn.shutdown()
+                        return
+                    if self._reclaim:
+                        continue
+                    if self._install(conn):
+                        return
+                    break
             except SessionExpiredError as e:
+                if conn is not None:
+                    conn.shutdown()
                 self._end(SessionLostError(f"the session could not be resumed: {e.message}"), SessionState.LOST)
                 return
-            except WardenError:
+            except (WardenError, TimeoutError):
+                if conn is not None:
+                    conn.shutdown()
                 await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
                 delay = min(delay * 2, 0.5)
                 continue
-            if self._terminal is None:
-                self._conn = conn
-                self._notify()
+            # The resumed connection ended before it was installed.
+            deadline = time.monotonic() + self.session_timeout
+
+    async def _reclaim_on(self, conn: _AConn, deadline: float) -> None:
+        """Deletes the nodes this session owns under the paths of cut-short
+        grant requests, except those handed to the application."""
+        for grant in sorted(self._reclaim):
+            for parent, prefix in candidate_dirs(grant):
+                try:
+                    names = ChildrenResult.parse(
+                        await self._call_on(conn, _ops.children(parent), _left(deadline))).children
+                except NoNodeError:
+                    continue
+                for name in names:
+                    node = _join(parent, name)
+                    if not name.startswith(prefix) or node in self._held:
+                        continue
+                    r = ExistsResult.parse(await self._call_on(conn, _ops.exists(node), _left(deadline)))
+                    if not r.exists or r.stat.ephemeral_owner != self.session_id or node in self._held:
+                        continue
+                    try:
+                        await self._call_on(conn, _ops.delete(node, ANY_VERSION), _left(deadline))
+                    except NoNodeError:
+                        pass
+            self._reclaim.discard(grant)
+
+    def _note_reclaim(self, grants: List[Grant]) -> None:
+        if self._resumable and self._secret and self._terminal is None:
+            self._reclaim.update(grants)
+
+    async def _release(self, req: Mapping[str, Any], key: str, grant: Grant, *, quiet: bool = False) -> None:
+        """Releases a held grant (unlock, semaphore_release, resign). quiet
+        (an async with block's exit, an undo): an ended session holds nothing
+        any more, and if the connection dropped the resume removes the node."""
+        try:
+            await self._call(req)
+        except DisconnectedError:
+            if not quiet:
+                raise
+            self._held.discard(key)
+            if self._conn is None:
+                self._reclaim.add(grant)
             else:
-                conn.shutdown()
+                await self._undo(req)
             return
+        except ConnectionClosedError:
+            self._held.discard(key)
+            if not quiet:
+                raise
+            return
+        except NotHeldError:
+            self._held.discard(key)
+            raise
+        self._held.discard(key)
+
+    def _abandon(self, buf: _AStreamBuf) -> None:
+        """Ends a stream the application dropped or did not keep up with."""
+        if self._terminal is None:
+            self._spawn(buf.close(timeout=10.0))
 
     async def _heartbeat_loop(self) -> None:
         interval = max(self.session_timeout / 3.0, 0.01)
@@ -879,8 +1085,13 @@ class AsyncClient:
                        stream: Optional[_AStreamBuf] = None) -> Tuple[int, _APending]:
         rid = next(self._ids)
         frame = encode_frame({**req, "id": rid})
-        p = conn.register(rid, stream)
-        await conn.write(rid, frame)
+        p = conn.register(rid, stream, grant_of(req))
+        try:
+            await conn.write(rid, p, frame)
+        except BaseException:
+            if not p.sent:
+                conn.pending.pop(rid, None)
+            raise
         return rid, p
 
     async def _cancel(self, conn: _AConn, rid: int) -> None:
@@ -891,8 +1102,11 @@ class AsyncClient:
 
     async def _call_on(self, conn: _AConn, req: Mapping[str, Any],
                        timeout: Optional[float] = None) -> Dict[str, Any]:
-        rid, p = await self._send_on(conn, req)
+        rid = next(self._ids)
+        frame = encode_frame({**req, "id": rid})
+        p = conn.register(rid, None)
         try:
+            await conn.write(rid, p, frame)
             m = await asyncio.wait_for(asyncio.shield(p.fut), timeout)
         except asyncio.TimeoutError:
             conn.pending.pop(rid, None)
@@ -900,7 +1114,8 @@ class AsyncClient:
             raise TimeoutError(f"no reply from the warden agent within {timeout} s") from None
         except asyncio.CancelledError:
             conn.pending.pop(rid, None)
-            await asyncio.shield(self._cancel(conn, rid))
+            if p.sent:
+                await asyncio.shield(self._cancel(conn, rid))
             raise
         return result_of(m)
 
@@ -917,13 +1132,20 @@ class AsyncClient:
                      undo: Optional[Callable[[Dict[str, Any]], Awaitable[None]]] = None,
                      stream: Optional[_AStreamBuf] = None) -> Dict[str, Any]:
         """A request whose success cannot be taken back. When the awaiting task
-        is cancelled, the request is canceled at the agent and its own reply
-        awaited; a success that raced the cancel is undone."""
+        is cancelled before the frame was handed over, the request is dropped;
+        after, it is canceled at the agent and its own reply awaited, and a
+        success that raced the cancel is undone."""
         conn = self._live_conn()
-        rid, p = await self._send_on(conn, req, stream)
+        rid = next(self._ids)
+        frame = encode_frame({**req, "id": rid})
+        p = conn.register(rid, stream, grant_of(req))
         try:
+            await conn.write(rid, p, frame)
             m = await asyncio.shield(p.fut)
         except asyncio.CancelledError:
+            if not p.sent:
+                conn.pending.pop(rid, None)
+                raise
             await asyncio.shield(self._after_cancel(conn, rid, p, undo))
             raise
         return result_of(m)
@@ -947,7 +1169,7 @@ class AsyncClient:
         return await self._call({"op": op, **fields})
 
     async def _open_stream(self, req: Mapping[str, Any]) -> Tuple[_AStreamBuf, Dict[str, Any]]:
-        buf = _AStreamBuf(self)
+        buf = _AStreamBuf(self, self.stream_backlog)
 
         async def undo(result: Dict[str, Any]) -> None:
             await buf.close()
@@ -1027,13 +1249,14 @@ class AsyncClient:
 
     async def _lease(self, req: Mapping[str, Any], path: str) -> AsyncLease:
         async def undo(r: Dict[str, Any]) -> None:
-            await self._undo(_ops.unlock(LeaseResult.parse(r).key))
+            key = LeaseResult.parse(r).key
+            await self._release(_ops.unlock(key), key, ("lock", path), quiet=True)
 
         lr = LeaseResult.parse(await self._grant(req, undo))
         return AsyncLease(self, path, lr.key, lr.token)
 
     def _lease_cm(self, req: Mapping[str, Any], path: str) -> _Acquire[AsyncLease]:
-        return _Acquire(lambda: self._lease(req, path), lambda lease: lease.unlock())
+        return _Acquire(lambda: self._lease(req, path), lambda lease: lease._exit())
 
     def lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         """``lease = await client.lock(path)`` or ``async with client.lock(path) as lease``.
@@ -1047,7 +1270,7 @@ class AsyncClient:
             return None
 
     async def unlock(self, key: str) -> None:
-        await self._call(_ops.unlock(key))
+        await self._release(_ops.unlock(key), key, ("lock", key.rsplit("/", 1)[0] or "/"))
 
     def read_lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         return self._lease_cm(_ops.read_lock(path, _ops.wait_ms(timeout)), path)
@@ -1086,7 +1309,7 @@ class AsyncClient:
         return AsyncMembership(self, group, member, lr.key, lr.token)
 
     def join(self, group: str, member: str, data: bytes = b"") -> _Acquire[AsyncMembership]:
-        return _Acquire(lambda: self._join(group, member, data), lambda m: m.leave())
+        return _Acquire(lambda: self._join(group, member, data), lambda m: m._exit())
 
     async def group_members(self, group: str) -> List[GroupMember]:
         return GroupResult.parse(await self._call(_ops.members_of(group))).members
@@ -1113,12 +1336,14 @@ class AsyncClient:
 async def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = None, name: str = "",
                   resumable: bool = False, heartbeat: bool = False, resume: Optional[ResumeToken] = None,
                   no_session: bool = False, on_session_state: Optional[StateCallback] = None,
-                  connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION) -> AsyncClient:
+                  connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+                  stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> AsyncClient:
     """Connects to the local warden agent and opens a session (options as
     for warden.connect; on_session_state may be a coroutine function)."""
     client = AsyncClient(socket, session_timeout=session_timeout, name=name, resumable=resumable,
                          heartbeat=heartbeat, resume=resume, no_session=no_session,
-                         on_session_state=on_session_state, connect_timeout=connect_timeout, protocol=protocol)
+                         on_session_state=on_session_state, connect_timeout=connect_timeout, protocol=protocol,
+                         stream_backlog=stream_backlog)
     return await client._start()
 
 

@@ -13,16 +13,18 @@ import itertools
 import os
 import queue
 import socket as _socket
+import struct
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from . import _ops
-from ._streams import Stream, Subscription, Watch, _StreamBuf, _unwrap, fresh
+from ._reclaim import Grant, candidate_dirs, grant_of, join as _join
+from ._streams import DEFAULT_STREAM_BACKLOG, Stream, Subscription, Watch, _StreamBuf, _unwrap, fresh
 from ._wire import (DEFAULT_SOCKET, PROTOCOL_VERSION, SOCKET_ENV, FrameReader, Message, ProtocolError,
                     decode_message, encode_frame)
-from .errors import (ConnectionClosedError, DisconnectedError, OperationTimeoutError, SessionExpiredError,
-                     SessionLostError, WardenError, error_from_wire)
+from .errors import (ConnectionClosedError, DisconnectedError, NoNodeError, NotHeldError, OperationTimeoutError,
+                     SessionExpiredError, SessionLostError, WardenError, error_from_wire)
 from .recipes import (Barrier, Config, Counter, DoubleBarrier, Election, Lease, Membership, Queue, Semaphore,
                       Task)
 from .types import (ANY_VERSION, AgentMember, ChildrenResult, CreateResult, ExistsResult, GetResult,
@@ -43,6 +45,10 @@ def socket_path(explicit: Optional[str] = None) -> str:
     return env if env else DEFAULT_SOCKET
 
 
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
+
+
 def result_of(m: Message) -> Dict[str, Any]:
     """A reply's result, or its error raised as the matching exception."""
     if m.error is not None:
@@ -51,11 +57,13 @@ def result_of(m: Message) -> Dict[str, Any]:
 
 
 class _Pending:
-    __slots__ = ("fut", "stream")
+    __slots__ = ("fut", "stream", "grant", "sent")
 
-    def __init__(self, stream: Optional[_StreamBuf]) -> None:
+    def __init__(self, stream: Optional[_StreamBuf], grant: Optional[Grant] = None) -> None:
         self.fut: "concurrent.futures.Future[Message]" = concurrent.futures.Future()
         self.stream = stream
+        self.grant = grant
+        self.sent = False  # the whole frame was handed to the socket
 
 
 class _Conn:
@@ -70,13 +78,25 @@ class _Conn:
         self.streams: Dict[int, _StreamBuf] = {}
         self.err: Optional[WardenError] = None
         self.fatal: Optional[WardenError] = None
+        self.session_state: str = ""  # the last session state the agent sent on this connection
+        self.send_bound = client._connect_timeout  # seconds a write may block
         self.thread = threading.Thread(target=self._read_loop, name="warden-reader", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
-    def register(self, rid: int, stream: Optional[_StreamBuf]) -> _Pending:
-        p = _Pending(stream)
+    def set_send_bound(self, seconds: float) -> None:
+        """Bounds each write: a socket the agent stops reading for this long is broken."""
+        self.send_bound = max(seconds, 1.0)
+        sec = int(self.send_bound)
+        usec = int((self.send_bound - sec) * 1e6)
+        try:
+            self.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO, struct.pack("ll", sec, usec))
+        except OSError:
+            pass
+
+    def register(self, rid: int, stream: Optional[_StreamBuf], grant: Optional[Grant] = None) -> _Pending:
+        p = _Pending(stream, grant)
         with self.mu:
             if self.err is not None:
                 raise fresh(self.err)
@@ -91,14 +111,32 @@ class _Conn:
         with self.mu:
             return self.streams.pop(sub, None) is not None
 
-    def write(self, rid: int, frame: bytes) -> None:
-        try:
-            with self.wlock:
-                self.sock.sendall(frame)
-        except OSError as e:
+    def write(self, rid: int, p: _Pending, frame: bytes, timeout: Optional[float] = None) -> None:
+        """Writes one whole frame. Nothing was written when it raises
+        TimeoutError (the write lock was not free in time) or fails before
+        the frame was handed over; if it is interrupted while writing, part of
+        the frame may be on the wire, so the connection is shut down (its
+        reader then fails the pending requests)."""
+        wait = self.send_bound if timeout is None else min(max(timeout, 0.0), self.send_bound)
+        if not self.wlock.acquire(timeout=wait):
             self.forget(rid)
+            raise TimeoutError(f"could not write to the warden agent within {wait} s")
+        writing = False
+        try:
+            writing = True
+            self.sock.sendall(frame)
+            p.sent = True
+        except OSError as e:
             self.shutdown()
+            if p.grant is None:
+                self.forget(rid)
             raise ConnectionClosedError(f"write to the warden agent failed: {e}") from None
+        except BaseException:
+            if writing and not p.sent:
+                self.shutdown()  # a partial frame would garble every later one
+            raise
+        finally:
+            self.wlock.release()
 
     def shutdown(self) -> None:
         try:
@@ -112,6 +150,9 @@ class _Conn:
                 self.err = err
             pending, self.pending = self.pending, {}
             streams, self.streams = self.streams, {}
+        grants = [p.grant for p in pending.values() if p.grant is not None]
+        if grants:
+            self.client._note_reclaim(grants)
         for p in pending.values():
             if not p.fut.done():
                 p.fut.set_exception(fresh(err))
@@ -156,6 +197,10 @@ class _Conn:
                         p.stream.sub = sub
                         p.stream.conn = self
                         self.streams[sub] = p.stream
+            if p is not None and p.grant is not None and m.error is None and m.result is not None:
+                key = m.result.get("key")
+                if isinstance(key, str) and key:
+                    self.client._hold(key)  # before anyone can see the grant
             if p is not None and not p.fut.done():
                 p.fut.set_result(m)
             return
@@ -163,8 +208,8 @@ class _Conn:
             if m.sub:
                 with self.mu:
                     s = self.streams.get(m.sub)
-                if s is not None:
-                    s.push(m)
+                if s is not None and s.push(m):
+                    self.client._abandon(s)
             elif m.event == "session" and m.body is not None:
                 self.client._session_event(self, SessionEvent.parse(m.body))
             return
@@ -206,16 +251,21 @@ class Client:
                  name: str = "", resumable: bool = False, heartbeat: bool = False,
                  resume: Optional[ResumeToken] = None, no_session: bool = False,
                  on_session_state: Optional[StateCallback] = None,
-                 connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION) -> None:
+                 connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+                 stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> None:
         self.socket_path = socket_path(socket)
         self._name = name
         self._resumable = resumable
-        self._heartbeat = heartbeat
+        # A resumed session keeps the heartbeat it was opened with; a client
+        # that resumes pings whether or not it was, which costs next to nothing.
+        self._heartbeat = heartbeat or resume is not None
+        self._session_heartbeat = resume.heartbeat if resume is not None else heartbeat
         self._no_session = no_session
         self._protocol = protocol
         self._connect_timeout = connect_timeout
         self._session_timeout_ms = int(session_timeout * 1000) if session_timeout else 0
         self._on_state = on_session_state
+        self.stream_backlog = stream_backlog
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -225,11 +275,14 @@ class Client:
         self._closing = False
         self._established = False  # the first hello succeeded
         self._secret = b""
+        self._held: Set[str] = set()  # keys of the grants handed to the application
+        self._reclaim: Set[Grant] = set()  # grant requests a dropped connection cut short
         self.session_id = 0
         self.agent = ""
         self.session_timeout = 0.0
         self._callbacks: "queue.SimpleQueue[Optional[str]]" = queue.SimpleQueue()
         self._callback_thread: Optional[threading.Thread] = None
+        self._jobs: "queue.SimpleQueue[Optional[_StreamBuf]]" = queue.SimpleQueue()
         if on_session_state is not None:
             self._callback_thread = threading.Thread(target=self._run_callbacks,
                                                      name="warden-session-state", daemon=True)
@@ -252,11 +305,14 @@ class Client:
         self.session_timeout = hello.session_timeout_ms / 1000.0
         self._secret = hello.secret
         self._resumable = resumable or (resume is not None and bool(hello.secret))
+        conn.set_send_bound(self.session_timeout or connect_timeout)
+        threading.Thread(target=self._run_jobs, name="warden-janitor", daemon=True).start()
         with self._cond:
-            self._conn = conn
             self._established = True
-            self._cond.notify_all()
-        if heartbeat:
+            installed = self._install(conn)
+        if not installed:
+            self._conn_ended(conn, conn.err or ConnectionClosedError("the connection ended"), force=True)
+        if self._heartbeat and not no_session:
             threading.Thread(target=self._heartbeat_loop, name="warden-heartbeat", daemon=True).start()
 
     # -- connection and session ------------------------------------------------
@@ -275,6 +331,7 @@ class Client:
             raise ConnectionClosedError(f"cannot connect to the warden agent at {self.socket_path}: {e}") from None
         s.settimeout(None)
         conn = _Conn(self, s)
+        conn.set_send_bound(timeout)
         conn.start()
         return conn
 
@@ -283,19 +340,38 @@ class Client:
         frame = encode_frame({**req, "id": rid})
         try:
             p = conn.register(rid, None)
-            conn.write(rid, frame)
+            conn.write(rid, p, frame, timeout)
             m = p.fut.result(timeout)
             return HelloResult.parse(result_of(m))
-        except concurrent.futures.TimeoutError:
+        except (concurrent.futures.TimeoutError, TimeoutError):
             conn.shutdown()
             raise ConnectionClosedError("the warden agent did not answer hello in time") from None
         except BaseException:
             conn.shutdown()
             raise
 
+    def _install(self, conn: _Conn) -> bool:
+        """Makes conn, whose hello succeeded, the client's connection and
+        reports its state. False if its reader has ended meanwhile. Called
+        with self._cond held."""
+        with conn.mu:
+            ended = conn.err is not None
+        if ended:
+            return False
+        self._conn = conn
+        if self._terminal is None:
+            # The hello's success is the agent's confirmation; the connected
+            # event that follows it is then not reported a second time.
+            state = conn.session_state or SessionState.CONNECTED
+            if state != self._state:
+                self._emit(state)
+        self._cond.notify_all()
+        return True
+
     @property
     def state(self) -> str:
-        """The last session state: connected, suspended, disconnected, lost or closed."""
+        """The last session state: connected, suspended, disconnected, lost or
+        closed. ``connected`` as soon as connect() returns."""
         with self._cond:
             return self._state
 
@@ -310,7 +386,7 @@ class Client:
         from another process or connection; None when it is not resumable."""
         if not self._secret:
             return None
-        return ResumeToken(self.session_id, self._secret)
+        return ResumeToken(self.session_id, self._secret, self._session_heartbeat)
 
     def wait_connected(self, timeout: Optional[float] = None) -> None:
         """Waits until the session is connected (after a resume, say).
@@ -359,7 +435,10 @@ class Client:
             self._end(SessionLostError("the warden agent reports the session lost"), SessionState.LOST)
             return
         with self._cond:
-            if self._terminal is None:
+            conn.session_state = state
+            # A connection not yet installed (its hello just succeeded, or a
+            # resume is reclaiming) reports its state when it is installed.
+            if self._terminal is None and self._conn is conn and state != self._state:
                 self._emit(state)
 
     def _end(self, err: WardenError, state: SessionState) -> None:
@@ -370,16 +449,18 @@ class Client:
             conn, self._conn = self._conn, None
             self._emit(state)
         self._stop_callbacks()
+        self._jobs.put(None)
         if conn is not None:
             conn.fail(err)
             conn.shutdown()
 
-    def _conn_ended(self, conn: _Conn, err: WardenError) -> None:
+    def _conn_ended(self, conn: _Conn, err: WardenError, force: bool = False) -> None:
         with self._cond:
-            if (not self._established or self._closing or self._terminal is not None
-                    or (self._conn is not None and self._conn is not conn)):
+            if not self._established or self._closing or self._terminal is not None:
                 return
-            resume = self._resumable and bool(self._secret) and self._conn is conn
+            if self._conn is not conn and not force:
+                return  # not the session's connection: a resume attempt that failed
+            resume = self._resumable and bool(self._secret)
             if resume:
                 self._conn = None
                 self._emit(SessionState.DISCONNECTED)
@@ -401,29 +482,114 @@ class Client:
             if left <= 0:
                 self._end(SessionLostError("could not resume the session within its timeout"), SessionState.LOST)
                 return
+            conn: Optional[_Conn] = None
             try:
                 conn = self._open(min(left, 5.0))
-                try:
-                    self._handshake(conn, _ops.hello(protocol=self._protocol, session_id=self.session_id,
-                                                     secret=self._secret), left)
-                except BaseException:
-                    conn.shutdown()
-                    raise
+                self._handshake(conn, _ops.hello(protocol=self._protocol, session_id=self.session_id,
+                                                 secret=self._secret), left)
+                conn.set_send_bound(self.session_timeout)
+                while True:
+                    # Before the session is reported connected and before any
+                    # call goes through: remove what the cut-short grant
+                    # requests left queued.
+                    self._reclaim_on(conn, deadline)
+                    with self._cond:
+                        if self._terminal is not None:
+                            conn.shutdown()
+                            return
+                        if self._reclaim:
+                            continue  # more came meanwhile
+                        if self._install(conn):
+                            return
+                    break
             except SessionExpiredError as e:
+                if conn is not None:
+                    conn.shutdown()
                 self._end(SessionLostError(f"the session could not be resumed: {e.message}"), SessionState.LOST)
                 return
-            except WardenError:
+            except (WardenError, TimeoutError):
+                if conn is not None:
+                    conn.shutdown()
                 with self._cond:
                     self._cond.wait(min(delay, max(deadline - time.monotonic(), 0.0)))
                 delay = min(delay * 2, 0.5)
                 continue
+            # The resumed connection ended before it was installed: the agent
+            # started the session's timeout again when it closed.
+            deadline = time.monotonic() + self.session_timeout
+
+    def _reclaim_on(self, conn: _Conn, deadline: float) -> None:
+        """Deletes the nodes this session owns under the paths of grant
+        requests a dropped connection cut short, except those it handed to
+        the application. Raises on a connection error (a failed attempt)."""
+        with self._cond:
+            todo = sorted(self._reclaim)
+        for grant in todo:
+            for parent, prefix in candidate_dirs(grant):
+                try:
+                    names = ChildrenResult.parse(
+                        self._call_on(conn, _ops.children(parent), _left(deadline))).children
+                except NoNodeError:
+                    continue
+                for name in names:
+                    if not name.startswith(prefix):
+                        continue
+                    node = _join(parent, name)
+                    with self._cond:
+                        if node in self._held:
+                            continue
+                    r = ExistsResult.parse(self._call_on(conn, _ops.exists(node), _left(deadline)))
+                    if not r.exists or r.stat.ephemeral_owner != self.session_id:
+                        continue
+                    with self._cond:
+                        if node in self._held:
+                            continue
+                    try:
+                        self._call_on(conn, _ops.delete(node, ANY_VERSION), _left(deadline))
+                    except NoNodeError:
+                        pass
             with self._cond:
-                if self._terminal is None:
-                    self._conn = conn
-                    self._cond.notify_all()
-                    return
-            conn.shutdown()
+                self._reclaim.discard(grant)
+
+    def _note_reclaim(self, grants: Sequence[Grant]) -> None:
+        with self._cond:
+            if self._resumable and self._secret and self._terminal is None:
+                self._reclaim.update(grants)
+
+    def _hold(self, key: str) -> None:
+        with self._cond:
+            self._held.add(key)
+
+    def _release(self, req: Mapping[str, Any], key: str, grant: Grant, *, quiet: bool = False) -> None:
+        """Releases a held grant by key (unlock, semaphore_release, resign).
+        quiet (a with block's exit, an undo): a session that has ended holds
+        nothing any more, so that is no error; and if the connection dropped,
+        the resume removes the node instead."""
+        try:
+            self._call(req)
+        except DisconnectedError:
+            if not quiet:
+                raise
+            with self._cond:
+                self._held.discard(key)
+                live = self._conn is not None
+                if not live:
+                    self._reclaim.add(grant)
+            if live:  # the resume completed meanwhile
+                self._undo(req)
             return
+        except ConnectionClosedError:
+            with self._cond:
+                self._held.discard(key)
+            if not quiet:
+                raise
+            return
+        except NotHeldError:
+            with self._cond:
+                self._held.discard(key)
+            raise
+        with self._cond:
+            self._held.discard(key)
 
     def _heartbeat_loop(self) -> None:
         interval = max(self.session_timeout / 3.0, 0.01)
@@ -438,6 +604,21 @@ class Client:
                     self._call_on(conn, _ops.ping(), timeout=self.session_timeout)
                 except (WardenError, TimeoutError):
                     pass
+
+    def _abandon(self, buf: _StreamBuf) -> None:
+        """Ends a stream the application dropped or could not keep up with:
+        queued for the janitor thread (safe from a finalizer or the reader)."""
+        self._jobs.put(buf)
+
+    def _run_jobs(self) -> None:
+        while True:
+            buf = self._jobs.get()
+            if buf is None:
+                return
+            try:
+                buf.close(timeout=10.0)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
     def close(self) -> None:
         """Ends the connection, and with it the session: its ephemeral nodes go
@@ -477,30 +658,41 @@ class Client:
 
     def _send_on(self, conn: _Conn, req: Mapping[str, Any],
                  stream: Optional[_StreamBuf] = None) -> Tuple[int, _Pending]:
+        """Sends a request whose reply nobody waits for in this call. On any
+        error before the frame was handed over, the entry is gone."""
         rid = self._next_id()
         frame = encode_frame({**req, "id": rid})
-        p = conn.register(rid, stream)
-        conn.write(rid, frame)
+        p = conn.register(rid, stream, grant_of(req))
+        try:
+            conn.write(rid, p, frame)
+        except BaseException:
+            if not p.sent:
+                conn.forget(rid)
+            raise
         return rid, p
 
     def _cancel(self, conn: _Conn, rid: int) -> None:
         try:
             self._send_on(conn, _ops.cancel(rid))
-        except WardenError:
+        except (WardenError, TimeoutError):
             pass
 
     def _call_on(self, conn: _Conn, req: Mapping[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
-        rid, p = self._send_on(conn, req)
+        rid = self._next_id()
+        frame = encode_frame({**req, "id": rid})
+        p = conn.register(rid, None)
         try:
+            conn.write(rid, p, frame, timeout)
             m = p.fut.result(timeout)
         except concurrent.futures.TimeoutError:
             self._cancel(conn, rid)
             conn.forget(rid)
             raise TimeoutError(f"no reply from the warden agent within {timeout} s") from None
-        except WardenError:
+        except (WardenError, TimeoutError):
             raise
         except BaseException:
-            self._cancel(conn, rid)
+            if p.sent:
+                self._cancel(conn, rid)
             conn.forget(rid)
             raise
         return result_of(m)
@@ -513,14 +705,21 @@ class Client:
         """Sends a request whose success cannot be taken back (a grant). If the
         caller is interrupted while waiting, the request is canceled at the
         agent and its own reply awaited; a success that raced the cancel is
-        undone with undo."""
+        undone with undo. Interrupted before the frame was handed over, the
+        request is simply dropped."""
         conn = self._live_conn()
-        rid, p = self._send_on(conn, req, stream)
+        rid = self._next_id()
+        frame = encode_frame({**req, "id": rid})
+        p = conn.register(rid, stream, grant_of(req))
         try:
+            conn.write(rid, p, frame)
             m = p.fut.result()
         except WardenError:
             raise
         except BaseException:
+            if not p.sent:
+                conn.forget(rid)
+                raise
             self._cancel(conn, rid)
             try:
                 late = p.fut.result(_CANCEL_REPLY_TIMEOUT)
@@ -547,7 +746,7 @@ class Client:
         return PendingRequest(self, conn, rid, p)
 
     def _open_stream(self, req: Mapping[str, Any]) -> Tuple[_StreamBuf, Dict[str, Any]]:
-        buf = _StreamBuf(self)
+        buf = _StreamBuf(self, self.stream_backlog)
 
         def undo(result: Dict[str, Any]) -> None:
             buf.close()
@@ -644,7 +843,11 @@ class Client:
     # -- locks -------------------------------------------------------------------
 
     def _lease(self, req: Mapping[str, Any], path: str) -> Lease:
-        r = self._grant(req, undo=lambda r: self._undo(_ops.unlock(LeaseResult.parse(r).key)))
+        def undo(r: Dict[str, Any]) -> None:
+            key = LeaseResult.parse(r).key
+            self._release(_ops.unlock(key), key, ("lock", path), quiet=True)
+
+        r = self._grant(req, undo=undo)
         lr = LeaseResult.parse(r)
         return Lease(self, path, lr.key, lr.token)
 
@@ -671,7 +874,7 @@ class Client:
 
     def unlock(self, key: str) -> None:
         """Releases a lease by its key."""
-        self._call(_ops.unlock(key))
+        self._release(_ops.unlock(key), key, ("lock", key.rsplit("/", 1)[0] or "/"))
 
     def read_lock(self, path: str, timeout: Optional[float] = None) -> Lease:
         """The lock at path for reading: shared with readers, never with a writer."""
@@ -764,7 +967,8 @@ class Client:
 def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = None, name: str = "",
             resumable: bool = False, heartbeat: bool = False, resume: Optional[ResumeToken] = None,
             no_session: bool = False, on_session_state: Optional[StateCallback] = None,
-            connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION) -> Client:
+            connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+            stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> Client:
     """Connects to the local warden agent and opens a session.
 
     socket: the agent's socket; default $WARDEN_SOCKET, then /tmp/warden.sock.
@@ -774,12 +978,16 @@ def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = 
         the client resumes it by itself (see resume_token()).
     heartbeat: ping every third of the timeout; the agent ends the session of
         a client that falls silent.
-    resume: take up an earlier resumable session instead of opening one.
+    resume: take up an earlier resumable session instead of opening one
+        (the client then pings as for heartbeat, whatever the token says).
     no_session: a connection without a session, for read-only tools.
     on_session_state: called with each session state (connected, suspended,
         disconnected, lost, closed), from a thread of its own.
+    stream_backlog: the most events a stream holds unread; a stream that
+        falls further behind ends with StreamOverflowError.
     protocol: the protocol version to ask for (tests only).
     """
     return Client(socket, session_timeout=session_timeout, name=name, resumable=resumable,
                   heartbeat=heartbeat, resume=resume, no_session=no_session,
-                  on_session_state=on_session_state, connect_timeout=connect_timeout, protocol=protocol)
+                  on_session_state=on_session_state, connect_timeout=connect_timeout, protocol=protocol,
+                  stream_backlog=stream_backlog)

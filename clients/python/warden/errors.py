@@ -158,6 +158,13 @@ class StreamClosedError(WardenError):
     code = "stream_closed"
 
 
+class StreamOverflowError(WardenError):
+    """The stream ended because the application did not read its events as
+    fast as they came and its backlog filled up. Subscribe again (a
+    subscription from its ``last_zxid``)."""
+    code = "stream_overflow"
+
+
 ERROR_CLASSES: Dict[str, Type[WardenError]] = {
     cls.code: cls
     for cls in (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Tuple
 from . import _ops
 from ._config import ConfigTracker
 from ._streams import Stream, Subscription
-from .errors import NodeExistsError, NoNodeError, OperationTimeoutError, StreamClosedError
+from .errors import ConnectionClosedError, NodeExistsError, NoNodeError, OperationTimeoutError, StreamClosedError
 from .types import (ANY_VERSION, CONFIG_ABSENT, PROGRESS_ROOT, ConfigUpdate, CounterResult, Leader,
                     LeaseResult, QueueItem)
 
@@ -33,7 +33,7 @@ class Lease:
 
     def unlock(self) -> None:
         """Releases the lock; the next waiter is granted it at once."""
-        self.client._call(_ops.unlock(self.key))
+        self.client._release(_ops.unlock(self.key), self.key, ("lock", self.path))
 
     release = unlock
 
@@ -45,7 +45,9 @@ class Lease:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.unlock()
+        # A session that has ended holds nothing any more; one being resumed
+        # has the lock removed by the resume.
+        self.client._release(_ops.unlock(self.key), self.key, ("lock", self.path), quiet=True)
 
     def __repr__(self) -> str:
         return f"Lease(path={self.path!r}, key={self.key!r}, token={self.token})"
@@ -63,7 +65,7 @@ class Leadership:
 
     def resign(self) -> None:
         """Gives up leadership; the next candidate is elected at once."""
-        self.client._call(_ops.resign(self.key, self.token))
+        self.client._release(_ops.resign(self.key, self.token), self.key, ("campaign", self.path))
 
     def proclaim(self, value: bytes) -> None:
         """Replaces the leader's value, which observers then see."""
@@ -73,7 +75,7 @@ class Leadership:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.resign()
+        self.client._release(_ops.resign(self.key, self.token), self.key, ("campaign", self.path), quiet=True)
 
     def __repr__(self) -> str:
         return f"Leadership(path={self.path!r}, key={self.key!r}, token={self.token})"
@@ -92,8 +94,13 @@ class Election:
         timeout (seconds), OperationTimeoutError if not elected in time."""
         c = self.client
         wait = _ops.wait_ms(timeout)
-        r = c._grant(_ops.campaign(self.path, value, wait),
-                     undo=lambda r: c._undo(_ops.resign(_key(r), LeaseResult.parse(r).token)))
+        path = self.path
+
+        def undo(r: Dict[str, Any]) -> None:
+            lr = LeaseResult.parse(r)
+            c._release(_ops.resign(lr.key, lr.token), lr.key, ("campaign", path), quiet=True)
+
+        r = c._grant(_ops.campaign(self.path, value, wait), undo=undo)
         lr = LeaseResult.parse(r)
         self.leadership = Leadership(c, self.path, lr.key, lr.token)
         return self.leadership
@@ -175,7 +182,10 @@ class Membership:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.leave()
+        try:
+            self.leave()
+        except ConnectionClosedError:
+            pass  # the connection or the session has ended
 
 
 class SemaphoreLease:
@@ -188,13 +198,14 @@ class SemaphoreLease:
         self.token = token
 
     def release(self) -> None:
-        self.client._call(_ops.semaphore_release(self.key))
+        self.client._release(_ops.semaphore_release(self.key), self.key, ("semaphore_acquire", self.path))
 
     def __enter__(self) -> "SemaphoreLease":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        self.client._release(_ops.semaphore_release(self.key), self.key, ("semaphore_acquire", self.path),
+                             quiet=True)
 
 
 class Semaphore:
@@ -207,8 +218,13 @@ class Semaphore:
 
     def acquire(self, timeout: Optional[float] = None) -> SemaphoreLease:
         c = self.client
-        r = c._grant(_ops.semaphore_acquire(self.path, self.n, _ops.wait_ms(timeout)),
-                     undo=lambda r: c._undo(_ops.semaphore_release(_key(r))))
+        path = self.path
+
+        def undo(r: Dict[str, Any]) -> None:
+            key = _key(r)
+            c._release(_ops.semaphore_release(key), key, ("semaphore_acquire", path), quiet=True)
+
+        r = c._grant(_ops.semaphore_acquire(self.path, self.n, _ops.wait_ms(timeout)), undo=undo)
         lr = LeaseResult.parse(r)
         return SemaphoreLease(c, self.path, lr.key, lr.token)
 
@@ -258,7 +274,10 @@ class DoubleBarrier:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.leave()
+        try:
+            self.leave()
+        except ConnectionClosedError:
+            pass  # the connection or the session has ended
 
 
 class Queue:

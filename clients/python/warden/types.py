@@ -135,15 +135,20 @@ class ResumeToken:
 
     session_id: int
     secret: bytes
+    heartbeat: bool = False
+    """The session was opened with heartbeat (a client resuming it pings)."""
 
     def to_str(self) -> str:
-        """A printable form, ``ID:HEXSECRET``."""
-        return f"{self.session_id}:{self.secret.hex()}"
+        """A printable form, ``ID:HEXSECRET``, with ``:heartbeat`` appended
+        for a heartbeat session."""
+        return f"{self.session_id}:{self.secret.hex()}" + (":heartbeat" if self.heartbeat else "")
 
     @classmethod
     def from_str(cls, s: str) -> "ResumeToken":
-        sid, _, sec = s.partition(":")
-        return cls(int(sid), bytes.fromhex(sec))
+        parts = s.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "heartbeat"):
+            raise ValueError(f"not a resume token: {s!r}")
+        return cls(int(parts[0]), bytes.fromhex(parts[1]), len(parts) == 3)
 
 
 @dataclass(frozen=True)
