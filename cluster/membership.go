@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -76,11 +79,54 @@ func (n *Node) startSerf() error {
 	}
 	n.serf = s
 	n.goFunc(n.handleSerfEvents)
-	if len(n.cfg.Join) > 0 {
-		n.goFunc(n.retryJoin)
-	}
+	n.goFunc(n.retryJoin)
 	n.maybeBootstrap()
 	return nil
+}
+
+// knownFile, in the data dir, lists the Serf addresses of the other agents
+// this one knows, one per line, rewritten whenever membership changes.
+// Serf's own snapshot buffers its lines for up to the next event, so an
+// agent killed soon after the cluster formed may find it empty; with this
+// file a restarted agent still joins every agent it knew, whatever its
+// --join says.
+const knownFile = "serf.known"
+
+// saveKnown writes knownFile if the members (other than this agent and
+// those that left) changed since it was last written.
+func (n *Node) saveKnown() {
+	self := n.serf.LocalMember().Name
+	var addrs []string
+	for _, m := range n.serf.Members() {
+		if m.Name != self && m.Status != serf.StatusLeft {
+			addrs = append(addrs, net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
+		}
+	}
+	sort.Strings(addrs)
+	text := strings.Join(addrs, "\n")
+	if text == n.known {
+		return
+	}
+	path := filepath.Join(n.cfg.DataDir, knownFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text+"\n"), 0o644); err != nil {
+		n.cfg.Logger.Warn("cannot record the known agents", "error", err)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		n.cfg.Logger.Warn("cannot record the known agents", "error", err)
+		return
+	}
+	n.known = text
+}
+
+// loadKnown reads knownFile (nothing when there is none).
+func loadKnown(dataDir string) []string {
+	b, err := os.ReadFile(filepath.Join(dataDir, knownFile))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
 }
 
 // SerfAddr is the address other agents join.
@@ -92,14 +138,15 @@ func (n *Node) SerfAddr() string {
 // RPCAddr is the address of this agent's Raft and RPC port.
 func (n *Node) RPCAddr() string { return n.rpcAddr }
 
-// retryJoin joins the configured agents, retrying until one answers.
+// retryJoin joins the configured agents and those the last run knew
+// (knownFile), retrying until one answers.
 func (n *Node) retryJoin() {
 	self := n.SerfAddr()
 	var addrs []string
-	for _, a := range n.cfg.Join {
+	for _, a := range append(slices.Clone(n.cfg.Join), loadKnown(n.cfg.DataDir)...) {
 		// Joining yourself "succeeds" and would end the retries before
 		// any other agent was found.
-		if a = withDefaultPort(a, n.cfg.DefaultSerfPort); a != self {
+		if a = withDefaultPort(a, n.cfg.DefaultSerfPort); a != self && !slices.Contains(addrs, a) {
 			addrs = append(addrs, a)
 		}
 	}
@@ -139,6 +186,7 @@ func (n *Node) handleSerfEvents() {
 			if !ok {
 				continue
 			}
+			n.saveKnown()
 			if me.Type == serf.EventMemberFailed && n.IsLeader() {
 				for _, m := range me.Members {
 					n.expiry.agentFailed(m.Name)

@@ -39,6 +39,7 @@ type Node struct {
 	expiry      *expirer
 	reconcileCh chan struct{}
 	nudgeCh     chan struct{} // forwarded writes the followers must hear committed
+	known       string        // what saveKnown last wrote (only its goroutine uses it)
 
 	mu           sync.Mutex
 	reaped       map[string]bool // agents Serf reaped, to drop from Raft
