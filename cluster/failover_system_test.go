@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -326,9 +327,16 @@ func TestRestartedServerCatchesUpAndNewReplicaGetsSnapshot(t *testing.T) {
 	// checks every SnapshotInterval, randomized up to twice that); the
 	// snapshot compacts the log, so an agent that joins later must be sent
 	// the snapshot.
+	// A snapshot taken while the writes ran may keep (in its trailing
+	// logs) what the killed server lacks, so wait for one that covers them
+	// all.
+	st, err := writes[1].Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitStart := time.Now()
-	agenttest.Eventually(t, 10*time.Second, "a snapshot on the leader", func() bool {
-		return hasSnapshot(leader.DataDir)
+	agenttest.Eventually(t, 10*time.Second, "a snapshot on the leader covering the writes", func() bool {
+		return snapshotIndex(leader.DataDir) >= st.AppliedIndex
 	})
 	t.Logf("the leader had a snapshot %v after the writes", time.Since(waitStart))
 	// More writes after the snapshot: the newcomers need snapshot + log.
@@ -1224,6 +1232,24 @@ func memberStatus(ms []warden.Member, name string) string {
 func hasSnapshot(dataDir string) bool {
 	m, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "*", "meta.json"))
 	return len(m) > 0
+}
+
+// snapshotIndex is the Raft index of the newest snapshot in dataDir (0 when
+// there is none).
+func snapshotIndex(dataDir string) uint64 {
+	metas, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "*", "meta.json"))
+	var newest uint64
+	for _, m := range metas {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		var meta struct{ Index uint64 }
+		if json.Unmarshal(b, &meta) == nil {
+			newest = max(newest, meta.Index)
+		}
+	}
+	return newest
 }
 
 // extraAgent is an agent process started beside a running cluster.
