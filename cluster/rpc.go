@@ -107,8 +107,18 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 		if err = msgpack.Unmarshal(req.Body, &name); err == nil {
 			if name == n.cfg.NodeName {
 				err = errors.New("the leader cannot remove itself")
-			} else {
-				err = n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout).Error()
+			} else if err = n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout).Error(); err == nil {
+				// Serf's own leave message is best effort too: say it for
+				// the agent, so that this Serf (whose view drives the
+				// Raft configuration) and the others see it left, not
+				// failed, once it is gone.
+				// (It waits for the broadcast, at most Serf's
+				// BroadcastTimeout; the leaver need not.)
+				go func() {
+					if err := n.serf.RemoveFailedNode(name); err != nil {
+						n.cfg.Logger.Warn("could not announce a leaving agent in Serf", "agent", name, "error", err)
+					}
+				}()
 			}
 		}
 	case rpcBarrier:
