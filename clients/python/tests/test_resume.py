@@ -232,7 +232,7 @@ def test_write_to_an_agent_that_reads_nothing_is_bounded(tmp_path: Any) -> None:
 
 
 def test_resumed_heartbeat_session_keeps_pinging(agent: Agent) -> None:
-    a = warden.connect(agent.socket, resumable=True, heartbeat=True, session_timeout=0.6)
+    a = warden.connect(agent.socket, resumable=True, heartbeat=True, session_timeout=1.5)
     token = a.resume_token()
     assert token is not None and token.heartbeat
     assert warden.ResumeToken.from_str(token.to_str()) == token
@@ -242,7 +242,7 @@ def test_resumed_heartbeat_session_keeps_pinging(agent: Agent) -> None:
     a.close()  # detaches the session
     states = States()
     with warden.connect(agent.socket, resume=plain, on_session_state=states) as b:
-        time.sleep(2.0)  # over three timeouts of silence from the application
+        time.sleep(3.2)  # over two timeouts of silence from the application
         b.ping()
         assert b.state == "connected" and "lost" not in states.seen, states.seen
 

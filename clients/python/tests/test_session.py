@@ -55,8 +55,10 @@ def test_agent_death_fails_pending_and_later_calls(own_agent: Agent) -> None:
 
 def test_heartbeat_keeps_a_quiet_session(agent: Agent) -> None:
     states = States()
-    with warden.connect(agent.socket, heartbeat=True, session_timeout=0.6, on_session_state=states) as c:
-        time.sleep(1.5)  # well over two timeouts of silence from the app
+    # 1.5 s: long enough that a busy machine does not delay a ping (one
+    # every 0.5 s) past the timeout.
+    with warden.connect(agent.socket, heartbeat=True, session_timeout=1.5, on_session_state=states) as c:
+        time.sleep(3.2)  # over two timeouts of silence from the app
         c.ping()
         assert c.state == "connected" and "lost" not in states.seen
 

@@ -377,7 +377,11 @@ export class FrameError extends Error {
  * over 4 MiB throws a FrameError before anything is allocated.
  */
 export class FrameReader {
+  // Unread chunks are chunks[head..]; the consumed ones before head are
+  // dropped now and then, so that a frame arriving in many small pieces
+  // costs linear time (Array.shift on a long array would not).
   private chunks: Buffer[] = [];
+  private head = 0;
   private buffered = 0;
   private need = -1; // the body length of the frame being read, once known
 
@@ -399,6 +403,10 @@ export class FrameReader {
       out.push(this.consume(this.need));
       this.need = -1;
     }
+    if (this.head > 0 && (this.head === this.chunks.length || this.head >= 1024)) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
     return out;
   }
 
@@ -408,37 +416,37 @@ export class FrameReader {
   }
 
   private peekLength(): number {
-    const first = this.chunks[0]!;
+    const first = this.chunks[this.head]!;
     if (first.length >= 4) return first.readUInt32BE(0);
     const hdr = Buffer.alloc(4);
     let i = 0;
-    for (const c of this.chunks) {
+    for (let k = this.head; k < this.chunks.length && i < 4; k++) {
+      const c = this.chunks[k]!;
       for (let j = 0; j < c.length && i < 4; j++) hdr[i++] = c[j]!;
-      if (i === 4) break;
     }
     return hdr.readUInt32BE(0);
   }
 
   private consume(n: number): Buffer {
     this.buffered -= n;
-    const first = this.chunks[0]!;
+    const first = this.chunks[this.head]!;
     if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
+      this.chunks[this.head] = first.subarray(n);
       return first.subarray(0, n);
     }
     if (first.length === n) {
-      this.chunks.shift();
+      this.head++;
       return first;
     }
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[this.head]!;
       const take = Math.min(c.length, n - off);
       c.copy(out, off, 0, take);
       off += take;
-      if (take === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(take);
+      if (take === c.length) this.head++;
+      else this.chunks[this.head] = c.subarray(take);
     }
     return out;
   }

@@ -65,9 +65,11 @@ agentTest(A, "session: a missed heartbeat makes the agent report lost; pending a
 
 agentTest(A, "session: a heartbeat session that pings outlives several timeouts", async () => {
   const states: SessionState[] = [];
-  const c = await agent.connect({ heartbeat: true, sessionTimeoutMs: 600, onSessionState: (s) => states.push(s) });
-  // Three timeouts of silence from the app: only the client's pings keep it.
-  await new Promise((r) => setTimeout(r, 1900));
+  // 1.5 s: long enough that a busy machine does not delay a ping (one
+  // every 500 ms) past the timeout.
+  const c = await agent.connect({ heartbeat: true, sessionTimeoutMs: 1500, onSessionState: (s) => states.push(s) });
+  // Two timeouts of silence from the app: only the client's pings keep it.
+  await new Promise((r) => setTimeout(r, 3200));
   await c.ping();
   assert.equal(states[0], "connected");
   assert.ok(!states.includes("lost") && !states.includes("closed"), states.join());
