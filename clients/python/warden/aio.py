@@ -25,7 +25,7 @@ from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Generator, Ge
 from . import _ops
 from ._config import ConfigTracker
 from ._reclaim import Grant, candidate_dirs, grant_of, join as _join
-from ._streams import DEFAULT_STREAM_BACKLOG, fresh, overflow_error
+from ._streams import DEFAULT_STREAM_BACKLOG, _End, fresh, overflow_error
 from ._wire import PROTOCOL_VERSION, FrameReader, Message, ProtocolError, decode_message, encode_frame
 from .client import result_of, socket_path
 from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError, NodeExistsError, NoNodeError,
@@ -46,13 +46,6 @@ _CANCEL_REPLY_TIMEOUT = 35.0
 
 def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
-
-
-class _End:
-    __slots__ = ("err",)
-
-    def __init__(self, err: WardenError) -> None:
-        self.err = err
 
 
 class _AStreamBuf:
