@@ -289,3 +289,35 @@ func BenchmarkSnapshotRestore(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "znodes/s")
 }
+
+// BenchmarkApplyAfter: single-op sets of 100 bytes over 16 nodes, timed
+// after the FSM has already applied 10 k, 100 k or 1 M of them, so the
+// change history is filling, just full, or has wrapped many times. The
+// per-apply cost should not depend on how much was applied before.
+func BenchmarkApplyAfter(b *testing.B) {
+	const keys = 16
+	for _, applied := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("applied=%d", applied), func(b *testing.B) {
+			bf := newBenchFSM()
+			w := &Write{Time: 1}
+			for k := 0; k < keys; k++ {
+				w.Ops = append(w.Ops, Op{Kind: OpCreate, Path: fmt.Sprintf("/k%02d", k), Data: benchData})
+			}
+			bf.apply(b, CmdWrite, w)
+			set := func(i int) []byte {
+				return mustEncode(b, CmdWrite, &Write{Time: int64(i), Ops: []Op{{
+					Kind: OpSet, Path: fmt.Sprintf("/k%02d", i%keys), Data: benchData, Version: AnyVersion,
+				}}})
+			}
+			for i := 0; i < applied; i++ {
+				bf.applyEntry(b, set(i))
+			}
+			entries := make([][]byte, b.N)
+			for i := range entries {
+				entries[i] = set(applied + i)
+			}
+			runtime.GC()
+			runEntries(b, bf, entries, 1)
+		})
+	}
+}

@@ -338,5 +338,13 @@ func (f *FSM) Index() uint64 { return f.current().index }
 // NodeCount returns the number of znodes, the root included.
 func (f *FSM) NodeCount() int { return f.current().nodes.Len() }
 
+// HistoryLen returns how many recent changes the change stream holds, and
+// their size in bytes as counted against its limit.
+func (f *FSM) HistoryLen() (changes, bytes int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.hist.n, f.hist.bytes
+}
+
 // WatchCount returns the number of registered one-shot watches.
 func (f *FSM) WatchCount() int { return f.watches.count() }

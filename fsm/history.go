@@ -6,22 +6,32 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // History limits: the change stream keeps the most recent changes, up to
-// this many or this many bytes of data, whichever is reached first.
+// this many or this many bytes (each change's path and data plus its fixed
+// size), whichever is reached first.
 const (
 	historyMaxChanges = 100_000
 	historyMaxBytes   = 64 << 20
 )
 
+// eventSize is what one held change costs beyond its path and data.
+const eventSize = int(unsafe.Sizeof(Event{}))
+
 // history is the recent change stream: every created, deleted and
 // data-changed event, in zxid order, numbered by a sequence that never
 // goes back. It holds all changes with a zxid above complete.
+//
+// The changes sit in a ring: appending and dropping the oldest are O(1)
+// (amortized, as the ring doubles when full), so a full history costs an
+// apply no more than an empty one.
 type history struct {
 	maxChanges, maxBytes int
-	changes              []Event
-	base                 uint64 // sequence number of changes[0]
+	ring                 []Event // held changes start at ring[head], wrapping
+	head, n              int     // position of the oldest change; how many are held
+	base                 uint64  // sequence number of the oldest change
 	bytes                int
 	complete             uint64 // every change with a zxid above this is held
 	notify               chan struct{}
@@ -31,6 +41,14 @@ func newHistory() *history {
 	return &history{maxChanges: historyMaxChanges, maxBytes: historyMaxBytes, notify: make(chan struct{})}
 }
 
+func sizeOf(ev *Event) int { return eventSize + len(ev.Path) + len(ev.Data) }
+
+// at returns the i-th oldest held change.
+func (h *history) at(i int) *Event { return &h.ring[(h.head+i)%len(h.ring)] }
+
+// end is the sequence number the next change will get.
+func (h *history) end() uint64 { return h.base + uint64(h.n) }
+
 // append adds an entry's events (all with one zxid) and wakes subscribers.
 func (h *history) append(events []Event) {
 	added := false
@@ -38,8 +56,12 @@ func (h *history) append(events []Event) {
 		if ev.Type == EventChildrenChanged {
 			continue // implied by the child's created or deleted event
 		}
-		h.changes = append(h.changes, ev)
-		h.bytes += len(ev.Data) + len(ev.Path)
+		if h.n == len(h.ring) {
+			h.grow()
+		}
+		h.ring[(h.head+h.n)%len(h.ring)] = ev
+		h.n++
+		h.bytes += sizeOf(&ev)
 		added = true
 	}
 	if !added {
@@ -50,30 +72,37 @@ func (h *history) append(events []Event) {
 	h.notify = make(chan struct{})
 }
 
+// grow doubles the ring, oldest change first.
+func (h *history) grow() {
+	ring := make([]Event, max(8, 2*len(h.ring)))
+	for i := 0; i < h.n; i++ {
+		ring[i] = *h.at(i)
+	}
+	h.ring, h.head = ring, 0
+}
+
 // trim drops the oldest changes, a whole zxid at a time, while over limits.
 func (h *history) trim() {
-	drop := 0
-	for len(h.changes)-drop > h.maxChanges || h.bytes > h.maxBytes {
-		z := h.changes[drop].Zxid
-		for drop < len(h.changes) && h.changes[drop].Zxid == z {
-			h.bytes -= len(h.changes[drop].Data) + len(h.changes[drop].Path)
-			drop++
+	for h.n > h.maxChanges || h.bytes > h.maxBytes {
+		z := h.at(0).Zxid
+		for h.n > 0 && h.at(0).Zxid == z {
+			old := h.at(0)
+			h.bytes -= sizeOf(old)
+			*old = Event{} // let go of its path and data
+			h.head = (h.head + 1) % len(h.ring)
+			h.n--
+			h.base++
 		}
 		h.complete = z
 	}
-	if drop == 0 {
-		return
-	}
-	h.base += uint64(drop)
-	h.changes = append([]Event(nil), h.changes[drop:]...)
 }
 
 // reset forgets every change: the tree was replaced at index. The
 // sequence skips one number, so that even a subscription that had read
 // everything finds its cursor below base and resyncs.
 func (h *history) reset(index uint64) {
-	h.base += uint64(len(h.changes)) + 1
-	h.changes, h.bytes, h.complete = nil, 0, index
+	h.base += uint64(h.n) + 1
+	h.ring, h.head, h.n, h.bytes, h.complete = nil, 0, 0, 0, index
 	close(h.notify)
 	h.notify = make(chan struct{})
 }
@@ -84,7 +113,7 @@ func (h *history) after(zxid uint64) (uint64, bool) {
 	if zxid < h.complete {
 		return 0, false
 	}
-	i := sort.Search(len(h.changes), func(i int) bool { return h.changes[i].Zxid > zxid })
+	i := sort.Search(h.n, func(i int) bool { return h.at(i).Zxid > zxid })
 	return h.base + uint64(i), true
 }
 
@@ -178,7 +207,7 @@ func (s *Subscription) resync() {
 		st.walk(s.root, visit)
 	}
 	s.queue = append(s.queue, Event{Type: EventSynced, Path: s.root, Zxid: st.index})
-	s.cursor = s.f.hist.base + uint64(len(s.f.hist.changes))
+	s.cursor = s.f.hist.end()
 }
 
 // Next returns the next event, waiting for one until ctx ends.
@@ -196,15 +225,15 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 			s.f.mu.RUnlock()
 			continue
 		}
-		for i := s.cursor - h.base; i < uint64(len(h.changes)); i++ {
-			ev := h.changes[i]
+		for i := int(s.cursor - h.base); i < h.n; i++ {
+			ev := h.at(i)
 			if ev.Zxid > s.after && s.scope.covers(s.root, ev.Path) {
-				s.cursor = h.base + i + 1
+				s.cursor = h.base + uint64(i) + 1
 				s.f.mu.RUnlock()
-				return ev, nil
+				return *ev, nil
 			}
 		}
-		s.cursor = h.base + uint64(len(h.changes))
+		s.cursor = h.end()
 		wait := h.notify
 		s.f.mu.RUnlock()
 		select {

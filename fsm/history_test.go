@@ -3,6 +3,7 @@ package fsm
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -120,5 +121,96 @@ func TestSubscribeResumePastThisReplica(t *testing.T) {
 		if ev.Zxid <= from || string(ev.Data) != want {
 			t.Fatalf("want update %s after zxid %d, got %+v", want, from, ev)
 		}
+	}
+}
+
+// TestHistoryWrapAround drives the change ring through many wraps with
+// small limits and random writes of one to three ops, and checks after
+// every write that a live subscriber saw every change in order, that a
+// subscription resuming from any zxid the history still covers gets
+// exactly the changes after it, that one resuming from before that
+// resyncs, and that the ring stays bounded.
+func TestHistoryWrapAround(t *testing.T) {
+	for _, limits := range []struct{ changes, bytes int }{{7, 1 << 20}, {1 << 20, 9 * (eventSize + 12)}} {
+		t.Run(fmt.Sprintf("changes=%d,bytes=%d", limits.changes, limits.bytes), func(t *testing.T) {
+			a := newApplier(t)
+			a.f.hist.maxChanges, a.f.hist.maxBytes = limits.changes, limits.bytes
+			rng := rand.New(rand.NewPCG(1, 2))
+			a.write(0, Op{Kind: OpCreate, Path: "/k"})
+			var log []Event // every change under /k, as applied
+			a.f.OnApply = func(_ uint64, events []Event) {
+				for _, ev := range events {
+					if ev.Type != EventChildrenChanged && ev.Path != "/k" {
+						log = append(log, ev)
+					}
+				}
+			}
+			live, _ := a.f.Subscribe("/k", ScopeSubtree, a.f.Index())
+			defer live.Close()
+			seen := 0
+			for i := 0; i < 2000; i++ {
+				var ops []Op
+				for j := rng.IntN(3); j >= 0; j-- {
+					p := fmt.Sprintf("/k/n%d", rng.IntN(4))
+					if _, _, _, err := a.f.Get(p, false); err != nil {
+						ops = append(ops, Op{Kind: OpCreate, Path: p, Data: []byte("0123456789")})
+					} else if rng.IntN(3) == 0 {
+						ops = append(ops, Op{Kind: OpDelete, Path: p, Version: AnyVersion})
+					} else {
+						ops = append(ops, Op{Kind: OpSet, Path: p, Data: []byte(fmt.Sprintf("v%08d", i)), Version: AnyVersion})
+					}
+				}
+				a.write(0, ops...) // a failed multi (two ops on one path) adds nothing
+				for ; seen < len(log); seen++ {
+					if ev := next(t, live); ev.Zxid != log[seen].Zxid || ev.Path != log[seen].Path || ev.Type != log[seen].Type {
+						t.Fatalf("write %d: live subscriber got %+v, want %+v", i, ev, log[seen])
+					}
+				}
+				h := a.f.hist
+				if h.n > limits.changes+3 || h.bytes > limits.bytes+3*(eventSize+12) || len(h.ring) > 2*(limits.changes+3) {
+					t.Fatalf("write %d: history over its bounds: %d changes, %d bytes, ring of %d", i, h.n, h.bytes, len(h.ring))
+				}
+				if i%37 == 0 && len(log) > 0 {
+					checkResumes(t, a.f, log)
+				}
+			}
+		})
+	}
+}
+
+// checkResumes subscribes from each of the last few zxids in log (and
+// from before them) and checks what each subscription delivers first.
+func checkResumes(t *testing.T, f *FSM, log []Event) {
+	t.Helper()
+	for back := 1; back <= 12 && back <= len(log); back++ {
+		from := log[len(log)-back].Zxid - 1
+		s, err := f.Subscribe("/k", ScopeSubtree, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := next(t, s)
+		if from < f.hist.complete {
+			if first.Type != EventResync {
+				t.Fatalf("resume from %d, history complete above %d: want a resync, got %+v", from, f.hist.complete, first)
+			}
+			s.Close()
+			continue
+		}
+		var want []Event
+		for _, ev := range log {
+			if ev.Zxid > from {
+				want = append(want, ev)
+			}
+		}
+		got := first
+		for i, w := range want {
+			if i > 0 {
+				got = next(t, s)
+			}
+			if got.Zxid != w.Zxid || got.Path != w.Path || got.Type != w.Type || string(got.Data) != string(w.Data) {
+				t.Fatalf("resume from %d: change %d is %+v, want %+v", from, i, got, w)
+			}
+		}
+		s.Close()
 	}
 }
