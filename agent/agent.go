@@ -70,6 +70,8 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	cc.Bootstrap = a.cfg.Dev
 	cc.Join = a.cfg.Join
 	cc.LockDelay = a.cfg.LockDelay
+	cc.MinSessionTimeout, cc.MaxSessionTimeout = a.cfg.MinSessionTimeout, a.cfg.MaxSessionTimeout
+	cc.HistoryMaxChanges, cc.HistoryMaxBytes = a.cfg.HistoryMaxChanges, a.cfg.HistoryMaxBytes
 	if a.cfg.SnapshotInterval > 0 {
 		cc.SnapshotInterval = a.cfg.SnapshotInterval
 	}

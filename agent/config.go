@@ -47,8 +47,14 @@ type Config struct {
 	LogLevel string
 	// DefaultSessionTimeout applies when an app's hello names none.
 	DefaultSessionTimeout time.Duration
+	// MinSessionTimeout and MaxSessionTimeout bound the timeout an app may
+	// ask for; what it asks outside them is clamped.
+	MinSessionTimeout, MaxSessionTimeout time.Duration
 	// LockDelay holds back a lock after its holder's session expired.
 	LockDelay time.Duration
+	// HistoryMaxChanges and HistoryMaxBytes bound the change history that
+	// subscriptions resume from; 0 keeps the defaults.
+	HistoryMaxChanges, HistoryMaxBytes int
 	// StartTimeout bounds waiting for a leader at start; 0 waits forever.
 	StartTimeout time.Duration
 	// MaxInFlight bounds the requests one app connection may have in
@@ -84,6 +90,8 @@ func DefaultConfig() *Config {
 		HTTPPort:              PortDefault,
 		LogLevel:              "info",
 		DefaultSessionTimeout: localapi.DefaultConfig().DefaultSessionTimeout,
+		MinSessionTimeout:     cluster.DefaultConfig().MinSessionTimeout,
+		MaxSessionTimeout:     cluster.DefaultConfig().MaxSessionTimeout,
 		LockDelay:             cluster.DefaultConfig().LockDelay,
 		MaxInFlight:           localapi.DefaultConfig().MaxInFlight,
 	}
@@ -108,6 +116,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--bind %q is not an IP address", c.BindAddr)
 	case c.DefaultSessionTimeout <= 0 || c.StartTimeout < 0 || c.LockDelay < 0:
 		return errors.New("timeouts must be positive")
+	case c.HistoryMaxChanges < 0 || c.HistoryMaxBytes < 0:
+		return errors.New("history limits must not be negative")
+	case c.MinSessionTimeout <= 0 || c.MaxSessionTimeout < c.MinSessionTimeout:
+		return fmt.Errorf("session timeout bounds [%v, %v] are invalid (want 0 < min <= max)", c.MinSessionTimeout, c.MaxSessionTimeout)
 	}
 	for _, p := range []int{c.RPCPort, c.SerfPort} {
 		if p < PortDefault || p > 65535 {

@@ -40,12 +40,22 @@ type localSession struct {
 
 // localSessions are the sessions this agent owns and keeps alive.
 type localSessions struct {
-	mu sync.Mutex
-	m  map[uint64]*localSession
+	mu      sync.Mutex
+	m       map[uint64]*localSession
+	changed chan struct{} // signalled when a session is added or removed
 }
 
 func newLocalSessions() *localSessions {
-	return &localSessions{m: make(map[uint64]*localSession)}
+	return &localSessions{m: make(map[uint64]*localSession), changed: make(chan struct{}, 1)}
+}
+
+// signal tells the keepalive loop that the set of sessions changed, so it
+// derives its schedule again.
+func (ls *localSessions) signal() {
+	select {
+	case ls.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (ls *localSessions) add(id uint64, timeout time.Duration, nextSeq uint64, acked time.Time, notify func(SessionState)) {
@@ -58,12 +68,14 @@ func (ls *localSessions) add(id uint64, timeout time.Duration, nextSeq uint64, a
 		timeout: timeout, nextSeq: nextSeq, inflight: make(map[uint64]struct{}),
 		lastAck: acked, state: StateConnected, notify: notify,
 	}
+	ls.signal()
 }
 
 func (ls *localSessions) remove(id uint64) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	delete(ls.m, id)
+	ls.signal()
 }
 
 // begin numbers a new write of session id and returns the lowest sequence
@@ -146,9 +158,10 @@ func (ls *localSessions) acked(ids []uint64, sent time.Time, unknown []uint64) {
 }
 
 // evaluate moves sessions between states by the time since their last
-// acknowledged keepalive. A lost session is forgotten: it is no longer
-// renewed, and the app is told.
-func (ls *localSessions) evaluate(now time.Time) {
+// acknowledged keepalive, and returns when the next such move is due if no
+// acknowledgement comes (zero when there are no sessions). A lost session
+// is forgotten: it is no longer renewed, and the app is told.
+func (ls *localSessions) evaluate(now time.Time) (next time.Time) {
 	type change struct {
 		notify func(SessionState)
 		state  SessionState
@@ -157,26 +170,30 @@ func (ls *localSessions) evaluate(now time.Time) {
 	ls.mu.Lock()
 	for id, s := range ls.m {
 		since := now.Sub(s.lastAck)
-		next := StateConnected
+		state, at := StateConnected, s.lastAck.Add(s.timeout/2)
 		switch {
-		case since > s.timeout:
-			next = StateLost
-		case since > s.timeout/2:
-			next = StateSuspended
+		case since >= s.timeout:
+			state = StateLost
+		case since >= s.timeout/2:
+			state, at = StateSuspended, s.lastAck.Add(s.timeout)
 		}
-		if next == s.state {
+		if state != StateLost && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+		if state == s.state {
 			continue
 		}
-		s.state = next
-		if next == StateLost {
+		s.state = state
+		if state == StateLost {
 			delete(ls.m, id)
 		}
-		changes = append(changes, change{s.notify, next})
+		changes = append(changes, change{s.notify, state})
 	}
 	ls.mu.Unlock()
 	for _, c := range changes {
 		c.notify(c.state)
 	}
+	return next
 }
 
 // closed is the FSM's hook for a session that ended. If it was one of ours
@@ -323,44 +340,58 @@ func (n *Node) CloseOrphans(ctx context.Context) (int, error) {
 }
 
 // keepaliveLoop renews this agent's sessions with one batched keepalive to
-// the leader every third of the shortest timeout, and moves them between
-// states as acknowledgements come or stop coming.
+// the leader every third of the shortest live timeout, and moves them
+// between states as acknowledgements come or stop coming. It wakes when
+// a keepalive or a state change is due, when a keepalive returns, and when
+// sessions come or go, and derives its schedule afresh each time: a
+// session with a short timeout opened beside long ones is renewed on its
+// own schedule from the start.
 func (n *Node) keepaliveLoop() {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	var next time.Time
-	inflight := make(chan struct{}, 1)
-	failed := make(chan struct{}, 1) // a keepalive failed: retry soon
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var lastSent, retryAt time.Time // retryAt: a keepalive failed, try again then
+	inflight := false
+	done := make(chan bool, 1) // a keepalive returned: acknowledged or not
 	for {
 		select {
 		case <-n.shutdown:
 			return
-		case <-failed:
-			next = time.Now().Add(keepaliveRetry)
-		case now := <-tick.C:
-			n.local.evaluate(now)
-			ids, shortest := n.local.snapshot()
-			if len(ids) == 0 || now.Before(next) {
-				continue
+		case ok := <-done:
+			inflight = false
+			if !ok {
+				retryAt = time.Now().Add(keepaliveRetry)
 			}
-			select {
-			case inflight <- struct{}{}:
-			default:
-				continue // the previous keepalive is still out
-			}
-			interval := min(max(shortest/3, 10*time.Millisecond), time.Second)
-			next = now.Add(interval)
-			go func() {
-				defer func() { <-inflight }()
-				if !n.sendKeepalive(ids, now, interval) {
-					select {
-					case failed <- struct{}{}:
-					default:
-					}
-				}
-			}()
+		case <-n.local.changed:
+		case <-timer.C:
 		}
+		now := time.Now()
+		wake := n.local.evaluate(now)
+		if ids, shortest := n.local.snapshot(); len(ids) > 0 && !inflight {
+			interval := keepaliveInterval(shortest)
+			due := lastSent.Add(interval)
+			if !retryAt.IsZero() && retryAt.Before(due) {
+				due = retryAt
+			}
+			if !now.Before(due) {
+				lastSent, retryAt, inflight, due = now, time.Time{}, true, now.Add(interval)
+				go func() { done <- n.sendKeepalive(ids, now, interval) }()
+			}
+			if wake.IsZero() || due.Before(wake) {
+				wake = due
+			}
+		}
+		wait := time.Hour // nothing to do until sessions come
+		if !wake.IsZero() {
+			wait = max(wake.Sub(now), 0)
+		}
+		timer.Reset(wait)
 	}
+}
+
+// keepaliveInterval is how often sessions are renewed when the shortest
+// timeout among them is shortest: three times per timeout, bounded.
+func keepaliveInterval(shortest time.Duration) time.Duration {
+	return min(max(shortest/3, 10*time.Millisecond), time.Second)
 }
 
 // keepaliveRetry is how soon a failed keepalive is tried again: a session

@@ -927,3 +927,52 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestMixedTimeoutKeepalives: an agent already keeps a 10 s session alive
+// (renewed every second) when idle 300 ms sessions open beside it. Their
+// keepalives must follow their own timeout from the moment they open:
+// over rounds that open them at different points of the long session's
+// renewal cycle, and many of their periods each, none is suspended or
+// lost and none of their ephemeral nodes goes.
+func TestMixedTimeoutKeepalives(t *testing.T) {
+	const short, perRound, rounds, periods = 300 * time.Millisecond, 4, 8, 6
+	c := startCluster(t, agenttest.ClusterOptions{Servers: 3, Replicas: 1, Args: []string{"--min-session-timeout", "100ms"}})
+	rep := c.Replicas[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	long := rep.Dial(t, warden.Options{SessionTimeout: 10 * time.Second, Name: "long"})
+	if _, err := long.Create(ctx, "/mixed", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	obs := c.Servers[0].Dial(t, warden.Options{Name: "observer"})
+	for round := 0; round < rounds; round++ {
+		// Open the round's sessions at a different point of the long
+		// session's one-second renewal cycle each time.
+		time.Sleep(time.Duration(round) * 1000 * time.Millisecond / rounds)
+		states := make([]*stateLog, perRound)
+		apps := make([]*warden.Client, perRound)
+		paths := make([]string, perRound)
+		for i := range apps {
+			states[i] = &stateLog{}
+			apps[i] = rep.Dial(t, warden.Options{SessionTimeout: short, Name: fmt.Sprintf("short%d-%d", round, i), OnSessionState: states[i].record})
+			if got := apps[i].SessionTimeout(); got != short {
+				t.Fatalf("session timeout %v granted, asked for %v", got, short)
+			}
+			p, err := apps[i].Create(ctx, fmt.Sprintf("/mixed/r%d-%d", round, i), nil, warden.Ephemeral)
+			if err != nil {
+				t.Fatalf("round %d app %d: %v", round, i, err)
+			}
+			paths[i] = p
+		}
+		time.Sleep(periods * short) // idle: only keepalives keep them alive
+		for i, app := range apps {
+			if n := states[i].count("lost") + states[i].count("suspended"); n > 0 {
+				t.Fatalf("round %d: idle %v session %d was %s", round, short, i, states[i])
+			}
+			if _, ok, err := obs.Exists(ctx, paths[i]); err != nil || !ok {
+				t.Fatalf("round %d: the ephemeral of idle %v session %d is gone (exists %v, %v); states %s", round, short, i, ok, err, states[i])
+			}
+			app.Close()
+		}
+	}
+}

@@ -47,7 +47,11 @@ func runAgent(args []string) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", os.Getenv("WARDEN_DATA_DIR"), "data directory (env WARDEN_DATA_DIR)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("WARDEN_LOG_LEVEL", cfg.LogLevel), "trace, debug, info, warn or error (env WARDEN_LOG_LEVEL)")
 	fs.DurationVar(&cfg.DefaultSessionTimeout, "session-timeout", cfg.DefaultSessionTimeout, "session timeout for apps that ask for none")
+	fs.DurationVar(&cfg.MinSessionTimeout, "min-session-timeout", cfg.MinSessionTimeout, "shortest session timeout an app may ask for (shorter asks are raised to it)")
+	fs.DurationVar(&cfg.MaxSessionTimeout, "max-session-timeout", cfg.MaxSessionTimeout, "longest session timeout an app may ask for (longer asks are lowered to it)")
 	fs.DurationVar(&cfg.LockDelay, "lock-delay", cfg.LockDelay, "hold back a lock this long after its holder's session expired")
+	fs.IntVar(&cfg.HistoryMaxChanges, "history-max-changes", 0, "recent changes kept for subscriptions to resume from (default 100000)")
+	fs.IntVar(&cfg.HistoryMaxBytes, "history-max-bytes", 0, "bytes of recent changes kept for subscriptions to resume from (default 64 MiB)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 30s)")
 	if err := parse(fs, args); err != nil {
