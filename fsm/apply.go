@@ -102,6 +102,9 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 	if op.Ephemeral && op.Container {
 		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a node cannot be both ephemeral and a container"}
 	}
+	if op.IfMissing && op.Sequential {
+		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a sequential create always makes a new node"}
+	}
 	if op.Ephemeral {
 		if _, ok := c.st.session(sid); !ok {
 			return OpResult{}, ErrSessionExpired
@@ -122,7 +125,10 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 	if op.Sequential {
 		path = fmt.Sprintf("%s%010d", path, uint32(parent.Stat.Cversion))
 	}
-	if _, exists := c.st.node(path); exists {
+	if n, exists := c.st.node(path); exists {
+		if op.IfMissing {
+			return OpResult{Path: path, Stat: n.Stat}, nil
+		}
 		return OpResult{}, errorf(CodeNodeExists, path)
 	}
 	var owner uint64

@@ -60,6 +60,11 @@ type Op struct {
 	Ephemeral  bool   `msgpack:"e,omitempty"`
 	Sequential bool   `msgpack:"s,omitempty"`
 	Container  bool   `msgpack:"c,omitempty"`
+	// IfMissing makes a create of an existing node succeed without
+	// changing it (its result is the node as it is). Recipes create the
+	// containers their nodes live in with it, so a container created or
+	// removed by another client meanwhile cannot fail their write.
+	IfMissing bool `msgpack:"m,omitempty"`
 }
 
 // Write applies Ops all-or-nothing on behalf of Session. (Session, Seq)

@@ -187,3 +187,29 @@ func TestCheckEntry(t *testing.T) {
 		t.Errorf("an ignorable unknown command was refused: %v", err)
 	}
 }
+
+// TestCreateIfMissing: a create-if-missing of an existing node succeeds
+// and changes nothing (no version, no event); of a missing one, creates it.
+func TestCreateIfMissing(t *testing.T) {
+	a := newApplier(t)
+	a.write(0, Op{Kind: OpCreate, Path: "/p", Data: []byte("mine")})
+	var events []Event
+	a.f.OnApply = func(_ uint64, evs []Event) { events = append(events, evs...) }
+	r := a.write(0,
+		Op{Kind: OpCreate, Path: "/p", Container: true, IfMissing: true},
+		Op{Kind: OpCreate, Path: "/p/c", Container: true, IfMissing: true},
+		Op{Kind: OpCreate, Path: "/p/c/n-", Sequential: true})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if len(events) != 4 { // /p/c created, /p's children, /p/c/n created, /p/c's children
+		t.Fatalf("want the events of two creates, got %+v", events)
+	}
+	data, st, _, _ := a.f.Get("/p", false)
+	if string(data) != "mine" || st.Version != 0 || r.Ops[0].Stat.Czxid != st.Czxid {
+		t.Fatalf("/p changed: %q %+v (result %+v)", data, st, r.Ops[0])
+	}
+	if r := a.write(0, Op{Kind: OpCreate, Path: "/p/x-", Sequential: true, IfMissing: true}); CodeOf(r.Err) != CodeBadArguments {
+		t.Fatalf("sequential if-missing: want bad_arguments, got %v", r.Err)
+	}
+}

@@ -121,11 +121,17 @@ func joinLine(ctx context.Context, st Store, sid uint64, path, prefix string, da
 	}
 }
 
-// missingContainers returns creates for path and its ancestors that this
-// replica does not have, outermost first.
+// missingContainers returns creates for path and for the ancestors this
+// replica does not have, outermost first. Each is a create-if-missing:
+// path itself is always included (a lock's container comes and goes with
+// its last contender, and this replica's view of it may be behind the
+// leader's), so only an ancestor removed meanwhile can fail the write.
 func missingContainers(st Store, path string) ([]fsm.Op, error) {
-	var ops []fsm.Op
-	for p := path; p != "/"; p = p[:max(lastSlash(p), 1)] {
+	if path == "/" {
+		return nil, nil
+	}
+	ops := []fsm.Op{{Kind: fsm.OpCreate, Path: path, Container: true, IfMissing: true}}
+	for p := path[:max(lastSlash(path), 1)]; p != "/"; p = p[:max(lastSlash(p), 1)] {
 		_, ok, _, err := st.Exists(p, false)
 		if err != nil {
 			return nil, err
@@ -133,7 +139,7 @@ func missingContainers(st Store, path string) ([]fsm.Op, error) {
 		if ok {
 			break
 		}
-		ops = append([]fsm.Op{{Kind: fsm.OpCreate, Path: p, Container: true}}, ops...)
+		ops = append([]fsm.Op{{Kind: fsm.OpCreate, Path: p, Container: true, IfMissing: true}}, ops...)
 	}
 	return ops, nil
 }
