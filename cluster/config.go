@@ -71,10 +71,18 @@ type Config struct {
 	CommitTimeout time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
-	// SnapshotInterval is how often Raft checks whether to snapshot.
+	// SnapshotInterval is how often Raft checks whether to snapshot. The
+	// check is cheap; between checks the log grows by the write rate, so
+	// a long interval lets a busy cluster's log (and its bolt file) grow
+	// far past SnapshotThreshold.
 	SnapshotInterval time.Duration
 	// TrailingLogs is how many entries stay in the log after a snapshot.
 	TrailingLogs uint64
+
+	// HistoryMaxChanges and HistoryMaxBytes bound the change history that
+	// subscriptions resume from (0 keeps the FSM's defaults: 100,000
+	// changes, 64 MiB). A subscriber further behind is resynced.
+	HistoryMaxChanges, HistoryMaxBytes int
 
 	// MinSessionTimeout and MaxSessionTimeout bound what apps may ask for.
 	MinSessionTimeout time.Duration
@@ -109,7 +117,7 @@ func DefaultConfig() *Config {
 		ElectionTimeout:   500 * time.Millisecond,
 		CommitTimeout:     10 * time.Millisecond,
 		SnapshotThreshold: 8192,
-		SnapshotInterval:  30 * time.Second,
+		SnapshotInterval:  5 * time.Second,
 		TrailingLogs:      10240,
 		MinSessionTimeout: 500 * time.Millisecond,
 		MaxSessionTimeout: 5 * time.Minute,
@@ -142,6 +150,8 @@ func (c *Config) Validate() error {
 		return errors.New("lock delay must not be negative")
 	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0:
 		return errors.New("raft timeouts must be positive")
+	case c.HistoryMaxChanges < 0 || c.HistoryMaxBytes < 0:
+		return errors.New("history limits must not be negative")
 	case c.MinSessionTimeout <= 0 || c.MaxSessionTimeout < c.MinSessionTimeout:
 		return fmt.Errorf("session timeout bounds [%v, %v] are invalid", c.MinSessionTimeout, c.MaxSessionTimeout)
 	case c.ExpiryTick <= 0 || c.ApplyTimeout <= 0 || c.ForwardTimeout <= 0:

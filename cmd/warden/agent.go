@@ -53,7 +53,7 @@ func runAgent(args []string) error {
 	fs.IntVar(&cfg.HistoryMaxChanges, "history-max-changes", 0, "recent changes kept for subscriptions to resume from (default 100000)")
 	fs.IntVar(&cfg.HistoryMaxBytes, "history-max-bytes", 0, "bytes of recent changes kept for subscriptions to resume from (default 64 MiB)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 0, "Raft entries between snapshots (default 8192)")
-	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 30s)")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 5s; Raft waits between one and two of these)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
