@@ -5,7 +5,7 @@ BIN     := bin/warden
 SOCKET  ?= /tmp/warden.sock
 PKGS    := ./...
 
-.PHONY: all build run test test-go test-python test-typescript vet fuzz bench bench-clients clean cluster cluster-stop
+.PHONY: all build run test test-go test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop
 
 all: build
 
@@ -62,6 +62,15 @@ bench-clients: build
 	$(GO) test -run x -bench ConfigEvents -benchtime 20000x ./bench/
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/.venv/bin/python clients/python/bench.py
 	cd clients/typescript && WARDEN_BIN=$(CURDIR)/$(BIN) npm run --silent bench
+
+# A 3-server cluster under a steady mixed load for DURATION, sampled every
+# 10 s; writes $(OUT)/soak.jsonl, soak.svg and soak.png; fails if
+# throughput falls or memory keeps growing (see bench/soak). make test runs
+# a 60 s variant.
+DURATION ?= 10m
+OUT      ?= soak-out
+soak: build
+	WARDEN_SOAK_DURATION=$(DURATION) WARDEN_SOAK_OUT=$(abspath $(OUT)) $(GO) test -run TestSoak -count=1 -v -timeout 0 ./bench/soak/
 
 clean:
 	rm -rf bin

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -82,11 +83,25 @@ func (a *Agent) metrics(w http.ResponseWriter, r *http.Request) {
 	if a.ready.Load() {
 		conns = a.api.Connections()
 	}
+	stats := a.node.Stats()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	for _, m := range []struct {
 		name, help string
 		v          uint64
 	}{
+		{"warden_history_changes", "Changes held for subscriptions to resume from.", uint64(stats.HistoryChanges)},
+		{"warden_history_bytes", "Size of the changes held for subscriptions.", uint64(stats.HistoryBytes)},
+		{"warden_cached_results", "Results of numbered writes kept to answer retries.", uint64(stats.Results)},
+		{"warden_lock_delays", "Locks held back after their holder's session expired.", uint64(stats.LockDelays)},
+		{"warden_watches", "One-shot watches registered.", uint64(stats.Watches)},
+		{"warden_local_sessions", "Sessions this agent keeps alive for its apps.", uint64(stats.LocalSessions)},
+		{"warden_expiry_tracked_sessions", "Sessions the leader tracks for expiry.", uint64(stats.ExpiryTracked)},
+		{"go_goroutines", "Goroutines that currently exist.", uint64(runtime.NumGoroutine())},
+		{"go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", mem.HeapInuse},
+		{"go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", mem.HeapAlloc},
+		{"go_memstats_sys_bytes", "Bytes obtained from the system.", mem.Sys},
 		{"warden_sessions", "Open sessions in the cluster.", uint64(st.Sessions)},
 		{"warden_znodes", "Znodes in the tree.", uint64(st.Znodes)},
 		{"warden_raft_applied_index", "Last Raft index applied here.", st.AppliedIndex},

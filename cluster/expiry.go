@@ -41,6 +41,7 @@ func (e *expirer) stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.ready = false
+	e.renewed = make(map[uint64]time.Time) // the next term starts afresh
 }
 
 // renewKnown renews the sessions of ids that exist and returns those that

@@ -338,12 +338,41 @@ func (f *FSM) Index() uint64 { return f.current().index }
 // NodeCount returns the number of znodes, the root included.
 func (f *FSM) NodeCount() int { return f.current().nodes.Len() }
 
-// HistoryLen returns how many recent changes the change stream holds, and
-// their size in bytes as counted against its limit.
-func (f *FSM) HistoryLen() (changes, bytes int) {
+// Sizes are the sizes of the FSM's tables, for metrics: what may grow
+// with time or with the writes applied.
+type Sizes struct {
+	Znodes, Sessions int
+	// Results are the cached results of numbered writes (for retries);
+	// LockDelays the locks held back after an expiry.
+	Results, LockDelays int
+	// Watches are the one-shot watches registered.
+	Watches int
+	// HistoryChanges and HistoryBytes are what the change stream holds
+	// for subscriptions (bytes as counted against its limit).
+	HistoryChanges, HistoryBytes int
+}
+
+// Sizes returns the sizes of the FSM's tables.
+func (f *FSM) Sizes() Sizes {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.hist.n, f.hist.bytes
+	st, changes, bytes := f.st, f.hist.n, f.hist.bytes
+	f.mu.RUnlock()
+	return Sizes{
+		Znodes: st.nodes.Len(), Sessions: st.sessions.Len(),
+		Results: st.results.Len(), LockDelays: st.delays.Len(),
+		Watches: f.watches.count(), HistoryChanges: changes, HistoryBytes: bytes,
+	}
+}
+
+// SetHistoryLimits bounds the change stream to maxChanges changes and
+// maxBytes bytes (0 keeps a limit as it is). Call it before Raft starts.
+func (f *FSM) SetHistoryLimits(maxChanges, maxBytes int) {
+	if maxChanges > 0 {
+		f.hist.maxChanges = maxChanges
+	}
+	if maxBytes > 0 {
+		f.hist.maxBytes = maxBytes
+	}
 }
 
 // WatchCount returns the number of registered one-shot watches.
