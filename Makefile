@@ -5,7 +5,7 @@ BIN     := bin/warden
 SOCKET  ?= /tmp/warden.sock
 PKGS    := ./...
 
-.PHONY: all build run test test-go test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop
+.PHONY: all build run test test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop
 
 all: build
 
@@ -28,13 +28,18 @@ cluster-stop:
 # install what they need), then the Go tests with the race detector (fuzz
 # targets run their seed corpora), among them the test in which apps of all
 # three clients contend for one lock (WARDEN_INTEROP=1 makes it required).
-test: vet test-python test-typescript test-go
+test: vet test-python test-typescript test-go test-tls
 
 # Go packages run one at a time (-p 1): many tests start real agent
 # processes and assert latencies, which a second package's agents would
 # disturb on a small machine.
 test-go:
 	WARDEN_INTEROP=1 $(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+
+# The cluster system tests again with mutual TLS (and hostname
+# verification) on every agent's cluster port.
+test-tls:
+	WARDEN_TEST_TLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./cluster/
 
 test-python: build
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/test.sh
@@ -47,11 +52,13 @@ vet:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Runs each fuzz target for FUZZTIME (default 30s).
+# Runs each fuzz target for FUZZTIME (default 30s): the local protocol's
+# frame and request decoders, and the cluster port's RPC decoder.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run x -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./localapi/wire/
 	$(GO) test -run x -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./localapi/wire/
+	$(GO) test -run x -fuzz FuzzReadRPC -fuzztime $(FUZZTIME) ./cluster/
 
 bench:
 	$(GO) test -run x -bench . -benchtime 2s ./fsm/ ./bench/

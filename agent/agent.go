@@ -70,6 +70,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	cc.Bootstrap = a.cfg.Dev
 	cc.Join = a.cfg.Join
 	cc.LockDelay = a.cfg.LockDelay
+	cc.TLS = a.cfg.TLS
+	cc.Recover = a.cfg.Recover
+	cc.EncryptKey = a.cfg.EncryptKey
 	cc.MinSessionTimeout, cc.MaxSessionTimeout = a.cfg.MinSessionTimeout, a.cfg.MaxSessionTimeout
 	cc.HistoryMaxChanges, cc.HistoryMaxBytes = a.cfg.HistoryMaxChanges, a.cfg.HistoryMaxBytes
 	if a.cfg.SnapshotInterval > 0 {
@@ -97,7 +100,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	defer cancel()
 	if httpPort := a.cfg.port(a.cfg.HTTPPort, cluster.DefaultHTTPPort); a.cfg.HTTPPort != HTTPDisabled {
-		if err = a.listenHTTP(bind, httpPort); err != nil {
+		httpBind := a.cfg.HTTPBind
+		if httpBind == "" {
+			httpBind = "127.0.0.1"
+		}
+		if err = a.listenHTTP(httpBind, httpPort); err != nil {
 			return err
 		}
 	}
@@ -116,6 +123,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	lc.SocketPath = a.cfg.SocketPath
 	lc.DefaultSessionTimeout = a.cfg.DefaultSessionTimeout
 	lc.MaxInFlight = a.cfg.MaxInFlight
+	lc.MaxStreams, lc.MaxConnsPerUID = a.cfg.MaxStreams, a.cfg.MaxConnsPerUID
 	lc.Logger = a.logger.Named("localapi")
 	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err

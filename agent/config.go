@@ -40,6 +40,17 @@ type Config struct {
 	// picks the mode's default, 0 a free port, and HTTPPort -2 disables
 	// HTTP.
 	RPCPort, SerfPort, HTTPPort int
+	// HTTPBind is the IP the HTTP endpoint listens on; empty means
+	// 127.0.0.1 (status and metrics stay on the host unless asked).
+	HTTPBind string
+	// TLS, when set, turns on mutual TLS on the cluster port (Raft and
+	// agent RPC).
+	TLS *cluster.TLSConfig
+	// EncryptKey encrypts Serf's gossip (see cluster.Config.EncryptKey).
+	EncryptKey []byte
+	// Recover starts on a damaged data dir, accepting the loss (see
+	// cluster.Config.Recover).
+	Recover bool
 	// Join lists agents to join (Serf host or host:port), retried until
 	// one answers.
 	Join []string
@@ -60,6 +71,10 @@ type Config struct {
 	// MaxInFlight bounds the requests one app connection may have in
 	// flight.
 	MaxInFlight int
+	// MaxStreams bounds the streams one app connection may have open.
+	MaxStreams int
+	// MaxConnsPerUID bounds the connections one user may have open.
+	MaxConnsPerUID int
 	// SnapshotThreshold is how many Raft entries trigger a snapshot; 0
 	// keeps the default.
 	SnapshotThreshold uint64
@@ -94,6 +109,8 @@ func DefaultConfig() *Config {
 		MaxSessionTimeout:     cluster.DefaultConfig().MaxSessionTimeout,
 		LockDelay:             cluster.DefaultConfig().LockDelay,
 		MaxInFlight:           localapi.DefaultConfig().MaxInFlight,
+		MaxStreams:            localapi.DefaultConfig().MaxStreams,
+		MaxConnsPerUID:        localapi.DefaultConfig().MaxConnsPerUID,
 	}
 }
 
@@ -114,6 +131,10 @@ func (c *Config) Validate() error {
 		return errors.New("--bootstrap-expect needs --server")
 	case c.BindAddr != "" && net.ParseIP(c.BindAddr) == nil:
 		return fmt.Errorf("--bind %q is not an IP address", c.BindAddr)
+	case c.HTTPBind != "" && net.ParseIP(c.HTTPBind) == nil:
+		return fmt.Errorf("--http-bind %q is not an IP address", c.HTTPBind)
+	case c.TLS != nil && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == ""):
+		return errors.New("TLS needs all three of --tls-ca, --tls-cert and --tls-key")
 	case c.DefaultSessionTimeout <= 0 || c.StartTimeout < 0 || c.LockDelay < 0:
 		return errors.New("timeouts must be positive")
 	case c.HistoryMaxChanges < 0 || c.HistoryMaxBytes < 0:

@@ -79,6 +79,17 @@ type Config struct {
 	// TrailingLogs is how many entries stay in the log after a snapshot.
 	TrailingLogs uint64
 
+	// TLS, when set, turns on mutual TLS on the cluster port.
+	TLS *TLSConfig
+	// EncryptKey, when set (16, 24 or 32 bytes), encrypts and
+	// authenticates Serf's gossip. It starts the keyring kept in the data
+	// dir (serf.keyring); once that file exists, it holds the keys.
+	EncryptKey []byte
+	// Recover starts the node on a damaged data dir (raft.db missing,
+	// emptied or unreadable beside snapshots), accepting the loss of the
+	// writes after the last snapshot and of the Raft term and vote.
+	Recover bool
+
 	// HistoryMaxChanges and HistoryMaxBytes bound the change history that
 	// subscriptions resume from (0 keeps the FSM's defaults: 100,000
 	// changes, 64 MiB). A subscriber further behind is resynced.
@@ -150,6 +161,8 @@ func (c *Config) Validate() error {
 		return errors.New("lock delay must not be negative")
 	case c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0:
 		return errors.New("raft timeouts must be positive")
+	case len(c.EncryptKey) != 0 && len(c.EncryptKey) != 16 && len(c.EncryptKey) != 24 && len(c.EncryptKey) != 32:
+		return fmt.Errorf("the gossip key is %d bytes; want 16, 24 or 32 (warden keygen makes one)", len(c.EncryptKey))
 	case c.HistoryMaxChanges < 0 || c.HistoryMaxBytes < 0:
 		return errors.New("history limits must not be negative")
 	case c.MinSessionTimeout <= 0 || c.MaxSessionTimeout < c.MinSessionTimeout:

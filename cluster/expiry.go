@@ -44,9 +44,11 @@ func (e *expirer) stop() {
 	e.renewed = make(map[uint64]time.Time) // the next term starts afresh
 }
 
-// renewKnown renews the sessions of ids that exist and returns those that
-// do not. ok is false until this leader is ready to judge.
-func (e *expirer) renewKnown(ids []uint64) (unknown []uint64, ok bool) {
+// renewKnown renews the sessions of ids that exist and that agent owns,
+// and returns the others: a session taken up through another agent is no
+// longer this one's to keep. ok is false until this leader is ready to
+// judge.
+func (e *expirer) renewKnown(agent string, ids []uint64) (unknown []uint64, ok bool) {
 	t := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -54,7 +56,7 @@ func (e *expirer) renewKnown(ids []uint64) (unknown []uint64, ok bool) {
 		return nil, false
 	}
 	for _, id := range ids {
-		if _, exists := e.n.fsm.Session(id); !exists {
+		if s, exists := e.n.fsm.Session(id); !exists || s.Owner != agent {
 			unknown = append(unknown, id)
 			continue
 		}

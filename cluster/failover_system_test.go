@@ -335,8 +335,19 @@ func TestRestartedServerCatchesUpAndNewReplicaGetsSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStart := time.Now()
-	agenttest.Eventually(t, 10*time.Second, "a snapshot on the leader covering the writes", func() bool {
-		return snapshotIndex(leader.DataDir) >= st.AppliedIndex
+	fill := 0
+	agenttest.Eventually(t, 20*time.Second, "a snapshot on the leader covering the writes", func() bool {
+		if snapshotIndex(leader.DataDir) >= st.AppliedIndex {
+			return true
+		}
+		// The leader snapshots only once the threshold's worth of entries
+		// came after its last snapshot: if that one fell late in the
+		// writes, add entries until the next one comes.
+		fill++
+		if _, err := writes[1].Create(ctx, fmt.Sprintf("/t3/fill%d", fill), nil, warden.Persistent); err != nil {
+			t.Fatalf("filler write: %v", err)
+		}
+		return false
 	})
 	t.Logf("the leader had a snapshot %v after the writes", time.Since(waitStart))
 	// More writes after the snapshot: the newcomers need snapshot + log.
@@ -365,7 +376,7 @@ func TestRestartedServerCatchesUpAndNewReplicaGetsSnapshot(t *testing.T) {
 	joined := time.Now()
 	// (With the default snapshot interval, so that any snapshot it has
 	// within the test is one it was sent.)
-	nr := startAgent(t, "replica9", c.Servers[0].IP, "--snapshot-threshold", "64")
+	nr := startAgent(t, c, "replica9", "--snapshot-threshold", "64")
 	nc := nr.dial(t)
 	t.Logf("new replica serving %v after its start", time.Since(joined))
 	if _, err := nc.Sync(ctx); err != nil {
@@ -1260,10 +1271,10 @@ type extraAgent struct {
 	exited          chan struct{}
 }
 
-// startAgent starts a replica named name that joins the cluster through
-// seed, the way agenttest starts the cluster's own, and kills it when the
-// test ends.
-func startAgent(t *testing.T, name, seed string, extra ...string) *extraAgent {
+// startAgent starts a replica named name that joins c through its first
+// server, the way agenttest starts the cluster's own (with a certificate
+// when c runs TLS), and kills it when the test ends.
+func startAgent(t *testing.T, c *agenttest.Cluster, name string, extra ...string) *extraAgent {
 	t.Helper()
 	a := &extraAgent{
 		socket:  filepath.Join(agenttest.SocketDir(t), "w.sock"),
@@ -1271,7 +1282,10 @@ func startAgent(t *testing.T, name, seed string, extra ...string) *extraAgent {
 		exited:  make(chan struct{}),
 	}
 	args := []string{"agent", "--node", name, "--bind", agenttest.NextIP(), "--data-dir", a.dataDir,
-		"--socket", a.socket, "--join", seed}
+		"--socket", a.socket, "--join", c.Servers[0].IP}
+	if c.TLSDir != "" {
+		args = append(args, agenttest.TLSArgs(t, c.TLSDir, name)...)
+	}
 	args = append(append(args, agenttest.ClusterArgs...), extra...)
 	log, err := os.CreateTemp("", "warden-agent-*.log")
 	if err != nil {

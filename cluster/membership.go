@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log"
 	"net"
@@ -70,6 +72,11 @@ func (n *Node) startSerf() error {
 	mc.AdvertiseAddr = n.cfg.BindAddr
 	mc.AdvertisePort = n.cfg.SerfPort
 	mc.Logger = sc.Logger
+	if _, err := os.Stat(filepath.Join(n.cfg.DataDir, keyringFile)); err == nil || len(n.cfg.EncryptKey) > 0 {
+		if err := n.gossipKeyring(sc); err != nil {
+			return err
+		}
+	}
 	if n.cfg.TuneSerf != nil {
 		n.cfg.TuneSerf(sc)
 	}
@@ -78,6 +85,7 @@ func (n *Node) startSerf() error {
 		return fmt.Errorf("start serf on %s:%d: %w", n.cfg.BindAddr, n.cfg.SerfPort, err)
 	}
 	n.serf = s
+	n.serfUp.Store(s)
 	n.goFunc(n.handleSerfEvents)
 	n.goFunc(n.retryJoin)
 	n.maybeBootstrap()
@@ -225,6 +233,10 @@ func (n *Node) maybeBootstrap() {
 				"member", m.Name, "theirs", m.Tags[tagExpect], "ours", n.cfg.BootstrapExpect)
 			return
 		}
+		if err := n.proveName(m.Name, m.Tags[tagRPC]); err != nil {
+			n.cfg.Logger.Warn("leaving a server out of the bootstrap", "member", m.Name, "error", err)
+			continue
+		}
 		servers = append(servers, raft.Server{
 			ID: raft.ServerID(m.Name), Address: raft.ServerAddress(m.Tags[tagRPC]), Suffrage: raft.Voter,
 		})
@@ -296,6 +308,10 @@ func (n *Node) reconcile() error {
 				}
 				present = false
 			case present && voter == (have.Suffrage == raft.Voter):
+				continue
+			}
+			if err := n.proveName(m.Name, string(addr)); err != nil {
+				n.cfg.Logger.Warn("not adding an agent to raft", "member", id, "error", err)
 				continue
 			}
 			var err error
@@ -379,4 +395,47 @@ func (n *Node) Members() []Member {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// keyringFile, in the data dir, keeps the gossip keys (a JSON array of
+// base64 keys, the first the primary), so that a restarted agent keeps
+// talking to the others after the keys were rotated.
+const keyringFile = "serf.keyring"
+
+// gossipKeyring turns on gossip encryption: from the keyring file when it
+// exists (it wins over --encrypt, which only starts it, and keeps
+// encryption on when a restart omits --encrypt), else from the key given,
+// written to the file.
+func (n *Node) gossipKeyring(sc *serf.Config) error {
+	path := filepath.Join(n.cfg.DataDir, keyringFile)
+	keys := [][]byte{n.cfg.EncryptKey}
+	if b, err := os.ReadFile(path); err == nil {
+		var encoded []string
+		if err := json.Unmarshal(b, &encoded); err != nil || len(encoded) == 0 {
+			return fmt.Errorf("gossip keyring %s: not a JSON list of keys", path)
+		}
+		keys = keys[:0]
+		for _, e := range encoded {
+			k, err := base64.StdEncoding.DecodeString(e)
+			if err != nil {
+				return fmt.Errorf("gossip keyring %s: %w", path, err)
+			}
+			keys = append(keys, k)
+		}
+	} else {
+		if len(n.cfg.EncryptKey) == 0 {
+			return fmt.Errorf("gossip keyring %s: %w", path, err)
+		}
+		b, _ := json.Marshal([]string{base64.StdEncoding.EncodeToString(n.cfg.EncryptKey)})
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return fmt.Errorf("gossip keyring: %w", err)
+		}
+	}
+	kr, err := memberlist.NewKeyring(keys, keys[0])
+	if err != nil {
+		return fmt.Errorf("gossip keyring: %w", err)
+	}
+	sc.MemberlistConfig.Keyring = kr
+	sc.KeyringFile = path
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -23,16 +22,21 @@ import (
 
 // Node is one agent's Raft replica.
 type Node struct {
-	cfg   *Config
-	fsm   *fsm.FSM
-	local *localSessions
+	cfg    *Config
+	fsm    *fsm.FSM
+	local  *localSessions
+	delays *lockDelays
 
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
 	mux       *mux
 	rpc       *rpcPool
+	dialer    *dialer
+	tls       *tlsKeys // nil without TLS
 	serf      *serf.Serf
+	serfUp    atomic.Pointer[serf.Serf] // serf, for the mux's goroutines (set once it runs)
+	raftUp    atomic.Pointer[raft.Raft] // raft, for the transport's goroutines (set once it runs)
 	serfCh    chan serf.Event
 	rpcAddr   string // this agent's advertised Raft and RPC address
 
@@ -57,19 +61,23 @@ func New(cfg *Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	d := &dialer{local: net.ParseIP(cfg.BindAddr)}
 	n := &Node{
 		cfg:         cfg,
+		dialer:      d,
 		fsm:         fsm.New(),
 		local:       newLocalSessions(),
+		delays:      newLockDelays(),
 		leaderCh:    make(chan bool, 16),
 		reconcileCh: make(chan struct{}, 1),
 		nudgeCh:     make(chan struct{}, 1),
 		reaped:      make(map[string]bool),
 		serfCh:      make(chan serf.Event, 256),
-		rpc:         newRPCPool(dialer{local: net.ParseIP(cfg.BindAddr)}),
+		rpc:         newRPCPool(d),
 		shutdown:    make(chan struct{}),
 	}
 	n.fsm.OnSessionClosed = n.local.closed
+	n.fsm.OnLockDelay = n.delays.start
 	n.fsm.SetHistoryLimits(cfg.HistoryMaxChanges, cfg.HistoryMaxBytes)
 	n.expiry = newExpirer(n)
 	return n, nil
@@ -84,9 +92,19 @@ func (n *Node) Name() string { return n.cfg.NodeName }
 // Open opens the stores, starts Raft, and bootstraps a fresh single-server
 // cluster when configured to.
 func (n *Node) Open() error {
-	if err := os.MkdirAll(n.cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := n.prepareDataDir(); err != nil {
+		return err
 	}
+	if n.cfg.TLS != nil {
+		keys, err := loadTLS(*n.cfg.TLS)
+		if err != nil {
+			return err
+		}
+		n.tls, n.dialer.tls = keys, keys
+	} else {
+		n.cfg.Logger.Warn("the cluster port has no TLS: it admits connections from the addresses of Serf members, but anyone who can send from such an address can act as that member and read every write. Use this for development and trials only; in production give every agent --tls-ca, --tls-cert and --tls-key (see docs/security.md)")
+	}
+	n.dialer.name = n.agentAt
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), BoltOptions: boltOptions()})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return fmt.Errorf("open raft store: %s is in use by another agent", filepath.Join(n.cfg.DataDir, "raft.db"))
@@ -106,8 +124,11 @@ func (n *Node) Open() error {
 		return fmt.Errorf("listen for raft and rpc: %w", err)
 	}
 	n.rpcAddr = ln.Addr().String()
-	n.mux = newMux(ln, ln.Addr(), dialer{local: net.ParseIP(n.cfg.BindAddr)}, n.cfg.Logger.Named("mux"))
+	n.mux = newMux(ln, ln.Addr(), n.dialer, n.cfg.Logger.Named("mux"))
 	n.mux.rpc = n.serveRPC
+	if n.tls == nil {
+		n.mux.admit = n.isMemberIP
+	}
 	n.transport = raft.NewNetworkTransport(n.mux.raft, 3, 10*time.Second, n.cfg.LogOutput)
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeName)
@@ -125,6 +146,10 @@ func (n *Node) Open() error {
 	rc.Logger = n.cfg.Logger.Named("raft")
 	logs, err := raft.NewLogCache(512, store)
 	if err != nil {
+		n.closeStores()
+		return err
+	}
+	if err := n.checkState(logs, store); err != nil {
 		n.closeStores()
 		return err
 	}
@@ -150,6 +175,7 @@ func (n *Node) Open() error {
 		n.closeStores()
 		return fmt.Errorf("start raft: %w", err)
 	}
+	n.raftUp.Store(n.raft)
 	n.goFunc(n.mux.serve)
 	if err := n.startSerf(); err != nil {
 		n.raft.Shutdown()
@@ -293,6 +319,10 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 			cancel()
 			if err == nil {
 				return &res, nil
+			}
+			var refused *refusedError
+			if errors.As(err, &refused) {
+				return nil, err
 			}
 			lastErr = ErrTimeout
 			n.cfg.Logger.Debug("forward to leader", "leader", addr, "error", err)
@@ -474,4 +504,90 @@ func (n *Node) Stats() Stats {
 // scanning the file at open) and is kept as a hash map.
 func boltOptions() *bbolt.Options {
 	return &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
+}
+
+// ReloadTLS reads the TLS files again (on SIGHUP). New connections use the
+// new certificate and CA; on error the old ones stay in use.
+func (n *Node) ReloadTLS() error {
+	if n.tls == nil {
+		return errors.New("TLS is not on")
+	}
+	return n.tls.reload()
+}
+
+// isMemberIP says whether ip is the address of an agent Serf lists (one
+// that has not left) or the Raft configuration holds, or this agent's own.
+// (The Raft configuration admits the leader and the other servers to an
+// agent that restarted, before its Serf has found them again.)
+func (n *Node) isMemberIP(ip net.IP) bool {
+	if ip.Equal(net.ParseIP(n.cfg.BindAddr)) {
+		return true
+	}
+	if s := n.serfUp.Load(); s != nil {
+		for _, m := range s.Members() {
+			if m.Status != serf.StatusLeft && m.Addr.Equal(ip) {
+				return true
+			}
+		}
+	}
+	for _, srv := range n.raftServers() {
+		if host, _, err := net.SplitHostPort(string(srv.Address)); err == nil && ip.Equal(net.ParseIP(host)) {
+			return true
+		}
+	}
+	return false
+}
+
+// raftServers returns the latest Raft configuration's servers (none before
+// Raft runs).
+func (n *Node) raftServers() []raft.Server {
+	r := n.raftUp.Load()
+	if r == nil {
+		return nil
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	return f.Configuration().Servers
+}
+
+// agentAt returns the name of the agent whose Raft and RPC address is addr,
+// as Serf or the Raft configuration knows it, or "".
+func (n *Node) agentAt(addr string) string {
+	if s := n.serfUp.Load(); s != nil {
+		for _, m := range s.Members() {
+			if m.Tags[tagRPC] == addr {
+				return m.Name
+			}
+		}
+	}
+	for _, srv := range n.raftServers() {
+		if string(srv.Address) == addr {
+			return string(srv.ID)
+		}
+	}
+	return ""
+}
+
+// proveName checks, with TLS on, that the agent at addr shows a
+// certificate for name: a server or replica is added to Raft only then.
+// Without TLS, any member is added.
+func (n *Node) proveName(name, addr string) error {
+	if n.tls == nil {
+		return nil
+	}
+	c, err := net.DialTimeout("tcp", addr, handshakeTimeout)
+	if err != nil {
+		return err
+	}
+	tc, err := n.dialer.handshake(c, name, handshakeTimeout)
+	if err != nil {
+		return fmt.Errorf("agent %s at %s did not show a valid certificate: %w", name, addr, err)
+	}
+	defer tc.Close()
+	if got := peerName(tc); got != name {
+		return fmt.Errorf("agent %s at %s showed a certificate for %q", name, addr, got)
+	}
+	return nil
 }

@@ -1,6 +1,11 @@
 package cluster
 
-import "github.com/warden-dev/warden/fsm"
+import (
+	"sync"
+	"time"
+
+	"github.com/warden-dev/warden/fsm"
+)
 
 // Reads are served from this replica's copy of the tree. A session that
 // waited for its own write's reply reads that write here: the reply is sent
@@ -24,9 +29,48 @@ func (n *Node) Children(path string, watch bool) ([]string, fsm.Stat, *fsm.Watch
 // StopWatch removes a watch that has not fired.
 func (n *Node) StopWatch(w *fsm.Watch) { n.fsm.StopWatch(w) }
 
-// LockDelay returns until when (ms since the epoch) the lock at path is
-// held back after its holder's session expired, or 0.
-func (n *Node) LockDelay(path string) int64 { return n.fsm.LockDelay(path) }
+// LockDelay returns until when, on this agent's clock, the lock at path is
+// held back after its holder's session expired (the zero time when it is
+// not).
+func (n *Node) LockDelay(path string) time.Time { return n.delays.until(path) }
+
+// lockDelays time lock-delays on this agent's monotonic clock, from when
+// it applied the close that started each (or restored a snapshot holding
+// it). No other agent's clock is involved: a leader whose wall clock is
+// behind or ahead cannot shorten or stretch a delay.
+type lockDelays struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func newLockDelays() *lockDelays { return &lockDelays{m: make(map[string]time.Time)} }
+
+// start is the FSM's OnLockDelay hook.
+func (d *lockDelays) start(ld fsm.LockDelay) {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if until := now.Add(ld.Delay); until.After(d.m[ld.Path]) {
+		d.m[ld.Path] = until
+	}
+	if len(d.m) > 64 {
+		for p, until := range d.m {
+			if !until.After(now) {
+				delete(d.m, p)
+			}
+		}
+	}
+}
+
+func (d *lockDelays) until(path string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	until, ok := d.m[path]
+	if !ok || !until.After(time.Now()) {
+		return time.Time{}
+	}
+	return until
+}
 
 // Subscribe streams the changes under root from this replica.
 func (n *Node) Subscribe(root string, scope fsm.Scope, from uint64) (*fsm.Subscription, error) {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,15 @@ type rpcRequest struct {
 type rpcResponse struct {
 	Err       string `msgpack:"e,omitempty"`
 	NotLeader bool   `msgpack:"nl,omitempty"`
+	Refused   bool   `msgpack:"r,omitempty"` // the caller may not do this: do not retry
 	Body      []byte `msgpack:"b,omitempty"`
 }
+
+// refusedError is an RPC the leader refused to let the caller make; a
+// retry would be refused too.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
 
 type keepaliveRequest struct {
 	Agent string   `msgpack:"agent"`
@@ -51,34 +59,101 @@ type keepaliveResponse struct {
 // errNotLeader: the agent asked is not the leader.
 var errNotLeader = errors.New("not the leader")
 
-// serveRPC answers one connection's requests until it closes.
+// RPC messages are framed: a 4-byte big-endian length, then the msgpack
+// value. A length over maxRPCMessage ends the connection before anything is
+// allocated for it. A connection idle longer than rpcIdleTimeout is closed
+// (the pool drops its connections well before), and a message's body must
+// follow its length within rpcBodyTimeout.
+const (
+	maxRPCMessage  = 8 << 20 // a forwarded entry holds at most a 4 MiB local request
+	rpcIdleTimeout = 2 * time.Minute
+	rpcPoolIdle    = rpcIdleTimeout / 2
+	rpcBodyTimeout = 10 * time.Second
+)
+
+// errRPCTooLarge: a peer announced a message over maxRPCMessage.
+var errRPCTooLarge = fmt.Errorf("rpc message over %d bytes", maxRPCMessage)
+
+// writeRPC frames v onto w and flushes it.
+func writeRPC(w *bufio.Writer, v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxRPCMessage {
+		return errRPCTooLarge
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// readRPC reads one framed message into v. With c, the length must come
+// within idle and the body within rpcBodyTimeout after it.
+func readRPC(r *bufio.Reader, c net.Conn, idle time.Duration, v any) error {
+	if c != nil {
+		_ = c.SetReadDeadline(time.Now().Add(idle))
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > maxRPCMessage {
+		return errRPCTooLarge
+	}
+	if c != nil {
+		_ = c.SetReadDeadline(time.Now().Add(rpcBodyTimeout))
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(b, v)
+}
+
+// serveRPC answers one connection's requests until it closes. peer is the
+// agent its certificate names ("" without TLS).
 func (n *Node) serveRPC(c net.Conn) {
 	defer c.Close()
+	peer := ""
+	if n.tls != nil && n.tls.cfg.VerifyHostname {
+		peer = peerName(c)
+	}
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
-	dec := msgpack.NewDecoder(r)
-	enc := msgpack.NewEncoder(w)
 	for {
 		var req rpcRequest
-		if err := dec.Decode(&req); err != nil {
+		if err := readRPC(r, c, rpcIdleTimeout, &req); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				n.cfg.Logger.Debug("rpc decode", "error", err)
+				n.cfg.Logger.Debug("rpc read", "from", c.RemoteAddr(), "error", err)
 			}
 			return
 		}
-		resp := n.handleRPC(&req)
-		if err := enc.Encode(resp); err != nil {
-			return
-		}
-		if err := w.Flush(); err != nil {
+		resp := n.handleRPC(&req, peer)
+		_ = c.SetWriteDeadline(time.Now().Add(rpcBodyTimeout))
+		if err := writeRPC(w, resp); err != nil {
 			return
 		}
 	}
 }
 
-func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
+// handleRPC answers one request. With hostname verification, peer is the
+// calling agent as its certificate names it, and it may act only as
+// itself (see authorize).
+func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
 	if !n.IsLeader() {
 		return &rpcResponse{NotLeader: true}
+	}
+	if err := n.authorize(req, peer); err != nil {
+		n.cfg.Logger.Warn("refused an rpc", "method", req.Method, "peer", peer, "error", err)
+		return &rpcResponse{Err: err.Error(), Refused: true}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 	defer cancel()
@@ -96,7 +171,7 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 	case rpcKeepalive:
 		var ka keepaliveRequest
 		if err = msgpack.Unmarshal(req.Body, &ka); err == nil {
-			unknown, ready := n.expiry.renewKnown(ka.IDs)
+			unknown, ready := n.expiry.renewKnown(ka.Agent, ka.IDs)
 			if !ready {
 				return &rpcResponse{NotLeader: true}
 			}
@@ -141,17 +216,54 @@ func (n *Node) handleRPC(req *rpcRequest) *rpcResponse {
 	return &rpcResponse{Body: b}
 }
 
+// authorize holds a caller whose certificate names it (peer, with hostname
+// verification) to acting as itself: it may renew only its own sessions,
+// announce only its own leave, open or take up sessions only in its own
+// name, and write as or close only sessions it owns. Without hostname
+// verification (peer "") a member may act for any other.
+func (n *Node) authorize(req *rpcRequest, peer string) error {
+	if peer == "" {
+		return nil
+	}
+	switch req.Method {
+	case rpcKeepalive:
+		var ka keepaliveRequest
+		if err := msgpack.Unmarshal(req.Body, &ka); err == nil && ka.Agent != peer {
+			return fmt.Errorf("agent %s may not renew the sessions of %s", peer, ka.Agent)
+		}
+	case rpcLeave:
+		var name string
+		if err := msgpack.Unmarshal(req.Body, &name); err == nil && name != peer {
+			return fmt.Errorf("agent %s may not announce the leave of %s", peer, name)
+		}
+	case rpcApply:
+		a, err := fsm.ActorOf(req.Body)
+		if err != nil {
+			return nil // refused as undecodable by the apply itself
+		}
+		if a.Owner != "" && a.Owner != peer {
+			return fmt.Errorf("agent %s may not open or take up a session for %s", peer, a.Owner)
+		}
+		if a.Session != 0 && !a.TakesOver {
+			if s, ok := n.fsm.Session(a.Session); ok && s.Owner != peer {
+				return fmt.Errorf("agent %s may not act for session %d of %s", peer, a.Session, s.Owner)
+			}
+		}
+	}
+	return nil
+}
+
 // rpcConn is a pooled connection to one agent.
 type rpcConn struct {
-	c   net.Conn
-	w   *bufio.Writer
-	enc *msgpack.Encoder
-	dec *msgpack.Decoder
+	c    net.Conn
+	w    *bufio.Writer
+	r    *bufio.Reader
+	used time.Time // when it last went back to the pool
 }
 
 // rpcPool keeps idle connections per agent address.
 type rpcPool struct {
-	src    dialer
+	src    *dialer
 	mu     sync.Mutex
 	idle   map[string][]*rpcConn
 	closed bool
@@ -159,7 +271,7 @@ type rpcPool struct {
 
 const maxIdlePerAgent = 64
 
-func newRPCPool(src dialer) *rpcPool {
+func newRPCPool(src *dialer) *rpcPool {
 	return &rpcPool{src: src, idle: make(map[string][]*rpcConn)}
 }
 
@@ -169,19 +281,21 @@ func (p *rpcPool) get(addr string, timeout time.Duration) (*rpcConn, error) {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if l := p.idle[addr]; len(l) > 0 {
+	for l := p.idle[addr]; len(l) > 0; l = p.idle[addr] {
 		c := l[len(l)-1]
 		p.idle[addr] = l[:len(l)-1]
-		p.mu.Unlock()
-		return c, nil
+		if time.Since(c.used) < rpcPoolIdle {
+			p.mu.Unlock()
+			return c, nil
+		}
+		c.c.Close() // the agent may be closing it as idle
 	}
 	p.mu.Unlock()
 	nc, err := p.src.dialKind(addr, connRPC, timeout)
 	if err != nil {
 		return nil, err
 	}
-	w := bufio.NewWriter(nc)
-	return &rpcConn{c: nc, w: w, enc: msgpack.NewEncoder(w), dec: msgpack.NewDecoder(bufio.NewReader(nc))}, nil
+	return &rpcConn{c: nc, w: bufio.NewWriter(nc), r: bufio.NewReader(nc)}, nil
 }
 
 func (p *rpcPool) put(addr string, c *rpcConn) {
@@ -191,6 +305,7 @@ func (p *rpcPool) put(addr string, c *rpcConn) {
 		c.c.Close()
 		return
 	}
+	c.used = time.Now()
 	p.idle[addr] = append(p.idle[addr], c)
 }
 
@@ -221,12 +336,9 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, body []byte, ou
 	stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Now()) })
 	defer stop()
 	var resp rpcResponse
-	err = c.enc.Encode(&rpcRequest{Method: method, Body: body})
+	err = writeRPC(c.w, &rpcRequest{Method: method, Body: body})
 	if err == nil {
-		err = c.w.Flush()
-	}
-	if err == nil {
-		err = c.dec.Decode(&resp)
+		err = readRPC(c.r, nil, 0, &resp)
 	}
 	if err != nil || !stop() {
 		c.c.Close()
@@ -240,6 +352,8 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, body []byte, ou
 	switch {
 	case resp.NotLeader:
 		return errNotLeader
+	case resp.Refused:
+		return &refusedError{resp.Err}
 	case resp.Err != "":
 		return errors.New(resp.Err)
 	case out != nil:

@@ -142,12 +142,14 @@ func (ls *localSessions) acked(ids []uint64, sent time.Time, unknown []uint64) {
 		if !ok {
 			continue
 		}
-		if gone[id] {
+		if gone[id] && !sent.Before(s.lastAck) {
+			// (A keepalive sent before the session was opened or taken
+			// up here says nothing of it.)
 			delete(ls.m, id)
 			lost = append(lost, s.notify)
 			continue
 		}
-		if sent.After(s.lastAck) {
+		if !gone[id] && sent.After(s.lastAck) {
 			s.lastAck = sent
 		}
 	}
@@ -404,7 +406,7 @@ func (n *Node) sendKeepalive(ids []uint64, sent time.Time, timeout time.Duration
 	var unknown []uint64
 	if n.IsLeader() {
 		var ok bool
-		if unknown, ok = n.expiry.renewKnown(ids); !ok {
+		if unknown, ok = n.expiry.renewKnown(n.cfg.NodeName, ids); !ok {
 			return false
 		}
 	} else {

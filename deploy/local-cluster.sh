@@ -16,7 +16,7 @@ replicas=(127.0.0.21 127.0.0.22)
 start_agent() { # name ip extra-args...
   local name=$1 ip=$2; shift 2
   mkdir -p "$dir/$name"
-  "$bin" agent --node "$name" --bind "$ip" --join "${servers[0]}" \
+  "$bin" agent --node "$name" --bind "$ip" --http-bind "$ip" --join "${servers[0]}" \
     --data-dir "$dir/$name/data" --socket "$dir/$name.sock" "$@" \
     >"$dir/$name/agent.log" 2>&1 &
   echo $! >"$dir/$name/pid"

@@ -1,6 +1,9 @@
 package fsm
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // EventType is the kind of change a watch hears about.
 type EventType uint8
@@ -48,6 +51,7 @@ type change struct {
 	zxid   uint64
 	time   int64
 	events []Event
+	delays []LockDelay // lock-delays this entry starts
 }
 
 func (c *change) emit(t EventType, path string) {
@@ -250,7 +254,8 @@ func (c *change) closeSession(sid uint64, delayMs int64) {
 			c.remove(p, n)
 			if delayMs > 0 {
 				parent, _ := splitPath(p)
-				c.st.delays.ReplaceOrInsert(delayItem{path: parent, until: c.time + delayMs})
+				c.st.delays.ReplaceOrInsert(delayItem{path: parent, until: c.time + delayMs, delayMs: delayMs})
+				c.delays = append(c.delays, LockDelay{Path: parent, Delay: time.Duration(delayMs) * time.Millisecond})
 			}
 		}
 	}
@@ -258,11 +263,13 @@ func (c *change) closeSession(sid uint64, delayMs int64) {
 	c.st.sessions.Delete(sessionItem{id: sid})
 }
 
-// pruneDelays forgets lock-delays that have passed.
+// pruneDelays forgets lock-delays that have passed by the proposer's wall
+// clock, with an hour to spare. Only a snapshot restore reads them: the
+// agents that applied a close time its delay themselves.
 func (c *change) pruneDelays() {
 	var done []delayItem
 	c.st.delays.Ascend(func(d delayItem) bool {
-		if d.until <= c.time {
+		if d.until+time.Hour.Milliseconds() <= c.time {
 			done = append(done, d)
 		}
 		return true

@@ -173,3 +173,42 @@ func Check(entry []byte) error {
 	}
 	return nil
 }
+
+// Actor says on whose behalf a log entry acts, so that the leader can hold
+// a forwarding agent to acting as itself.
+type Actor struct {
+	// Session is the session the entry writes as, closes or takes up (0
+	// for none).
+	Session uint64
+	// Owner is the agent the entry names as a session's owner: the one
+	// opening it, or the one taking it up (TakesOver).
+	Owner     string
+	TakesOver bool
+}
+
+// ActorOf decodes entry far enough to say on whose behalf it acts.
+func ActorOf(entry []byte) (Actor, error) {
+	if err := Check(entry); err != nil {
+		return Actor{}, err
+	}
+	body := entry[1:]
+	switch CommandType(entry[0]) {
+	case CmdWrite:
+		var w Write
+		err := msgpack.Unmarshal(body, &w)
+		return Actor{Session: w.Session}, err
+	case CmdOpenSession:
+		var o OpenSession
+		err := msgpack.Unmarshal(body, &o)
+		return Actor{Owner: o.Session.Owner}, err
+	case CmdCloseSession:
+		var cs CloseSession
+		err := msgpack.Unmarshal(body, &cs)
+		return Actor{Session: cs.Session}, err
+	case CmdResume:
+		var r Resume
+		err := msgpack.Unmarshal(body, &r)
+		return Actor{Session: r.Session, Owner: r.Owner, TakesOver: true}, err
+	}
+	return Actor{}, nil
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
@@ -30,6 +31,19 @@ type FSM struct {
 	// apply goroutine, after publishing) for each session that ends. It
 	// must not block.
 	OnSessionClosed func(id uint64, reason CloseReason)
+	// OnLockDelay, when set before Raft starts, is called (from the apply
+	// goroutine, before the entry is published) for each lock a session's expiry holds
+	// back, and for each lock-delay a restored snapshot holds. The agent
+	// times the delay from then on its own monotonic clock, so that no two
+	// agents' wall clocks are ever compared. It must not block.
+	OnLockDelay func(LockDelay)
+}
+
+// LockDelay holds back the lock at Path for Delay, from when this agent
+// applied the close that started it.
+type LockDelay struct {
+	Path  string
+	Delay time.Duration
 }
 
 // New returns an empty tree holding only the root.
@@ -167,6 +181,13 @@ func (f *FSM) applyClose(index uint64, cs *CloseSession) *Result {
 		delay = cs.LockDelayMs
 	}
 	c.closeSession(cs.Session, delay)
+	// Before publishing: a waiter woken by the holder's node going must
+	// already find the delay.
+	if f.OnLockDelay != nil {
+		for _, d := range c.delays {
+			f.OnLockDelay(d)
+		}
+	}
 	f.publish(c.st, c.events)
 	if f.OnSessionClosed != nil {
 		f.OnSessionClosed(cs.Session, cs.Reason)
@@ -325,11 +346,15 @@ func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
 	}
 }
 
-// LockDelay returns until when (ms since the epoch) the lock at path is
-// held back because its last holder's session expired, or 0.
-func (f *FSM) LockDelay(path string) int64 {
-	d, _ := f.current().delays.Get(delayItem{path: path})
-	return d.until
+// LockDelays returns the lock-delays the tree holds. Their length is what
+// counts; see OnLockDelay.
+func (f *FSM) LockDelays() []LockDelay {
+	var out []LockDelay
+	f.current().delays.Ascend(func(d delayItem) bool {
+		out = append(out, LockDelay{Path: d.path, Delay: time.Duration(d.delayMs) * time.Millisecond})
+		return true
+	})
+	return out
 }
 
 // Index returns the Raft index of the last applied entry (the last zxid).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
@@ -29,8 +30,9 @@ type snapNode struct {
 }
 
 type snapDelay struct {
-	Path  string `msgpack:"p"`
-	Until int64  `msgpack:"u"`
+	Path    string `msgpack:"p"`
+	Until   int64  `msgpack:"u"`
+	DelayMs int64  `msgpack:"d,omitempty"`
 }
 
 type snapResult struct {
@@ -89,7 +91,7 @@ func (st *state) writeTo(w io.Writer) error {
 	}
 	if err == nil {
 		st.delays.Ascend(func(d delayItem) bool {
-			err = enc.Encode(snapDelay{Path: d.path, Until: d.until})
+			err = enc.Encode(snapDelay{Path: d.path, Until: d.until, DelayMs: d.delayMs})
 			return err == nil
 		})
 	}
@@ -106,6 +108,14 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	st, err := readState(rc)
 	if err != nil {
 		return err
+	}
+	if f.OnLockDelay != nil {
+		// When these closes were applied is not known here: each delay
+		// starts over now, which holds the lock back longer, never less.
+		st.delays.Ascend(func(d delayItem) bool {
+			f.OnLockDelay(LockDelay{Path: d.path, Delay: time.Duration(d.delayMs) * time.Millisecond})
+			return true
+		})
 	}
 	f.publish(st, []Event{{Type: EventResync, Path: "/", Zxid: st.index}})
 	return nil
@@ -154,7 +164,7 @@ func readState(r io.Reader) (*state, error) {
 		if err := dec.Decode(&d); err != nil {
 			return nil, fmt.Errorf("read snapshot lock-delay %d: %w", i, err)
 		}
-		st.delays.ReplaceOrInsert(delayItem{path: d.Path, until: d.Until})
+		st.delays.ReplaceOrInsert(delayItem{path: d.Path, until: d.Until, delayMs: d.DelayMs})
 	}
 	return st, nil
 }

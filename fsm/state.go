@@ -37,10 +37,14 @@ type state struct {
 	index      uint64                   // the last applied Raft index
 }
 
-// delayItem holds back a lock whose holder's session expired.
+// delayItem holds back a lock whose holder's session expired. How long
+// is what each agent measures on its own clock from when it applied the
+// close (see FSM.OnLockDelay); until, from the proposer's wall clock, only
+// decides when the item is forgotten.
 type delayItem struct {
-	path  string
-	until int64 // ms since the epoch
+	path    string
+	until   int64 // ms since the epoch
+	delayMs int64
 }
 
 func newState() *state {

@@ -20,6 +20,12 @@ import (
 // Duration (a day: far above any bound an agent allows).
 const maxTimeoutMs = 24 * 60 * 60 * 1000
 
+// streamOps are the ops that open a stream (besides reads with a watch),
+// counted against Config.MaxStreams.
+var streamOps = map[string]bool{
+	wire.OpSubscribe: true, wire.OpObserve: true, wire.OpProgressWatch: true, wire.OpGroupWatch: true,
+}
+
 // conn is one app connection and its session.
 type conn struct {
 	s   *Server
@@ -27,6 +33,8 @@ type conn struct {
 	ctx context.Context // ends when the connection does
 	end context.CancelFunc
 	sid uint64
+	pid int32 // the peer process, from SO_PEERCRED
+	uid int32
 
 	resumable bool
 	heartbeat *time.Timer // set for heartbeat liveness; reset by every frame
@@ -42,6 +50,7 @@ type conn struct {
 	mu       sync.Mutex
 	inflight map[uint64]context.CancelFunc
 	subs     map[uint64]context.CancelFunc // running streams by sub id
+	opening  int                           // requests in flight that may open a stream
 	nextSub  uint64
 	reporter *recipes.Reporter // the session's coalescing progress reporter, made on first report
 	handlers sync.WaitGroup
@@ -49,8 +58,9 @@ type conn struct {
 
 func newConn(s *Server, nc *net.UnixConn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	pid, uid := peerCred(nc)
 	return &conn{
-		s: s, nc: nc, ctx: ctx, end: cancel,
+		s: s, nc: nc, ctx: ctx, end: cancel, pid: pid, uid: uid,
 		inflight: make(map[uint64]context.CancelFunc),
 		subs:     make(map[uint64]context.CancelFunc),
 		states:   make(chan string, 16),
@@ -97,6 +107,12 @@ func (c *conn) serve() {
 	// connection are written first. Keep this order.
 	c.end()
 	c.handlers.Wait()
+}
+
+// refuse tells an app its connection is not served, and closes it.
+func (c *conn) refuse(werr *wire.Error) {
+	defer c.nc.Close()
+	c.send(&wire.Message{Error: werr})
 }
 
 // frameError reports why the stream ended, when the app is still there to
@@ -161,7 +177,7 @@ func (c *conn) hello(r *bufio.Reader) error {
 	if timeout == 0 {
 		timeout = c.s.cfg.DefaultSessionTimeout
 	}
-	pid, uid := peerCred(c.nc)
+	pid, uid := c.pid, c.uid
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	var sess fsm.Session
@@ -308,6 +324,17 @@ func (c *conn) start(req *wire.Request) {
 			fmt.Sprintf("%d requests already in flight on this connection", c.s.cfg.MaxInFlight)))
 		return
 	}
+	opens := streamOps[req.Op] || req.Watch
+	if opens && len(c.subs)+c.opening >= c.s.cfg.MaxStreams {
+		c.mu.Unlock()
+		cancel()
+		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
+			fmt.Sprintf("%d streams (watches and subscriptions) already open on this connection", c.s.cfg.MaxStreams)))
+		return
+	}
+	if opens {
+		c.opening++ // held until the handler returns, by when its stream (if any) is in subs
+	}
 	c.inflight[req.ID] = cancel
 	c.mu.Unlock()
 	c.handlers.Add(1)
@@ -318,6 +345,9 @@ func (c *conn) start(req *wire.Request) {
 		result, werr := c.handle(context.WithValue(ctx, repliedKey{}, replied), req)
 		c.mu.Lock()
 		delete(c.inflight, req.ID)
+		if opens {
+			c.opening--
+		}
 		c.mu.Unlock()
 		cancel()
 		if werr != nil {

@@ -88,6 +88,14 @@ type Config struct {
 	// beyond it requests are refused with too_many_requests (and cancel
 	// still gets through).
 	MaxInFlight int
+	// MaxStreams bounds the streams (watches, subscriptions, observers)
+	// one connection may have open; beyond it, requests that would open
+	// one are refused with too_many_requests.
+	MaxStreams int
+	// MaxConnsPerUID bounds the connections one user (by the peer's uid)
+	// may have open; a connection beyond it gets one too_many_requests
+	// error and is closed.
+	MaxConnsPerUID int
 	// Logger receives connection-level logs.
 	Logger hclog.Logger
 }
@@ -101,6 +109,8 @@ func DefaultConfig() *Config {
 		HelloTimeout:          10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		MaxInFlight:           1024,
+		MaxStreams:            1024,
+		MaxConnsPerUID:        1024,
 		Logger:                hclog.NewNullLogger(),
 	}
 }
@@ -112,8 +122,8 @@ func (c *Config) Validate() error {
 		return errors.New("socket path is empty")
 	case c.DefaultSessionTimeout <= 0 || c.HelloTimeout <= 0 || c.WriteTimeout <= 0:
 		return errors.New("timeouts must be positive")
-	case c.MaxInFlight <= 0:
-		return errors.New("max in flight must be positive")
+	case c.MaxInFlight <= 0 || c.MaxStreams <= 0 || c.MaxConnsPerUID <= 0:
+		return errors.New("max in flight, max streams and max connections per uid must be positive")
 	case c.Logger == nil:
 		return errors.New("logger is required")
 	}
@@ -128,6 +138,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	perUID map[int32]int // open connections by peer uid
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -137,15 +148,22 @@ func New(cfg *Config, b Backend) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{})}, nil
+	return &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), perUID: make(map[int32]int)}, nil
 }
 
 // Listen creates the socket. A stale socket file left by a dead agent is
 // replaced; a socket another agent still listens on is an error.
 func (s *Server) Listen() error {
 	path := s.cfg.SocketPath
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("socket directory: %w", err)
+	if dir := filepath.Dir(path); !exists(dir) {
+		// Made here: group members (the apps) may reach the socket in it,
+		// whatever the process umask.
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("socket directory: %w", err)
+		}
+		if err := os.Chmod(dir, 0o750); err != nil {
+			return fmt.Errorf("socket directory: %w", err)
+		}
 	}
 	if _, err := os.Lstat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -173,7 +191,11 @@ func (s *Server) Listen() error {
 func (s *Server) Addr() string { return s.cfg.SocketPath }
 
 // Serve accepts connections until Close. It returns nil after Close.
+// Accept errors (out of file descriptors, say) never end it: it pauses,
+// doubling the pause up to a second, and accepts again, so that the
+// sessions already served go on.
 func (s *Server) Serve() error {
+	var pause time.Duration
 	for {
 		c, err := s.ln.AcceptUnix()
 		if err != nil {
@@ -183,12 +205,12 @@ func (s *Server) Serve() error {
 			if closed {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("accept: %w", err)
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.cfg.Logger.Warn("accept failed; retrying", "error", err, "pause", pause)
+			time.Sleep(pause)
+			continue
 		}
+		pause = 0
 		cn := newConn(s, c)
 		s.mu.Lock()
 		if s.closed {
@@ -196,6 +218,17 @@ func (s *Server) Serve() error {
 			c.Close()
 			return nil
 		}
+		if s.perUID[cn.uid] >= s.cfg.MaxConnsPerUID {
+			s.wg.Add(1)
+			s.mu.Unlock()
+			go func() {
+				defer s.wg.Done()
+				cn.refuse(wire.Errorf(wire.CodeTooManyRequests,
+					fmt.Sprintf("uid %d already has %d connections to this agent", cn.uid, s.cfg.MaxConnsPerUID)))
+			}()
+			continue
+		}
+		s.perUID[cn.uid]++
 		s.conns[cn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -204,6 +237,9 @@ func (s *Server) Serve() error {
 			cn.serve()
 			s.mu.Lock()
 			delete(s.conns, cn)
+			if s.perUID[cn.uid]--; s.perUID[cn.uid] <= 0 {
+				delete(s.perUID, cn.uid)
+			}
 			s.mu.Unlock()
 		}()
 	}
@@ -249,4 +285,9 @@ func peerCred(c *net.UnixConn) (pid, uid int32) {
 		}
 	})
 	return pid, uid
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

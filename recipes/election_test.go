@@ -17,12 +17,25 @@ import (
 // next log entry.
 type electionStore struct {
 	*fsm.FSM
-	t     testing.TB
-	mu    sync.Mutex
-	index uint64
+	t      testing.TB
+	mu     sync.Mutex
+	index  uint64
+	delays sync.Map // lock path -> time.Time, as an agent times them
 }
 
-func newElectionStore(t testing.TB) *electionStore { return &electionStore{FSM: fsm.New(), t: t} }
+func newElectionStore(t testing.TB) *electionStore {
+	m := &electionStore{FSM: fsm.New(), t: t}
+	m.FSM.OnLockDelay = func(d fsm.LockDelay) { m.delays.Store(d.Path, time.Now().Add(d.Delay)) }
+	return m
+}
+
+// LockDelay is the agent's: timed from when the close was applied.
+func (m *electionStore) LockDelay(path string) time.Time {
+	if v, ok := m.delays.Load(path); ok && v.(time.Time).After(time.Now()) {
+		return v.(time.Time)
+	}
+	return time.Time{}
+}
 
 func (m *electionStore) apply(ct fsm.CommandType, body any) *fsm.Result {
 	m.t.Helper()

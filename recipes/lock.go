@@ -56,10 +56,10 @@ func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.D
 // waited, in which case the caller looks at the line again.
 func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadline <-chan time.Time) (bool, error) {
 	until := st.LockDelay(path)
-	if until == 0 {
+	if until.IsZero() {
 		return false, nil
 	}
-	d := time.Until(time.UnixMilli(until))
+	d := time.Until(until)
 	if d <= 0 {
 		return false, nil
 	}

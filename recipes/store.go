@@ -3,6 +3,7 @@ package recipes
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/warden-dev/warden/fsm"
 )
@@ -22,9 +23,10 @@ type Store interface {
 	// Subscribe streams the changes under root in zxid order, from the
 	// current state (from 0) or after a zxid.
 	Subscribe(root string, scope fsm.Scope, from uint64) (*fsm.Subscription, error)
-	// LockDelay returns until when (ms since the epoch) the lock at path
-	// is held back because its last holder's session expired, or 0.
-	LockDelay(path string) int64
+	// LockDelay returns until when, on this agent's clock, the lock at
+	// path is held back because its last holder's session expired (the
+	// zero time when it is not).
+	LockDelay(path string) time.Time
 }
 
 // Errors of the recipes, beside the fsm's own.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,9 @@ type Cluster struct {
 	t        testing.TB
 	Servers  []*Proc
 	Replicas []*Proc
+	// TLSDir holds the test CA and the agents' certificates when the
+	// cluster runs with TLS, else "".
+	TLSDir string
 }
 
 // ClusterOptions shape a test cluster.
@@ -38,6 +42,14 @@ type ClusterOptions struct {
 	Netns *Netns
 	// Args are extra flags for every agent.
 	Args []string
+	// TLS gives every agent a certificate for its node name from one test
+	// CA and turns on mutual TLS with hostname verification on the
+	// cluster port. WARDEN_TEST_TLS=1 turns it on for every cluster not
+	// marked Plain.
+	TLS bool
+	// Plain keeps the cluster port without TLS even under
+	// WARDEN_TEST_TLS=1 (for tests of what a plain port admits).
+	Plain bool
 }
 
 // ClusterArgs are extra agent flags every process of a cluster gets; tests
@@ -57,6 +69,9 @@ func StartClusterWith(t testing.TB, o ClusterOptions) *Cluster {
 	t.Helper()
 	servers, extra := o.Servers, o.Args
 	c := &Cluster{t: t}
+	if o.TLS || (os.Getenv("WARDEN_TEST_TLS") == "1" && !o.Plain) {
+		c.TLSDir = NewCA(t)
+	}
 	var seed string
 	start := func(role string, i int) *Proc {
 		ip := NextIP()
@@ -65,10 +80,13 @@ func StartClusterWith(t testing.TB, o ClusterOptions) *Cluster {
 		}
 		name := fmt.Sprintf("%s%d", role, i+1)
 		dir := filepath.Join(t.TempDir(), name)
-		args := []string{"agent", "--node", name, "--bind", ip, "--data-dir", dir,
+		args := []string{"agent", "--node", name, "--bind", ip, "--http-bind", ip, "--data-dir", dir,
 			"--socket", filepath.Join(SocketDir(t), "w.sock"), "--join", seed}
 		if role == "server" {
 			args = append(args, "--server", "--bootstrap-expect", fmt.Sprint(servers))
+		}
+		if c.TLSDir != "" {
+			args = append(args, TLSArgs(t, c.TLSDir, name)...)
 		}
 		args = append(append(args, ClusterArgs...), extra...)
 		var prefix []string
@@ -93,6 +111,18 @@ func StartClusterWith(t testing.TB, o ClusterOptions) *Cluster {
 func (c *Cluster) All() []*Proc {
 	return append(append([]*Proc{}, c.Servers...), c.Replicas...)
 }
+
+// Launch starts an agent process with args (which name its --node,
+// --bind, --data-dir and --socket) under the command prefix (nil for
+// none, or e.g. prlimit's) and returns without waiting for it to serve;
+// it is killed when the test ends.
+func Launch(t testing.TB, prefix, args []string) *Proc {
+	t.Helper()
+	return launch(t, prefix, args)
+}
+
+// WaitSocket waits until the agent's socket accepts a connection.
+func (p *Proc) WaitSocket(timeout time.Duration) { p.waitSocket(timeout) }
 
 // launch starts an agent process without waiting for its socket.
 func launch(t testing.TB, prefix, args []string) *Proc {
@@ -172,4 +202,35 @@ func (c *Cluster) byName(name string) *Proc {
 		}
 	}
 	return nil
+}
+
+// NewCA makes a test CA with the warden binary's own `warden tls ca
+// create` in a fresh directory and returns the directory.
+func NewCA(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	runWarden(t, "tls", "ca", "create", "--dir", dir)
+	return dir
+}
+
+// TLSArgs makes a certificate for node with `warden tls cert create`
+// from the CA in dir (unless it exists) and returns the agent flags that
+// use it, with hostname verification.
+func TLSArgs(t testing.TB, dir, node string) []string {
+	t.Helper()
+	cert := filepath.Join(dir, node+".pem")
+	if _, err := os.Stat(cert); err != nil {
+		runWarden(t, "tls", "cert", "create", "--node", node, "--dir", dir,
+			"--ca", filepath.Join(dir, "warden-ca.pem"), "--ca-key", filepath.Join(dir, "warden-ca-key.pem"))
+	}
+	return []string{"--tls-ca", filepath.Join(dir, "warden-ca.pem"), "--tls-cert", cert,
+		"--tls-key", filepath.Join(dir, node+"-key.pem"), "--tls-verify-hostname"}
+}
+
+func runWarden(t testing.TB, args ...string) {
+	t.Helper()
+	out, err := exec.Command(Binary(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("warden %v: %v\n%s", args, err, out)
+	}
 }

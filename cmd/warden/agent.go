@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-dev/warden/agent"
+	"github.com/warden-dev/warden/cluster"
 )
 
 func init() {
@@ -30,6 +32,9 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runAgent(args []string) error {
+	// Everything the agent creates (data dir, raft.db, snapshots) is
+	// private to its user.
+	syscall.Umask(0o077)
 	cfg := agent.DefaultConfig()
 	cfg.Dev = false
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -41,6 +46,16 @@ func runAgent(args []string) error {
 	fs.IntVar(&cfg.RPCPort, "rpc-port", envInt("WARDEN_RPC_PORT", agent.PortDefault), "TCP port for Raft and agent RPC (default 7300; a free port with --dev) (env WARDEN_RPC_PORT)")
 	fs.IntVar(&cfg.SerfPort, "serf-port", envInt("WARDEN_SERF_PORT", agent.PortDefault), "Serf gossip port, TCP and UDP (default 7301; a free port with --dev) (env WARDEN_SERF_PORT)")
 	fs.IntVar(&cfg.HTTPPort, "http-port", envInt("WARDEN_HTTP_PORT", agent.PortDefault), "HTTP port for /metrics, /healthz, /readyz, /v1/status, /v1/members (default 7302; a free port with --dev; -2 disables) (env WARDEN_HTTP_PORT)")
+	fs.StringVar(&cfg.HTTPBind, "http-bind", os.Getenv("WARDEN_HTTP_BIND"), "IP the HTTP endpoint listens on (default 127.0.0.1) (env WARDEN_HTTP_BIND)")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "watches and subscriptions one app connection may have open")
+	fs.IntVar(&cfg.MaxConnsPerUID, "max-conns-per-uid", cfg.MaxConnsPerUID, "connections one user (uid) may have open to this agent")
+	fs.BoolVar(&cfg.Recover, "recover", false, "start even though raft.db is missing, emptied or damaged beside snapshots, accepting the loss of the writes after the last snapshot (see docs/security.md)")
+	encrypt := fs.String("encrypt", os.Getenv("WARDEN_ENCRYPT"), "base64 key (16, 24 or 32 bytes; warden keygen makes one) that encrypts Serf's gossip; the same on every agent (env WARDEN_ENCRYPT)")
+	var tlsc cluster.TLSConfig
+	fs.StringVar(&tlsc.CAFile, "tls-ca", os.Getenv("WARDEN_TLS_CA"), "CA certificate (PEM) for the cluster port's mutual TLS (env WARDEN_TLS_CA)")
+	fs.StringVar(&tlsc.CertFile, "tls-cert", os.Getenv("WARDEN_TLS_CERT"), "this agent's certificate (PEM), signed by the CA; its first DNS name is the node name (env WARDEN_TLS_CERT)")
+	fs.StringVar(&tlsc.KeyFile, "tls-key", os.Getenv("WARDEN_TLS_KEY"), "this agent's key (PEM) (env WARDEN_TLS_KEY)")
+	fs.BoolVar(&tlsc.VerifyHostname, "tls-verify-hostname", envBool("WARDEN_TLS_VERIFY_HOSTNAME"), "also check that a peer's certificate names the agent it is, and let each agent act only as itself (env WARDEN_TLS_VERIFY_HOSTNAME)")
 	var join listFlag
 	fs.Var(&join, "join", "agent to join, host or host:port of its Serf address; repeatable; retried until it works (env WARDEN_JOIN, comma-separated)")
 	fs.StringVar(&cfg.SocketPath, "socket", envOr("WARDEN_SOCKET", cfg.SocketPath), "Unix socket for local apps (env WARDEN_SOCKET)")
@@ -61,6 +76,16 @@ func runAgent(args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.Join = join
+	if *encrypt != "" {
+		key, err := base64.StdEncoding.DecodeString(*encrypt)
+		if err != nil {
+			return usagef("--encrypt: not base64: %v", err)
+		}
+		cfg.EncryptKey = key
+	}
+	if tlsc.CAFile != "" || tlsc.CertFile != "" || tlsc.KeyFile != "" {
+		cfg.TLS = &tlsc
+	}
 	if len(join) == 0 && os.Getenv("WARDEN_JOIN") != "" {
 		cfg.Join = strings.Split(os.Getenv("WARDEN_JOIN"), ",")
 	}
@@ -75,6 +100,22 @@ func runAgent(args []string) error {
 	defer stop()
 	if err := a.Start(ctx); err != nil {
 		return err
+	}
+	if cfg.TLS != nil {
+		// SIGHUP re-reads the TLS files: renewed certificates take effect
+		// for new connections without a restart.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := a.Node().ReloadTLS(); err != nil {
+					fmt.Fprintf(os.Stderr, "warden: reload TLS: %v (keeping the previous certificates)\n", err)
+				} else {
+					fmt.Fprintln(os.Stderr, "warden: reloaded the TLS certificates")
+				}
+			}
+		}()
 	}
 	fmt.Printf("warden agent %s is ready\n  socket: %s\n  serf:   %s\n  rpc:    %s\n  http:   %s\n  try:    WARDEN_SOCKET=%s warden lock /demo -- echo held\n",
 		cfg.NodeName, cfg.SocketPath, a.Node().SerfAddr(), a.Node().RPCAddr(), a.HTTPAddr(), cfg.SocketPath)
