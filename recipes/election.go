@@ -165,12 +165,13 @@ func Leader(st Store, path string) (LeaderInfo, error) {
 		if err != nil {
 			return LeaderInfo{}, err
 		}
+		line, err := inLine(st, path, kids, candidatePrefix)
+		if err != nil {
+			return LeaderInfo{}, err
+		}
 		first := ""
-		for _, k := range kids {
-			if strings.HasPrefix(k, candidatePrefix) {
-				first = k
-				break
-			}
+		if len(line) > 0 {
+			first = line[0]
 		}
 		if first == "" {
 			return LeaderInfo{}, nil
@@ -265,7 +266,8 @@ func (o *Observer) Next(ctx context.Context) (LeaderInfo, error) {
 }
 
 func (o *Observer) put(name string, ev fsm.Event) {
-	if strings.HasPrefix(name, candidatePrefix) {
+	// Only ephemeral nodes are candidates (see inLine).
+	if strings.HasPrefix(name, candidatePrefix) && ev.Stat.EphemeralOwner != 0 {
 		o.cands[name] = observedCandidate{value: ev.Data, token: ev.Stat.Czxid}
 	}
 }

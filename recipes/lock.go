@@ -161,12 +161,13 @@ func ahead(st Store, path, key, prefix string, gone error) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	line, err := inLine(st, path, kids, prefix)
+	if err != nil {
+		return "", err
+	}
 	name := key[len(path)+1:]
 	prev := ""
-	for _, k := range kids {
-		if !strings.HasPrefix(k, prefix) {
-			continue
-		}
+	for _, k := range line {
 		if k == name {
 			if prev == "" {
 				return "", nil
@@ -232,6 +233,9 @@ func Check(st Store, path string, token uint64) (bool, error) {
 		}
 		if err != nil {
 			return false, err
+		}
+		if stat.EphemeralOwner == 0 {
+			continue // not a contender (see inLine)
 		}
 		reader := isReader(data)
 		if !first && !reader {

@@ -76,7 +76,10 @@ func writerAhead(st Store, path, key string, readers map[string]bool) (string, e
 	if err != nil {
 		return "", err
 	}
-	line := withPrefix(kids, lockPrefix)
+	line, err := inLine(st, path, kids, lockPrefix)
+	if err != nil {
+		return "", err
+	}
 	me := -1
 	for i, k := range line {
 		if path+"/"+k == key {

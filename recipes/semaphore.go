@@ -81,7 +81,12 @@ func AcquireSemaphore(ctx context.Context, st Store, sid uint64, path string, n 
 		case err != nil:
 			return nil, err
 		}
-		if int64(len(withPrefix(kids, leasePrefix))) < n {
+		holders, err := inLine(st, leases, kids, leasePrefix)
+		if err != nil {
+			st.StopWatch(w)
+			return nil, err
+		}
+		if int64(len(holders)) < n {
 			st.StopWatch(w)
 			held, err := sitOutLockDelay(ctx, st, leases, dl.try(), dl.C())
 			if errors.Is(err, ErrNotAcquired) {

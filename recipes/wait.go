@@ -155,6 +155,27 @@ func baseName(path string) string {
 }
 
 // withPrefix returns the names in kids that start with prefix, in order.
+// inLine returns the children of path among kids named prefix-N that are
+// ephemeral nodes, in order: the places in a line. A persistent node with
+// such a name (a squat: nobody's session holds it, so it would never go)
+// is no one's place and is ignored.
+func inLine(st Store, path string, kids []string, prefix string) ([]string, error) {
+	var out []string
+	for _, k := range kids {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		stat, ok, _, err := st.Exists(path+"/"+k, false)
+		if err != nil {
+			return nil, err
+		}
+		if ok && stat.EphemeralOwner != 0 {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
 func withPrefix(kids []string, prefix string) []string {
 	var out []string
 	for _, k := range kids {

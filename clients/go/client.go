@@ -360,6 +360,9 @@ var (
 	ErrUnknownOp      error = &wire.Error{Code: wire.CodeUnknownOp}
 	ErrCanceled       error = &wire.Error{Code: wire.CodeCanceled}
 	ErrNotHeld        error = &wire.Error{Code: wire.CodeNotHeld}
+	// ErrPermissionDenied: the caller may not do this (another session's
+	// ephemeral node may be deleted, and set, only by that session).
+	ErrPermissionDenied error = &wire.Error{Code: wire.CodePermissionDenied}
 
 	// ErrClosed: the connection (and so the session) has ended.
 	ErrClosed = errors.New("warden: connection closed")
