@@ -43,13 +43,12 @@ type agentSample struct {
 func sampleAgent(ctx context.Context, p *agenttest.Proc) (agentSample, error) {
 	s := agentSample{Name: p.Name}
 	var errs []string
-	pid := p.Pid()
-	if v, err := procStatusKB(pid, "VmRSS"); err == nil {
-		s.RSS = v * 1024
+	if v, err := p.RSS(); err == nil {
+		s.RSS = v
 	} else {
 		errs = append(errs, err.Error())
 	}
-	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Pid())); err == nil {
 		s.FDs = len(fds)
 	} else {
 		errs = append(errs, err.Error())
@@ -87,22 +86,6 @@ func sampleAgent(ctx context.Context, p *agenttest.Proc) (agentSample, error) {
 		return s, fmt.Errorf("sample %s: %s", p.Name, strings.Join(errs, "; "))
 	}
 	return s, nil
-}
-
-// procStatusKB reads a "kB" field of /proc/PID/status.
-func procStatusKB(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // scrape reads the integer gauges of a Prometheus text page.
