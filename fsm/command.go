@@ -157,21 +157,29 @@ func Encode(t CommandType, body any) ([]byte, error) {
 // Entries are checked before they are proposed, because Apply treats an
 // undecodable entry as a corrupt log.
 func Check(entry []byte) error {
+	_, err := decode(entry)
+	return err
+}
+
+// decode returns entry's body, decoded (nil for an unknown command that
+// may be ignored).
+func decode(entry []byte) (any, error) {
 	if len(entry) == 0 {
-		return errors.New("empty log entry")
+		return nil, errors.New("empty log entry")
 	}
 	t := CommandType(entry[0])
 	c, ok := commands[t]
 	if !ok {
 		if t&IgnoreUnknownFlag != 0 {
-			return nil
+			return nil, nil
 		}
-		return fmt.Errorf("unknown command type %d", t)
+		return nil, fmt.Errorf("unknown command type %d", t)
 	}
-	if err := msgpack.Unmarshal(entry[1:], c.body()); err != nil {
-		return fmt.Errorf("command %d does not decode: %w", t, err)
+	body := c.body()
+	if err := msgpack.Unmarshal(entry[1:], body); err != nil {
+		return nil, fmt.Errorf("command %d does not decode: %w", t, err)
 	}
-	return nil
+	return body, nil
 }
 
 // Actor says on whose behalf a log entry acts, so that the leader can hold
@@ -188,27 +196,19 @@ type Actor struct {
 
 // ActorOf decodes entry far enough to say on whose behalf it acts.
 func ActorOf(entry []byte) (Actor, error) {
-	if err := Check(entry); err != nil {
+	body, err := decode(entry)
+	if err != nil {
 		return Actor{}, err
 	}
-	body := entry[1:]
-	switch CommandType(entry[0]) {
-	case CmdWrite:
-		var w Write
-		err := msgpack.Unmarshal(body, &w)
-		return Actor{Session: w.Session}, err
-	case CmdOpenSession:
-		var o OpenSession
-		err := msgpack.Unmarshal(body, &o)
-		return Actor{Owner: o.Session.Owner}, err
-	case CmdCloseSession:
-		var cs CloseSession
-		err := msgpack.Unmarshal(body, &cs)
-		return Actor{Session: cs.Session}, err
-	case CmdResume:
-		var r Resume
-		err := msgpack.Unmarshal(body, &r)
-		return Actor{Session: r.Session, Owner: r.Owner, TakesOver: true}, err
+	switch b := body.(type) {
+	case *Write:
+		return Actor{Session: b.Session}, nil
+	case *OpenSession:
+		return Actor{Owner: b.Session.Owner}, nil
+	case *CloseSession:
+		return Actor{Session: b.Session}, nil
+	case *Resume:
+		return Actor{Session: b.Session, Owner: b.Owner, TakesOver: true}, nil
 	}
 	return Actor{}, nil
 }
