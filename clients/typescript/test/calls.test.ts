@@ -42,10 +42,15 @@ agentTest(A, "timeoutMs and version are checked up front; Infinity and values ab
   await longSync;
   await holder.sync();
   await held.unlock();
-  const l = await within(forever, 5000, "the lock after the holder let go");
-  await l.unlock();
-  const r = await within(long, 5000, "the read lock");
-  await r.unlock();
+  // The two waits run side by side at the agent, so either may be first in
+  // line: the write lock keeps the read lock out, and the other way round.
+  // Take whichever comes, let it go, then the other must come.
+  const tagged = [forever.then((l) => ({ l, which: "lock" })), long.then((l) => ({ l, which: "read lock" }))];
+  const first = await within(Promise.race(tagged), 5000, "a waiter after the holder let go");
+  await first.l.unlock();
+  const [lockWait, readWait] = tagged;
+  const second = await within(first.which === "lock" ? readWait! : lockWait!, 5000, "the other waiter");
+  await second.l.unlock();
   await holder.close();
 });
 
