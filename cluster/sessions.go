@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"sync"
 	"time"
@@ -233,11 +234,13 @@ func (n *Node) OpenSession(ctx context.Context, o SessionOptions) (fsm.Session, 
 		TimeoutMs: timeout.Milliseconds(), Owner: n.cfg.NodeName,
 		Resumable: o.Resumable, Heartbeat: o.Heartbeat, Pid: o.Pid, Uid: o.Uid, Client: o.Client,
 	}
+	var secret []byte
 	if o.Resumable {
-		s.Secret = make([]byte, 16)
-		if _, err := rand.Read(s.Secret); err != nil {
+		secret = make([]byte, 16)
+		if _, err := rand.Read(secret); err != nil {
 			return fsm.Session{}, err
 		}
+		s.Secret = secretHash(secret)
 	}
 	sent := time.Now()
 	res, err := n.apply(ctx, fsm.CmdOpenSession, &fsm.OpenSession{Time: now(), Session: s})
@@ -247,7 +250,7 @@ func (n *Node) OpenSession(ctx context.Context, o SessionOptions) (fsm.Session, 
 	if err := res.Error(); err != nil {
 		return fsm.Session{}, err
 	}
-	s.ID = res.Session
+	s.ID, s.Secret = res.Session, secret
 	n.local.add(s.ID, timeout, 1, sent, o.OnState)
 	return s, nil
 }
@@ -265,7 +268,7 @@ func (n *Node) ResumeSession(ctx context.Context, id uint64, secret []byte, onSt
 		return fsm.Session{}, ErrBadSecret
 	}
 	sent := time.Now()
-	res, err := n.apply(ctx, fsm.CmdResume, &fsm.Resume{Time: now(), Session: id, Secret: secret, Owner: n.cfg.NodeName})
+	res, err := n.apply(ctx, fsm.CmdResume, &fsm.Resume{Time: now(), Session: id, Secret: secretHash(secret), Owner: n.cfg.NodeName})
 	if err != nil {
 		return fsm.Session{}, err
 	}
@@ -277,7 +280,19 @@ func (n *Node) ResumeSession(ctx context.Context, id uint64, secret []byte, onSt
 		return fsm.Session{}, ErrBadSecret
 	}
 	n.local.add(id, time.Duration(s.TimeoutMs)*time.Millisecond, res.MaxSeq+1, sent, onState)
+	s.Secret = secret
 	return s, nil
+}
+
+// secretHash is what the replicated state keeps of a resumable session's
+// secret: its SHA-256. The app holds the secret itself; the log, the
+// snapshots and every agent's memory hold only the hash, so whoever reads
+// a data dir cannot resume, and so take over, someone else's session.
+// The secret is 128 random bits, so a plain hash is enough: there is
+// nothing to guess.
+func secretHash(secret []byte) []byte {
+	h := sha256.Sum256(secret)
+	return h[:]
 }
 
 // Detach stops keeping a session alive without closing it: a resumable

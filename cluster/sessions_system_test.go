@@ -1,10 +1,13 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -354,6 +357,17 @@ func TestResumableSessionSurvivesAgentRestart(t *testing.T) {
 		}
 		if tok2 := app2.ResumeToken(); tok2 == nil || tok2.SessionID != tok.SessionID || string(tok2.Secret) != string(tok.Secret) {
 			t.Errorf("the resumed session's token is %+v, want %+v", tok2, tok)
+		}
+		// The secret is the app's alone: no agent's log, snapshots or any
+		// other file holds it, only its hash (so the scan does see the log).
+		for _, a := range c.All() {
+			if f := filesHolding(t, a.DataDir, tok.Secret); len(f) > 0 {
+				t.Errorf("%s keeps the resumable session's secret in the clear: %v", a.Name, f)
+			}
+		}
+		hash := sha256.Sum256(tok.Secret)
+		if f := filesHolding(t, srv.DataDir, hash[:]); len(f) == 0 {
+			t.Errorf("%s holds neither the secret nor its hash: does the scan read the log?", srv.Name)
 		}
 		if held, err := app2.CheckToken(ctx, path, lease.Token); err != nil || !held {
 			t.Fatalf("after the resume the lease's token %d is not current (held=%v, err=%v)", lease.Token, held, err)
@@ -975,4 +989,27 @@ func TestMixedTimeoutKeepalives(t *testing.T) {
 			app.Close()
 		}
 	}
+}
+
+// filesHolding lists the files under dir whose bytes contain needle.
+func filesHolding(t *testing.T, dir string, needle []byte) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, needle) {
+			out = append(out, filepath.Base(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scan %s: %v", dir, err)
+	}
+	return out
 }

@@ -84,13 +84,31 @@ func (c *change) applyOp(sid uint64, op *Op) (OpResult, *Error) {
 	case OpCreate:
 		return c.create(sid, op)
 	case OpDelete:
+		if err := c.guard(sid, op); err != nil {
+			return OpResult{}, err
+		}
 		return OpResult{}, c.delete(op.Path, op.Version)
 	case OpSet:
+		if err := c.guard(sid, op); err != nil {
+			return OpResult{}, err
+		}
 		return c.set(op.Path, op.Data, op.Version)
 	case OpCheck:
 		return c.check(op.Path, op.Version)
 	}
 	return OpResult{}, &Error{Code: CodeBadArguments, Msg: fmt.Sprintf("unknown op %d", op.Kind)}
+}
+
+// guard refuses a guarded op on another session's ephemeral node. A node
+// that does not exist passes: the op itself then says so.
+func (c *change) guard(sid uint64, op *Op) *Error {
+	if !op.Guarded || ValidatePath(op.Path) != nil {
+		return nil // a bad path is the op's own refusal
+	}
+	if n, ok := c.st.node(op.Path); ok && n.Stat.EphemeralOwner != 0 && n.Stat.EphemeralOwner != sid {
+		return errorf(CodePermissionDenied, op.Path)
+	}
+	return nil
 }
 
 func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {

@@ -65,6 +65,13 @@ type Op struct {
 	// containers their nodes live in with it, so a container created or
 	// removed by another client meanwhile cannot fail their write.
 	IfMissing bool `msgpack:"m,omitempty"`
+	// Guarded makes a set or delete of another session's ephemeral node
+	// fail with CodePermissionDenied. The agent guards an app's raw writes
+	// unless its access policy grants admin on the path: one app must not
+	// delete or rewrite what another live app holds (its lock contender,
+	// its group membership). Recipes write without it: a task report may
+	// update a task another session created, by design.
+	Guarded bool `msgpack:"g,omitempty"`
 }
 
 // Write applies Ops all-or-nothing on behalf of Session. (Session, Seq)
@@ -106,7 +113,8 @@ type CloseSession struct {
 }
 
 // Resume hands a resumable session to Owner, an agent the app reconnected
-// through. Secret must match the session's.
+// through. Secret, the SHA-256 of the secret the app gave, must match the
+// session's.
 type Resume struct {
 	Time    int64  `msgpack:"t"`
 	Session uint64 `msgpack:"sid"`

@@ -18,6 +18,7 @@ const (
 	CodeSessionExpired
 	CodeTooLarge
 	CodeStaleRequest
+	CodePermissionDenied
 )
 
 // Sentinel errors, one per code; errors.Is matches an *Error against them.
@@ -31,6 +32,7 @@ var (
 	ErrSessionExpired          = &Error{Code: CodeSessionExpired, Msg: "session expired or unknown"}
 	ErrTooLarge                = &Error{Code: CodeTooLarge, Msg: "data larger than 1 MiB"}
 	ErrStaleRequest            = &Error{Code: CodeStaleRequest, Msg: "request sequence already acknowledged"}
+	ErrPermissionDenied        = &Error{Code: CodePermissionDenied, Msg: "node is another session's ephemeral"}
 )
 
 var sentinels = map[Code]*Error{
@@ -43,6 +45,7 @@ var sentinels = map[Code]*Error{
 	CodeSessionExpired:          ErrSessionExpired,
 	CodeTooLarge:                ErrTooLarge,
 	CodeStaleRequest:            ErrStaleRequest,
+	CodePermissionDenied:        ErrPermissionDenied,
 }
 
 // Error is a rule the tree refused to break: the node exists, the version

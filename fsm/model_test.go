@@ -267,6 +267,13 @@ func (m *model) applyOps(w *Write) outcome {
 	return outcome{Ops: res, Zxid: m.zxid}
 }
 
+// modelGuarded: a guarded set or delete may not touch an ephemeral node
+// of another session.
+func modelGuarded(t map[string]modelNode, sid uint64, op *Op) bool {
+	n, ok := t[op.Path]
+	return op.Guarded && ok && n.stat.EphemeralOwner != 0 && n.stat.EphemeralOwner != sid
+}
+
 func (m *model) applyOp(t map[string]modelNode, sid uint64, now int64, op *Op) (OpResult, Code) {
 	z := m.zxid
 	switch op.Kind {
@@ -318,6 +325,9 @@ func (m *model) applyOp(t map[string]modelNode, sid uint64, now int64, op *Op) (
 	case OpDelete:
 		// The root is never deleted; version -1 matches any; a node with
 		// children is not deleted.
+		if modelGuarded(t, sid, op) {
+			return OpResult{}, CodePermissionDenied
+		}
 		if !modelValidPath(op.Path, false) || op.Path == "/" {
 			return OpResult{}, CodeBadArguments
 		}
@@ -334,6 +344,9 @@ func (m *model) applyOp(t map[string]modelNode, sid uint64, now int64, op *Op) (
 		return OpResult{}, CodeOK
 
 	case OpSet:
+		if modelGuarded(t, sid, op) {
+			return OpResult{}, CodePermissionDenied
+		}
 		if !modelValidPath(op.Path, false) {
 			return OpResult{}, CodeBadArguments
 		}
@@ -797,10 +810,10 @@ func (h *harness) genOp() Op {
 		return op
 	case r < 60:
 		p := h.pickPath()
-		return Op{Kind: OpDelete, Path: p, Version: h.pickVersion(p)}
+		return Op{Kind: OpDelete, Path: p, Version: h.pickVersion(p), Guarded: h.rng.Intn(2) == 0}
 	case r < 80:
 		p := h.pickPath()
-		return Op{Kind: OpSet, Path: p, Data: h.genData(), Version: h.pickVersion(p)}
+		return Op{Kind: OpSet, Path: p, Data: h.genData(), Version: h.pickVersion(p), Guarded: h.rng.Intn(2) == 0}
 	case r < 99:
 		p := h.pickPath()
 		return Op{Kind: OpCheck, Path: p, Version: h.pickVersion(p)}
@@ -967,7 +980,7 @@ func TestModel(t *testing.T) {
 	t.Logf("codes: %v", codes)
 	t.Logf("stats: %v", stats)
 	// The generator must keep reaching every rule, or this test proves little.
-	for c := CodeOK; c <= CodeStaleRequest; c++ {
+	for c := CodeOK; c <= CodePermissionDenied; c++ {
 		if codes[c] == 0 {
 			t.Errorf("no command ended with code %d", c)
 		}

@@ -26,11 +26,11 @@ type Node struct {
 
 // Session is an open session as replicated: who owns it and how it ends.
 type Session struct {
-	ID        uint64 `msgpack:"id"`        // the Raft index of its open
-	TimeoutMs int64  `msgpack:"timeout"`   // expiry after this long without keepalive
-	Owner     string `msgpack:"owner"`     // the agent whose app opened it
-	Resumable bool   `msgpack:"resumable"` // may outlive its connection
-	Secret    []byte `msgpack:"secret,omitempty"`
+	ID        uint64 `msgpack:"id"`                  // the Raft index of its open
+	TimeoutMs int64  `msgpack:"timeout"`             // expiry after this long without keepalive
+	Owner     string `msgpack:"owner"`               // the agent whose app opened it
+	Resumable bool   `msgpack:"resumable"`           // may outlive its connection
+	Secret    []byte `msgpack:"secret,omitempty"`    // the SHA-256 of the app's secret, never the secret
 	Heartbeat bool   `msgpack:"heartbeat,omitempty"` // the app must ping
 	Pid       int32  `msgpack:"pid,omitempty"`
 	Uid       int32  `msgpack:"uid,omitempty"`

@@ -199,6 +199,7 @@ var codes = map[fsm.Code]wire.Code{
 	fsm.CodeSessionExpired:          wire.CodeSessionExpired,
 	fsm.CodeTooLarge:                wire.CodeTooLarge,
 	fsm.CodeStaleRequest:            wire.CodeInternal,
+	fsm.CodePermissionDenied:        wire.CodePermissionDenied,
 }
 
 // toWire translates an error from the tree, the recipes or the backend
