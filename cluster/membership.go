@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log"
 	"net"
@@ -395,47 +393,4 @@ func (n *Node) Members() []Member {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// keyringFile, in the data dir, keeps the gossip keys (a JSON array of
-// base64 keys, the first the primary), so that a restarted agent keeps
-// talking to the others after the keys were rotated.
-const keyringFile = "serf.keyring"
-
-// gossipKeyring turns on gossip encryption: from the keyring file when it
-// exists (it wins over --encrypt, which only starts it, and keeps
-// encryption on when a restart omits --encrypt), else from the key given,
-// written to the file.
-func (n *Node) gossipKeyring(sc *serf.Config) error {
-	path := filepath.Join(n.cfg.DataDir, keyringFile)
-	keys := [][]byte{n.cfg.EncryptKey}
-	if b, err := os.ReadFile(path); err == nil {
-		var encoded []string
-		if err := json.Unmarshal(b, &encoded); err != nil || len(encoded) == 0 {
-			return fmt.Errorf("gossip keyring %s: not a JSON list of keys", path)
-		}
-		keys = keys[:0]
-		for _, e := range encoded {
-			k, err := base64.StdEncoding.DecodeString(e)
-			if err != nil {
-				return fmt.Errorf("gossip keyring %s: %w", path, err)
-			}
-			keys = append(keys, k)
-		}
-	} else {
-		if len(n.cfg.EncryptKey) == 0 {
-			return fmt.Errorf("gossip keyring %s: %w", path, err)
-		}
-		b, _ := json.Marshal([]string{base64.StdEncoding.EncodeToString(n.cfg.EncryptKey)})
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return fmt.Errorf("gossip keyring: %w", err)
-		}
-	}
-	kr, err := memberlist.NewKeyring(keys, keys[0])
-	if err != nil {
-		return fmt.Errorf("gossip keyring: %w", err)
-	}
-	sc.MemberlistConfig.Keyring = kr
-	sc.KeyringFile = path
-	return nil
 }
