@@ -46,6 +46,14 @@ type Config struct {
 	// TLS, when set, turns on mutual TLS on the cluster port (Raft and
 	// agent RPC).
 	TLS *cluster.TLSConfig
+	// HTTPTLS serves the HTTP endpoint over TLS (1.2 or later) with the
+	// agent's cluster certificate (TLS.CertFile and TLS.KeyFile), which
+	// is re-read with the cluster's on a reload; it needs TLS.
+	HTTPTLS bool
+	// HTTPTLSVerifyClient also requires HTTP clients to show a
+	// certificate signed by the cluster's CA (TLS.CAFile); it needs
+	// HTTPTLS.
+	HTTPTLSVerifyClient bool
 	// EncryptKey encrypts Serf's gossip (see cluster.Config.EncryptKey).
 	EncryptKey []byte
 	// Recover starts on a damaged data dir, accepting the loss (see
@@ -135,6 +143,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--http-bind %q is not an IP address", c.HTTPBind)
 	case c.TLS != nil && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == ""):
 		return errors.New("TLS needs all three of --tls-ca, --tls-cert and --tls-key")
+	case c.HTTPTLS && c.TLS == nil:
+		return errors.New("--http-tls serves the agent's certificate: it needs --tls-ca, --tls-cert and --tls-key")
+	case c.HTTPTLSVerifyClient && !c.HTTPTLS:
+		return errors.New("--http-tls-verify-client needs --http-tls")
 	case c.DefaultSessionTimeout <= 0 || c.StartTimeout < 0 || c.LockDelay < 0:
 		return errors.New("timeouts must be positive")
 	case c.HistoryMaxChanges < 0 || c.HistoryMaxBytes < 0:

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // Version is the agent's version, advertised to other agents.
@@ -21,10 +24,22 @@ type httpServer struct {
 	done chan error // Serve's result
 }
 
+// listenHTTP opens the HTTP endpoint, over TLS with Config.HTTPTLS. It
+// serves status, members, health, readiness and metrics: no data values,
+// so that nothing the local socket guards can be read from the network.
 func (a *Agent) listenHTTP(bind string, port int) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listen for http: %w", err)
+	}
+	if a.cfg.HTTPTLS {
+		// The agent's cluster certificate, re-read with it on ReloadTLS.
+		tc, err := a.node.ListenerTLS(a.cfg.HTTPTLSVerifyClient)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("https: %w", err)
+		}
+		ln = tls.NewListener(ln, tc)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +61,11 @@ func (a *Agent) listenHTTP(bind string, port int) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /metrics", a.metrics)
-	a.http = &httpServer{Server: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln, done: make(chan error, 1)}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		// Failed handshakes (plain HTTP, a client without a trusted
+		// certificate) are logged at debug level, not on stderr.
+		ErrorLog: a.logger.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
+	a.http = &httpServer{Server: srv, ln: ln, done: make(chan error, 1)}
 	// Served from the start, so probes answer while the agent waits for
 	// its cluster.
 	go func() {

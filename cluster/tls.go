@@ -149,3 +149,25 @@ func peerName(c net.Conn) string {
 	}
 	return certs[0].Subject.CommonName
 }
+
+// ListenerTLS is the TLS configuration for another listener of this agent
+// (the HTTP endpoint): it serves the agent's certificate, accepts TLS 1.2
+// and later, and follows ReloadTLS, so a SIGHUP renews it too. With
+// requireClientCert, a client must show a certificate signed by the CA.
+func (n *Node) ListenerTLS(requireClientCert bool) (*tls.Config, error) {
+	if n.tls == nil {
+		return nil, errors.New("TLS is not on: the agent has no certificate (--tls-ca, --tls-cert, --tls-key)")
+	}
+	k := n.tls
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			pool, cert := k.current()
+			c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
+			if requireClientCert {
+				c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, pool
+			}
+			return c, nil
+		},
+	}, nil
+}

@@ -47,6 +47,8 @@ func runAgent(args []string) error {
 	fs.IntVar(&cfg.SerfPort, "serf-port", envInt("WARDEN_SERF_PORT", agent.PortDefault), "Serf gossip port, TCP and UDP (default 7301; a free port with --dev) (env WARDEN_SERF_PORT)")
 	fs.IntVar(&cfg.HTTPPort, "http-port", envInt("WARDEN_HTTP_PORT", agent.PortDefault), "HTTP port for /metrics, /healthz, /readyz, /v1/status, /v1/members (default 7302; a free port with --dev; -2 disables) (env WARDEN_HTTP_PORT)")
 	fs.StringVar(&cfg.HTTPBind, "http-bind", os.Getenv("WARDEN_HTTP_BIND"), "IP the HTTP endpoint listens on (default 127.0.0.1) (env WARDEN_HTTP_BIND)")
+	fs.BoolVar(&cfg.HTTPTLS, "http-tls", envBool("WARDEN_HTTP_TLS"), "serve the HTTP endpoint over TLS (1.2 or later) with the agent's --tls-cert and --tls-key, re-read on SIGHUP (env WARDEN_HTTP_TLS)")
+	fs.BoolVar(&cfg.HTTPTLSVerifyClient, "http-tls-verify-client", envBool("WARDEN_HTTP_TLS_VERIFY_CLIENT"), "with --http-tls, also require HTTP clients to show a certificate signed by --tls-ca (env WARDEN_HTTP_TLS_VERIFY_CLIENT)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "watches and subscriptions one app connection may have open")
 	fs.IntVar(&cfg.MaxConnsPerUID, "max-conns-per-uid", cfg.MaxConnsPerUID, "connections one user (uid) may have open to this agent")
 	fs.BoolVar(&cfg.Recover, "recover", false, "start even though raft.db is missing, emptied or damaged beside snapshots, accepting the loss of the writes after the last snapshot (see docs/security.md)")
@@ -103,7 +105,8 @@ func runAgent(args []string) error {
 	}
 	if cfg.TLS != nil {
 		// SIGHUP re-reads the TLS files: renewed certificates take effect
-		// for new connections without a restart.
+		// for new connections, on the cluster port and the HTTP endpoint,
+		// without a restart.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
