@@ -2,7 +2,9 @@
 
 GO      ?= go
 BIN     := bin/warden
-SOCKET  ?= /tmp/warden.sock
+# Empty: the agent's default socket (/run/warden/warden.sock as root, else
+# under $XDG_RUNTIME_DIR), which the CLI finds by itself.
+SOCKET  ?=
 PKGS    := ./...
 
 .PHONY: all build run test test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop
@@ -13,8 +15,9 @@ build:
 	$(GO) build -o $(BIN) ./cmd/warden
 
 # A single dev server with its data in a temporary folder; Ctrl-C stops it.
+# It prints its socket; make run SOCKET=PATH picks another.
 run: build
-	./$(BIN) agent --dev --socket $(SOCKET)
+	./$(BIN) agent --dev $(if $(SOCKET),--socket $(SOCKET))
 
 # A local cluster of 3 servers and 2 replicas on 127.0.0.11-13 and
 # 127.0.0.21-22 (default ports), state in .cluster/.

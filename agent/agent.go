@@ -11,11 +11,13 @@ import (
 	"github.com/oklog/run"
 	"github.com/warden-dev/warden/cluster"
 	"github.com/warden-dev/warden/localapi"
+	"github.com/warden-dev/warden/localapi/wire"
 )
 
 // Agent is a running warden agent.
 type Agent struct {
 	cfg    *Config
+	socket string // cfg.SocketPath, else the default
 	logger hclog.Logger
 	node   *cluster.Node
 	api    *localapi.Server
@@ -35,10 +37,15 @@ func New(cfg *Config, logger hclog.Logger) (*Agent, error) {
 	if logger == nil {
 		logger = hclog.New(&hclog.LoggerOptions{Name: "warden", Level: hclog.LevelFromString(cfg.LogLevel)})
 	}
-	return &Agent{cfg: cfg, logger: logger}, nil
+	socket := cfg.SocketPath
+	if socket == "" {
+		socket = wire.DefaultSocketPath()
+	}
+	return &Agent{cfg: cfg, socket: socket, logger: logger}, nil
 }
 
-// Start opens the data dir, starts Raft, waits for a leader, closes the
+// Start checks the socket's place (see localapi.CheckSocket), opens the
+// data dir, starts Raft, waits for a leader, closes the
 // sessions a previous run left behind, and opens the socket. When Start
 // fails, everything it opened is closed again.
 func (a *Agent) Start(ctx context.Context) (err error) {
@@ -47,6 +54,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			_ = a.Shutdown()
 		}
 	}()
+	// The socket's place is checked first, so that an unsafe directory or
+	// a file someone else put at the path stops the agent before it opens
+	// its data dir; Listen checks again.
+	if err = localapi.CheckSocket(a.socket, a.cfg.SocketPath == ""); err != nil {
+		return err
+	}
 	var dataDir string
 	dataDir = a.cfg.DataDir
 	if dataDir == "" {
@@ -120,7 +133,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		a.logger.Info("closed sessions left by the previous run", "count", n)
 	}
 	lc := localapi.DefaultConfig()
-	lc.SocketPath = a.cfg.SocketPath
+	lc.SocketPath, lc.SocketParents = a.socket, a.cfg.SocketPath == ""
 	lc.DefaultSessionTimeout = a.cfg.DefaultSessionTimeout
 	lc.MaxInFlight = a.cfg.MaxInFlight
 	lc.MaxStreams, lc.MaxConnsPerUID = a.cfg.MaxStreams, a.cfg.MaxConnsPerUID
@@ -132,7 +145,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.ready.Store(true)
-	a.logger.Info("agent started", "node", a.cfg.NodeName, "socket", a.cfg.SocketPath, "data_dir", dataDir)
+	a.logger.Info("agent started", "node", a.cfg.NodeName, "socket", a.socket, "data_dir", dataDir)
 	return nil
 }
 
@@ -178,4 +191,4 @@ func (a *Agent) Shutdown() error {
 func (a *Agent) Node() *cluster.Node { return a.node }
 
 // SocketPath is where the agent serves apps.
-func (a *Agent) SocketPath() string { return a.cfg.SocketPath }
+func (a *Agent) SocketPath() string { return a.socket }

@@ -11,7 +11,6 @@ import (
 	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/warden-dev/warden/cluster"
 	"github.com/warden-dev/warden/localapi"
-	"github.com/warden-dev/warden/localapi/wire"
 )
 
 // PortDefault asks for the mode's default port: a free one in dev mode,
@@ -31,7 +30,10 @@ type Config struct {
 	NodeName string
 	// DataDir holds the Raft log, stable store and snapshots.
 	DataDir string
-	// SocketPath is the local API's Unix socket.
+	// SocketPath is the local API's Unix socket. Empty means
+	// wire.DefaultSocketPath(), whose missing parent directories the
+	// agent creates; for a path given here, the socket's directory is
+	// created if missing but its parent must exist.
 	SocketPath string
 	// BindAddr is the IP for Serf, RPC and HTTP; empty means 127.0.0.1
 	// in dev mode and the first private address otherwise.
@@ -107,7 +109,6 @@ func DefaultConfig() *Config {
 	return &Config{
 		Dev:                   true,
 		NodeName:              host,
-		SocketPath:            wire.DefaultSocket,
 		RPCPort:               PortDefault,
 		SerfPort:              PortDefault,
 		HTTPPort:              PortDefault,
@@ -127,8 +128,6 @@ func (c *Config) Validate() error {
 	switch {
 	case c.NodeName == "":
 		return errors.New("node name is empty")
-	case c.SocketPath == "":
-		return errors.New("socket path is empty")
 	case !c.Dev && c.DataDir == "":
 		return errors.New("--data-dir is required (only --dev agents may keep their data in a temporary folder)")
 	case c.Dev && c.BootstrapExpect > 1:

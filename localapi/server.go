@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -79,6 +78,11 @@ type Config struct {
 	SocketMode os.FileMode
 	// DefaultSessionTimeout applies when hello names none.
 	DefaultSessionTimeout time.Duration
+	// SocketParents lets Listen create the missing parents of the
+	// socket's directory (for the default socket); otherwise the
+	// directory's parent must exist. The directory itself is created if
+	// missing either way (see SocketDirMode).
+	SocketParents bool
 	// HelloTimeout is how long a new connection has to send hello.
 	HelloTimeout time.Duration
 	// WriteTimeout is how long a reply may wait for a slow reader before
@@ -100,10 +104,12 @@ type Config struct {
 	Logger hclog.Logger
 }
 
-// DefaultConfig returns the defaults, listening on wire.DefaultSocket.
+// DefaultConfig returns the defaults, listening on
+// wire.DefaultSocketPath().
 func DefaultConfig() *Config {
 	return &Config{
-		SocketPath:            wire.DefaultSocket,
+		SocketPath:            wire.DefaultSocketPath(),
+		SocketParents:         true,
 		SocketMode:            0o660,
 		DefaultSessionTimeout: 10 * time.Second,
 		HelloTimeout:          10 * time.Second,
@@ -151,25 +157,18 @@ func New(cfg *Config, b Backend) (*Server, error) {
 	return &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), perUID: make(map[int32]int)}, nil
 }
 
-// Listen creates the socket. A stale socket file left by a dead agent is
-// replaced; a socket another agent still listens on is an error.
+// Listen creates the socket, after the checks of CheckSocket (with
+// SocketParents): a stale socket of the agent's own user left by a dead
+// agent is replaced; a socket another agent still listens on, another
+// user's socket, any other file at the path, and an unsafe directory are
+// errors.
 func (s *Server) Listen() error {
 	path := s.cfg.SocketPath
-	if dir := filepath.Dir(path); !exists(dir) {
-		// Made here: group members (the apps) may reach the socket in it,
-		// whatever the process umask.
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("socket directory: %w", err)
-		}
-		if err := os.Chmod(dir, 0o750); err != nil {
-			return fmt.Errorf("socket directory: %w", err)
-		}
+	stale, err := checkSocket(path, s.cfg.SocketParents)
+	if err != nil {
+		return err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return fmt.Errorf("another agent is listening on %s", path)
-		}
+	if stale {
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("remove stale socket: %w", err)
 		}

@@ -142,9 +142,13 @@ type Proc struct {
 	DataDir string
 	Args    []string
 	Prefix  []string // a command to run the agent under (ip netns exec NS)
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	Log     *os.File
+	Env     []string // extra environment variables (NAME=value)
+	// Credential, when set, runs the agent as another user (the test
+	// must run as root).
+	Credential *syscall.Credential
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	Log        *os.File
 }
 
 // StartProc starts a dev agent process on dataDir and socket and waits
@@ -189,6 +193,12 @@ func (p *Proc) spawn() {
 	argv := append(append(append([]string{}, p.Prefix...), Binary(p.t)), p.Args...)
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if len(p.Env) > 0 {
+		p.cmd.Env = append(os.Environ(), p.Env...)
+	}
+	if p.Credential != nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.Credential}
+	}
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -121,13 +122,32 @@ func Launch(t testing.TB, prefix, args []string) *Proc {
 	return launch(t, prefix, args)
 }
 
+// LaunchAs is Launch (without a prefix) for an agent that runs as uid
+// and gid, with env added to its environment. The test must run as root.
+func LaunchAs(t testing.TB, uid, gid uint32, env, args []string) *Proc {
+	t.Helper()
+	return launchWith(t, nil, args, func(p *Proc) {
+		p.Env = env
+		p.Credential = &syscall.Credential{Uid: uid, Gid: gid}
+	})
+}
+
 // WaitSocket waits until the agent's socket accepts a connection.
 func (p *Proc) WaitSocket(timeout time.Duration) { p.waitSocket(timeout) }
 
 // launch starts an agent process without waiting for its socket.
 func launch(t testing.TB, prefix, args []string) *Proc {
 	t.Helper()
+	return launchWith(t, prefix, args, nil)
+}
+
+// launchWith is launch, with opt adjusting the Proc before it spawns.
+func launchWith(t testing.TB, prefix, args []string, opt func(*Proc)) *Proc {
+	t.Helper()
 	p := &Proc{t: t, Args: args, Prefix: prefix}
+	if opt != nil {
+		opt(p)
+	}
 	for i, a := range args {
 		switch a {
 		case "--socket":

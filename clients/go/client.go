@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +17,8 @@ import (
 // Options configure Dial. The zero value is usable.
 type Options struct {
 	// Socket is the agent's socket; empty means $WARDEN_SOCKET, then
-	// wire.DefaultSocket.
+	// wire.DefaultSocketPath(). Dial connects only if the socket belongs
+	// to the expected user (see CheckSocketOwner).
 	Socket string
 	// SessionTimeout is how long the session outlives a silent agent;
 	// zero takes the agent's default.
@@ -50,17 +50,6 @@ type ResumeToken struct {
 	Secret    []byte
 }
 
-// SocketPath resolves the socket the way Dial does.
-func SocketPath(explicit string) string {
-	if explicit != "" {
-		return explicit
-	}
-	if env := os.Getenv(wire.SocketEnv); env != "" {
-		return env
-	}
-	return wire.DefaultSocket
-}
-
 // Client is one connection to an agent, and the session it opened. It is
 // safe for concurrent use; requests from many goroutines share the
 // connection and are answered independently.
@@ -85,9 +74,14 @@ type Client struct {
 	closeOnce sync.Once
 }
 
-// Dial connects to the agent and opens a session.
+// Dial connects to the agent and opens a session. It refuses, with a
+// *SocketOwnerError (errors.Is ErrSocketOwner), a socket that belongs to
+// a user other than the expected one, before connecting to it.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
 	path := SocketPath(opts.Socket)
+	if err := CheckSocketOwner(path); err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -366,6 +360,10 @@ var (
 
 	// ErrClosed: the connection (and so the session) has ended.
 	ErrClosed = errors.New("warden: connection closed")
+	// ErrSocketOwner: Dial refused the socket because it belongs to a
+	// user other than the expected one (another user may be posing as
+	// the agent). The error is a *SocketOwnerError.
+	ErrSocketOwner = errors.New("warden: the socket belongs to an unexpected user")
 )
 
 // CodeOf returns the agent's error code in err, or "" if it has none.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/warden-dev/warden/agent"
 	"github.com/warden-dev/warden/cluster"
+	"github.com/warden-dev/warden/localapi/wire"
 )
 
 func init() {
@@ -60,7 +61,7 @@ func runAgent(args []string) error {
 	fs.BoolVar(&tlsc.VerifyHostname, "tls-verify-hostname", envBool("WARDEN_TLS_VERIFY_HOSTNAME"), "also check that a peer's certificate names the agent it is, and let each agent act only as itself (env WARDEN_TLS_VERIFY_HOSTNAME)")
 	var join listFlag
 	fs.Var(&join, "join", "agent to join, host or host:port of its Serf address; repeatable; retried until it works (env WARDEN_JOIN, comma-separated)")
-	fs.StringVar(&cfg.SocketPath, "socket", envOr("WARDEN_SOCKET", cfg.SocketPath), "Unix socket for local apps (env WARDEN_SOCKET)")
+	fs.StringVar(&cfg.SocketPath, "socket", os.Getenv(wire.SocketEnv), "Unix socket for local apps (default "+wire.DefaultSocketPath()+"; env WARDEN_SOCKET)")
 	fs.StringVar(&cfg.DataDir, "data-dir", os.Getenv("WARDEN_DATA_DIR"), "data directory (env WARDEN_DATA_DIR)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("WARDEN_LOG_LEVEL", cfg.LogLevel), "trace, debug, info, warn or error (env WARDEN_LOG_LEVEL)")
 	fs.DurationVar(&cfg.DefaultSessionTimeout, "session-timeout", cfg.DefaultSessionTimeout, "session timeout for apps that ask for none")
@@ -121,7 +122,7 @@ func runAgent(args []string) error {
 		}()
 	}
 	fmt.Printf("warden agent %s is ready\n  socket: %s\n  serf:   %s\n  rpc:    %s\n  http:   %s\n  try:    WARDEN_SOCKET=%s warden lock /demo -- echo held\n",
-		cfg.NodeName, cfg.SocketPath, a.Node().SerfAddr(), a.Node().RPCAddr(), a.HTTPAddr(), cfg.SocketPath)
+		cfg.NodeName, a.SocketPath(), a.Node().SerfAddr(), a.Node().RPCAddr(), a.HTTPAddr(), a.SocketPath())
 	return a.Run(ctx)
 }
 

@@ -53,7 +53,7 @@ func electionPath(group string) string {
 // without a leader to watch over it.
 func runElect(args []string) error {
 	fs := flag.NewFlagSet("elect", flag.ContinueOnError)
-	socket := fs.String("socket", "", "agent socket (default $WARDEN_SOCKET, then /tmp/warden.sock)")
+	socket := fs.String("socket", "", socketUsage())
 	value := fs.String("value", "", "the value to lead with, which `warden leader` shows (default HOSTNAME:PID)")
 	timeout := fs.Duration("timeout", 0, "give up if not elected within this long (0: wait forever)")
 	killAfter := fs.Duration("kill-after", 5*time.Second, "after leadership is lost, SIGKILL the command if SIGTERM has not stopped it within this long")

@@ -29,7 +29,7 @@ func init() {
 // command is stopped: SIGTERM, then SIGKILL after --kill-after.
 func runLock(args []string) error {
 	fs := flag.NewFlagSet("lock", flag.ContinueOnError)
-	socket := fs.String("socket", "", "agent socket (default $WARDEN_SOCKET, then /tmp/warden.sock)")
+	socket := fs.String("socket", "", socketUsage())
 	timeout := fs.Duration("timeout", 0, "give up if the lock is not acquired within this long (0: wait forever)")
 	killAfter := fs.Duration("kill-after", 5*time.Second, "after the lock is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
 	if err := parse(fs, args); err != nil {

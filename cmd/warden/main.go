@@ -8,6 +8,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/warden-dev/warden/localapi/wire"
 )
 
 // command is one verb of the CLI.
@@ -79,6 +81,11 @@ func printUsage() {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", n, commands[n].help)
 	}
 	fmt.Fprintln(os.Stderr, "\nRun 'warden <command> -h' for a command's flags.")
+}
+
+// socketUsage is the --socket flag's help for the client verbs.
+func socketUsage() string {
+	return "agent socket (default $WARDEN_SOCKET, then " + wire.DefaultSocketPath() + ")"
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

@@ -55,7 +55,7 @@ func init() {
 // --kill-after.
 func runTask(args []string) error {
 	fs := flag.NewFlagSet("task", flag.ContinueOnError)
-	socket := fs.String("socket", "", "agent socket (default $WARDEN_SOCKET, then /tmp/warden.sock)")
+	socket := fs.String("socket", "", socketUsage())
 	killAfter := fs.Duration("kill-after", 5*time.Second, "after the task is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
 	// Flags may come before JOB, between the names, or before --.
 	if err := parse(fs, args); err != nil {

@@ -28,7 +28,7 @@ type clientFlags struct {
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.socket, "socket", "", "agent socket (default $WARDEN_SOCKET, then /tmp/warden.sock)")
+	fs.StringVar(&c.socket, "socket", "", socketUsage())
 	fs.DurationVar(&c.timeout, "op-timeout", 30*time.Second, "give up on the agent after this long")
 }
 

@@ -10,13 +10,6 @@ import (
 // ProtocolVersion is the version of the protocol this package speaks.
 const ProtocolVersion = 1
 
-// DefaultSocket is where an agent listens and a client connects when
-// neither is told otherwise (after $WARDEN_SOCKET, for clients).
-const DefaultSocket = "/tmp/warden.sock"
-
-// SocketEnv names the environment variable clients read for the socket.
-const SocketEnv = "WARDEN_SOCKET"
-
 // MaxMultiOps bounds the ops of one multi.
 const MaxMultiOps = 1000
 

@@ -8,14 +8,15 @@
 """
 
 from ._streams import Stream, Subscription, Watch
-from ._wire import DEFAULT_SOCKET, PROTOCOL_VERSION, SOCKET_ENV
-from .client import Client, connect, socket_path
+from ._socket import SOCKET_ENV, SOCKET_OWNER_ENV, default_socket_path, expected_socket_owner, socket_path
+from ._wire import PROTOCOL_VERSION
+from .client import Client, connect
 from .errors import (ERROR_CLASSES, BadArgumentsError, BadFrameError, BadVersionError, CanceledError,
                      ConnectionClosedError, DisconnectedError, InternalError, NoChildrenForEphemeralsError,
                      NodeExistsError, NoNodeError, NoSessionError, NotEmptyError, NotHeldError,
                      OperationTimeoutError, PermissionDeniedError, SessionExpiredError, SessionLostError,
-                     StreamClosedError, StreamOverflowError, TooLargeError, TooManyRequestsError, UnavailableError, UnknownOpError,
-                     UnsupportedVersionError, WardenError)
+                     SocketOwnerError, StreamClosedError, StreamOverflowError, TooLargeError, TooManyRequestsError,
+                     UnavailableError, UnknownOpError, UnsupportedVersionError, WardenError)
 from .recipes import (Barrier, Config, ConfigSubscription, Counter, DoubleBarrier, Election, Leadership, Lease,
                       Membership, Queue, Semaphore, SemaphoreLease, Task)
 from .types import (ANY_VERSION, CONFIG_ABSENT, AgentMember, ChangeEvent, ConfigUpdate, GroupMember, Leader,
@@ -25,8 +26,8 @@ from .types import (ANY_VERSION, CONFIG_ABSENT, AgentMember, ChangeEvent, Config
 __version__ = "0.1.0"
 
 __all__ = [
-    "connect", "Client", "socket_path", "Stream", "Subscription", "Watch",
-    "DEFAULT_SOCKET", "PROTOCOL_VERSION", "SOCKET_ENV",
+    "connect", "Client", "socket_path", "default_socket_path", "expected_socket_owner", "Stream",
+    "Subscription", "Watch", "PROTOCOL_VERSION", "SOCKET_ENV", "SOCKET_OWNER_ENV",
     "Lease", "Leadership", "Election", "Task", "Membership", "Semaphore", "SemaphoreLease", "Barrier",
     "DoubleBarrier", "Queue", "Counter", "Config", "ConfigSubscription",
     "ANY_VERSION", "CONFIG_ABSENT", "AgentMember", "ChangeEvent", "ConfigUpdate", "GroupMember", "Leader",
@@ -36,6 +37,7 @@ __all__ = [
     "NoChildrenForEphemeralsError", "BadArgumentsError", "SessionExpiredError", "OperationTimeoutError",
     "UnavailableError", "TooLargeError", "UnknownOpError", "PermissionDeniedError", "CanceledError",
     "NotHeldError", "NoSessionError", "UnsupportedVersionError", "BadFrameError", "TooManyRequestsError",
-    "InternalError", "ConnectionClosedError", "DisconnectedError", "SessionLostError", "StreamClosedError",
+    "InternalError", "ConnectionClosedError", "DisconnectedError", "SessionLostError", "SocketOwnerError",
+    "StreamClosedError",
     "StreamOverflowError",
 ]

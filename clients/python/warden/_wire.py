@@ -16,8 +16,6 @@ from typing import Any, Dict, List, Mapping, Optional
 import msgpack
 
 PROTOCOL_VERSION = 1
-DEFAULT_SOCKET = "/tmp/warden.sock"
-SOCKET_ENV = "WARDEN_SOCKET"
 MAX_FRAME_SIZE = 4 << 20
 MAX_DATA_SIZE = 1 << 20
 MAX_MULTI_OPS = 1000

@@ -27,7 +27,8 @@ from ._config import ConfigTracker
 from ._reclaim import Grant, candidate_dirs, grant_of, join as _join
 from ._streams import DEFAULT_STREAM_BACKLOG, _End, fresh, overflow_error
 from ._wire import PROTOCOL_VERSION, FrameReader, Message, ProtocolError, decode_message, encode_frame
-from .client import result_of, socket_path
+from ._socket import check_socket_owner, socket_path
+from .client import result_of
 from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError, NodeExistsError, NoNodeError,
                      NotHeldError, OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError,
                      WardenError, error_from_wire)
@@ -819,6 +820,7 @@ class AsyncClient:
         self._changed = asyncio.Event()
 
     async def _open(self, timeout: float) -> _AConn:
+        check_socket_owner(self.socket_path)
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.socket_path), timeout)
         except (OSError, asyncio.TimeoutError) as e:

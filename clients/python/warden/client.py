@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-import os
 import queue
 import socket as _socket
 import struct
@@ -21,8 +20,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 from . import _ops
 from ._reclaim import Grant, candidate_dirs, grant_of, join as _join
 from ._streams import DEFAULT_STREAM_BACKLOG, Stream, Subscription, Watch, _StreamBuf, _unwrap, fresh
-from ._wire import (DEFAULT_SOCKET, PROTOCOL_VERSION, SOCKET_ENV, FrameReader, Message, ProtocolError,
-                    decode_message, encode_frame)
+from ._socket import check_socket_owner, socket_path
+from ._wire import PROTOCOL_VERSION, FrameReader, Message, ProtocolError, decode_message, encode_frame
 from .errors import (ConnectionClosedError, DisconnectedError, NoNodeError, NotHeldError, OperationTimeoutError,
                      SessionExpiredError, SessionLostError, WardenError, error_from_wire)
 from .recipes import (Barrier, Config, Counter, DoubleBarrier, Election, Lease, Membership, Queue, Semaphore,
@@ -35,14 +34,6 @@ from .types import (ANY_VERSION, AgentMember, ChildrenResult, CreateResult, Exis
 StateCallback = Callable[[str], None]
 
 _CANCEL_REPLY_TIMEOUT = 35.0  # a lock's contender create may take up to 30 s to finish
-
-
-def socket_path(explicit: Optional[str] = None) -> str:
-    """The agent's socket: explicit, else $WARDEN_SOCKET, else /tmp/warden.sock."""
-    if explicit:
-        return explicit
-    env = os.environ.get(SOCKET_ENV)
-    return env if env else DEFAULT_SOCKET
 
 
 def _left(deadline: float) -> float:
@@ -322,6 +313,7 @@ class Client:
             return next(self._ids)
 
     def _open(self, timeout: float) -> _Conn:
+        check_socket_owner(self.socket_path)
         s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         s.settimeout(timeout)
         try:
@@ -971,7 +963,10 @@ def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = 
             stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> Client:
     """Connects to the local warden agent and opens a session.
 
-    socket: the agent's socket; default $WARDEN_SOCKET, then /tmp/warden.sock.
+    socket: the agent's socket; default $WARDEN_SOCKET, then
+        default_socket_path(). The socket must belong to root or to the
+        expected user ($WARDEN_SOCKET_OWNER, else this process's), or
+        SocketOwnerError is raised before connecting.
     session_timeout: seconds (the agent's default, 10 s, when None).
     name: names this client in the agent's session list.
     resumable: the session outlives a dropped connection for its timeout;

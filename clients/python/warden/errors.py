@@ -153,6 +153,23 @@ class SessionLostError(ConnectionClosedError):
     code = "session_lost"
 
 
+class SocketOwnerError(ConnectionClosedError):
+    """The client refused to connect: the socket belongs to another user
+    than root or the expected one (``$WARDEN_SOCKET_OWNER``, else the
+    process's own), so it may not be the agent's. ``path``, ``owner`` and
+    ``expected`` say which."""
+    code = "socket_owner"
+
+    def __init__(self, path: str, owner: int, expected: int) -> None:
+        self.path = path
+        self.owner = owner
+        self.expected = expected
+        super().__init__(
+            f"refusing to connect to {path}: the socket belongs to uid {owner}, not to uid {expected} or root, "
+            "so it may not be the warden agent's (set WARDEN_SOCKET_OWNER to the agent's user if it runs as "
+            "another one)")
+
+
 class StreamClosedError(WardenError):
     """The stream was closed by the application."""
     code = "stream_closed"

@@ -55,12 +55,11 @@ import {
   type Status,
   type WatchEvent,
 } from "./types.js";
+import { checkSocketOwner, socketPath } from "./socket.js";
 import {
-  DEFAULT_SOCKET,
   decodeMessage,
   encodeRequest,
   FrameReader,
-  SOCKET_ENV,
   toBytes,
   toNumber,
   FrameTooLargeError,
@@ -105,7 +104,12 @@ export interface ResumeToken {
 }
 
 export interface ConnectOptions {
-  /** The agent's socket; default $WARDEN_SOCKET, then /tmp/warden.sock. */
+  /**
+   * The agent's socket; default $WARDEN_SOCKET, then defaultSocketPath().
+   * It must belong to root or to the expected user ($WARDEN_SOCKET_OWNER,
+   * else this process's), or connect fails with SocketOwnerError before
+   * connecting.
+   */
   socket?: string;
   /** The session timeout to ask for, in ms; default the agent's (10 s). */
   sessionTimeoutMs?: number;
@@ -139,14 +143,6 @@ export interface ConnectOptions {
   autoResume?: boolean;
   /** The protocol version to state in hello. Only for tests of version negotiation. */
   protocol?: number;
-}
-
-/** Resolves the socket path the way connect does. */
-export function socketPath(explicit?: string): string {
-  if (explicit) return explicit;
-  const env = process.env[SOCKET_ENV];
-  if (env) return env;
-  return DEFAULT_SOCKET;
 }
 
 interface Reply {
@@ -465,6 +461,11 @@ export class Client implements StreamOwner {
   #dial(signal: AbortSignal | undefined): Promise<Conn> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(abortError(signal));
+      try {
+        checkSocketOwner(this.#path);
+      } catch (e) {
+        return reject(e);
+      }
       const socket = net.createConnection({ path: this.#path });
       const conn = new Conn(socket);
       this.#dialing = conn;

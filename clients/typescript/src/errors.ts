@@ -67,8 +67,34 @@ export class InternalError extends WardenError {}
  * that fails with it while a resumable session reconnects may be retried.
  */
 export class ConnectionClosedError extends WardenError {
-  constructor(message = "connection to the warden agent closed", options?: { cause?: unknown }) {
-    super("connection_closed", message, undefined, options);
+  constructor(message = "connection to the warden agent closed", options?: { cause?: unknown }, code = "connection_closed") {
+    super(code, message, undefined, options);
+  }
+}
+
+/**
+ * The client refused to connect: the socket belongs to another user than
+ * root or the expected one ($WARDEN_SOCKET_OWNER, else the process's own),
+ * so it may not be the agent's. Its code is `socket_owner`.
+ */
+export class SocketOwnerError extends ConnectionClosedError {
+  /** The socket. */
+  readonly path: string;
+  /** The uid that owns it. */
+  readonly owner: number;
+  /** The uid that should own it (root always may). */
+  readonly expected: number;
+
+  constructor(path: string, owner: number, expected: number) {
+    super(
+      `refusing to connect to ${path}: the socket belongs to uid ${owner}, not to uid ${expected} or root, ` +
+        "so it may not be the warden agent's (set WARDEN_SOCKET_OWNER to the agent's user if it runs as another one)",
+      undefined,
+      "socket_owner",
+    );
+    this.path = path;
+    this.owner = owner;
+    this.expected = expected;
   }
 }
 

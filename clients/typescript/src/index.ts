@@ -2,7 +2,6 @@
 
 export {
   connect,
-  socketPath,
   op,
   Client,
   Subscription,
@@ -42,4 +41,12 @@ export {
 } from "./recipes.js";
 export { Stream } from "./stream.js";
 export type * from "./types.js";
-export { text, PROTOCOL_VERSION, MAX_FRAME_SIZE, MAX_DATA_SIZE, DEFAULT_SOCKET, SOCKET_ENV, type Data, type Uint } from "./wire.js";
+export { text, PROTOCOL_VERSION, MAX_FRAME_SIZE, MAX_DATA_SIZE, type Data, type Uint } from "./wire.js";
+export {
+  socketPath,
+  defaultSocketPath,
+  expectedSocketOwner,
+  checkSocketOwner,
+  SOCKET_ENV,
+  SOCKET_OWNER_ENV,
+} from "./socket.js";

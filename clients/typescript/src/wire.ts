@@ -15,10 +15,6 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_SIZE = 4 * 1024 * 1024;
 /** The largest data a znode may hold: 1 MiB. */
 export const MAX_DATA_SIZE = 1024 * 1024;
-/** Where an agent listens when neither the app nor $WARDEN_SOCKET says otherwise. */
-export const DEFAULT_SOCKET = "/tmp/warden.sock";
-/** The environment variable naming the agent's socket. */
-export const SOCKET_ENV = "WARDEN_SOCKET";
 
 /** An unsigned 64-bit value given by the app: a number or a bigint. */
 export type Uint = number | bigint;
