@@ -137,6 +137,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	lc.DefaultSessionTimeout = a.cfg.DefaultSessionTimeout
 	lc.MaxInFlight = a.cfg.MaxInFlight
 	lc.MaxStreams, lc.MaxConnsPerUID = a.cfg.MaxStreams, a.cfg.MaxConnsPerUID
+	if a.cfg.AccessPolicy != "" {
+		if lc.Policy, err = localapi.LoadPolicy(a.cfg.AccessPolicy); err != nil {
+			return err
+		}
+	}
 	lc.Logger = a.logger.Named("localapi")
 	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err
@@ -189,6 +194,21 @@ func (a *Agent) Shutdown() error {
 
 // Node is the agent's Raft replica.
 func (a *Agent) Node() *cluster.Node { return a.node }
+
+// ReloadPolicy reads the access policy file again (on SIGHUP); requests
+// from then on are judged by it. A file that does not parse changes
+// nothing.
+func (a *Agent) ReloadPolicy() error {
+	if a.cfg.AccessPolicy == "" {
+		return nil
+	}
+	p, err := localapi.LoadPolicy(a.cfg.AccessPolicy)
+	if err != nil {
+		return err
+	}
+	a.api.SetPolicy(p)
+	return nil
+}
 
 // SocketPath is where the agent serves apps.
 func (a *Agent) SocketPath() string { return a.socket }

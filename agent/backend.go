@@ -22,7 +22,7 @@ var _ localapi.Backend = backend{}
 func (b backend) OpenSession(ctx context.Context, o localapi.SessionOptions) (fsm.Session, error) {
 	return b.Node.OpenSession(ctx, cluster.SessionOptions{
 		Timeout: o.Timeout, Resumable: o.Resumable, Heartbeat: o.Heartbeat,
-		Pid: o.Pid, Uid: o.Uid, Client: o.Client, OnState: stateFunc(o.OnState),
+		Pid: o.Pid, Uid: o.Uid, Gid: o.Gid, Client: o.Client, OnState: stateFunc(o.OnState),
 	})
 }
 
@@ -52,6 +52,18 @@ func (b backend) Status() wire.StatusResult {
 		Term: atoi(st.Term), CommitIndex: atoi(st.CommitIndex), AppliedIndex: atoi(st.AppliedIndex),
 		Sessions: st.Sessions, Znodes: st.Znodes,
 	}
+}
+
+func (b backend) Sessions() []wire.SessionInfo {
+	ss := b.Node.FSM().Sessions()
+	out := make([]wire.SessionInfo, len(ss))
+	for i, s := range ss {
+		out[i] = wire.SessionInfo{
+			ID: s.ID, Agent: s.Owner, Pid: s.Pid, Uid: s.Uid, Gid: s.Gid, Client: s.Client,
+			TimeoutMs: s.TimeoutMs, Resumable: s.Resumable, Heartbeat: s.Heartbeat, Created: s.Created,
+		}
+	}
+	return out
 }
 
 func (b backend) Members() []wire.Member {

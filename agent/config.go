@@ -85,6 +85,10 @@ type Config struct {
 	MaxStreams int
 	// MaxConnsPerUID bounds the connections one user may have open.
 	MaxConnsPerUID int
+	// AccessPolicy is a policy file granting local users and groups read,
+	// write or admin on path prefixes (see localapi/access.go); empty lets
+	// every app read and write everything but another app's ephemerals.
+	AccessPolicy string
 	// SnapshotThreshold is how many Raft entries trigger a snapshot; 0
 	// keeps the default.
 	SnapshotThreshold uint64

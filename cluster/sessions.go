@@ -219,6 +219,7 @@ type SessionOptions struct {
 	Resumable bool
 	Heartbeat bool
 	Pid, Uid  int32
+	Gid       int32
 	Client    string
 	// OnState is called when the session's state changes. It must not
 	// block; it may be called from Raft's apply goroutine.
@@ -232,7 +233,7 @@ func (n *Node) OpenSession(ctx context.Context, o SessionOptions) (fsm.Session, 
 	timeout := min(max(o.Timeout, n.cfg.MinSessionTimeout), n.cfg.MaxSessionTimeout)
 	s := fsm.Session{
 		TimeoutMs: timeout.Milliseconds(), Owner: n.cfg.NodeName,
-		Resumable: o.Resumable, Heartbeat: o.Heartbeat, Pid: o.Pid, Uid: o.Uid, Client: o.Client,
+		Resumable: o.Resumable, Heartbeat: o.Heartbeat, Pid: o.Pid, Uid: o.Uid, Gid: o.Gid, Client: o.Client,
 	}
 	var secret []byte
 	if o.Resumable {

@@ -32,7 +32,7 @@ var (
 	ErrSessionExpired          = &Error{Code: CodeSessionExpired, Msg: "session expired or unknown"}
 	ErrTooLarge                = &Error{Code: CodeTooLarge, Msg: "data larger than 1 MiB"}
 	ErrStaleRequest            = &Error{Code: CodeStaleRequest, Msg: "request sequence already acknowledged"}
-	ErrPermissionDenied        = &Error{Code: CodePermissionDenied, Msg: "node is another session's ephemeral"}
+	ErrPermissionDenied        = &Error{Code: CodePermissionDenied, Msg: "permission denied: the node is another session's ephemeral"}
 )
 
 var sentinels = map[Code]*Error{

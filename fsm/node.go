@@ -34,6 +34,7 @@ type Session struct {
 	Heartbeat bool   `msgpack:"heartbeat,omitempty"` // the app must ping
 	Pid       int32  `msgpack:"pid,omitempty"`
 	Uid       int32  `msgpack:"uid,omitempty"`
+	Gid       int32  `msgpack:"gid,omitempty"`
 	Client    string `msgpack:"client,omitempty"`
 	Created   int64  `msgpack:"created"` // ms since the epoch
 	// AckFloor: the session's writes below this sequence have all been

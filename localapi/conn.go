@@ -28,13 +28,12 @@ var streamOps = map[string]bool{
 
 // conn is one app connection and its session.
 type conn struct {
-	s   *Server
-	nc  *net.UnixConn
-	ctx context.Context // ends when the connection does
-	end context.CancelFunc
-	sid uint64
-	pid int32 // the peer process, from SO_PEERCRED
-	uid int32
+	s    *Server
+	nc   *net.UnixConn
+	ctx  context.Context // ends when the connection does
+	end  context.CancelFunc
+	sid  uint64
+	peer Peer // the process at the other end
 
 	resumable bool
 	heartbeat *time.Timer // set for heartbeat liveness; reset by every frame
@@ -58,9 +57,8 @@ type conn struct {
 
 func newConn(s *Server, nc *net.UnixConn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	pid, uid := peerCred(nc)
 	return &conn{
-		s: s, nc: nc, ctx: ctx, end: cancel, pid: pid, uid: uid,
+		s: s, nc: nc, ctx: ctx, end: cancel, peer: peerOf(nc),
 		inflight: make(map[uint64]context.CancelFunc),
 		subs:     make(map[uint64]context.CancelFunc),
 		states:   make(chan string, 16),
@@ -177,7 +175,6 @@ func (c *conn) hello(r *bufio.Reader) error {
 	if timeout == 0 {
 		timeout = c.s.cfg.DefaultSessionTimeout
 	}
-	pid, uid := c.pid, c.uid
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	var sess fsm.Session
@@ -187,7 +184,7 @@ func (c *conn) hello(r *bufio.Reader) error {
 	} else {
 		sess, err = c.s.backend.OpenSession(ctx, SessionOptions{
 			Timeout: timeout, Resumable: req.Resumable, Heartbeat: req.Heartbeat,
-			Pid: pid, Uid: uid, Client: req.Client, OnState: c.onState,
+			Pid: c.peer.Pid, Uid: int32(c.peer.Uid), Gid: int32(c.peer.Gid), Client: req.Client, OnState: c.onState,
 		})
 	}
 	if err != nil {

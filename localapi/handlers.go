@@ -33,6 +33,9 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 	if !ok {
 		return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
 	}
+	if werr := c.authorize(req); werr != nil {
+		return nil, werr
+	}
 	return h(c, ctx, req)
 }
 
@@ -87,12 +90,18 @@ func init() {
 	register(wire.OpMembers, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
 		return &wire.MembersResult{Members: c.s.backend.Members()}, nil
 	})
+	register(wire.OpSessions, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		return &wire.SessionsResult{Sessions: c.s.backend.Sessions()}, nil
+	})
 }
 
 // writeOne handles create, delete and set.
 func writeOne(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
 	op, werr := toOp(req.Op, req.Path, req.Data, req.Version, req.Ephemeral, req.Sequential, req.Container)
 	if werr != nil {
+		return nil, werr
+	}
+	if werr := c.guard(&op); werr != nil {
 		return nil, werr
 	}
 	res, werr := c.write(ctx, []fsm.Op{op}, false)
@@ -142,6 +151,9 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 	ops := make([]fsm.Op, len(in))
 	for i, o := range in {
 		op, werr := toOp(o.Op, o.Path, o.Data, o.Version, o.Ephemeral, o.Sequential, o.Container)
+		if werr == nil {
+			werr = c.guard(&op)
+		}
 		if werr != nil {
 			werr.Index = &i
 			return nil, werr
@@ -241,5 +253,5 @@ var sessionless = map[string]bool{
 	wire.OpSync: true, wire.OpStatus: true, wire.OpMembers: true, wire.OpLockCheck: true,
 	wire.OpSubscribe: true, wire.OpUnsubscribe: true, wire.OpLeader: true, wire.OpObserve: true,
 	wire.OpProgressGet: true, wire.OpProgressWatch: true, wire.OpMembersOf: true,
-	wire.OpGroupWatch: true, wire.OpCounterGet: true,
+	wire.OpGroupWatch: true, wire.OpCounterGet: true, wire.OpSessions: true,
 }

@@ -3,7 +3,6 @@ package localapi
 import (
 	"context"
 	"errors"
-	"os"
 
 	"github.com/warden-dev/warden/localapi/wire"
 )
@@ -37,7 +36,7 @@ func keyring(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error)
 	if !ok {
 		return nil, wire.Errorf(wire.CodeUnknownOp, "this agent has no gossip keyring to manage")
 	}
-	if euid := int32(os.Geteuid()); c.uid != euid && c.uid != 0 {
+	if !c.privileged() {
 		return nil, wire.Errorf(wire.CodePermissionDenied, "only the agent's own user or root may manage the gossip keyring")
 	}
 	if req.Op != wire.OpKeyringList && req.Key == "" {

@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,8 @@ type Backend interface {
 	Name() string
 	Status() wire.StatusResult
 	Members() []wire.Member
+	// Sessions lists the cluster's open sessions.
+	Sessions() []wire.SessionInfo
 }
 
 // SessionOptions are what an app's hello asks for.
@@ -61,6 +64,7 @@ type SessionOptions struct {
 	Resumable bool
 	Heartbeat bool
 	Pid, Uid  int32
+	Gid       int32
 	Client    string
 	// OnState hears "connected", "suspended" and "lost". It must not block.
 	OnState func(state string)
@@ -74,15 +78,15 @@ var ErrBadSecret = errors.New("no resumable session with that id and secret")
 type Config struct {
 	// SocketPath is where the server listens.
 	SocketPath string
-	// SocketMode is the socket file's permission bits.
-	SocketMode os.FileMode
-	// DefaultSessionTimeout applies when hello names none.
-	DefaultSessionTimeout time.Duration
 	// SocketParents lets Listen create the missing parents of the
 	// socket's directory (for the default socket); otherwise the
 	// directory's parent must exist. The directory itself is created if
 	// missing either way (see SocketDirMode).
 	SocketParents bool
+	// SocketMode is the socket file's permission bits.
+	SocketMode os.FileMode
+	// DefaultSessionTimeout applies when hello names none.
+	DefaultSessionTimeout time.Duration
 	// HelloTimeout is how long a new connection has to send hello.
 	HelloTimeout time.Duration
 	// WriteTimeout is how long a reply may wait for a slow reader before
@@ -100,6 +104,9 @@ type Config struct {
 	// may have open; a connection beyond it gets one too_many_requests
 	// error and is closed.
 	MaxConnsPerUID int
+	// Policy says which users and groups may read, write or administer
+	// which paths (see access.go); nil is OpenPolicy.
+	Policy *Policy
 	// Logger receives connection-level logs.
 	Logger hclog.Logger
 }
@@ -145,6 +152,8 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	perUID map[int32]int // open connections by peer uid
+	policy atomic.Pointer[Policy]
+	euid   uint32 // the agent's own user, which has admin like root
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -154,7 +163,13 @@ func New(cfg *Config, b Backend) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), perUID: make(map[int32]int)}, nil
+	policy := cfg.Policy
+	if policy == nil {
+		policy = OpenPolicy()
+	}
+	s := &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), perUID: make(map[int32]int), euid: uint32(os.Geteuid())}
+	s.policy.Store(policy)
+	return s, nil
 }
 
 // Listen creates the socket, after the checks of CheckSocket (with
@@ -185,6 +200,10 @@ func (s *Server) Listen() error {
 	s.ln = ln
 	return nil
 }
+
+// SetPolicy replaces the access policy; requests from then on are judged
+// by it.
+func (s *Server) SetPolicy(p *Policy) { s.policy.Store(p) }
 
 // Addr is the socket path.
 func (s *Server) Addr() string { return s.cfg.SocketPath }
@@ -217,17 +236,17 @@ func (s *Server) Serve() error {
 			c.Close()
 			return nil
 		}
-		if s.perUID[cn.uid] >= s.cfg.MaxConnsPerUID {
+		if s.perUID[int32(cn.peer.Uid)] >= s.cfg.MaxConnsPerUID {
 			s.wg.Add(1)
 			s.mu.Unlock()
 			go func() {
 				defer s.wg.Done()
 				cn.refuse(wire.Errorf(wire.CodeTooManyRequests,
-					fmt.Sprintf("uid %d already has %d connections to this agent", cn.uid, s.cfg.MaxConnsPerUID)))
+					fmt.Sprintf("uid %d already has %d connections to this agent", int32(cn.peer.Uid), s.cfg.MaxConnsPerUID)))
 			}()
 			continue
 		}
-		s.perUID[cn.uid]++
+		s.perUID[int32(cn.peer.Uid)]++
 		s.conns[cn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -236,8 +255,8 @@ func (s *Server) Serve() error {
 			cn.serve()
 			s.mu.Lock()
 			delete(s.conns, cn)
-			if s.perUID[cn.uid]--; s.perUID[cn.uid] <= 0 {
-				delete(s.perUID, cn.uid)
+			if s.perUID[int32(cn.peer.Uid)]--; s.perUID[int32(cn.peer.Uid)] <= 0 {
+				delete(s.perUID, int32(cn.peer.Uid))
 			}
 			s.mu.Unlock()
 		}()
@@ -272,19 +291,27 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
-// peerCred reads the connecting process's pid and uid.
-func peerCred(c *net.UnixConn) (pid, uid int32) {
+// peerOf asks the kernel who is at the other end of c. When it cannot
+// tell, the peer is nobody in particular: no uid or group of a policy
+// matches it, so it gets only what the policy grants anyone.
+func peerOf(c *net.UnixConn) Peer {
+	p := Peer{Uid: unknownID, Gid: unknownID}
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return 0, 0
+		return p
 	}
 	_ = raw.Control(func(fd uintptr) {
 		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
-			pid, uid = cred.Pid, int32(cred.Uid)
+			p = Peer{Pid: cred.Pid, Uid: cred.Uid, Gid: cred.Gid}
 		}
 	})
-	return pid, uid
+	p.Gids = supplementaryGroups(p.Pid)
+	return p
 }
+
+// unknownID stands for a uid or gid the kernel did not report: (uid_t)-1,
+// which no process has.
+const unknownID = ^uint32(0)
 
 func exists(path string) bool {
 	_, err := os.Stat(path)

@@ -185,3 +185,29 @@ func withPrefix(kids []string, prefix string) []string {
 	}
 	return out
 }
+
+// IsContenderName reports whether name, the last element of a path, is
+// one the lock, read-write lock, semaphore and election recipes give their
+// contender nodes: a prefix and ten digits, or for a sequential create the
+// bare prefix, to which the tree adds the digits.
+func IsContenderName(name string, sequential bool) bool {
+	for _, p := range []string{lockPrefix, candidatePrefix, leasePrefix} {
+		rest, ok := strings.CutPrefix(name, p)
+		if !ok {
+			continue
+		}
+		if sequential {
+			return rest == ""
+		}
+		if len(rest) != 10 {
+			return false
+		}
+		for _, r := range rest {
+			if r < '0' || r > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

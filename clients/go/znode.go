@@ -133,6 +133,18 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return r, err
 }
 
+// SessionInfo is one open session: its agent, the app's process (pid,
+// uid, gid as the kernel told the agent) and how it was opened.
+type SessionInfo = wire.SessionInfo
+
+// Sessions lists the cluster's open sessions, as this agent's replica
+// has them. It needs read access to "/".
+func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	var r wire.SessionsResult
+	err := c.call(ctx, &wire.Request{Op: wire.OpSessions}, &r)
+	return r.Sessions, err
+}
+
 // Members lists the cluster's agents with their roles and Raft suffrage.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	var r wire.MembersResult

@@ -52,6 +52,7 @@ func runAgent(args []string) error {
 	fs.BoolVar(&cfg.HTTPTLSVerifyClient, "http-tls-verify-client", envBool("WARDEN_HTTP_TLS_VERIFY_CLIENT"), "with --http-tls, also require HTTP clients to show a certificate signed by --tls-ca (env WARDEN_HTTP_TLS_VERIFY_CLIENT)")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "watches and subscriptions one app connection may have open")
 	fs.IntVar(&cfg.MaxConnsPerUID, "max-conns-per-uid", cfg.MaxConnsPerUID, "connections one user (uid) may have open to this agent")
+	fs.StringVar(&cfg.AccessPolicy, "access-policy", os.Getenv("WARDEN_ACCESS_POLICY"), "file granting local users and groups read, write or admin on path prefixes; re-read on SIGHUP (see docs/security.md) (env WARDEN_ACCESS_POLICY)")
 	fs.BoolVar(&cfg.Recover, "recover", false, "start even though raft.db is missing, emptied or damaged beside snapshots, accepting the loss of the writes after the last snapshot (see docs/security.md)")
 	encrypt := fs.String("encrypt", os.Getenv("WARDEN_ENCRYPT"), "base64 key (16, 24 or 32 bytes; warden keygen makes one) that encrypts Serf's gossip; the same on every agent (env WARDEN_ENCRYPT)")
 	var tlsc cluster.TLSConfig
@@ -117,6 +118,21 @@ func runAgent(args []string) error {
 					fmt.Fprintf(os.Stderr, "warden: reload TLS: %v (keeping the previous certificates)\n", err)
 				} else {
 					fmt.Fprintln(os.Stderr, "warden: reloaded the TLS certificates")
+				}
+			}
+		}()
+	}
+	if cfg.AccessPolicy != "" {
+		// SIGHUP re-reads the access policy too.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := a.ReloadPolicy(); err != nil {
+					fmt.Fprintf(os.Stderr, "warden: reload access policy: %v (keeping the previous one)\n", err)
+				} else {
+					fmt.Fprintln(os.Stderr, "warden: reloaded the access policy")
 				}
 			}
 		}()

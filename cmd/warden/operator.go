@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	warden "github.com/warden-dev/warden/clients/go"
 )
@@ -14,6 +15,42 @@ import (
 func init() {
 	register("members", command{usage: "[--json]", help: "list the cluster's agents", run: runMembers})
 	register("status", command{usage: "[--json]", help: "show this agent's Raft state", run: runStatus})
+	register("sessions", command{usage: "[--json]", help: "list the cluster's open sessions and the processes that hold them", run: runSessions})
+}
+
+func runSessions(args []string) error {
+	var cf clientFlags
+	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)
+	cf.register(fs)
+	cf.noSession = true
+	asJSON := fs.Bool("json", false, "print JSON")
+	return cf.run(fs, args, 0, 0, func(ctx context.Context, cl *warden.Client) error {
+		ss, err := cl.Sessions(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if ss == nil {
+				ss = []warden.SessionInfo{}
+			}
+			return printJSON(ss)
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tAGENT\tPID\tUID\tGID\tCLIENT\tTIMEOUT\tKIND\tAGE")
+		for _, s := range ss {
+			kind := "plain"
+			switch {
+			case s.Resumable:
+				kind = "resumable"
+			case s.Heartbeat:
+				kind = "heartbeat"
+			}
+			age := time.Since(time.UnixMilli(s.Created)).Round(time.Second)
+			fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%s\t%v\t%s\t%v\n", s.ID, s.Agent, s.Pid, s.Uid, s.Gid, s.Client,
+				time.Duration(s.TimeoutMs)*time.Millisecond, kind, age)
+		}
+		return w.Flush()
+	})
 }
 
 func runMembers(args []string) error {

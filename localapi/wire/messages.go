@@ -32,6 +32,7 @@ const (
 	OpCheck     = "check" // only inside a multi
 	OpStatus    = "status"
 	OpMembers   = "members"
+	OpSessions  = "sessions"
 )
 
 // Request is every request; each op reads the fields it needs and ignores
@@ -204,6 +205,26 @@ type Member struct {
 	Status   string `msgpack:"status" json:"status"`
 	Suffrage string `msgpack:"suffrage" json:"suffrage"`
 	Version  string `msgpack:"version" json:"version"`
+}
+
+// SessionInfo is one open session, as sessions lists them: who opened it
+// (the app's process, as the kernel reported it to its agent) and how.
+type SessionInfo struct {
+	ID        uint64 `msgpack:"id" json:"id"`
+	Agent     string `msgpack:"agent" json:"agent"` // the agent keeping it alive
+	Pid       int32  `msgpack:"pid" json:"pid"`
+	Uid       int32  `msgpack:"uid" json:"uid"`
+	Gid       int32  `msgpack:"gid" json:"gid"`
+	Client    string `msgpack:"client" json:"client"`
+	TimeoutMs int64  `msgpack:"timeout_ms" json:"timeout_ms"`
+	Resumable bool   `msgpack:"resumable" json:"resumable"`
+	Heartbeat bool   `msgpack:"heartbeat" json:"heartbeat"`
+	Created   int64  `msgpack:"created" json:"created"` // ms since the epoch
+}
+
+// SessionsResult answers sessions: every open session of the cluster.
+type SessionsResult struct {
+	Sessions []SessionInfo `msgpack:"sessions" json:"sessions"`
 }
 
 // MembersResult answers members.
