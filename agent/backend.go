@@ -66,6 +66,8 @@ func (b backend) Sessions() []wire.SessionInfo {
 	return out
 }
 
+func (b backend) Ephemerals(id uint64) []string { return b.Node.FSM().Ephemerals(id) }
+
 func (b backend) Members() []wire.Member {
 	var out []wire.Member
 	for _, m := range b.Node.Members() {

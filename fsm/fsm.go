@@ -329,6 +329,9 @@ func (f *FSM) Sessions() []Session {
 	return out
 }
 
+// Ephemerals lists the ephemeral nodes session id owns, in path order.
+func (f *FSM) Ephemerals(id uint64) []string { return f.current().ephemeralsOf(id) }
+
 // WaitIndex returns once the entry at index (or a later one) is applied.
 func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
 	for {

@@ -195,6 +195,16 @@ func (c *conn) hello(r *bufio.Reader) error {
 		c.replyError(req.ID, werr)
 		return werr
 	}
+	reclaimed := 0
+	if resumed && req.Reclaim {
+		if reclaimed, err = c.reclaim(ctx, sess.ID, req.Holds); err != nil {
+			// The app tries the resume again, which reclaims again.
+			c.s.backend.Detach(sess.ID)
+			werr := wire.Errorf(wire.CodeUnavailable, "the session was resumed, but what it left queued could not be removed: "+err.Error())
+			c.replyError(req.ID, werr)
+			return werr
+		}
+	}
 	c.sid, c.resumable = sess.ID, sess.Resumable
 	c.timeout = time.Duration(sess.TimeoutMs) * time.Millisecond
 	if sess.Heartbeat {
@@ -203,10 +213,20 @@ func (c *conn) hello(r *bufio.Reader) error {
 	c.reply(req.ID, &wire.HelloResult{
 		Protocol: wire.ProtocolVersion, SessionID: sess.ID,
 		SessionTimeoutMs: sess.TimeoutMs, Agent: c.s.backend.Name(),
-		Secret: sess.Secret, Resumed: resumed,
+		Secret: sess.Secret, Resumed: resumed, Reclaimed: reclaimed,
 	})
 	c.event(wire.EventSession, &wire.SessionEvent{State: wire.SessionConnected, SessionID: sess.ID})
 	return nil
+}
+
+// reclaim removes the places in line the resumed session holds that the
+// app does not (see recipes.Reclaim), once this agent's replica has caught
+// up with the resume.
+func (c *conn) reclaim(ctx context.Context, sid uint64, holds []string) (int, error) {
+	if _, err := c.s.backend.Sync(ctx); err != nil {
+		return 0, err
+	}
+	return recipes.Reclaim(ctx, c.s.backend, sid, c.s.backend.Ephemerals(sid), holds)
 }
 
 // onState hears the backend's session states. It never blocks: states

@@ -56,6 +56,9 @@ type Backend interface {
 	Members() []wire.Member
 	// Sessions lists the cluster's open sessions.
 	Sessions() []wire.SessionInfo
+	// Ephemerals lists the ephemeral nodes a session owns, as this
+	// agent's replica has them.
+	Ephemerals(session uint64) []string
 }
 
 // SessionOptions are what an app's hello asks for.

@@ -59,6 +59,13 @@ type Request struct {
 	Heartbeat        bool   `msgpack:"heartbeat,omitempty"`  // the app must send a request within every timeout
 	SessionID        uint64 `msgpack:"session_id,omitempty"` // resume this session...
 	Secret           []byte `msgpack:"secret,omitempty"`     // ...proving it with its secret
+	// Reclaim, on a resume, has the agent delete every place in line the
+	// session holds (a lock, read-write lock, semaphore or election
+	// contender) that is not in Holds: what requests in flight when the
+	// connection dropped left queued, and grants whose reply never
+	// arrived. Holds lists the keys the app holds (its leases' keys).
+	Reclaim bool     `msgpack:"reclaim,omitempty"`
+	Holds   []string `msgpack:"holds,omitempty"`
 	// NoSession opens the connection without a session, for operators
 	// and read-only tools: it works without a leader, and only read ops
 	// (and status, members) are allowed on it.
@@ -179,8 +186,9 @@ type HelloResult struct {
 	SessionID        uint64 `msgpack:"session_id"`
 	SessionTimeoutMs int64  `msgpack:"session_timeout_ms"`
 	Agent            string `msgpack:"agent"`
-	Secret           []byte `msgpack:"secret,omitempty"`  // a resumable session's secret
-	Resumed          bool   `msgpack:"resumed,omitempty"` // the hello took up an existing session
+	Secret           []byte `msgpack:"secret,omitempty"`    // a resumable session's secret
+	Resumed          bool   `msgpack:"resumed,omitempty"`   // the hello took up an existing session
+	Reclaimed        int    `msgpack:"reclaimed,omitempty"` // places in line a reclaiming resume deleted
 }
 
 // StatusResult answers status: the agent's view of the cluster.
