@@ -144,7 +144,7 @@ func changeType(t fsm.EventType) string {
 }
 
 // changeEvent is a subscription's event; a deletion carries the node's
-// last Stat but no data (protocol 6.17).
+// last Stat but no data (protocol 6.18).
 func changeEvent(ev fsm.Event) *wire.ChangeEvent {
 	data := ev.Data
 	if ev.Type == fsm.EventDeleted {

@@ -341,6 +341,42 @@ func TestGoldenZnodeOps(t *testing.T) {
 	}
 }
 
+// TestGoldenOperatorOps replays sessions and the keyring ops, which the
+// Go client (and so the CLI) offers on a connection without a session.
+func TestGoldenOperatorOps(t *testing.T) {
+	g := loadGolden(t)
+	c, p := dialGolden(t, g, "hello-no-session", warden.Options{NoSession: true})
+	ctx := context.Background()
+
+	sessions := async(func() ([]warden.SessionInfo, error) { return c.Sessions(ctx) })
+	p.send("reply-sessions", p.expect("sessions"))
+	want := []warden.SessionInfo{
+		{ID: 5, Agent: "node-a", Pid: 4242, Uid: 1000, Gid: 1000, Client: "app", TimeoutMs: 10000, Created: 1700000000000},
+		{ID: 90, Agent: "app-7", Pid: 77, Uid: 1001, Gid: 100, Client: "worker", TimeoutMs: 30000, Resumable: true, Heartbeat: true, Created: 1700000000900},
+	}
+	if got := sessions(t); !slices.Equal(got, want) {
+		t.Errorf("sessions: %+v", got)
+	}
+
+	const key, oldKey = "qU9Z47mlbHZpjycK7Lw+/K5nJIXUDWq5nrg0TWMIBno=", "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0qkbrHcfN3o8w="
+	list := async(func() (*warden.KeyringResult, error) { return c.ListKeys(ctx) })
+	p.send("reply-keyring-list", p.expect("keyring-list"))
+	if got := list(t); !got.Complete() || len(got.Keys) != 2 || got.Keys[1] != (wire.GossipKey{Key: key, Agents: 3, Primary: 3}) {
+		t.Errorf("keyring list: %+v", got)
+	}
+	install := async(func() (*warden.KeyringResult, error) { return c.InstallKey(ctx, key) })
+	p.send("reply-keyring-failures", p.expect("keyring-install"))
+	if got := install(t); got.Complete() || got.Answered != 2 || len(got.Failures) != 1 || got.Failures[0].Node != "app-7" {
+		t.Errorf("keyring install: %+v", got)
+	}
+	use := async(func() (*warden.KeyringResult, error) { return c.UseKey(ctx, key) })
+	p.send("reply-keyring-list", p.expect("keyring-use"))
+	use(t)
+	remove := async(func() (*warden.KeyringResult, error) { return c.RemoveKey(ctx, oldKey) })
+	p.send("reply-keyring-list", p.expect("keyring-remove"))
+	remove(t)
+}
+
 func TestGoldenLocksAndErrors(t *testing.T) {
 	g := loadGolden(t)
 	c, p := dialGolden(t, g, "hello", warden.Options{SessionTimeout: 10 * time.Second, Name: "app"})

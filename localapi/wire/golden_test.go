@@ -42,6 +42,13 @@ func raw(t *testing.T, v any) msgpack.RawMessage {
 	return b
 }
 
+// Gossip keys for the keyring frames: base64 of 32 bytes, as warden
+// keygen prints them.
+const (
+	gossipKey    = "qU9Z47mlbHZpjycK7Lw+/K5nJIXUDWq5nrg0TWMIBno="
+	oldGossipKey = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0qkbrHcfN3o8w="
+)
+
 func goldenCases(t *testing.T) []struct {
 	name, kind string
 	v          any
@@ -121,6 +128,11 @@ func goldenCases(t *testing.T) []struct {
 		{"counter-cas", "request", &wire.Request{ID: 57, Op: wire.OpCounterCAS, Path: "/counters/c", Expect: i64(0), Value: i64(70000)}},
 		{"set-any-version", "request", &wire.Request{ID: 58, Op: wire.OpSet, Path: "/app/config", Data: []byte("v"), Version: i64(-1)}},
 		{"lock-check-large-ints", "request", &wire.Request{ID: 4294967296, Op: wire.OpLockCheck, Path: "/locks/nightly", Token: 1 << 40}},
+		{"sessions", "request", &wire.Request{ID: 59, Op: wire.OpSessions}},
+		{"keyring-list", "request", &wire.Request{ID: 60, Op: wire.OpKeyringList}},
+		{"keyring-install", "request", &wire.Request{ID: 61, Op: wire.OpKeyringInstall, Key: gossipKey}},
+		{"keyring-use", "request", &wire.Request{ID: 62, Op: wire.OpKeyringUse, Key: gossipKey}},
+		{"keyring-remove", "request", &wire.Request{ID: 63, Op: wire.OpKeyringRemove, Key: oldGossipKey}},
 
 		{"reply-hello", "reply", &wire.Message{ID: 1, Result: raw(t, &wire.HelloResult{Protocol: 1, SessionID: 5, SessionTimeoutMs: 10000, Agent: "node-a"})}},
 		{"reply-empty", "reply", &wire.Message{ID: 2, Result: raw(t, &wire.Empty{})}},
@@ -171,6 +183,13 @@ func goldenCases(t *testing.T) []struct {
 		{"event-member", "event", &wire.Message{Event: wire.EventMember, Sub: 8, Body: raw(t, &wire.MemberEvent{Member: wire.GroupMember{Member: "w1", Data: []byte("10.0.0.7")}})}},
 		{"event-member-left", "event", &wire.Message{Event: wire.EventMember, Sub: 8, Body: raw(t, &wire.MemberEvent{Member: wire.GroupMember{Member: "w1"}, Left: true})}},
 		{"event-leader", "event", &wire.Message{Event: wire.EventLeader, Sub: 5, Body: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/n-0000000001", Data: []byte("host-a"), Token: 44})}},
+		{"reply-sessions", "reply", &wire.Message{ID: 59, Result: raw(t, &wire.SessionsResult{Sessions: []wire.SessionInfo{
+			{ID: 5, Agent: "node-a", Pid: 4242, Uid: 1000, Gid: 1000, Client: "app", TimeoutMs: 10000, Created: 1700000000000},
+			{ID: 90, Agent: "app-7", Pid: 77, Uid: 1001, Gid: 100, Client: "worker", TimeoutMs: 30000, Resumable: true, Heartbeat: true, Created: 1700000000900}}})}},
+		{"reply-keyring-list", "reply", &wire.Message{ID: 60, Result: raw(t, &wire.KeyringResult{Agents: 3, Answered: 3, Keys: []wire.GossipKey{
+			{Key: oldGossipKey, Agents: 3, Primary: 0}, {Key: gossipKey, Agents: 3, Primary: 3}}})}},
+		{"reply-keyring-failures", "reply", &wire.Message{ID: 61, Result: raw(t, &wire.KeyringResult{Agents: 3, Answered: 2, Failures: []wire.KeyringFailure{
+			{Node: "app-7", Message: "no keyring to install the key into"}}})}},
 	}
 	index := 1
 	for _, code := range []wire.Code{

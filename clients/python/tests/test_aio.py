@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import List
 
@@ -153,5 +154,18 @@ def test_async_progress_and_group(agent: Agent) -> None:
             assert await b.group_members("t-aio-group") == []
             k = a.counter("/t/aio/counter")
             assert await k.add(2) == 2 and await k.get() == 2
+
+    asyncio.run(main())
+
+
+def test_async_sessions(agent: Agent) -> None:
+    async def main() -> None:
+        async with await warden.aio.connect(agent.socket, name="py-aio-sessions", heartbeat=True) as c:
+            mine = [s for s in await c.sessions() if s.id == c.session_id]
+            assert len(mine) == 1
+            s = mine[0]
+            assert isinstance(s, warden.SessionInfo)
+            assert s.pid == os.getpid() and s.uid == os.geteuid() and s.gid == os.getegid()
+            assert s.client == "py-aio-sessions" and s.heartbeat and not s.resumable
 
     asyncio.run(main())

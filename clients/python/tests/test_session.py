@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import List
@@ -116,3 +117,23 @@ def test_resume_gives_up_after_the_session_timeout(own_agent: Agent) -> None:
     with pytest.raises(warden.SessionLostError):
         a.wait_connected(1)
     a.close()
+
+
+def test_sessions_lists_this_clients_session(agent: Agent) -> None:
+    before = int(time.time() * 1000)
+    with warden.connect(agent.socket, name="py-sessions", session_timeout=7) as c, \
+            warden.connect(agent.socket, no_session=True) as ro:
+        for lister in (c, ro):
+            sessions = lister.sessions()
+            assert all(isinstance(s, warden.SessionInfo) for s in sessions)
+            assert [s.id for s in sessions] == sorted(s.id for s in sessions)
+            mine = [s for s in sessions if s.id == c.session_id]
+            assert len(mine) == 1, sessions
+            s = mine[0]
+            assert s.pid == os.getpid() and s.uid == os.geteuid() and s.gid == os.getegid()
+            assert s.agent == c.agent == "shared" and s.client == "py-sessions"
+            assert s.timeout_ms == 7000 and not s.resumable and not s.heartbeat
+            assert before - 5000 <= s.created <= int(time.time() * 1000) + 5000
+    # Closing the client ends its (not resumable) session.
+    with warden.connect(agent.socket, no_session=True) as ro:
+        poll(lambda: all(s.id != c.session_id for s in ro.sessions()), what="the closed session gone")

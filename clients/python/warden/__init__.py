@@ -20,8 +20,8 @@ from .errors import (ERROR_CLASSES, BadArgumentsError, BadFrameError, BadVersion
 from .recipes import (Barrier, Config, ConfigSubscription, Counter, DoubleBarrier, Election, Leadership, Lease,
                       Membership, Queue, Semaphore, SemaphoreLease, Task)
 from .types import (ANY_VERSION, CONFIG_ABSENT, AgentMember, ChangeEvent, ConfigUpdate, GroupMember, Leader,
-                    MemberEvent, Op, OpResult, QueueItem, ResumeToken, Scope, SessionState, Stat, Status,
-                    TaskEvent, TaskReport, WatchEvent)
+                    MemberEvent, Op, OpResult, QueueItem, ResumeToken, Scope, SessionInfo, SessionState, Stat,
+                    Status, TaskEvent, TaskReport, WatchEvent)
 
 __version__ = "0.1.0"
 
@@ -31,8 +31,8 @@ __all__ = [
     "Lease", "Leadership", "Election", "Task", "Membership", "Semaphore", "SemaphoreLease", "Barrier",
     "DoubleBarrier", "Queue", "Counter", "Config", "ConfigSubscription",
     "ANY_VERSION", "CONFIG_ABSENT", "AgentMember", "ChangeEvent", "ConfigUpdate", "GroupMember", "Leader",
-    "MemberEvent", "Op", "OpResult", "QueueItem", "ResumeToken", "Scope", "SessionState", "Stat", "Status",
-    "TaskEvent", "TaskReport", "WatchEvent",
+    "MemberEvent", "Op", "OpResult", "QueueItem", "ResumeToken", "Scope", "SessionInfo", "SessionState", "Stat",
+    "Status", "TaskEvent", "TaskReport", "WatchEvent",
     "ERROR_CLASSES", "WardenError", "NoNodeError", "NodeExistsError", "BadVersionError", "NotEmptyError",
     "NoChildrenForEphemeralsError", "BadArgumentsError", "SessionExpiredError", "OperationTimeoutError",
     "UnavailableError", "TooLargeError", "UnknownOpError", "PermissionDeniedError", "CanceledError",

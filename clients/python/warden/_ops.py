@@ -90,6 +90,10 @@ def members() -> Req:
     return {"op": "members"}
 
 
+def sessions() -> Req:
+    return {"op": "sessions"}
+
+
 def subscribe(path: str, scope: str = "", from_zxid: int = 0) -> Req:
     return {"op": "subscribe", "path": path, "scope": scope, "from_zxid": from_zxid}
 

@@ -35,8 +35,8 @@ from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError
 from .types import (ANY_VERSION, CONFIG_ABSENT, PROGRESS_ROOT, AgentMember, ChangeEvent, ChildrenResult,
                     ConfigUpdate, CounterResult, CreateResult, ExistsResult, GetResult, GroupMember, GroupResult,
                     HelloResult, Leader, LeaseResult, MemberEvent, OpResult, ProgressResult, QueueItem,
-                    ResumeToken, SessionEvent, SessionState, Stat, Status, TaskEvent, TaskReport, WatchEvent,
-                    parse_members, parse_multi)
+                    ResumeToken, SessionEvent, SessionInfo, SessionState, Stat, Status, TaskEvent, TaskReport,
+                    WatchEvent, parse_members, parse_multi, parse_sessions)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -1229,6 +1229,10 @@ class AsyncClient:
 
     async def members(self) -> List[AgentMember]:
         return parse_members(await self._call(_ops.members()))
+
+    async def sessions(self) -> List[SessionInfo]:
+        """The cluster's open sessions (see Client.sessions)."""
+        return parse_sessions(await self._call(_ops.sessions()))
 
     def subscribe(self, path: str, *, recursive: bool = False, children: bool = False,
                   scope: Optional[str] = None, from_zxid: int = 0) -> AsyncSubscription:

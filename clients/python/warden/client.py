@@ -28,8 +28,8 @@ from .recipes import (Barrier, Config, Counter, DoubleBarrier, Election, Lease, 
                       Task)
 from .types import (ANY_VERSION, AgentMember, ChildrenResult, CreateResult, ExistsResult, GetResult,
                     GroupResult, HelloResult, Leader, LeaseResult, MemberEvent, OpResult, ProgressResult,
-                    ResumeToken, SessionEvent, SessionState, Stat, Status, TaskEvent, TaskReport, GroupMember,
-                    parse_members, parse_multi)
+                    ResumeToken, SessionEvent, SessionInfo, SessionState, Stat, Status, TaskEvent, TaskReport,
+                    GroupMember, parse_members, parse_multi, parse_sessions)
 
 StateCallback = Callable[[str], None]
 
@@ -817,6 +817,12 @@ class Client:
     def members(self) -> List[AgentMember]:
         """The cluster's agents."""
         return parse_members(self._call(_ops.members()))
+
+    def sessions(self) -> List[SessionInfo]:
+        """The cluster's open sessions, by id, as this agent's copy of the
+        tree has them (this client's own included). Needs read access to
+        "/"; works on a connection without a session."""
+        return parse_sessions(self._call(_ops.sessions()))
 
     def subscribe(self, path: str, *, recursive: bool = False, children: bool = False,
                   scope: Optional[str] = None, from_zxid: int = 0) -> Subscription:

@@ -430,6 +430,37 @@ def parse_members(d: Mapping[str, Any]) -> List[AgentMember]:
 
 
 @dataclass(frozen=True)
+class SessionInfo:
+    """One open session of the cluster, as ``sessions`` lists them: who
+    opened it (the app's process, as the kernel reported it to its agent)
+    and how."""
+
+    id: int
+    agent: str
+    """The agent keeping the session alive."""
+    pid: int
+    uid: int
+    gid: int
+    client: str
+    """The name the app gave in its hello."""
+    timeout_ms: int
+    resumable: bool
+    heartbeat: bool
+    created: int
+    """When it was opened, ms since the epoch."""
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> "SessionInfo":
+        return cls(_int(d, "id"), _str(d, "agent"), _int(d, "pid"), _int(d, "uid"), _int(d, "gid"),
+                   _str(d, "client"), _int(d, "timeout_ms"), _bool(d, "resumable"), _bool(d, "heartbeat"),
+                   _int(d, "created"))
+
+
+def parse_sessions(d: Mapping[str, Any]) -> List[SessionInfo]:
+    return [SessionInfo.parse(s) for s in _list(d, "sessions") if isinstance(s, dict)]
+
+
+@dataclass(frozen=True)
 class ConfigUpdate:
     """One change of a config, or one node of its current state (``resync``).
 

@@ -43,6 +43,7 @@ import {
   parseHello,
   parseMembers,
   parseMulti,
+  parseSessions,
   parseStat,
   parseStatus,
   parseWatchEvent,
@@ -51,6 +52,7 @@ import {
   type GetResult,
   type Member,
   type OpResult,
+  type SessionInfo,
   type Stat,
   type Status,
   type WatchEvent,
@@ -1094,6 +1096,15 @@ export class Client implements StreamOwner {
   /** The cluster's agents. (Group members: `group(name).members()`.) */
   async members(o: CallOptions = {}): Promise<Member[]> {
     return parseMembers(await this._call(requests.members(), o));
+  }
+
+  /**
+   * The cluster's open sessions, by id, as this agent's copy of the tree
+   * has them (this client's own included). Needs read access to "/"; works
+   * on a connection without a session.
+   */
+  async sessions(o: CallOptions = {}): Promise<SessionInfo[]> {
+    return parseSessions(await this._call(requests.sessions(), o));
   }
 
   /**

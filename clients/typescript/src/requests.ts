@@ -81,6 +81,7 @@ export const requests = {
   },
   status: (): Request => ({ op: "status" }),
   members: (): Request => ({ op: "members" }),
+  sessions: (): Request => ({ op: "sessions" }),
   subscribe(path: string, scope?: Scope, fromZxid?: Uint): Request {
     const r: Request = { op: "subscribe", path };
     if (scope) r.scope = scope;

@@ -252,6 +252,45 @@ export function parseMembers(f: Fields): Member[] {
   });
 }
 
+/**
+ * One open session of the cluster, as `sessions` lists them: who opened it
+ * (the app's process, as the kernel reported it to its agent) and how.
+ */
+export interface SessionInfo {
+  id: number;
+  /** The agent keeping the session alive. */
+  agent: string;
+  pid: number;
+  uid: number;
+  gid: number;
+  /** The name the app gave in its hello. */
+  client: string;
+  timeoutMs: number;
+  resumable: boolean;
+  heartbeat: boolean;
+  /** When it was opened, ms since the epoch. */
+  created: number;
+}
+
+export function parseSessions(f: Fields): SessionInfo[] {
+  const ss = Array.isArray(f["sessions"]) ? (f["sessions"] as unknown[]) : [];
+  return ss.map((v) => {
+    const s = isFields(v) ? v : {};
+    return {
+      id: toNumber(s["id"], "id"),
+      agent: str(s["agent"]),
+      pid: toNumber(s["pid"], "pid"),
+      uid: toNumber(s["uid"], "uid"),
+      gid: toNumber(s["gid"], "gid"),
+      client: str(s["client"]),
+      timeoutMs: toNumber(s["timeout_ms"], "timeout_ms"),
+      resumable: bool(s["resumable"]),
+      heartbeat: bool(s["heartbeat"]),
+      created: toNumber(s["created"], "created"),
+    };
+  });
+}
+
 /** A counter's value after an operation: a number when exact as one, else a bigint. */
 export interface CounterResult {
   value: number | bigint;

@@ -98,3 +98,37 @@ agentTest(A, "session: when the agent dies, a non-resumable client reports lost;
     await own.stop();
   }
 });
+
+agentTest(A, "session: sessions() lists this client's session with its pid and uid, also to a connection without a session", async () => {
+  const before = Date.now();
+  const c = await agent.connect({ name: "ts-sessions", sessionTimeoutMs: 7000, heartbeat: true });
+  const ro = await agent.connect({ noSession: true });
+  for (const lister of [c, ro]) {
+    const sessions = await lister.sessions();
+    assert.deepEqual(
+      sessions.map((s) => s.id),
+      sessions.map((s) => s.id).sort((a, b) => a - b),
+      "sorted by id",
+    );
+    const mine = sessions.filter((s) => s.id === c.sessionId);
+    assert.equal(mine.length, 1, JSON.stringify(sessions));
+    const s = mine[0]!;
+    assert.equal(s.pid, process.pid);
+    assert.equal(s.uid, process.geteuid!());
+    assert.equal(s.gid, process.getegid!());
+    assert.equal(s.agent, "session");
+    assert.equal(s.client, "ts-sessions");
+    assert.equal(s.timeoutMs, 7000);
+    assert.equal(s.heartbeat, true);
+    assert.equal(s.resumable, false);
+    assert.ok(s.created >= before - 5000 && s.created <= Date.now() + 5000, String(s.created));
+  }
+  // Closing the client ends its (not resumable) session.
+  await c.close();
+  const deadline = Date.now() + 10000;
+  while ((await ro.sessions()).some((s) => s.id === c.sessionId)) {
+    assert.ok(Date.now() < deadline, "the closed session is still listed");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await ro.close();
+});
