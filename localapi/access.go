@@ -354,8 +354,8 @@ func (c *conn) authorize(req *wire.Request) *wire.Error {
 
 // guard marks an app's raw write so that it cannot set or delete another
 // session's ephemeral node unless the peer has admin on its path, and
-// refuses what an app's own create may not make without admin an app's own create may not make without
-// admin: a persistent node or container named like a recipe's contender
+// refuses what an app's own create may not make without admin: a
+// persistent node or container named like a recipe's contender
 // (lock-0000000001, n-0000000001, lease-0000000001). Recipes ignore such
 // nodes anyway; refusing them keeps a lock path free of look-alikes.
 func (c *conn) guard(op *fsm.Op) *wire.Error {

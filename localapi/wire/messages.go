@@ -67,8 +67,9 @@ type Request struct {
 	Reclaim bool     `msgpack:"reclaim,omitempty"`
 	Holds   []string `msgpack:"holds,omitempty"`
 	// NoSession opens the connection without a session, for operators
-	// and read-only tools: it works without a leader, and only read ops
-	// (and status, members) are allowed on it.
+	// and read-only tools: it works without a leader, and only the ops
+	// that need no session (reads, streams, status, members, sessions,
+	// the keyring ops) are allowed on it.
 	NoSession bool `msgpack:"no_session,omitempty"`
 	// Lock: WaitMs absent or negative waits until acquired; 0 tries once.
 	WaitMs *int64 `msgpack:"wait_ms,omitempty"`
