@@ -17,14 +17,9 @@ export {
   type MultiOp,
 } from "./client.js";
 export * from "./errors.js";
+export { Lease, Semaphore, SemaphoreLease, Election, Leadership } from "./locks.js";
+export { Config, ConfigSubscription, type ConfigValue, type ConfigUpdate, type ConfigSetOptions } from "./config.js";
 export {
-  Lease,
-  Semaphore,
-  SemaphoreLease,
-  Election,
-  Leadership,
-  Config,
-  ConfigSubscription,
   Task,
   Membership,
   Group,
@@ -34,9 +29,6 @@ export {
   Counter,
   PROGRESS_ROOT,
   GROUP_ROOT,
-  type ConfigValue,
-  type ConfigUpdate,
-  type ConfigSetOptions,
   type ReportOptions,
 } from "./recipes.js";
 export { Stream } from "./stream.js";

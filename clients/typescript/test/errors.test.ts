@@ -76,7 +76,7 @@ agentTest(A, "errors: lock codes (not_held, timeout, canceled)", async () => {
   await expectCode(c.lock("/locks/err", { timeoutMs: 50 }), TimeoutError, "timeout");
   // canceled: the agent's own reply to a cancelled lock, as the client receives it.
   const ac = new AbortController();
-  const out = c._roundTrip(requests.lock("/locks/err", -1), { signal: ac.signal }, true);
+  const out = c._roundTrip(requests.lock("/locks/err", -1), { signal: ac.signal }, { awaitCancel: true });
   await c.sync(); // the lock request is at the agent
   ac.abort();
   const r = await out;

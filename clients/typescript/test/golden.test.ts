@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { requests, ops } from "../src/requests.js";
 import { decodeMessage, decodeRaw, encodeRequest, FrameReader, type Fields, type Request } from "../src/wire.js";
 import { ERROR_CLASSES, WardenError, fromWire } from "../src/errors.js";
-import { waitMs } from "../src/recipes.js";
+import { waitMs } from "../src/options.js";
 import {
   parseChange,
   parseChildren,
