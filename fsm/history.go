@@ -130,7 +130,8 @@ const (
 	ScopeSubtree
 )
 
-func (s Scope) covers(root, p string) bool {
+// Covers reports whether a subscription of scope s under root covers p.
+func (s Scope) Covers(root, p string) bool {
 	switch s {
 	case ScopeNode:
 		return p == root
@@ -227,7 +228,7 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 		}
 		for i := int(s.cursor - h.base); i < h.n; i++ {
 			ev := h.at(i)
-			if ev.Zxid > s.after && s.scope.covers(s.root, ev.Path) {
+			if ev.Zxid > s.after && s.scope.Covers(s.root, ev.Path) {
 				s.cursor = h.base + uint64(i) + 1
 				s.f.mu.RUnlock()
 				return *ev, nil

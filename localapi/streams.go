@@ -104,6 +104,14 @@ func init() {
 		if err != nil {
 			return nil, toWire(err)
 		}
+		if werr := checkKnown(req, scope); werr != nil {
+			sub.Close()
+			return nil, werr
+		}
+		var f *folder
+		if req.Fold {
+			f = newFolder(req.Path, req.Known)
+		}
 		return &wire.SubscribeResult{Sub: c.openStream(ctx, func(ctx context.Context, emit emitter) {
 			defer sub.Close()
 			for {
@@ -111,8 +119,16 @@ func init() {
 				if err != nil {
 					return
 				}
-				if !emit(wire.EventChange, changeEvent(ev)) {
-					return
+				if f == nil {
+					if !emit(wire.EventChange, changeEvent(ev)) {
+						return
+					}
+					continue
+				}
+				for _, out := range f.fold(ev) {
+					if !emit(wire.EventChange, out) {
+						return
+					}
 				}
 			}
 		})}, nil

@@ -3,7 +3,6 @@ package warden
 import (
 	"context"
 	"errors"
-	"sort"
 
 	"github.com/warden-dev/warden/localapi/wire"
 )
@@ -112,12 +111,11 @@ func (f *Config) SubscribeTree(ctx context.Context, from uint64) (*ConfigSubscri
 }
 
 func (f *Config) subscribe(ctx context.Context, scope string, from uint64) (*ConfigSubscription, error) {
-	sub, err := f.c.Subscribe(ctx, f.Path, SubscribeOptions{Scope: scope, FromZxid: from})
+	sub, err := f.c.Subscribe(ctx, f.Path, SubscribeOptions{Scope: scope, FromZxid: from, Fold: true})
 	if err != nil {
 		return nil, err
 	}
-	return &ConfigSubscription{sub: sub, root: f.Path, tree: scope == wire.ScopeSubtree,
-		from: from, last: from, known: map[string]int32{}}, nil
+	return &ConfigSubscription{sub: sub, from: from, last: from}, nil
 }
 
 // ConfigUpdate is one change of a config, or one node of its current
@@ -127,7 +125,8 @@ type ConfigUpdate struct {
 	Path string
 	// Value is the node's value after the change (nil when Deleted).
 	Value []byte
-	// Version is the value's version (when Deleted, the last one it had).
+	// Version is the value's version (when Deleted, the last one it had;
+	// 0 for a Deleted update of a resync, which does not carry it).
 	Version int32
 	// Zxid is the resume point: subscribing again from it continues with
 	// the changes after this one. For a Resync update it is the zxid of
@@ -137,9 +136,10 @@ type ConfigUpdate struct {
 	Deleted bool
 	// Resync: this update is part of the current state, sent when the
 	// subscription starts from nothing or its history is gone, rather than
-	// a change. A resync names every node that exists; for a tree, nodes
-	// this subscription had reported that no longer exist come as Deleted
-	// updates.
+	// a change. A resync names every node that exists, then, as Deleted,
+	// every node this subscription had reported that no longer exists
+	// (the agent keeps track of them); a resync of nothing is one Deleted
+	// update of the config's own path.
 	Resync bool
 	// Synced marks the last update of a resync: the state is complete, and
 	// what follows are changes. A subscriber that resumed in a new process
@@ -148,91 +148,42 @@ type ConfigUpdate struct {
 }
 
 // ConfigSubscription is an ordered stream of a config's updates. It is not
-// safe for concurrent use.
+// safe for concurrent use. The agent folds its resyncs (SubscribeOptions
+// Fold), so each event it sends is one update.
 type ConfigSubscription struct {
-	sub   *Subscription
-	root  string
-	tree  bool
-	from  uint64           // changes at or below this were handled before
-	last  uint64           // Zxid of the last update Next returned
-	known map[string]int32 // tree: the nodes that exist, with their versions
-	batch []Event          // a resync being received
-	ready []ConfigUpdate   // a received resync being delivered
+	sub  *Subscription
+	from uint64 // changes at or below this were handled before
+	last uint64 // Zxid of the last update Next returned
 }
 
 // Next waits for the next update. After an error from the connection
 // (ErrClosed), dial again and resume with Subscribe(ctx, Last()).
 func (s *ConfigSubscription) Next(ctx context.Context) (ConfigUpdate, error) {
 	for {
-		if len(s.ready) > 0 {
-			u := s.ready[0]
-			s.ready = s.ready[1:]
-			s.last = u.Zxid
-			return u, nil
-		}
 		ev, err := s.sub.Next(ctx)
 		if err != nil {
 			return ConfigUpdate{}, err
 		}
+		u := ConfigUpdate{Path: ev.Path, Value: ev.Data, Version: ev.Stat.Version, Zxid: ev.Zxid}
 		switch ev.Type {
 		case wire.ChangeResync:
-			s.batch = append(s.batch, ev)
-			continue
-		case wire.ChangeSynced:
-			s.ready = s.resynced(ev.Zxid)
-			s.batch = nil
-			continue
+			u.Resync, u.Deleted, u.Synced = true, ev.Deleted, ev.Synced
 		case wire.ChangeCreated, wire.ChangeDataChanged, wire.ChangeDeleted:
+			if ev.Zxid <= s.from {
+				// An agent that had not yet applied the resume point when
+				// it was asked to resume sends these again: they were handled.
+				continue
+			}
+			u.Deleted = ev.Type == wire.ChangeDeleted
 		default:
 			continue
 		}
-		if ev.Zxid <= s.from {
-			// An agent that had not yet applied the resume point when it
-			// was asked to resume sends these again: they were handled.
-			continue
-		}
-		u := ConfigUpdate{Path: ev.Path, Value: ev.Data, Version: ev.Stat.Version, Zxid: ev.Zxid}
-		if ev.Type == wire.ChangeDeleted {
-			u.Value, u.Deleted = nil, true
-			delete(s.known, ev.Path)
-		} else if s.tree {
-			s.known[ev.Path] = ev.Stat.Version
+		if u.Deleted {
+			u.Value = nil
 		}
 		s.last = u.Zxid
 		return u, nil
 	}
-}
-
-// resynced turns a received resync, the state at zxid, into updates.
-func (s *ConfigSubscription) resynced(zxid uint64) []ConfigUpdate {
-	var out []ConfigUpdate
-	present := make(map[string]bool, len(s.batch))
-	for _, ev := range s.batch {
-		present[ev.Path] = true
-		out = append(out, ConfigUpdate{Path: ev.Path, Value: ev.Data, Version: ev.Stat.Version, Zxid: zxid, Resync: true})
-	}
-	if s.tree {
-		var gone []string
-		for p := range s.known {
-			if !present[p] {
-				gone = append(gone, p)
-			}
-		}
-		// Children before their parents.
-		sort.Sort(sort.Reverse(sort.StringSlice(gone)))
-		for _, p := range gone {
-			out = append(out, ConfigUpdate{Path: p, Version: s.known[p], Zxid: zxid, Deleted: true, Resync: true})
-		}
-		s.known = make(map[string]int32, len(s.batch))
-		for _, ev := range s.batch {
-			s.known[ev.Path] = ev.Stat.Version
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, ConfigUpdate{Path: s.root, Zxid: zxid, Deleted: true, Resync: true})
-	}
-	out[len(out)-1].Synced = true
-	return out
 }
 
 // Last is the Zxid of the last update Next returned (or the zxid the

@@ -11,17 +11,20 @@ import (
 )
 
 // fakeConfigSubscription is a ConfigSubscription fed by hand, as if the
-// agent had sent the events.
-func fakeConfigSubscription(t *testing.T, root string, tree bool, from uint64) (*ConfigSubscription, func(typ, path string, zxid uint64, version int32)) {
+// agent had sent the (folded) events.
+func fakeConfigSubscription(t *testing.T, from uint64) (*ConfigSubscription, func(ev wire.ChangeEvent)) {
 	s := newStream(nil, 1)
-	push := func(typ, path string, zxid uint64, version int32) {
-		b, err := msgpack.Marshal(&wire.ChangeEvent{Type: typ, Path: path, Zxid: zxid, Data: []byte(path), Stat: wire.Stat{Version: version}})
+	push := func(ev wire.ChangeEvent) {
+		if !ev.Deleted {
+			ev.Data = []byte(ev.Path)
+		}
+		b, err := msgpack.Marshal(&ev)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.push(&wire.Message{Event: wire.EventChange, Sub: 1, Body: b})
 	}
-	return &ConfigSubscription{sub: &Subscription{s}, root: root, tree: tree, from: from, last: from, known: map[string]int32{}}, push
+	return &ConfigSubscription{sub: &Subscription{s}, from: from, last: from}, push
 }
 
 func wantUpdates(t *testing.T, s *ConfigSubscription, want ...ConfigUpdate) {
@@ -32,6 +35,9 @@ func wantUpdates(t *testing.T, s *ConfigSubscription, want ...ConfigUpdate) {
 		cancel()
 		if err != nil {
 			t.Fatalf("update %d: %v", i, err)
+		}
+		if !u.Deleted && string(u.Value) != u.Path {
+			t.Fatalf("update %d: value %q", i, u.Value)
 		}
 		u.Value = nil
 		if !reflect.DeepEqual(u, w) {
@@ -45,57 +51,40 @@ func wantUpdates(t *testing.T, s *ConfigSubscription, want ...ConfigUpdate) {
 	}
 }
 
-// TestConfigTreeResyncReportsWhatWentAway: a resync in the middle of a
-// tree subscription (its history was gone) names the nodes that exist,
-// then reports as deleted, children first, the ones it had reported that
-// no longer exist; the last update of each resync is marked Synced.
-func TestConfigTreeResyncReportsWhatWentAway(t *testing.T) {
-	s, push := fakeConfigSubscription(t, "/t", true, 0)
-	push(wire.ChangeResync, "/t", 10, 0)
-	push(wire.ChangeResync, "/t/a", 10, 1)
-	push(wire.ChangeResync, "/t/a/x", 10, 2)
-	push(wire.ChangeSynced, "/t", 10, 0)
-	push(wire.ChangeCreated, "/t/b", 11, 0)
-	push(wire.ChangeDataChanged, "/t/a", 12, 2)
+// TestConfigMapsFoldedEventsOneToOne: the agent folds resyncs, so each
+// event is one update: resync events (Deleted and Synced as the agent
+// marks them) and changes alike, with nothing held back.
+func TestConfigMapsFoldedEventsOneToOne(t *testing.T) {
+	s, push := fakeConfigSubscription(t, 0)
+	push(wire.ChangeEvent{Type: wire.ChangeResync, Path: "/t", Zxid: 10})
+	push(wire.ChangeEvent{Type: wire.ChangeResync, Path: "/t/a", Zxid: 10, Stat: wire.Stat{Version: 1}, Synced: true})
+	push(wire.ChangeEvent{Type: wire.ChangeCreated, Path: "/t/b", Zxid: 11})
+	push(wire.ChangeEvent{Type: wire.ChangeDataChanged, Path: "/t/a", Zxid: 12, Stat: wire.Stat{Version: 2}})
+	push(wire.ChangeEvent{Type: wire.ChangeDeleted, Path: "/t/b", Zxid: 13, Stat: wire.Stat{Version: 4}})
+	push(wire.ChangeEvent{Type: wire.ChangeResync, Path: "/t", Zxid: 20})
+	push(wire.ChangeEvent{Type: wire.ChangeResync, Path: "/t/a", Zxid: 20, Deleted: true, Synced: true})
 	wantUpdates(t, s,
 		ConfigUpdate{Path: "/t", Zxid: 10, Resync: true},
-		ConfigUpdate{Path: "/t/a", Version: 1, Zxid: 10, Resync: true},
-		ConfigUpdate{Path: "/t/a/x", Version: 2, Zxid: 10, Resync: true, Synced: true},
+		ConfigUpdate{Path: "/t/a", Version: 1, Zxid: 10, Resync: true, Synced: true},
 		ConfigUpdate{Path: "/t/b", Zxid: 11},
 		ConfigUpdate{Path: "/t/a", Version: 2, Zxid: 12},
-	)
-	// /t/a and /t/a/x went while the history was lost.
-	push(wire.ChangeResync, "/t", 20, 0)
-	push(wire.ChangeResync, "/t/b", 20, 3)
-	push(wire.ChangeSynced, "/t", 20, 0)
-	wantUpdates(t, s,
+		ConfigUpdate{Path: "/t/b", Version: 4, Zxid: 13, Deleted: true},
 		ConfigUpdate{Path: "/t", Zxid: 20, Resync: true},
-		ConfigUpdate{Path: "/t/b", Version: 3, Zxid: 20, Resync: true},
-		ConfigUpdate{Path: "/t/a/x", Version: 2, Zxid: 20, Deleted: true, Resync: true},
-		ConfigUpdate{Path: "/t/a", Version: 2, Zxid: 20, Deleted: true, Resync: true, Synced: true},
+		ConfigUpdate{Path: "/t/a", Zxid: 20, Resync: true, Deleted: true, Synced: true},
 	)
 	if s.Last() != 20 {
 		t.Fatalf("Last() = %d, want 20", s.Last())
 	}
-	// Then the whole tree went.
-	push(wire.ChangeSynced, "/t", 30, 0)
-	wantUpdates(t, s,
-		ConfigUpdate{Path: "/t/b", Version: 3, Zxid: 30, Deleted: true, Resync: true},
-		ConfigUpdate{Path: "/t", Zxid: 30, Deleted: true, Resync: true, Synced: true},
-	)
-	// A resync of nothing, knowing nothing: the root does not exist.
-	push(wire.ChangeSynced, "/t", 31, 0)
-	wantUpdates(t, s, ConfigUpdate{Path: "/t", Zxid: 31, Deleted: true, Resync: true, Synced: true})
 }
 
 // TestConfigResumeSkipsHandledChanges: changes at or below the resume
 // point (which an agent that had not yet applied it sends) are dropped.
 func TestConfigResumeSkipsHandledChanges(t *testing.T) {
-	s, push := fakeConfigSubscription(t, "/k", false, 11)
-	push(wire.ChangeDataChanged, "/k", 10, 4)
-	push(wire.ChangeDataChanged, "/k", 11, 5)
-	push(wire.ChangeDataChanged, "/k", 12, 6)
-	push(wire.ChangeDeleted, "/k", 13, 6)
+	s, push := fakeConfigSubscription(t, 11)
+	push(wire.ChangeEvent{Type: wire.ChangeDataChanged, Path: "/k", Zxid: 10, Stat: wire.Stat{Version: 4}})
+	push(wire.ChangeEvent{Type: wire.ChangeDataChanged, Path: "/k", Zxid: 11, Stat: wire.Stat{Version: 5}})
+	push(wire.ChangeEvent{Type: wire.ChangeDataChanged, Path: "/k", Zxid: 12, Stat: wire.Stat{Version: 6}})
+	push(wire.ChangeEvent{Type: wire.ChangeDeleted, Path: "/k", Zxid: 13, Stat: wire.Stat{Version: 6}})
 	wantUpdates(t, s,
 		ConfigUpdate{Path: "/k", Version: 6, Zxid: 12},
 		ConfigUpdate{Path: "/k", Version: 6, Zxid: 13, Deleted: true},

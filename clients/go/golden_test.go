@@ -479,6 +479,26 @@ func TestGoldenRecipes(t *testing.T) {
 	p.send("reply-empty", p.expect("unsubscribe"))
 	unsub(t)
 
+	folded := async(func() (*warden.Subscription, error) {
+		return c.Subscribe(ctx, "/config", warden.SubscribeOptions{Scope: wire.ScopeSubtree, FromZxid: 40,
+			Fold: true, Known: []string{"/config", "/config/app"}})
+	})
+	p.sendSub(p.expect("subscribe-fold"), 3)
+	fs := folded(t)
+	p.send("event-change-resync-synced", 0)
+	p.send("event-change-resync-deleted", 0)
+	for _, want := range []struct {
+		path    string
+		data    string
+		deleted bool
+	}{{"/config/app", "v1", false}, {"/config/old", "", true}} {
+		ev, err := fs.Next(ctx)
+		if err != nil || ev.Type != wire.ChangeResync || ev.Zxid != 40 || ev.Path != want.path || string(ev.Data) != want.data ||
+			ev.Deleted != want.deleted || !ev.Synced || (ev.Stat.Version == 1) == want.deleted {
+			t.Errorf("folded subscription: %+v %v, want %+v", ev, err, want)
+		}
+	}
+
 	report := async(func() (struct{}, error) {
 		return struct{}{}, c.Task("nightly", "t1").Report(ctx, 50, "half")
 	})

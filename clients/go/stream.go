@@ -155,7 +155,8 @@ func streamID(m *wire.Message) uint64 {
 	return max(r.Sub, r.Watch)
 }
 
-// Event is one change a Subscription delivers.
+// Event is one change a Subscription delivers. Deleted and Synced are set
+// only in a folded subscription, on resync events.
 type Event = wire.ChangeEvent
 
 // Subscription is an ordered stream of changes under a path: never
@@ -171,11 +172,22 @@ type SubscribeOptions struct {
 	// FromZxid resumes after this zxid (the last event's Zxid you
 	// handled); 0 starts with the current state.
 	FromZxid uint64
+	// Fold has the agent fold each resync (protocol 6.18): the nodes that
+	// exist, then a resync event marked Deleted for each path this
+	// subscription knew that no longer exists, the last event marked
+	// Synced, and no "synced" event. Every event is then one update of
+	// the subscriber's view.
+	Fold bool
+	// Known, with Fold, lists the paths the subscriber knows to exist
+	// when it resumes with FromZxid, so that a resync reports those gone
+	// as Deleted.
+	Known []string
 }
 
 // Subscribe streams the changes under path.
 func (c *Client) Subscribe(ctx context.Context, path string, o SubscribeOptions) (*Subscription, error) {
-	s, err := c.openStream(ctx, &wire.Request{Op: wire.OpSubscribe, Path: path, Scope: o.Scope, FromZxid: o.FromZxid})
+	s, err := c.openStream(ctx, &wire.Request{Op: wire.OpSubscribe, Path: path, Scope: o.Scope, FromZxid: o.FromZxid,
+		Fold: o.Fold, Known: o.Known})
 	if err != nil {
 		return nil, err
 	}

@@ -133,6 +133,8 @@ func goldenCases(t *testing.T) []struct {
 		{"keyring-install", "request", &wire.Request{ID: 61, Op: wire.OpKeyringInstall, Key: gossipKey}},
 		{"keyring-use", "request", &wire.Request{ID: 62, Op: wire.OpKeyringUse, Key: gossipKey}},
 		{"keyring-remove", "request", &wire.Request{ID: 63, Op: wire.OpKeyringRemove, Key: oldGossipKey}},
+		{"subscribe-fold", "request", &wire.Request{ID: 64, Op: wire.OpSubscribe, Path: "/config", Scope: wire.ScopeSubtree, FromZxid: 40,
+			Fold: true, Known: []string{"/config", "/config/app"}}},
 
 		{"reply-hello", "reply", &wire.Message{ID: 1, Result: raw(t, &wire.HelloResult{Protocol: 1, SessionID: 5, SessionTimeoutMs: 10000, Agent: "node-a"})}},
 		{"reply-empty", "reply", &wire.Message{ID: 2, Result: raw(t, &wire.Empty{})}},
@@ -190,6 +192,8 @@ func goldenCases(t *testing.T) []struct {
 			{Key: oldGossipKey, Agents: 3, Primary: 0}, {Key: gossipKey, Agents: 3, Primary: 3}}})}},
 		{"reply-keyring-failures", "reply", &wire.Message{ID: 61, Result: raw(t, &wire.KeyringResult{Agents: 3, Answered: 2, Failures: []wire.KeyringFailure{
 			{Node: "app-7", Message: "no keyring to install the key into"}}})}},
+		{"event-change-resync-synced", "event", &wire.Message{Event: wire.EventChange, Sub: 3, Body: raw(t, &wire.ChangeEvent{Type: wire.ChangeResync, Path: "/config/app", Zxid: 40, Data: []byte("v1"), Stat: stat, Synced: true})}},
+		{"event-change-resync-deleted", "event", &wire.Message{Event: wire.EventChange, Sub: 3, Body: raw(t, &wire.ChangeEvent{Type: wire.ChangeResync, Path: "/config/old", Zxid: 40, Deleted: true, Synced: true})}},
 	}
 	index := 1
 	for _, code := range []wire.Code{

@@ -82,7 +82,15 @@ type Request struct {
 	Watch    bool   `msgpack:"watch,omitempty"`     // get, exists, children: also set a one-shot watch
 	Scope    string `msgpack:"scope,omitempty"`     // subscribe: node, children or subtree
 	FromZxid uint64 `msgpack:"from_zxid,omitempty"` // subscribe: resume after this zxid
-	Sub      uint64 `msgpack:"sub,omitempty"`       // unsubscribe: the subscription
+	// Fold (subscribe) has the agent fold every resync for the app: the
+	// nodes that exist, then a deleted resync event for each path the app
+	// knows that no longer exists, the last event marked synced (see
+	// ChangeEvent). Known lists the paths the app knows to exist when it
+	// subscribes (resuming with FromZxid); the agent keeps the set up to
+	// date from the events it sends.
+	Fold  bool     `msgpack:"fold,omitempty"`
+	Known []string `msgpack:"known,omitempty"`
+	Sub   uint64   `msgpack:"sub,omitempty"` // unsubscribe: the subscription
 
 	// Recipes (see recipes.go).
 	Job     string  `msgpack:"job,omitempty"`

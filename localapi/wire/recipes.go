@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/vmihailenco/msgpack/v5"
+
 // Watches, subscriptions and the recipes beyond locks: op names, events and
 // result shapes. Every stream (a one-shot watch, a subscription, an
 // election observer, a job or group watch) is numbered by a "sub" id that
@@ -7,7 +9,7 @@ package wire
 
 // Op names.
 const (
-	OpSubscribe   = "subscribe"   // path, scope, from_zxid -> SubscribeResult; events "change"
+	OpSubscribe   = "subscribe"   // path, scope, from_zxid, fold, known -> SubscribeResult; events "change"
 	OpUnsubscribe = "unsubscribe" // sub -> Empty
 
 	OpCampaign = "campaign" // path, data (the candidate's value), wait_ms -> LeaseResult when elected
@@ -67,7 +69,9 @@ const (
 	ChangeChildrenChanged = "children_changed" // one-shot child watches only
 	// ChangeResync: one node of the current state, sent when a stream
 	// starts from nothing or its history is gone; a "synced" follows the
-	// last one. Replace what you know with the resync's nodes.
+	// last one (in a folded stream, the last one is marked Synced, and
+	// paths the app knew that are gone come as resync events marked
+	// Deleted). Replace what you know with the resync's nodes.
 	ChangeResync = "resync"
 	ChangeSynced = "synced"
 )
@@ -86,12 +90,39 @@ type WatchEvent struct {
 
 // ChangeEvent is one change a subscription covers. Data and Stat are the
 // node's after the change (for deleted: its last Stat, no data).
+//
+// A folded subscription (Request.Fold) sends no "synced" event: Synced
+// marks the last resync event instead. Deleted marks a resync event for a
+// path the app knew that no longer exists; such an event has only type,
+// path, zxid and the two flags (no data, no stat).
 type ChangeEvent struct {
-	Type string `msgpack:"type"`
-	Path string `msgpack:"path"`
-	Zxid uint64 `msgpack:"zxid"`
-	Data []byte `msgpack:"data,omitempty"`
-	Stat Stat   `msgpack:"stat"`
+	Type    string `msgpack:"type"`
+	Path    string `msgpack:"path"`
+	Zxid    uint64 `msgpack:"zxid"`
+	Data    []byte `msgpack:"data,omitempty"`
+	Stat    Stat   `msgpack:"stat"`
+	Deleted bool   `msgpack:"deleted,omitempty"`
+	Synced  bool   `msgpack:"synced,omitempty"`
+}
+
+// resyncGone is the shape of a folded resync event for a path that no
+// longer exists: its last Stat is not known, so it has none.
+type resyncGone struct {
+	Type    string `msgpack:"type"`
+	Path    string `msgpack:"path"`
+	Zxid    uint64 `msgpack:"zxid"`
+	Deleted bool   `msgpack:"deleted"`
+	Synced  bool   `msgpack:"synced,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: a deleted resync event
+// leaves out data and stat; every other event encodes field by field.
+func (ev ChangeEvent) EncodeMsgpack(e *msgpack.Encoder) error {
+	if ev.Type == ChangeResync && ev.Deleted {
+		return e.Encode(&resyncGone{Type: ev.Type, Path: ev.Path, Zxid: ev.Zxid, Deleted: true, Synced: ev.Synced})
+	}
+	type fields ChangeEvent // without this method
+	return e.Encode((*fields)(&ev))
 }
 
 // LeaseResult answers an op that grants something held by the session: a

@@ -217,6 +217,12 @@ REQUESTS: Dict[str, Build] = {
 OPERATOR_ONLY_REQUESTS = {"keyring-list", "keyring-install", "keyring-use", "keyring-remove"}
 OPERATOR_ONLY_REPLIES = {"reply-keyring-list", "reply-keyring-failures"}
 
+# Not yet offered by this client: golden frames of protocol features the
+# client is still being taught (the folded subscription: subscribe with
+# fold and known, and resync events marked deleted). Skipped by name until
+# it builds or parses them; remove each name as soon as it does.
+NOT_YET_OFFERED = {"subscribe-fold", "event-change-resync-deleted"}
+
 HELLOS: Dict[str, Dict[str, Any]] = {
     "hello": {"name": "app", "session_timeout": 10},
     "hello-resumable": {"resumable": True},
@@ -229,15 +235,17 @@ HELLOS: Dict[str, Dict[str, Any]] = {
 def test_every_golden_request_is_known() -> None:
     names = {e["name"] for e in load()}
     unknown = [e["name"] for e in load() if e["kind"] == "request" and e["name"] not in REQUESTS
-               and e["name"] not in HELLOS and e["name"] not in OPERATOR_ONLY_REQUESTS]
+               and e["name"] not in HELLOS and e["name"] not in OPERATOR_ONLY_REQUESTS
+               and e["name"] not in NOT_YET_OFFERED]
     assert not unknown, f"golden requests this test does not know how to build: {unknown}"
     # The skip lists name only frames that exist, so a rename cannot widen them.
-    stale = (OPERATOR_ONLY_REQUESTS | OPERATOR_ONLY_REPLIES) - names
-    assert not stale, f"operator-only names with no golden frame: {stale}"
+    stale = (OPERATOR_ONLY_REQUESTS | OPERATOR_ONLY_REPLIES | NOT_YET_OFFERED) - names
+    assert not stale, f"skipped names with no golden frame: {stale}"
 
 
 @pytest.mark.parametrize("entry", [e for e in load() if e["kind"] == "request"
-                                   and e["name"] not in OPERATOR_ONLY_REQUESTS], ids=lambda e: e["name"])
+                                   and e["name"] not in OPERATOR_ONLY_REQUESTS
+                                   and e["name"] not in NOT_YET_OFFERED], ids=lambda e: e["name"])
 def test_golden_request(entry: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     name, want = entry["name"], entry["frame"]
     rec = Recorder(monkeypatch)
@@ -352,7 +360,8 @@ EVENTS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
 
 
 @pytest.mark.parametrize("entry", [e for e in load() if e["kind"] != "request"
-                                   and e["name"] not in OPERATOR_ONLY_REPLIES], ids=lambda e: e["name"])
+                                   and e["name"] not in OPERATOR_ONLY_REPLIES
+                                   and e["name"] not in NOT_YET_OFFERED], ids=lambda e: e["name"])
 def test_golden_reply_or_event(entry: Dict[str, Any]) -> None:
     name, body = entry["name"], unjson(entry["body"])
     frame = bytes.fromhex(entry["frame"])

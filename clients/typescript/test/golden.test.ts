@@ -117,6 +117,13 @@ const operatorOnly = new Set([
   "reply-keyring-failures",
 ]);
 
+// Not yet offered by this client: golden frames of protocol features the
+// client is still being taught (the folded subscription: subscribe with
+// fold and known, and resync events marked deleted). Skipped by name until
+// it builds or parses them; remove each name as soon as it does.
+const notYetOffered = new Set(["subscribe-fold", "event-change-resync-deleted"]);
+const skipped = (name: string): boolean => operatorOnly.has(name) || notYetOffered.has(name);
+
 // How each golden request is made by the client: name -> request builder.
 const requestTable: Record<string, (b: B) => Request> = {
   hello: (b) => requests.hello({ protocol: b.protocol, sessionTimeoutMs: b.session_timeout_ms, client: b.client }),
@@ -420,15 +427,15 @@ test("golden file holds entries of every kind", () => {
   for (const k of ["request", "reply", "event"]) assert.ok(golden.some((g) => g.kind === k), `no ${k} entries`);
 });
 
-test("golden: the operator-only names are golden frames", () => {
-  // So a rename cannot quietly widen the skip list.
+test("golden: the operator-only and not-yet-offered names are golden frames", () => {
+  // So a rename cannot quietly widen the skip lists.
   const names = new Set(golden.map((g) => g.name));
-  assert.deepEqual([...operatorOnly].filter((n) => !names.has(n)), []);
+  assert.deepEqual([...operatorOnly, ...notYetOffered].filter((n) => !names.has(n)), []);
 });
 
 test("golden requests: the client encodes every one byte for byte", () => {
   const unknown: string[] = [];
-  for (const g of golden.filter((g) => g.kind === "request" && !operatorOnly.has(g.name))) {
+  for (const g of golden.filter((g) => g.kind === "request" && !skipped(g.name))) {
     const build = requestTable[g.name];
     if (!build) {
       unknown.push(g.name);
@@ -443,7 +450,7 @@ test("golden requests: the client encodes every one byte for byte", () => {
 
 test("golden replies and events: decoded and parsed as their bodies say", (t) => {
   const unknown: string[] = [];
-  for (const g of golden.filter((g) => g.kind !== "request" && !operatorOnly.has(g.name))) {
+  for (const g of golden.filter((g) => g.kind !== "request" && !skipped(g.name))) {
     const body = readFrame(g.frame);
     const want = fromJson(g.body) as B;
     // Generically: the whole decoded map equals the body.
