@@ -7,7 +7,7 @@ BIN     := bin/warden
 SOCKET  ?=
 PKGS    := ./...
 
-.PHONY: all build run test test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop
+.PHONY: all build run test test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop generate
 
 all: build
 
@@ -49,6 +49,14 @@ test-python: build
 
 test-typescript: build
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/typescript/test.sh
+
+# The protocol's description and what is generated from it: the wire
+# package's golden test rewrites testdata/protocol/v1-ops.json from the op
+# table (localapi/wire/ops.go), then the generator writes the Python and
+# TypeScript clients' tables from it. A test fails while either is stale.
+generate:
+	$(GO) test ./localapi/wire -run Golden -count=1 -update
+	$(GO) run ./localapi/wire/internal/gen
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
