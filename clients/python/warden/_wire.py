@@ -4,7 +4,8 @@ Requests are encoded byte for byte as the agent's own encoder writes them:
 map keys in one fixed order, empty values left out (except the "optional
 numbers", which are sent whenever given, even 0 or -1), integers in their
 smallest msgpack form, ``data`` and ``secret`` as bin and ``percent`` always
-as a float64.
+as a float64. The keys, their order, their types and which are optional
+numbers come from the protocol's tables (``_protocol``, generated).
 """
 
 from __future__ import annotations
@@ -15,30 +16,24 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+from ._protocol import PROTOCOL_VERSION as PROTOCOL_VERSION
+from ._protocol import REQUEST, TYPES
+
 MAX_FRAME_SIZE = 4 << 20
 MAX_DATA_SIZE = 1 << 20
 MAX_MULTI_OPS = 1000
 
 # Request map keys, in the order the agent's encoder writes them.
-REQUEST_KEYS = (
-    "id", "op", "path", "data", "version", "ephemeral", "sequential", "container", "ops",
-    "protocol", "session_timeout_ms", "client", "resumable", "heartbeat", "session_id",
-    "secret", "no_session", "wait_ms", "key", "token", "target", "watch", "scope",
-    "from_zxid", "sub", "job", "task", "state", "percent", "message", "group", "member",
-    "count", "delta", "expect", "value",
-)
+REQUEST_KEYS = tuple(f.key for f in REQUEST)
 # Keys of a multi's op maps, in order.
-OP_KEYS = ("op", "path", "data", "version", "ephemeral", "sequential", "container")
+OP_KEYS = tuple(f.key for f in TYPES["Op"])
+# Each key's wire type (str, bin, int, uint, bool, float, []T).
+_TYPES: Dict[str, str] = {f.key: f.type for f in REQUEST}
+_OP_TYPES: Dict[str, str] = {f.key: f.type for f in TYPES["Op"]}
 # Keys written whenever given, even when zero.
-_ALWAYS = frozenset(("id", "op"))
-_OPTIONAL_NUMBERS = frozenset(("version", "wait_ms", "expect", "value"))
-_OP_ALWAYS = frozenset(("op", "path"))
-_BIN_KEYS = frozenset(("data", "secret"))
-_BOOL_KEYS = frozenset(("ephemeral", "sequential", "container", "resumable", "heartbeat",
-                        "no_session", "watch"))
-_STR_KEYS = frozenset(("op", "path", "client", "key", "scope", "job", "task", "state",
-                       "message", "group", "member"))
+_ALWAYS = frozenset(f.key for f in REQUEST if f.omit == "never")
+_OPTIONAL_NUMBERS = frozenset(f.key for f in REQUEST + TYPES["Op"] if f.omit == "nil")
+_OP_ALWAYS = frozenset(f.key for f in TYPES["Op"] if f.omit == "never")
 _OP_KEY_SET = frozenset(OP_KEYS)
 
 
@@ -46,25 +41,27 @@ class ProtocolError(Exception):
     """The byte stream from the agent cannot be understood."""
 
 
-def _value(key: str, v: Any) -> Any:
-    if key in _BIN_KEYS:
+def _value(key: str, v: Any, typ: str) -> Any:
+    if typ == "bin":
         if isinstance(v, str):
             return v.encode("utf-8")
         if not isinstance(v, (bytes, bytearray, memoryview)):
             raise TypeError(f"{key} must be bytes, not {type(v).__name__}")
         return bytes(v)
-    if key in _BOOL_KEYS:
+    if typ == "bool":
         if not isinstance(v, bool):
             raise TypeError(f"{key} must be a bool")
         return v
-    if key in _STR_KEYS:
+    if typ == "str":
         if not isinstance(v, str):
             raise TypeError(f"{key} must be a str, not {type(v).__name__}")
         return v
-    if key == "percent":
+    if typ == "float":
         return float(v)
-    if key == "ops":
+    if typ == "[]Op":
         return [_op_map(o) for o in v]
+    if typ.startswith("[]"):
+        return [_value(key, e, typ[2:]) for e in v]
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"{key} must be an int, not {type(v).__name__}")
     return v
@@ -83,12 +80,12 @@ def _op_map(op: Mapping[str, Any]) -> Dict[str, Any]:
     for k in OP_KEYS:
         v = op.get(k)
         if k in _OP_ALWAYS:
-            out[k] = _value(k, "" if v is None else v)
+            out[k] = _value(k, "" if v is None else v, _OP_TYPES[k])
         elif k in _OPTIONAL_NUMBERS:
             if v is not None:
-                out[k] = _value(k, v)
+                out[k] = _value(k, v, _OP_TYPES[k])
         elif not _empty(v):
-            out[k] = _value(k, v)
+            out[k] = _value(k, v, _OP_TYPES[k])
     return out
 
 
@@ -109,7 +106,7 @@ def request_map(fields: Mapping[str, Any]) -> Dict[str, Any]:
                 continue
         elif _empty(v):
             continue
-        items.append((pos, k, _value(k, v)))
+        items.append((pos, k, _value(k, v, _TYPES[k])))
     if "id" not in fields:
         items.append((0, "id", 0))
     if "op" not in fields:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Type
 
+from . import _protocol
+
 
 class WardenError(Exception):
     """Base class of every error the client raises."""
@@ -182,16 +184,20 @@ class StreamOverflowError(WardenError):
     code = "stream_overflow"
 
 
-ERROR_CLASSES: Dict[str, Type[WardenError]] = {
-    cls.code: cls
-    for cls in (
-        NoNodeError, NodeExistsError, BadVersionError, NotEmptyError,
-        NoChildrenForEphemeralsError, BadArgumentsError, SessionExpiredError,
-        OperationTimeoutError, UnavailableError, TooLargeError, UnknownOpError,
-        PermissionDeniedError, CanceledError, NotHeldError, NoSessionError,
-        UnsupportedVersionError, BadFrameError, TooManyRequestsError, InternalError,
-    )
-}
+def _error_classes() -> Dict[str, Type[WardenError]]:
+    """The class of each error code of the protocol (``_protocol.ERROR_CLASSES``
+    names them), in the protocol's order. A code whose class this module
+    lacks is left out: it gives a plain WardenError (tests/test_protocol.py
+    makes sure none is missing)."""
+    out: Dict[str, Type[WardenError]] = {}
+    for code, name in _protocol.ERROR_CLASSES.items():
+        cls = globals().get(name)
+        if isinstance(cls, type) and issubclass(cls, WardenError) and cls.code == code:
+            out[code] = cls
+    return out
+
+
+ERROR_CLASSES: Dict[str, Type[WardenError]] = _error_classes()
 
 
 def error_from_wire(err: Mapping[str, Any]) -> WardenError:

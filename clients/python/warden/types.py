@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, cast
+
+from . import _protocol
 
 ANY_VERSION = -1
 """Matches every version in set, delete and check."""
@@ -46,25 +49,34 @@ class Scope(str, enum.Enum):
         return self.value
 
 
-def _int(d: Mapping[str, Any], k: str) -> int:
-    v = d.get(k)
+# -- parsing, by the protocol's tables ---------------------------------------
+#
+# Every result and event class below is parsed from a map by a parser built
+# from its wire type's fields in _protocol.TYPES (generated from the
+# protocol's description): each dataclass field is read from the key of its
+# name, converted by that key's wire type. Absent or mistyped values become
+# the zero value. The classes are bound to their wire types at the end of
+# this module.
+
+T = TypeVar("T")
+_Conv = Callable[[Any], Any]
+
+
+def _as_int(v: Any) -> int:
     return v if type(v) is int else 0
 
 
-def _float(d: Mapping[str, Any], k: str) -> float:
-    v = d.get(k)
+def _as_float(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
 
 
-def _str(d: Mapping[str, Any], k: str) -> str:
-    v = d.get(k)
+def _as_str(v: Any) -> str:
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return v if isinstance(v, str) else ""
 
 
-def _bytes(d: Mapping[str, Any], k: str) -> bytes:
-    v = d.get(k)
+def _as_bytes(v: Any) -> bytes:
     if isinstance(v, bytes):
         return v
     if isinstance(v, str):
@@ -72,18 +84,68 @@ def _bytes(d: Mapping[str, Any], k: str) -> bytes:
     return b""
 
 
-def _bool(d: Mapping[str, Any], k: str) -> bool:
-    return d.get(k) is True
+def _as_bool(v: Any) -> bool:
+    return v is True
 
 
-def _map(d: Mapping[str, Any], k: str) -> Mapping[str, Any]:
-    v = d.get(k)
-    return v if isinstance(v, dict) else {}
+_SCALARS: Dict[str, _Conv] = {"int": _as_int, "uint": _as_int, "float": _as_float, "str": _as_str,
+                              "bin": _as_bytes, "bool": _as_bool}
+# The parser of each wire type bound to a class (by name), and of each class.
+_BY_WIRE: Dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+_BY_CLASS: Dict[type, Callable[[Mapping[str, Any]], Any]] = {}
 
 
-def _list(d: Mapping[str, Any], k: str) -> List[Any]:
-    v = d.get(k)
-    return v if isinstance(v, list) else []
+def _converter(typ: str) -> _Conv:
+    """The conversion of a value of wire type typ."""
+    if typ in _SCALARS:
+        return _SCALARS[typ]
+    if typ.startswith("[]"):
+        elem = typ[2:]
+        if elem in _SCALARS:
+            conv = _SCALARS[elem]
+            return lambda v: [conv(e) for e in v] if isinstance(v, list) else []
+        return lambda v: [_BY_WIRE[elem](e) for e in v if isinstance(e, dict)] if isinstance(v, list) else []
+    if typ not in _protocol.TYPES:
+        raise KeyError(f"no wire type {typ!r} in the protocol's tables")
+    return lambda v: _BY_WIRE[typ](v if isinstance(v, dict) else {})
+
+
+def _bind(cls: Type[T], wire: str, **rename: str) -> None:
+    """Makes cls's parser from the fields of wire type wire: each field of
+    the dataclass is read from the key of its name (or the one rename gives
+    it). A field whose key the protocol lacks fails at import."""
+    types = {f.key: f.type for f in _protocol.TYPES[wire]}
+    plan: List[Tuple[str, _Conv]] = []
+    for f in dataclasses.fields(cast(Any, cls)):
+        key = rename.get(f.name, f.name)
+        if key not in types:
+            raise KeyError(f"{cls.__name__}.{f.name}: the protocol's {wire} has no key {key!r}")
+        plan.append((key, _converter(types[key])))
+
+    def parse(d: Mapping[str, Any]) -> T:
+        g = d.get
+        return cls(*[conv(g(k)) for k, conv in plan])
+
+    if all(conv is _as_int for _, conv in plan):  # Stat: the hot one, all integers
+        keys = [k for k, _ in plan]
+
+        def parse(d: Mapping[str, Any]) -> T:
+            return cls(*[v if type(v) is int else 0 for v in map(d.get, keys)])
+
+    _BY_WIRE.setdefault(wire, parse)
+    _BY_CLASS[cls] = parse
+
+
+def _parse(cls: Type[T], d: Mapping[str, Any]) -> T:
+    p: Callable[[Mapping[str, Any]], T] = _BY_CLASS[cls]
+    return p(d)
+
+
+def _list_field(wire: str) -> Tuple[str, _Conv]:
+    """The key and conversion of the one field of a result type that only
+    holds a list (MultiResult, MembersResult, SessionsResult)."""
+    (f,) = _protocol.TYPES[wire]
+    return f.key, _converter(f.type)
 
 
 @dataclass(frozen=True)
@@ -104,13 +166,7 @@ class Stat:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "Stat":
-        g = d.get
-        vals = [g(f) for f in _STAT_FIELDS]
-        return cls(*[v if type(v) is int else 0 for v in vals])
-
-
-_STAT_FIELDS = ("czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion", "aversion",
-                "ephemeral_owner", "data_length", "num_children")
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -124,9 +180,7 @@ class HelloResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "HelloResult":
-        return cls(protocol=_int(d, "protocol"), session_id=_int(d, "session_id"),
-                   session_timeout_ms=_int(d, "session_timeout_ms"), agent=_str(d, "agent"),
-                   secret=_bytes(d, "secret"), resumed=_bool(d, "resumed"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -158,7 +212,7 @@ class CreateResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "CreateResult":
-        return cls(_str(d, "path"), Stat.parse(_map(d, "stat")))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -169,7 +223,7 @@ class GetResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "GetResult":
-        return cls(_bytes(d, "data"), Stat.parse(_map(d, "stat")), _int(d, "watch"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -180,7 +234,7 @@ class ExistsResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "ExistsResult":
-        return cls(_bool(d, "exists"), Stat.parse(_map(d, "stat")), _int(d, "watch"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -191,9 +245,7 @@ class ChildrenResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "ChildrenResult":
-        names = [c if isinstance(c, str) else bytes(c).decode("utf-8", "replace")
-                 for c in _list(d, "children")]
-        return cls(names, Stat.parse(_map(d, "stat")), _int(d, "watch"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -205,11 +257,13 @@ class OpResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "OpResult":
-        return cls(_str(d, "path"), Stat.parse(_map(d, "stat")))
+        return _parse(cls, d)
 
 
 def parse_multi(d: Mapping[str, Any]) -> List[OpResult]:
-    return [OpResult.parse(r) for r in _list(d, "results") if isinstance(r, dict)]
+    key, conv = _list_field("MultiResult")
+    results: List[OpResult] = conv(d.get(key))
+    return results
 
 
 @dataclass(frozen=True)
@@ -221,7 +275,7 @@ class LeaseResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "LeaseResult":
-        return cls(_str(d, "key"), _int(d, "token"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -242,7 +296,7 @@ class Leader:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "Leader":
-        return cls(_str(d, "key"), _bytes(d, "data"), _int(d, "token"))
+        return _parse(cls, d)
 
 
 def parse_leader(d: Mapping[str, Any]) -> Optional[Leader]:
@@ -268,8 +322,7 @@ class ChangeEvent:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "ChangeEvent":
-        return cls(_str(d, "type"), _str(d, "path"), _int(d, "zxid"), _bytes(d, "data"),
-                   Stat.parse(_map(d, "stat")))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -282,7 +335,7 @@ class WatchEvent:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "WatchEvent":
-        return cls(_str(d, "type"), _str(d, "path"), _int(d, "zxid"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -292,7 +345,7 @@ class SessionEvent:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "SessionEvent":
-        return cls(_str(d, "state"), _int(d, "session_id"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -308,8 +361,7 @@ class TaskReport:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "TaskReport":
-        return cls(_str(d, "task"), _str(d, "state"), _float(d, "percent"), _str(d, "message"),
-                   _bytes(d, "data"), _int(d, "updated"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -319,7 +371,7 @@ class ProgressResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "ProgressResult":
-        return cls(_str(d, "job"), [TaskReport.parse(t) for t in _list(d, "tasks") if isinstance(t, dict)])
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -331,7 +383,7 @@ class TaskEvent:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "TaskEvent":
-        return cls(TaskReport.parse(_map(d, "task")), _bool(d, "removed"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -341,7 +393,7 @@ class GroupMember:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "GroupMember":
-        return cls(_str(d, "member"), _bytes(d, "data"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -351,7 +403,7 @@ class GroupResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "GroupResult":
-        return cls(_str(d, "group"), [GroupMember.parse(m) for m in _list(d, "members") if isinstance(m, dict)])
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -363,7 +415,7 @@ class MemberEvent:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "MemberEvent":
-        return cls(GroupMember.parse(_map(d, "member")), _bool(d, "left"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -373,7 +425,7 @@ class QueueItem:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "QueueItem":
-        return cls(_str(d, "key"), _bytes(d, "data"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -384,7 +436,7 @@ class CounterResult:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "CounterResult":
-        return cls(_int(d, "value"), _int(d, "version"), _bool(d, "swapped"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -403,9 +455,7 @@ class Status:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "Status":
-        return cls(_str(d, "node"), _str(d, "role"), _str(d, "state"), _str(d, "leader"),
-                   _int(d, "term"), _int(d, "commit_index"), _int(d, "applied_index"),
-                   _int(d, "sessions"), _int(d, "znodes"))
+        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -422,11 +472,13 @@ class AgentMember:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "AgentMember":
-        return cls(*(_str(d, f) for f in ("name", "addr", "rpc_addr", "role", "status", "suffrage", "version")))
+        return _parse(cls, d)
 
 
 def parse_members(d: Mapping[str, Any]) -> List[AgentMember]:
-    return [AgentMember.parse(m) for m in _list(d, "members") if isinstance(m, dict)]
+    key, conv = _list_field("MembersResult")
+    members: List[AgentMember] = conv(d.get(key))
+    return members
 
 
 @dataclass(frozen=True)
@@ -451,13 +503,13 @@ class SessionInfo:
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> "SessionInfo":
-        return cls(_int(d, "id"), _str(d, "agent"), _int(d, "pid"), _int(d, "uid"), _int(d, "gid"),
-                   _str(d, "client"), _int(d, "timeout_ms"), _bool(d, "resumable"), _bool(d, "heartbeat"),
-                   _int(d, "created"))
+        return _parse(cls, d)
 
 
 def parse_sessions(d: Mapping[str, Any]) -> List[SessionInfo]:
-    return [SessionInfo.parse(s) for s in _list(d, "sessions") if isinstance(s, dict)]
+    key, conv = _list_field("SessionsResult")
+    sessions: List[SessionInfo] = conv(d.get(key))
+    return sessions
 
 
 @dataclass(frozen=True)
@@ -476,24 +528,50 @@ class ConfigUpdate:
     synced: bool = False
 
 
+def _multi_op(op: str, **fields: Any) -> Dict[str, Any]:
+    """A multi's op with fields, checked against the op's fields in the
+    protocol's table (``_protocol.MULTI_OPS``) and in their order."""
+    spec = _protocol.MULTI_OPS[op]
+    out: Dict[str, Any] = {"op": op}
+    for f in spec:
+        if f.key in fields:
+            out[f.key] = fields[f.key]
+    if len(out) != len(fields) + 1:
+        raise ValueError(f"a multi's {op} has no field {sorted(set(fields) - set(out))}")
+    return out
+
+
 class Op:
     """Builders for the ops of a ``multi``."""
 
     @staticmethod
     def create(path: str, data: bytes = b"", *, ephemeral: bool = False, sequential: bool = False,
                container: bool = False) -> Dict[str, Any]:
-        return {"op": "create", "path": path, "data": data, "ephemeral": ephemeral,
-                "sequential": sequential, "container": container}
+        return _multi_op("create", path=path, data=data, ephemeral=ephemeral, sequential=sequential,
+                         container=container)
 
     @staticmethod
     def delete(path: str, version: int = ANY_VERSION) -> Dict[str, Any]:
-        return {"op": "delete", "path": path, "version": version}
+        return _multi_op("delete", path=path, version=version)
 
     @staticmethod
     def set(path: str, data: bytes, version: int = ANY_VERSION) -> Dict[str, Any]:
-        return {"op": "set", "path": path, "data": data, "version": version}
+        return _multi_op("set", path=path, data=data, version=version)
 
     @staticmethod
     def check(path: str, version: int = ANY_VERSION) -> Dict[str, Any]:
-        return {"op": "check", "path": path, "version": version}
+        return _multi_op("check", path=path, version=version)
 
+
+# The wire type (in _protocol.TYPES) each class is parsed from.
+for _cls, _wire in ((Stat, "Stat"), (HelloResult, "HelloResult"), (CreateResult, "CreateResult"),
+                    (GetResult, "GetResult"), (ExistsResult, "ExistsResult"), (ChildrenResult, "ChildrenResult"),
+                    (OpResult, "OpResult"), (LeaseResult, "LeaseResult"), (ChangeEvent, "ChangeEvent"),
+                    (WatchEvent, "WatchEvent"), (SessionEvent, "SessionEvent"), (TaskReport, "Task"),
+                    (ProgressResult, "ProgressResult"), (TaskEvent, "TaskEvent"), (GroupMember, "GroupMember"),
+                    (GroupResult, "GroupResult"), (MemberEvent, "MemberEvent"), (QueueItem, "QueueItem"),
+                    (CounterResult, "CounterResult"), (Status, "StatusResult"), (AgentMember, "Member"),
+                    (SessionInfo, "SessionInfo")):
+    _bind(_cls, _wire)
+_bind(Leader, "LeaderResult", value="data")
+del _cls, _wire
