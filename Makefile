@@ -7,7 +7,7 @@ BIN     := bin/warden
 SOCKET  ?=
 PKGS    := ./...
 
-.PHONY: all build run test test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop generate
+.PHONY: all build run test test-short test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop generate
 
 all: build
 
@@ -31,7 +31,23 @@ cluster-stop:
 # install what they need), then the Go tests with the race detector (fuzz
 # targets run their seed corpora), among them the test in which apps of all
 # three clients contend for one lock (WARDEN_INTEROP=1 makes it required).
-test: vet test-python test-typescript test-go test-tls
+# Every suite runs even when an earlier one failed; a line per suite at the
+# end says how each went, and make test fails if any did.
+SUITES := vet test-python test-typescript test-go test-tls
+test:
+	@failed=0; summary=""; \
+	for s in $(SUITES); do \
+	  start=$$(date +%s); \
+	  if $(MAKE) --no-print-directory $$s; then r="ok    "; else r="FAILED"; failed=1; fi; \
+	  summary="$$summary  $$r $$s ($$(( $$(date +%s) - start )) s)\n"; \
+	done; \
+	printf "\n== make test\n$$summary"; \
+	exit $$failed
+
+# The fast tier: tests that start no warden process (unit tests, in-process
+# agents and the FSM model), in well under a minute.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
 
 # Go packages run one at a time (-p 1): many tests start real agent
 # processes and assert latencies, which a second package's agents would

@@ -93,9 +93,13 @@ var (
 )
 
 // Binary builds the warden binary once per test process and returns its
-// path.
+// path. Every test that runs warden processes comes through here, so
+// under -short (the fast tier: go test -short ./...) they are skipped.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("system test: runs warden processes (go test without -short runs it)")
+	}
 	buildOnce.Do(func() {
 		// One build directory per checkout, reused by every test process
 		// (go build's cache makes the rebuild cheap), so none pile up.
