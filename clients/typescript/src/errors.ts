@@ -1,7 +1,9 @@
 // Errors. Every error code of the protocol has its own class, all derived
 // from WardenError, so apps can `catch (e) { if (e instanceof NoNodeError) ... }`
-// or match on `e.code`.
+// or match on `e.code`. Which class each code has comes from the protocol's
+// table (protocol.ts).
 
+import { ERROR_CLASSES as ERROR_CLASS_NAMES, type ErrorClassName, type ErrorCode } from "./protocol.js";
 import type { WireError } from "./wire.js";
 
 /** The base of every error this client throws for the agent or the session. */
@@ -110,28 +112,34 @@ export class SessionLostError extends WardenError {
 
 type ErrorClass = new (code: string, message?: string, index?: number) => WardenError;
 
-/** The class for each error code of protocol version 1. */
-export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
-  no_node: NoNodeError,
-  node_exists: NodeExistsError,
-  bad_version: BadVersionError,
-  not_empty: NotEmptyError,
-  no_children_for_ephemerals: NoChildrenForEphemeralsError,
-  bad_arguments: BadArgumentsError,
-  session_expired: SessionExpiredError,
-  timeout: TimeoutError,
-  unavailable: UnavailableError,
-  too_large: TooLargeError,
-  unknown_op: UnknownOpError,
-  permission_denied: PermissionDeniedError,
-  canceled: CanceledError,
-  not_held: NotHeldError,
-  no_session: NoSessionError,
-  unsupported_version: UnsupportedVersionError,
-  bad_frame: BadFrameError,
-  too_many_requests: TooManyRequestsError,
-  internal: InternalError,
+// Every class the protocol's table names (protocol.ts), by name: the type
+// makes sure none is missing or extra.
+const byName: Readonly<Record<ErrorClassName, ErrorClass>> = {
+  NoNodeError,
+  NodeExistsError,
+  BadVersionError,
+  NotEmptyError,
+  NoChildrenForEphemeralsError,
+  BadArgumentsError,
+  SessionExpiredError,
+  TimeoutError,
+  UnavailableError,
+  TooLargeError,
+  UnknownOpError,
+  PermissionDeniedError,
+  CanceledError,
+  NotHeldError,
+  NoSessionError,
+  UnsupportedVersionError,
+  BadFrameError,
+  TooManyRequestsError,
+  InternalError,
 };
+
+/** The class for each error code of protocol version 1. */
+export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = Object.fromEntries(
+  (Object.entries(ERROR_CLASS_NAMES) as Array<[ErrorCode, ErrorClassName]>).map(([code, name]) => [code, byName[name]]),
+);
 
 /** Turns an error map from the agent into its class; unknown codes give a plain WardenError. */
 export function fromWire(e: WireError): WardenError {

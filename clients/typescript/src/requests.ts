@@ -1,7 +1,10 @@
 // Request builders: the one place each op's request is shaped. The client
 // sends exactly what these return (with an id), and the golden-frame tests
-// build their requests through them too.
+// build their requests through them too. Each builder goes through req(),
+// whose types come from the protocol's op table (protocol.ts): a builder
+// can only name fields of its op, and must give the ones the op needs.
 
+import { MULTI_OPS, OPS, type MultiOpFields, type OpName, type OpRequests } from "./protocol.js";
 import { PROTOCOL_VERSION, type Request, type Uint, type WireOp } from "./wire.js";
 
 export interface HelloArgs {
@@ -12,7 +15,29 @@ export interface HelloArgs {
   heartbeat?: boolean;
   sessionId?: Uint;
   secret?: Uint8Array;
+  /** With sessionId: have the agent delete the session's places in line that are not in holds. */
+  reclaim?: boolean;
+  /** With reclaim: the keys of the leases the client holds. */
+  holds?: string[];
   noSession?: boolean;
+}
+
+/** The request of op: its fields in the op's order, those left undefined left out. */
+function req<O extends OpName>(op: O, fields: OpRequests[O]): Request {
+  const r: Record<string, unknown> = { op };
+  const f = fields as Record<string, unknown>;
+  for (const [k] of OPS[op].request) if (f[k] !== undefined) r[k] = f[k];
+  return r as unknown as Request;
+}
+
+type MultiOpName = keyof typeof MULTI_OPS;
+
+/** A multi's op: its fields in the op's order, those left undefined left out. */
+function multiOp(op: MultiOpName, fields: Omit<MultiOpFields, "op">): WireOp {
+  const o: Record<string, unknown> = { op };
+  const f = fields as Record<string, unknown>;
+  for (const [k] of MULTI_OPS[op]) if (f[k] !== undefined) o[k] = f[k];
+  return o as unknown as WireOp;
 }
 
 export interface CreateFlags {
@@ -34,160 +59,155 @@ function flags(f: CreateFlags): CreateFlags {
 
 export const requests = {
   hello(a: HelloArgs = {}): Request {
-    const r: Request = { op: "hello", protocol: a.protocol ?? PROTOCOL_VERSION };
-    if (a.sessionTimeoutMs) r.session_timeout_ms = Math.round(a.sessionTimeoutMs);
-    if (a.client) r.client = a.client;
-    if (a.resumable) r.resumable = true;
-    if (a.heartbeat) r.heartbeat = true;
-    if (a.sessionId) r.session_id = a.sessionId;
-    if (a.secret) r.secret = a.secret;
-    if (a.noSession) r.no_session = true;
-    return r;
+    return req("hello", {
+      protocol: a.protocol ?? PROTOCOL_VERSION,
+      session_timeout_ms: a.sessionTimeoutMs ? Math.round(a.sessionTimeoutMs) : undefined,
+      client: a.client || undefined,
+      resumable: a.resumable || undefined,
+      heartbeat: a.heartbeat || undefined,
+      session_id: a.sessionId || undefined,
+      secret: a.secret,
+      reclaim: a.reclaim || undefined,
+      holds: a.holds,
+      no_session: a.noSession || undefined,
+    });
   },
-  ping: (): Request => ({ op: "ping" }),
+  ping: (): Request => req("ping", {}),
   create(path: string, data: Uint8Array | undefined, f: CreateFlags = {}): Request {
-    return { op: "create", path, ...(data ? { data } : {}), ...flags(f) };
+    return req("create", { path, data: data || undefined, ...flags(f) });
   },
   get(path: string, watch = false): Request {
-    return watch ? { op: "get", path, watch: true } : { op: "get", path };
+    return req("get", { path, watch: watch || undefined });
   },
   set(path: string, data: Uint8Array | undefined, version: number): Request {
-    return { op: "set", path, ...(data ? { data } : {}), version };
+    return req("set", { path, data: data || undefined, version });
   },
   delete(path: string, version: number): Request {
-    return { op: "delete", path, version };
+    return req("delete", { path, version });
   },
   exists(path: string, watch = false): Request {
-    return watch ? { op: "exists", path, watch: true } : { op: "exists", path };
+    return req("exists", { path, watch: watch || undefined });
   },
   children(path: string, watch = false): Request {
-    return watch ? { op: "children", path, watch: true } : { op: "children", path };
+    return req("children", { path, watch: watch || undefined });
   },
   multi(ops: WireOp[]): Request {
-    return { op: "multi", ops };
+    return req("multi", { ops });
   },
-  sync: (): Request => ({ op: "sync" }),
+  sync: (): Request => req("sync", {}),
   lock(path: string, waitMs: number): Request {
-    return { op: "lock", path, wait_ms: waitMs };
+    return req("lock", { path, wait_ms: waitMs });
   },
   unlock(key: string): Request {
-    return { op: "unlock", key };
+    return req("unlock", { key });
   },
   lockCheck(path: string, token: Uint): Request {
-    return { op: "lock_check", path, token };
+    return req("lock_check", { path, token });
   },
   cancel(target: Uint): Request {
-    return { op: "cancel", target };
+    return req("cancel", { target });
   },
-  status: (): Request => ({ op: "status" }),
-  members: (): Request => ({ op: "members" }),
-  sessions: (): Request => ({ op: "sessions" }),
+  status: (): Request => req("status", {}),
+  members: (): Request => req("members", {}),
+  sessions: (): Request => req("sessions", {}),
   subscribe(path: string, scope?: Scope, fromZxid?: Uint): Request {
-    const r: Request = { op: "subscribe", path };
-    if (scope) r.scope = scope;
-    if (fromZxid) r.from_zxid = fromZxid;
-    return r;
+    return req("subscribe", { path, scope: scope || undefined, from_zxid: fromZxid || undefined });
   },
   unsubscribe(sub: Uint): Request {
-    return { op: "unsubscribe", sub };
+    return req("unsubscribe", { sub });
   },
   campaign(path: string, data: Uint8Array | undefined, waitMs: number): Request {
-    return { op: "campaign", path, ...(data ? { data } : {}), wait_ms: waitMs };
+    return req("campaign", { path, data: data || undefined, wait_ms: waitMs });
   },
   resign(key: string, token?: Uint): Request {
-    return { op: "resign", key, ...(token ? { token } : {}) };
+    return req("resign", { key, token: token || undefined });
   },
   proclaim(key: string, data: Uint8Array | undefined, token?: Uint): Request {
-    return { op: "proclaim", key, ...(data ? { data } : {}), ...(token ? { token } : {}) };
+    return req("proclaim", { key, data: data || undefined, token: token || undefined });
   },
   leader(path: string): Request {
-    return { op: "leader", path };
+    return req("leader", { path });
   },
   observe(path: string): Request {
-    return { op: "observe", path };
+    return req("observe", { path });
   },
   report(job: string, task: string, percent: number, message?: string, state?: string, data?: Uint8Array): Request {
-    const r: Request = { op: "report", job, task };
-    if (state) r.state = state;
-    r.percent = percent;
-    if (message) r.message = message;
-    if (data) r.data = data;
-    return r;
+    return req("report", { data: data || undefined, job, task, state: state || undefined, percent, message: message || undefined });
   },
   progressGet(job: string): Request {
-    return { op: "progress_get", job };
+    return req("progress_get", { job });
   },
   progressWatch(job: string): Request {
-    return { op: "progress_watch", job };
+    return req("progress_watch", { job });
   },
   join(group: string, member: string, data?: Uint8Array): Request {
-    return { op: "join", group, member, ...(data ? { data } : {}) };
+    return req("join", { data: data || undefined, group, member });
   },
   leave(group: string, member: string): Request {
-    return { op: "leave", group, member };
+    return req("leave", { group, member });
   },
   membersOf(group: string): Request {
-    return { op: "members_of", group };
+    return req("members_of", { group });
   },
   groupWatch(group: string): Request {
-    return { op: "group_watch", group };
+    return req("group_watch", { group });
   },
   readLock(path: string, waitMs: number): Request {
-    return { op: "read_lock", path, wait_ms: waitMs };
+    return req("read_lock", { path, wait_ms: waitMs });
   },
   writeLock(path: string, waitMs: number): Request {
-    return { op: "write_lock", path, wait_ms: waitMs };
+    return req("write_lock", { path, wait_ms: waitMs });
   },
   semaphoreAcquire(path: string, count: number, waitMs: number): Request {
-    return { op: "semaphore_acquire", path, count, wait_ms: waitMs };
+    return req("semaphore_acquire", { path, wait_ms: waitMs, count });
   },
   semaphoreRelease(key: string): Request {
-    return { op: "semaphore_release", key };
+    return req("semaphore_release", { key });
   },
   barrierSet(path: string): Request {
-    return { op: "barrier_set", path };
+    return req("barrier_set", { path });
   },
   barrierRemove(path: string): Request {
-    return { op: "barrier_remove", path };
+    return req("barrier_remove", { path });
   },
   barrierWait(path: string, waitMs: number): Request {
-    return { op: "barrier_wait", path, wait_ms: waitMs };
+    return req("barrier_wait", { path, wait_ms: waitMs });
   },
   barrierEnter(path: string, count: number, member: string, waitMs: number): Request {
-    return { op: "barrier_enter", path, count, member, wait_ms: waitMs };
+    return req("barrier_enter", { path, wait_ms: waitMs, member, count });
   },
   barrierLeave(path: string, member: string, waitMs: number): Request {
-    return { op: "barrier_leave", path, member, wait_ms: waitMs };
+    return req("barrier_leave", { path, wait_ms: waitMs, member });
   },
   queuePut(path: string, data?: Uint8Array): Request {
-    return { op: "queue_put", path, ...(data ? { data } : {}) };
+    return req("queue_put", { path, data: data || undefined });
   },
   queueTake(path: string, waitMs: number): Request {
-    return { op: "queue_take", path, wait_ms: waitMs };
+    return req("queue_take", { path, wait_ms: waitMs });
   },
   counterAdd(path: string, delta: Uint): Request {
-    return { op: "counter_add", path, delta };
+    return req("counter_add", { path, delta });
   },
   counterGet(path: string): Request {
-    return { op: "counter_get", path };
+    return req("counter_get", { path });
   },
   counterCas(path: string, expect: Uint, value: Uint): Request {
-    return { op: "counter_cas", path, expect, value };
+    return req("counter_cas", { path, expect, value });
   },
 };
 
 /** Builders for the ops of a multi. */
 export const ops = {
   create(path: string, data?: Uint8Array, f: CreateFlags = {}): WireOp {
-    return { op: "create", path, ...(data ? { data } : {}), ...flags(f) };
+    return multiOp("create", { path, data: data || undefined, ...flags(f) });
   },
   delete(path: string, version = -1): WireOp {
-    return { op: "delete", path, version };
+    return multiOp("delete", { path, version });
   },
   set(path: string, data: Uint8Array | undefined, version = -1): WireOp {
-    return { op: "set", path, ...(data ? { data } : {}), version };
+    return multiOp("set", { path, data: data || undefined, version });
   },
   check(path: string, version = -1): WireOp {
-    return { op: "check", path, version };
+    return multiOp("check", { path, version });
   },
 };

@@ -1,7 +1,49 @@
 // The native shapes of results and events, and their parsers from the
-// decoded msgpack maps.
+// decoded msgpack maps. The parsers read each type's fields as the
+// protocol's table (protocol.ts, generated) lists them: decode() converts
+// every field by its wire type and names it in camelCase; the types below
+// must be what decode() gives (the compiler checks), and the parsers only
+// add what the wire does not say (a renamed field, a bigint).
 
+import { TYPES, type TypeName, type WireKey, type WireTypes } from "./protocol.js";
 import { bin, bool, type Fields, isFields, str, toInt64, toNumber } from "./wire.js";
+
+/** Converts a value of a wire type as this client reads it. */
+function convert(type: string, v: unknown, key: string): unknown {
+  switch (type) {
+    case "str":
+      return str(v);
+    case "bin":
+      return bin(v);
+    case "bool":
+      return bool(v);
+    case "int":
+    case "uint":
+      return toNumber(v, key);
+    case "float":
+      return typeof v === "number" ? v : toNumber(v, key);
+  }
+  if (type.startsWith("[]")) {
+    const elem = type.slice(2);
+    return Array.isArray(v) ? v.map((e) => convert(elem, e, key)) : [];
+  }
+  return decode(type as TypeName, v);
+}
+
+/**
+ * A map of the agent's as the wire type `name`, or only the properties in
+ * `props`: each field converted by its type, absent ones as zero values.
+ */
+export function decode<N extends TypeName>(name: N, v: unknown): WireTypes[N];
+export function decode<N extends TypeName, K extends keyof WireTypes[N]>(name: N, v: unknown, props: readonly K[]): Pick<WireTypes[N], K>;
+export function decode(name: TypeName, v: unknown, props?: readonly string[]): Record<string, unknown> {
+  const f = isFields(v) ? v : {};
+  const out: Record<string, unknown> = {};
+  for (const [key, type, , prop] of TYPES[name] as ReadonlyArray<readonly [string, string, string, string]>) {
+    if (!props || props.includes(prop)) out[prop] = convert(type, f[key], key);
+  }
+  return out;
+}
 
 /** A znode's metadata. Zxids are the cluster's log positions; times are ms since the epoch. */
 export interface Stat {
@@ -19,20 +61,7 @@ export interface Stat {
 }
 
 export function parseStat(v: unknown): Stat {
-  const f = isFields(v) ? v : {};
-  return {
-    czxid: toNumber(f["czxid"], "czxid"),
-    mzxid: toNumber(f["mzxid"], "mzxid"),
-    pzxid: toNumber(f["pzxid"], "pzxid"),
-    ctime: toNumber(f["ctime"], "ctime"),
-    mtime: toNumber(f["mtime"], "mtime"),
-    version: toNumber(f["version"], "version"),
-    cversion: toNumber(f["cversion"], "cversion"),
-    aversion: toNumber(f["aversion"], "aversion"),
-    ephemeralOwner: toNumber(f["ephemeral_owner"], "ephemeral_owner"),
-    dataLength: toNumber(f["data_length"], "data_length"),
-    numChildren: toNumber(f["num_children"], "num_children"),
-  };
+  return decode("Stat", v);
 }
 
 export interface HelloResult {
@@ -45,14 +74,10 @@ export interface HelloResult {
 }
 
 export function parseHello(f: Fields): HelloResult {
-  const r: HelloResult = {
-    protocol: toNumber(f["protocol"], "protocol"),
-    sessionId: toNumber(f["session_id"], "session_id"),
-    sessionTimeoutMs: toNumber(f["session_timeout_ms"], "session_timeout_ms"),
-    agent: str(f["agent"]),
-    resumed: bool(f["resumed"]),
-  };
-  if (f["secret"] instanceof Uint8Array && f["secret"].length > 0) r.secret = new Uint8Array(f["secret"]);
+  const r: HelloResult = decode("HelloResult", f, ["protocol", "sessionId", "sessionTimeoutMs", "agent", "resumed"]);
+  // secret only when the session is resumable, as a copy of its own.
+  const secret = f["secret" satisfies WireKey<"HelloResult">];
+  if (secret instanceof Uint8Array && secret.length > 0) r.secret = new Uint8Array(secret);
   return r;
 }
 
@@ -62,7 +87,7 @@ export interface GetResult {
 }
 
 export function parseGet(f: Fields): GetResult {
-  return { data: bin(f["data"]), stat: parseStat(f["stat"]) };
+  return decode("GetResult", f, ["data", "stat"]);
 }
 
 export interface ChildrenResult {
@@ -71,8 +96,7 @@ export interface ChildrenResult {
 }
 
 export function parseChildren(f: Fields): ChildrenResult {
-  const c = Array.isArray(f["children"]) ? (f["children"] as unknown[]).map(str) : [];
-  return { children: c, stat: parseStat(f["stat"]) };
+  return decode("ChildrenResult", f, ["children", "stat"]);
 }
 
 /** One op's outcome in a multi. `path` is set for create. */
@@ -82,11 +106,13 @@ export interface OpResult {
 }
 
 export function parseMulti(f: Fields): OpResult[] {
-  const rs = Array.isArray(f["results"]) ? (f["results"] as unknown[]) : [];
-  return rs.map((r) => {
+  const rs = f["results" satisfies WireKey<"MultiResult">];
+  return (Array.isArray(rs) ? (rs as unknown[]) : []).map((r) => {
     const m = isFields(r) ? r : {};
-    const o: OpResult = { stat: parseStat(m["stat"]) };
-    if (typeof m["path"] === "string" && m["path"] !== "") o.path = m["path"];
+    const o: OpResult = decode("OpResult", m, ["stat"]);
+    // path only for a create.
+    const path = m["path" satisfies WireKey<"OpResult">];
+    if (typeof path === "string" && path !== "") o.path = path;
     return o;
   });
 }
@@ -98,7 +124,7 @@ export interface LeaseResult {
 }
 
 export function parseLease(f: Fields): LeaseResult {
-  return { key: str(f["key"]), token: toNumber(f["token"], "token") };
+  return decode("LeaseResult", f);
 }
 
 /** A fired one-shot watch. */
@@ -109,7 +135,7 @@ export interface WatchEvent {
 }
 
 export function parseWatchEvent(f: Fields): WatchEvent {
-  return { type: str(f["type"]), path: str(f["path"]), zxid: toNumber(f["zxid"], "zxid") };
+  return decode("WatchEvent", f);
 }
 
 /** One event of a subscription. */
@@ -123,13 +149,7 @@ export interface ChangeEvent {
 }
 
 export function parseChange(f: Fields): ChangeEvent {
-  return {
-    type: str(f["type"]),
-    path: str(f["path"]),
-    zxid: toNumber(f["zxid"], "zxid"),
-    data: bin(f["data"]),
-    stat: parseStat(f["stat"]),
-  };
+  return decode("ChangeEvent", f, ["type", "path", "zxid", "data", "stat"]);
 }
 
 /** Who leads an election. `key` is empty when nobody does. */
@@ -140,7 +160,8 @@ export interface Leader {
 }
 
 export function parseLeader(f: Fields): Leader {
-  return { key: str(f["key"]), value: bin(f["data"]), token: toNumber(f["token"], "token") };
+  const l = decode("LeaderResult", f);
+  return { key: l.key, value: l.data, token: l.token };
 }
 
 /** A task's latest report. */
@@ -155,16 +176,7 @@ export interface TaskReport {
 }
 
 export function parseTask(v: unknown): TaskReport {
-  const f = isFields(v) ? v : {};
-  const p = f["percent"];
-  return {
-    task: str(f["task"]),
-    state: str(f["state"]),
-    percent: typeof p === "number" ? p : toNumber(p, "percent"),
-    message: str(f["message"]),
-    data: bin(f["data"]),
-    updated: toNumber(f["updated"], "updated"),
-  };
+  return decode("Task", v);
 }
 
 /** A watched task's new report, or its end (removed). */
@@ -174,7 +186,7 @@ export interface TaskEvent {
 }
 
 export function parseTaskEvent(f: Fields): TaskEvent {
-  return { task: parseTask(f["task"]), removed: bool(f["removed"]) };
+  return decode("TaskEvent", f);
 }
 
 /** One member of a group. */
@@ -184,8 +196,7 @@ export interface GroupMember {
 }
 
 export function parseGroupMember(v: unknown): GroupMember {
-  const f = isFields(v) ? v : {};
-  return { member: str(f["member"]), data: bin(f["data"]) };
+  return decode("GroupMember", v);
 }
 
 /** A watched group's change: a member joined or changed, or left. */
@@ -195,7 +206,7 @@ export interface MemberEvent {
 }
 
 export function parseMemberEvent(f: Fields): MemberEvent {
-  return { member: parseGroupMember(f["member"]), left: bool(f["left"]) };
+  return decode("MemberEvent", f);
 }
 
 /** An agent's view of the cluster. */
@@ -212,17 +223,7 @@ export interface Status {
 }
 
 export function parseStatus(f: Fields): Status {
-  return {
-    node: str(f["node"]),
-    role: str(f["role"]),
-    state: str(f["state"]),
-    leader: str(f["leader"]),
-    term: toNumber(f["term"], "term"),
-    commitIndex: toNumber(f["commit_index"], "commit_index"),
-    appliedIndex: toNumber(f["applied_index"], "applied_index"),
-    sessions: toNumber(f["sessions"], "sessions"),
-    znodes: toNumber(f["znodes"], "znodes"),
-  };
+  return decode("StatusResult", f);
 }
 
 /** One agent of the cluster. */
@@ -237,19 +238,7 @@ export interface Member {
 }
 
 export function parseMembers(f: Fields): Member[] {
-  const ms = Array.isArray(f["members"]) ? (f["members"] as unknown[]) : [];
-  return ms.map((v) => {
-    const m = isFields(v) ? v : {};
-    return {
-      name: str(m["name"]),
-      addr: str(m["addr"]),
-      rpcAddr: str(m["rpc_addr"]),
-      role: str(m["role"]),
-      status: str(m["status"]),
-      suffrage: str(m["suffrage"]),
-      version: str(m["version"]),
-    };
-  });
+  return decode("MembersResult", f).members;
 }
 
 /**
@@ -273,22 +262,7 @@ export interface SessionInfo {
 }
 
 export function parseSessions(f: Fields): SessionInfo[] {
-  const ss = Array.isArray(f["sessions"]) ? (f["sessions"] as unknown[]) : [];
-  return ss.map((v) => {
-    const s = isFields(v) ? v : {};
-    return {
-      id: toNumber(s["id"], "id"),
-      agent: str(s["agent"]),
-      pid: toNumber(s["pid"], "pid"),
-      uid: toNumber(s["uid"], "uid"),
-      gid: toNumber(s["gid"], "gid"),
-      client: str(s["client"]),
-      timeoutMs: toNumber(s["timeout_ms"], "timeout_ms"),
-      resumable: bool(s["resumable"]),
-      heartbeat: bool(s["heartbeat"]),
-      created: toNumber(s["created"], "created"),
-    };
-  });
+  return decode("SessionsResult", f).sessions;
 }
 
 /** A counter's value after an operation: a number when exact as one, else a bigint. */
@@ -299,11 +273,9 @@ export interface CounterResult {
 }
 
 export function parseCounter(f: Fields): CounterResult {
-  return {
-    value: toInt64(f["value"], "value"),
-    version: toNumber(f["version"], "version"),
-    swapped: bool(f["swapped"]),
-  };
+  const { version, swapped } = decode("CounterResult", f, ["version", "swapped"]);
+  // value is an int64: a bigint when a number cannot hold it exactly.
+  return { value: toInt64(f["value" satisfies WireKey<"CounterResult">], "value"), version, swapped };
 }
 
 /** An item taken from a queue. */
@@ -313,5 +285,5 @@ export interface QueueItem {
 }
 
 export function parseQueueItem(f: Fields): QueueItem {
-  return { key: str(f["key"]), data: bin(f["data"]) };
+  return decode("QueueItem", f);
 }

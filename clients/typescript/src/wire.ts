@@ -4,13 +4,15 @@
 // Requests are encoded by hand, not by a generic msgpack encoder, because
 // the protocol's byte form is exact: keys in a fixed order, empty values
 // left out, integers in their smallest form, `percent` always as float64,
-// and `data`/`secret` as bin. Replies and events are decoded with
-// @msgpack/msgpack.
+// and `data`/`secret` as bin. The keys, their order and their types come
+// from the protocol's tables (protocol.ts, generated). Replies and events
+// are decoded with @msgpack/msgpack.
 
 import { Decoder } from "@msgpack/msgpack";
+import { PROTOCOL_VERSION as VERSION, REQUEST_FIELDS, TYPES, type MultiOpFields, type RequestFields } from "./protocol.js";
 
 /** The protocol version this client speaks. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = VERSION;
 /** The largest frame body either side may send: 4 MiB. */
 export const MAX_FRAME_SIZE = 4 * 1024 * 1024;
 /** The largest data a znode may hold: 1 MiB. */
@@ -19,7 +21,11 @@ export const MAX_DATA_SIZE = 1024 * 1024;
 /** An unsigned 64-bit value given by the app: a number or a bigint. */
 export type Uint = number | bigint;
 
-/** One op of a multi, as sent. */
+/**
+ * One op of a multi, as sent. Written out (not the generated
+ * MultiOpFields) because it is also what the public op builders return;
+ * the checks below keep it to the protocol's keys.
+ */
 export interface WireOp {
   op: string;
   path: string;
@@ -31,95 +37,55 @@ export interface WireOp {
 }
 
 /**
- * A request, without its id. Every op uses the fields it needs. `version`,
- * `wait_ms`, `expect` and `value` are sent whenever they are defined, even
- * as 0 or -1; every other field is left out when empty, zero or false.
+ * A request, without its id: `op` and the fields of the protocol's table
+ * (protocol.ts). Every op uses the fields it needs. The fields whose omit
+ * rule is "nil" (`version`, `wait_ms`, `expect`, `value`) are sent whenever
+ * they are defined, even as 0 or -1; every other field is left out when
+ * empty, zero or false.
  */
-export interface Request {
+export interface Request extends RequestFields {
   op: string;
-  path?: string;
-  data?: Uint8Array;
-  version?: number;
-  ephemeral?: boolean;
-  sequential?: boolean;
-  container?: boolean;
-  ops?: WireOp[];
-  protocol?: number;
-  session_timeout_ms?: number;
-  client?: string;
-  resumable?: boolean;
-  heartbeat?: boolean;
-  session_id?: Uint;
-  secret?: Uint8Array;
-  no_session?: boolean;
-  wait_ms?: number;
-  key?: string;
-  token?: Uint;
-  target?: Uint;
-  watch?: boolean;
-  scope?: string;
-  from_zxid?: Uint;
-  sub?: Uint;
-  job?: string;
-  task?: string;
-  state?: string;
-  percent?: number;
-  message?: string;
-  group?: string;
-  member?: string;
-  count?: number;
-  delta?: Uint;
-  expect?: Uint;
-  value?: Uint;
 }
 
-type Kind = "str" | "bin" | "int" | "optint" | "bool" | "float" | "ops";
+// Compile-time checks: WireOp has exactly the keys of a multi's op, with
+// types the encoder takes.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type _WireOpKeys = Assert<Same<keyof WireOp, keyof MultiOpFields>>;
+export type _WireOpTypes = Assert<WireOp extends MultiOpFields ? true : false>;
+
+type Kind = "str" | "bin" | "int" | "optint" | "bool" | "float" | "ops" | "strs";
+
+/** How the encoder writes a value of a wire type with an omit rule. */
+function kindOf(type: string, omit: string): Kind {
+  switch (type) {
+    case "str":
+    case "bin":
+    case "bool":
+    case "float":
+      return type;
+    case "int":
+    case "uint":
+      return omit === "nil" ? "optint" : "int";
+    case "[]Op":
+      return "ops";
+    case "[]str":
+      return "strs";
+  }
+  throw new Error(`protocol.ts: no encoding for the wire type ${type}`);
+}
+
+/** The always-written keys (id, op) first, then every field with its kind, in the order of the agent's encoder. */
+function fieldsOf(table: ReadonlyArray<readonly [string, string, string, ...unknown[]]>, always: readonly string[]) {
+  table.slice(0, always.length).forEach(([k, , omit], i) => {
+    if (k !== always[i] || omit !== "never") throw new Error(`protocol.ts: expected ${always.join(", ")} first`);
+  });
+  return table.slice(always.length).map(([k, type, omit]) => [k, kindOf(type, omit)] as const);
+}
 
 // The key order of the agent's own encoder, which defines the byte form.
-const REQUEST_FIELDS: ReadonlyArray<readonly [keyof Request, Kind]> = [
-  ["path", "str"],
-  ["data", "bin"],
-  ["version", "optint"],
-  ["ephemeral", "bool"],
-  ["sequential", "bool"],
-  ["container", "bool"],
-  ["ops", "ops"],
-  ["protocol", "int"],
-  ["session_timeout_ms", "int"],
-  ["client", "str"],
-  ["resumable", "bool"],
-  ["heartbeat", "bool"],
-  ["session_id", "int"],
-  ["secret", "bin"],
-  ["no_session", "bool"],
-  ["wait_ms", "optint"],
-  ["key", "str"],
-  ["token", "int"],
-  ["target", "int"],
-  ["watch", "bool"],
-  ["scope", "str"],
-  ["from_zxid", "int"],
-  ["sub", "int"],
-  ["job", "str"],
-  ["task", "str"],
-  ["state", "str"],
-  ["percent", "float"],
-  ["message", "str"],
-  ["group", "str"],
-  ["member", "str"],
-  ["count", "int"],
-  ["delta", "int"],
-  ["expect", "optint"],
-  ["value", "optint"],
-];
-
-const OP_FIELDS: ReadonlyArray<readonly [keyof WireOp, Kind]> = [
-  ["data", "bin"],
-  ["version", "optint"],
-  ["ephemeral", "bool"],
-  ["sequential", "bool"],
-  ["container", "bool"],
-];
+const REQUEST_KINDS = fieldsOf(REQUEST_FIELDS, ["id", "op"]) as ReadonlyArray<readonly [keyof RequestFields, Kind]>;
+const OP_KINDS = fieldsOf(TYPES.Op, ["op", "path"]) as ReadonlyArray<readonly [keyof WireOp, Kind]>;
 
 /** A growable byte buffer for the encoder. */
 class Writer {
@@ -281,6 +247,7 @@ function present(kind: Kind, v: unknown): boolean {
     case "bool":
       return v === true;
     case "ops":
+    case "strs":
       return (v as unknown[]).length > 0;
   }
 }
@@ -309,18 +276,24 @@ function writeValue(w: Writer, kind: Kind, v: unknown): void {
       for (const op of ops) writeOp(w, op);
       return;
     }
+    case "strs": {
+      const ss = v as string[];
+      w.arrayHeader(ss.length);
+      for (const s of ss) w.str(s);
+      return;
+    }
   }
 }
 
 function writeOp(w: Writer, op: WireOp): void {
   let n = 2;
-  for (const [k, kind] of OP_FIELDS) if (present(kind, op[k])) n++;
+  for (const [k, kind] of OP_KINDS) if (present(kind, op[k])) n++;
   w.mapHeader(n);
   w.str("op");
   w.str(op.op);
   w.str("path");
   w.str(op.path);
-  for (const [k, kind] of OP_FIELDS) {
+  for (const [k, kind] of OP_KINDS) {
     const v = op[k];
     if (!present(kind, v)) continue;
     w.str(k);
@@ -337,13 +310,13 @@ export function encodeRequest(id: Uint, req: Request): Buffer {
   const w = new Writer();
   w.u32(0); // the length, filled in below
   let n = 2;
-  for (const [k, kind] of REQUEST_FIELDS) if (present(kind, req[k])) n++;
+  for (const [k, kind] of REQUEST_KINDS) if (present(kind, req[k])) n++;
   w.mapHeader(n);
   w.str("id");
   w.int(id);
   w.str("op");
   w.str(req.op);
-  for (const [k, kind] of REQUEST_FIELDS) {
+  for (const [k, kind] of REQUEST_KINDS) {
     const v = req[k];
     if (!present(kind, v)) continue;
     w.str(k);
