@@ -58,7 +58,7 @@ class Scope(str, enum.Enum):
 # the zero value. The classes are bound to their wire types at the end of
 # this module.
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 _Conv = Callable[[Any], Any]
 
 
@@ -110,7 +110,7 @@ def _converter(typ: str) -> _Conv:
     return lambda v: _BY_WIRE[typ](v if isinstance(v, dict) else {})
 
 
-def _bind(cls: Type[T], wire: str, **rename: str) -> None:
+def _bind(cls: Type[_T], wire: str, **rename: str) -> None:
     """Makes cls's parser from the fields of wire type wire: each field of
     the dataclass is read from the key of its name (or the one rename gives
     it). A field whose key the protocol lacks fails at import."""
@@ -122,22 +122,22 @@ def _bind(cls: Type[T], wire: str, **rename: str) -> None:
             raise KeyError(f"{cls.__name__}.{f.name}: the protocol's {wire} has no key {key!r}")
         plan.append((key, _converter(types[key])))
 
-    def parse(d: Mapping[str, Any]) -> T:
+    def parse(d: Mapping[str, Any]) -> _T:
         g = d.get
         return cls(*[conv(g(k)) for k, conv in plan])
 
     if all(conv is _as_int for _, conv in plan):  # Stat: the hot one, all integers
         keys = [k for k, _ in plan]
 
-        def parse(d: Mapping[str, Any]) -> T:
+        def parse(d: Mapping[str, Any]) -> _T:
             return cls(*[v if type(v) is int else 0 for v in map(d.get, keys)])
 
     _BY_WIRE.setdefault(wire, parse)
     _BY_CLASS[cls] = parse
 
 
-def _parse(cls: Type[T], d: Mapping[str, Any]) -> T:
-    p: Callable[[Mapping[str, Any]], T] = _BY_CLASS[cls]
+def _parse(cls: Type[_T], d: Mapping[str, Any]) -> _T:
+    p: Callable[[Mapping[str, Any]], _T] = _BY_CLASS[cls]
     return p(d)
 
 
