@@ -12,13 +12,13 @@ import (
 // barrier_leave (until every member left).
 func init() {
 	register(wire.OpBarrierSet, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.SetBarrier(ctx, c.s.backend, c.sid, req.Path); err != nil {
+		if err := c.session().SetBarrier(ctx, req.Path); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil
 	})
 	register(wire.OpBarrierRemove, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.RemoveBarrier(ctx, c.s.backend, c.sid, req.Path); err != nil {
+		if err := c.session().RemoveBarrier(ctx, req.Path); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil
@@ -30,13 +30,13 @@ func init() {
 		return &wire.Empty{}, nil
 	})
 	register(wire.OpBarrierEnter, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.EnterBarrier(ctx, c.s.backend, c.sid, req.Path, req.Count, req.Member, waitFor(req)); err != nil {
+		if err := c.session().EnterBarrier(ctx, req.Path, req.Count, req.Member, waitFor(req)); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil
 	})
 	register(wire.OpBarrierLeave, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.LeaveBarrier(ctx, c.s.backend, c.sid, req.Path, req.Member, waitFor(req)); err != nil {
+		if err := c.session().LeaveBarrier(ctx, req.Path, req.Member, waitFor(req)); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil

@@ -226,7 +226,7 @@ func (c *conn) reclaim(ctx context.Context, sid uint64, holds []string) (int, er
 	if _, err := c.s.backend.Sync(ctx); err != nil {
 		return 0, err
 	}
-	return recipes.Reclaim(ctx, c.s.backend, sid, c.s.backend.Ephemerals(sid), holds)
+	return recipes.Session{Store: c.s.backend, ID: sid}.Reclaim(ctx, c.s.backend.Ephemerals(sid), holds)
 }
 
 // onState hears the backend's session states. It never blocks: states

@@ -11,7 +11,7 @@ import (
 // with the value.
 func init() {
 	register(wire.OpCounterAdd, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		return counterResult(recipes.CounterAdd(ctx, c.s.backend, c.sid, req.Path, req.Delta))
+		return counterResult(c.session().CounterAdd(ctx, req.Path, req.Delta))
 	})
 	register(wire.OpCounterGet, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
 		return counterResult(recipes.CounterGet(c.s.backend, req.Path))
@@ -20,7 +20,7 @@ func init() {
 		if req.Expect == nil || req.Value == nil {
 			return nil, wire.Errorf(wire.CodeBadArguments, "counter_cas needs expect and value")
 		}
-		return counterResult(recipes.CounterCAS(ctx, c.s.backend, c.sid, req.Path, *req.Expect, *req.Value))
+		return counterResult(c.session().CounterCAS(ctx, req.Path, *req.Expect, *req.Value))
 	})
 }
 

@@ -11,20 +11,20 @@ import (
 // session leads; observe is a stream of "leader" events.
 func init() {
 	register(wire.OpCampaign, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		l, err := recipes.Campaign(ctx, c.s.backend, c.sid, req.Path, req.Data, waitFor(req))
+		l, err := c.session().Campaign(ctx, req.Path, req.Data, waitFor(req))
 		if err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.LeaseResult{Key: l.Key, Token: l.Token}, nil
 	})
 	register(wire.OpResign, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.Resign(ctx, c.s.backend, c.sid, req.Key, req.Token); err != nil {
+		if err := c.session().Resign(ctx, req.Key, req.Token); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil
 	})
 	register(wire.OpProclaim, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.Proclaim(ctx, c.s.backend, c.sid, req.Key, req.Token, req.Data); err != nil {
+		if err := c.session().Proclaim(ctx, req.Key, req.Token, req.Data); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil

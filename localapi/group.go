@@ -11,14 +11,14 @@ import (
 // group_watch is a stream of "member" events.
 func init() {
 	register(wire.OpJoin, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		key, token, err := recipes.Join(ctx, c.s.backend, c.sid, req.Group, req.Member, req.Data)
+		key, token, err := c.session().Join(ctx, req.Group, req.Member, req.Data)
 		if err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.LeaseResult{Key: key, Token: token}, nil
 	})
 	register(wire.OpLeave, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.Leave(ctx, c.s.backend, c.sid, req.Group, req.Member); err != nil {
+		if err := c.session().Leave(ctx, req.Group, req.Member); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil

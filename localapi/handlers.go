@@ -117,6 +117,11 @@ func writeOne(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error
 	return &wire.Empty{}, nil
 }
 
+// session is the connection's session, as the recipes act for it.
+func (c *conn) session() recipes.Session {
+	return recipes.Session{Store: c.s.backend, ID: c.sid}
+}
+
 // waitFor turns a request's wait_ms into a recipe's wait: absent or
 // negative waits until granted, 0 tries once.
 func waitFor(req *wire.Request) time.Duration {

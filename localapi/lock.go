@@ -9,14 +9,14 @@ import (
 
 func init() {
 	register(wire.OpLock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		lease, err := recipes.Acquire(ctx, c.s.backend, c.sid, req.Path, waitFor(req))
+		lease, err := c.session().Acquire(ctx, req.Path, waitFor(req))
 		if err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.LockResult{Key: lease.Key, Token: lease.Token}, nil
 	})
 	register(wire.OpUnlock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		if err := recipes.Release(ctx, c.s.backend, c.sid, req.Key); err != nil {
+		if err := c.session().Release(ctx, req.Key); err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.Empty{}, nil

@@ -79,6 +79,6 @@ func reporterOf(c *conn) *recipes.Reporter {
 	onError := func(task string, err error) {
 		c.s.cfg.Logger.Warn("progress report not written", "session", c.sid, "task", task, "error", err)
 	}
-	c.reporter = recipes.NewReporter(c.s.backend, c.sid, spawn, onError)
+	c.reporter = recipes.NewReporter(c.session(), spawn, onError)
 	return c.reporter
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/warden-dev/warden/localapi/wire"
-	"github.com/warden-dev/warden/recipes"
 )
 
 // requeueTimeout bounds putting back an item whose taker has gone.
@@ -15,14 +14,14 @@ const requeueTimeout = 30 * time.Second
 // claimed the first one.
 func init() {
 	register(wire.OpQueuePut, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		key, token, err := recipes.QueuePut(ctx, c.s.backend, c.sid, req.Path, req.Data)
+		key, token, err := c.session().QueuePut(ctx, req.Path, req.Data)
 		if err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.LeaseResult{Key: key, Token: token}, nil
 	})
 	register(wire.OpQueueTake, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		item, err := recipes.QueueTake(ctx, c.s.backend, c.sid, req.Path, waitFor(req))
+		item, err := c.session().QueueTake(ctx, req.Path, waitFor(req))
 		if err != nil {
 			return nil, toWire(err)
 		}
@@ -33,7 +32,7 @@ func init() {
 			// is never both handed out and in the queue.
 			rctx, cancel := context.WithTimeout(context.Background(), requeueTimeout)
 			defer cancel()
-			if _, _, err := recipes.QueuePut(rctx, c.s.backend, c.sid, req.Path, item.Data); err != nil {
+			if _, _, err := c.session().QueuePut(rctx, req.Path, item.Data); err != nil {
 				c.s.cfg.Logger.Warn("queue item lost: its taker went and it could not be put back",
 					"queue", req.Path, "item", item.Key, "error", err)
 			}

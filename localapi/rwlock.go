@@ -4,21 +4,20 @@ import (
 	"context"
 
 	"github.com/warden-dev/warden/localapi/wire"
-	"github.com/warden-dev/warden/recipes"
 )
 
 // The read-write lock: read_lock and write_lock block like lock and
 // answer with the lease; unlock releases either kind.
 func init() {
 	register(wire.OpReadLock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		lease, err := recipes.ReadLock(ctx, c.s.backend, c.sid, req.Path, waitFor(req))
+		lease, err := c.session().ReadLock(ctx, req.Path, waitFor(req))
 		if err != nil {
 			return nil, toWire(err)
 		}
 		return &wire.LeaseResult{Key: lease.Key, Token: lease.Token}, nil
 	})
 	register(wire.OpWriteLock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		lease, err := recipes.WriteLock(ctx, c.s.backend, c.sid, req.Path, waitFor(req))
+		lease, err := c.session().WriteLock(ctx, req.Path, waitFor(req))
 		if err != nil {
 			return nil, toWire(err)
 		}

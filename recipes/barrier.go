@@ -56,11 +56,11 @@ var (
 
 // SetBarrier sets the barrier at path: it creates the node, and missing
 // ancestors as containers. Setting a barrier that is set is not an error.
-func SetBarrier(ctx context.Context, st Store, sid uint64, path string) error {
+func (s Session) SetBarrier(ctx context.Context, path string) error {
 	if err := checkRecipePath(path, "a barrier"); err != nil {
 		return err
 	}
-	_, err := createWithContainers(ctx, st, sid, parentOf(path), fsm.Op{Kind: fsm.OpCreate, Path: path})
+	_, err := s.createWithContainers(ctx, parentOf(path), fsm.Op{Kind: fsm.OpCreate, Path: path})
 	if errors.Is(err, fsm.ErrNodeExists) {
 		return nil
 	}
@@ -69,11 +69,11 @@ func SetBarrier(ctx context.Context, st Store, sid uint64, path string) error {
 
 // RemoveBarrier removes the barrier at path, releasing its waiters.
 // Removing a barrier that is not set is not an error.
-func RemoveBarrier(ctx context.Context, st Store, sid uint64, path string) error {
+func (s Session) RemoveBarrier(ctx context.Context, path string) error {
 	if err := checkRecipePath(path, "a barrier"); err != nil {
 		return err
 	}
-	_, err := write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: path, Version: fsm.AnyVersion})
+	_, err := s.write(ctx, fsm.Op{Kind: fsm.OpDelete, Path: path, Version: fsm.AnyVersion})
 	if errors.Is(err, fsm.ErrNoNode) {
 		return nil
 	}
@@ -123,13 +123,13 @@ func checkMember(path, member string) (string, error) {
 	return key, nil
 }
 
-// EnterBarrier enters session sid into the double barrier at path as
+// EnterBarrier enters session s into the double barrier at path as
 // member, and returns once count members have entered. wait is as for
 // Acquire; when it runs out, or ctx ends, the member's node is removed
 // again. A session may enter again under a name it already holds (after a
 // timeout, say); a name held by another session is refused with
 // node_exists.
-func EnterBarrier(ctx context.Context, st Store, sid uint64, path string, count int64, member string, wait time.Duration) error {
+func (s Session) EnterBarrier(ctx context.Context, path string, count int64, member string, wait time.Duration) error {
 	key, err := checkMember(path, member)
 	if err != nil {
 		return err
@@ -137,13 +137,13 @@ func EnterBarrier(ctx context.Context, st Store, sid uint64, path string, count 
 	if count < 1 {
 		return badArgs("a double barrier's count must be at least 1")
 	}
-	_, err = createWithContainers(ctx, st, sid, path, fsm.Op{Kind: fsm.OpCreate, Path: key, Ephemeral: true})
+	_, err = s.createWithContainers(ctx, path, fsm.Op{Kind: fsm.OpCreate, Path: key, Ephemeral: true})
 	if errors.Is(err, fsm.ErrNodeExists) {
-		stat, ok, _, serr := st.Exists(key, false)
+		stat, ok, _, serr := s.Store.Exists(key, false)
 		if serr != nil {
 			return serr
 		}
-		if !ok || stat.EphemeralOwner != sid {
+		if !ok || stat.EphemeralOwner != s.ID {
 			return err // the name is another session's
 		}
 		err = nil
@@ -152,22 +152,22 @@ func EnterBarrier(ctx context.Context, st Store, sid uint64, path string, count 
 		return err
 	}
 	if ctx.Err() != nil {
-		dropMember(st, sid, key)
+		s.dropMember(key)
 		return ctx.Err()
 	}
 	dl := newDeadline(wait)
 	defer dl.stop()
 	ready := path + "/" + readyName
 	for {
-		members, rstat, rok, err := barrierState(st, path, member)
+		members, rstat, rok, err := barrierState(s.Store, path, member)
 		if err != nil {
-			dropMember(st, sid, key)
+			s.dropMember(key)
 			return err
 		}
 		if members == nil {
 			return errNotMember
 		}
-		if rok && rstat.Mzxid > oldest(st, path, members) {
+		if rok && rstat.Mzxid > oldest(s.Store, path, members) {
 			return nil
 		}
 		if int64(len(members)) >= count {
@@ -177,31 +177,31 @@ func EnterBarrier(ctx context.Context, st Store, sid uint64, path string, count 
 			} else {
 				op = fsm.Op{Kind: fsm.OpCreate, Path: ready}
 			}
-			_, err := writeDetached(ctx, st, sid, op)
+			_, err := s.writeDetached(ctx, op)
 			switch {
 			case err == nil:
 				return nil
 			case errors.Is(err, fsm.ErrNodeExists), errors.Is(err, fsm.ErrBadVersion), errors.Is(err, fsm.ErrNoNode):
 				continue // somebody else released the round or cleaned up: look again
 			}
-			dropMember(st, sid, key)
+			s.dropMember(key)
 			return err
 		}
 		if dl.try() {
-			dropMember(st, sid, key)
+			s.dropMember(key)
 			return errNotEntered
 		}
-		now, ok, w, err := st.Exists(ready, true)
+		now, ok, w, err := s.Store.Exists(ready, true)
 		if err != nil {
-			dropMember(st, sid, key)
+			s.dropMember(key)
 			return err
 		}
 		if ok != rok || now.Mzxid != rstat.Mzxid {
-			st.StopWatch(w) // changed since the listing
+			s.Store.StopWatch(w) // changed since the listing
 			continue
 		}
-		if err := dl.block(ctx, st, w, errNotEntered); err != nil {
-			dropMember(st, sid, key)
+		if err := dl.block(ctx, s.Store, w, errNotEntered); err != nil {
+			s.dropMember(key)
 			return err
 		}
 	}
@@ -249,10 +249,10 @@ func oldest(st Store, path string, members []string) uint64 {
 }
 
 // LeaveBarrier leaves the double barrier at path as member, for session
-// sid, and returns once every member has left. wait is as for Acquire;
+// s, and returns once every member has left. wait is as for Acquire;
 // when it runs out, or ctx ends, the member's node is deleted all the
 // same (leaving is what was asked), and only the wait is cut short.
-func LeaveBarrier(ctx context.Context, st Store, sid uint64, path, member string, wait time.Duration) error {
+func (s Session) LeaveBarrier(ctx context.Context, path, member string, wait time.Duration) error {
 	key, err := checkMember(path, member)
 	if err != nil {
 		return err
@@ -261,7 +261,7 @@ func LeaveBarrier(ctx context.Context, st Store, sid uint64, path, member string
 	defer dl.stop()
 	left := false // this member's node has been deleted
 	for {
-		kids, _, _, err := st.Children(path, false)
+		kids, _, _, err := s.Store.Children(path, false)
 		if errors.Is(err, fsm.ErrNoNode) {
 			if !left {
 				return errNotMember
@@ -287,9 +287,9 @@ func LeaveBarrier(ctx context.Context, st Store, sid uint64, path, member string
 			}
 		}
 		if me >= 0 {
-			if stat, ok, _, err := st.Exists(key, false); err != nil {
+			if stat, ok, _, err := s.Store.Exists(key, false); err != nil {
 				return err
-			} else if !ok || stat.EphemeralOwner != sid {
+			} else if !ok || stat.EphemeralOwner != s.ID {
 				return errNotMember
 			}
 		}
@@ -307,7 +307,7 @@ func LeaveBarrier(ctx context.Context, st Store, sid uint64, path, member string
 			if hasReady {
 				ops = append(ops, fsm.Op{Kind: fsm.OpDelete, Path: path + "/" + readyName, Version: fsm.AnyVersion})
 			}
-			_, err := writeDetached(ctx, st, sid, ops...)
+			_, err := s.writeDetached(ctx, ops...)
 			if err == nil {
 				return nil
 			}
@@ -319,7 +319,7 @@ func LeaveBarrier(ctx context.Context, st Store, sid uint64, path, member string
 			watch = members[len(members)-1]
 		default:
 			if me > 0 {
-				if _, err := writeDetached(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion}); err != nil && !errors.Is(err, fsm.ErrNoNode) {
+				if _, err := s.writeDetached(ctx, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion}); err != nil && !errors.Is(err, fsm.ErrNoNode) {
 					return err
 				}
 				left = true
@@ -327,35 +327,35 @@ func LeaveBarrier(ctx context.Context, st Store, sid uint64, path, member string
 			watch = members[0]
 		}
 		if dl.try() {
-			dropMember(st, sid, key)
+			s.dropMember(key)
 			return errNotLeft
 		}
-		_, ok, w, err := st.Exists(path+"/"+watch, true)
+		_, ok, w, err := s.Store.Exists(path+"/"+watch, true)
 		if err != nil {
-			dropMember(st, sid, key)
+			s.dropMember(key)
 			return err
 		}
 		if !ok {
-			st.StopWatch(w)
+			s.Store.StopWatch(w)
 			continue
 		}
-		if err := dl.block(ctx, st, w, errNotLeft); err != nil {
-			dropMember(st, sid, key)
+		if err := dl.block(ctx, s.Store, w, errNotLeft); err != nil {
+			s.dropMember(key)
 			return err
 		}
 	}
 }
 
-// dropMember deletes key if it is still session sid's member node, with
+// dropMember deletes key if it is still session s's member node, with
 // a fresh context: the caller's may be done. A member name is not unique
 // over time, so a node of the same name that another session created
 // since is left alone.
-func dropMember(st Store, sid uint64, key string) {
-	stat, ok, _, err := st.Exists(key, false)
-	if err != nil || !ok || stat.EphemeralOwner != sid {
+func (s Session) dropMember(key string) {
+	stat, ok, _, err := s.Store.Exists(key, false)
+	if err != nil || !ok || stat.EphemeralOwner != s.ID {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = st.Write(ctx, sid, []fsm.Op{{Kind: fsm.OpDelete, Path: key, Version: stat.Version}})
+	_, _ = s.Store.Write(ctx, s.ID, []fsm.Op{{Kind: fsm.OpDelete, Path: key, Version: stat.Version}})
 }

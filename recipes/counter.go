@@ -44,13 +44,13 @@ func CounterGet(st Store, path string) (CounterValue, error) {
 	return v, err
 }
 
-// CounterAdd adds delta to the counter at path, for session sid, and
+// CounterAdd adds delta to the counter at path, for session s, and
 // returns the new value. An add of 0 writes nothing.
-func CounterAdd(ctx context.Context, st Store, sid uint64, path string, delta int64) (CounterValue, error) {
+func (s Session) CounterAdd(ctx context.Context, path string, delta int64) (CounterValue, error) {
 	if err := checkRecipePath(path, "a counter"); err != nil {
 		return CounterValue{}, err
 	}
-	return updateCounter(ctx, st, sid, path, func(cur int64) (int64, bool, error) {
+	return s.updateCounter(ctx, path, func(cur int64) (int64, bool, error) {
 		if delta == 0 {
 			return cur, false, nil
 		}
@@ -62,13 +62,13 @@ func CounterAdd(ctx context.Context, st Store, sid uint64, path string, delta in
 }
 
 // CounterCAS sets the counter at path to value if it is expect, for
-// session sid. The result's Swapped says whether it did; its Value is the
+// session s. The result's Swapped says whether it did; its Value is the
 // counter's value afterwards (the one that differed from expect, if not).
-func CounterCAS(ctx context.Context, st Store, sid uint64, path string, expect, value int64) (CounterValue, error) {
+func (s Session) CounterCAS(ctx context.Context, path string, expect, value int64) (CounterValue, error) {
 	if err := checkRecipePath(path, "a counter"); err != nil {
 		return CounterValue{}, err
 	}
-	v, err := updateCounter(ctx, st, sid, path, func(cur int64) (int64, bool, error) {
+	v, err := s.updateCounter(ctx, path, func(cur int64) (int64, bool, error) {
 		return value, cur == expect, nil
 	})
 	return v, err
@@ -78,12 +78,12 @@ func CounterCAS(ctx context.Context, st Store, sid uint64, path string, expect, 
 // write succeeds. next returns the new value and whether to write it at
 // all. Each write runs to completion even if ctx ends, so that the caller
 // learns whether its update was applied; ctx is checked between attempts.
-func updateCounter(ctx context.Context, st Store, sid uint64, path string, next func(int64) (int64, bool, error)) (CounterValue, error) {
+func (s Session) updateCounter(ctx context.Context, path string, next func(int64) (int64, bool, error)) (CounterValue, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return CounterValue{}, err
 		}
-		cur, exists, err := readCounter(st, path)
+		cur, exists, err := readCounter(s.Store, path)
 		if err != nil {
 			return CounterValue{}, err
 		}
@@ -94,12 +94,12 @@ func updateCounter(ctx context.Context, st Store, sid uint64, path string, next 
 		data := []byte(strconv.FormatInt(val, 10))
 		ops := []fsm.Op{{Kind: fsm.OpSet, Path: path, Data: data, Version: cur.Version}}
 		if !exists {
-			if ops, err = missingContainers(st, parentOf(path)); err != nil {
+			if ops, err = missingContainers(s.Store, parentOf(path)); err != nil {
 				return CounterValue{}, err
 			}
 			ops = append(ops, fsm.Op{Kind: fsm.OpCreate, Path: path, Data: data})
 		}
-		res, err := writeDetached(ctx, st, sid, ops...)
+		res, err := s.writeDetached(ctx, ops...)
 		switch {
 		case err == nil:
 			return CounterValue{Value: val, Version: res.Ops[len(res.Ops)-1].Stat.Version, Swapped: true}, nil

@@ -43,7 +43,7 @@ var (
 	errNotLeader    = &recipeError{"this candidate is not the leader", ErrNotHeld}
 )
 
-// Campaign enters session sid as a candidate, with value, in the election
+// Campaign enters session s as a candidate, with value, in the election
 // at path, and returns once it leads: when every candidate that entered
 // before it has gone. wait < 0 waits until elected or ctx ends; wait == 0
 // tries once (elected only if nobody is ahead); wait > 0 waits at most that
@@ -53,16 +53,16 @@ var (
 // A leader whose session expired (rather than closed) is followed only
 // once the store's lock-delay on path has passed, so that a leader that was
 // cut off has stopped before the next one starts.
-func Campaign(ctx context.Context, st Store, sid uint64, path string, value []byte, wait time.Duration) (*Leadership, error) {
+func (s Session) Campaign(ctx context.Context, path string, value []byte, wait time.Duration) (*Leadership, error) {
 	if err := checkRecipePath(path, "an election"); err != nil {
 		return nil, err
 	}
-	key, czxid, err := createCandidate(ctx, st, sid, path, value)
+	key, czxid, err := s.createCandidate(ctx, path, value)
 	if err != nil {
 		return nil, err
 	}
-	err = waitInLine(ctx, st, sid, path, key, wait,
-		func() (string, error) { return candidateAhead(st, path, key) }, errNotElected, errNotCandidate)
+	err = s.waitInLine(ctx, path, key, wait,
+		func() (string, error) { return candidateAhead(s.Store, path, key) }, errNotElected, errNotCandidate)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,8 @@ func Campaign(ctx context.Context, st Store, sid uint64, path string, value []by
 // lock), and returns its path and czxid. The create runs to completion
 // even when ctx ends, and the node is then removed again, so no candidate
 // is left behind that nobody waits on.
-func createCandidate(ctx context.Context, st Store, sid uint64, path string, value []byte) (string, uint64, error) {
-	return joinLine(ctx, st, sid, path, candidatePrefix, value)
+func (s Session) createCandidate(ctx context.Context, path string, value []byte) (string, uint64, error) {
+	return s.joinLine(ctx, path, candidatePrefix, value)
 }
 
 // candidateAhead returns the candidate just ahead of key, or "" when key
@@ -85,8 +85,8 @@ func candidateAhead(st Store, path, key string) (string, error) {
 }
 
 // ownCandidate returns the Stat of key if it is a candidate node of session
-// sid (and, when token is not 0, the one created at zxid token).
-func ownCandidate(st Store, sid uint64, key string, token uint64) (fsm.Stat, error) {
+// s (and, when token is not 0, the one created at zxid token).
+func (s Session) ownCandidate(key string, token uint64) (fsm.Stat, error) {
 	if err := fsm.ValidatePath(key); err != nil {
 		return fsm.Stat{}, err
 	}
@@ -94,51 +94,51 @@ func ownCandidate(st Store, sid uint64, key string, token uint64) (fsm.Stat, err
 	if i <= 0 || !strings.HasPrefix(key[i+1:], candidatePrefix) {
 		return fsm.Stat{}, &fsm.Error{Code: fsm.CodeBadArguments, Msg: "not an election candidate key: " + key}
 	}
-	stat, ok, _, err := st.Exists(key, false)
+	stat, ok, _, err := s.Store.Exists(key, false)
 	if err != nil {
 		return fsm.Stat{}, err
 	}
-	if !ok || stat.EphemeralOwner != sid || (token != 0 && stat.Czxid != token) {
+	if !ok || stat.EphemeralOwner != s.ID || (token != 0 && stat.Czxid != token) {
 		return fsm.Stat{}, errNotCandidate
 	}
 	return stat, nil
 }
 
-// Resign withdraws session sid's candidacy key, leading or not. The next
+// Resign withdraws session s's candidacy key, leading or not. The next
 // candidate is elected as soon as the delete is applied. A non-zero token
 // must be the candidacy's own (its czxid), so a stale key that names a
 // later candidacy is refused.
-func Resign(ctx context.Context, st Store, sid uint64, key string, token uint64) error {
-	if _, err := ownCandidate(st, sid, key, token); err != nil {
+func (s Session) Resign(ctx context.Context, key string, token uint64) error {
+	if _, err := s.ownCandidate(key, token); err != nil {
 		return err
 	}
-	_, err := write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
+	_, err := s.write(ctx, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
 	if errors.Is(err, fsm.ErrNoNode) {
 		return errNotCandidate
 	}
 	return err
 }
 
-// Proclaim sets the value of session sid's candidacy key, only while it
+// Proclaim sets the value of session s's candidacy key, only while it
 // leads; otherwise it fails with ErrNotHeld. A leader stays first until
 // its node goes, so the check and the write cannot be overtaken by another
 // candidate; the write is conditional on the version read, so it changes
 // only the node that was checked.
-func Proclaim(ctx context.Context, st Store, sid uint64, key string, token uint64, value []byte) error {
+func (s Session) Proclaim(ctx context.Context, key string, token uint64, value []byte) error {
 	for attempt := 0; ; attempt++ {
-		stat, err := ownCandidate(st, sid, key, token)
+		stat, err := s.ownCandidate(key, token)
 		if err != nil {
 			return err
 		}
 		path := key[:strings.LastIndexByte(key, '/')]
-		pred, err := candidateAhead(st, path, key)
+		pred, err := candidateAhead(s.Store, path, key)
 		if err != nil {
 			return err
 		}
 		if pred != "" {
 			return errNotLeader
 		}
-		_, err = write(ctx, st, sid, fsm.Op{Kind: fsm.OpSet, Path: key, Data: value, Version: stat.Version})
+		_, err = s.write(ctx, fsm.Op{Kind: fsm.OpSet, Path: key, Data: value, Version: stat.Version})
 		switch {
 		case errors.Is(err, fsm.ErrNoNode):
 			return errNotCandidate

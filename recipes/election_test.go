@@ -95,7 +95,7 @@ func (*electionSnapSink) Close() error  { return nil }
 
 func mustCampaign(t *testing.T, st Store, sid uint64, path, value string) *Leadership {
 	t.Helper()
-	l, err := Campaign(context.Background(), st, sid, path, []byte(value), 0)
+	l, err := (Session{Store: st, ID: sid}).Campaign(context.Background(), path, []byte(value), 0)
 	if err != nil {
 		t.Fatalf("campaign %s: %v", value, err)
 	}
@@ -156,7 +156,7 @@ func observerAcrossResync(t *testing.T, unread bool) {
 	}
 	a, b := st.open(), st.open()
 	la := mustCampaign(t, st, a, path, "a")
-	if _, err := Campaign(context.Background(), st, b, path, []byte("b"), 0); !errors.Is(err, ErrNotAcquired) {
+	if _, err := (Session{Store: st, ID: b}).Campaign(context.Background(), path, []byte("b"), 0); !errors.Is(err, ErrNotAcquired) {
 		t.Fatalf("try while a leads: %v", err)
 	}
 	if l := nextLeaderOf(t, o); l.Key != la.Key || string(l.Value) != "a" || l.Token != la.Token {
@@ -172,7 +172,7 @@ func observerAcrossResync(t *testing.T, unread bool) {
 	other := newElectionStore(t)
 	oa, ob := other.open(), other.open()
 	mustCampaign(t, other, oa, path, "x")
-	go func() { _, _ = Campaign(context.Background(), other, ob, path, []byte("y"), -1) }()
+	go func() { _, _ = (Session{Store: other, ID: ob}).Campaign(context.Background(), path, []byte("y"), -1) }()
 	eventuallyTrue(t, func() bool { kids, _, _, _ := other.Children(path, false); return len(kids) == 2 })
 	other.close(oa, fsm.CloseClean, 0)
 	want, err := Leader(other, path)
@@ -200,11 +200,11 @@ func TestCampaignSitsOutLockDelay(t *testing.T) {
 	a, b, c := st.open(), st.open(), st.open()
 	mustCampaign(t, st, a, path, "a")
 	st.close(a, fsm.CloseExpired, time.Hour)
-	if _, err := Campaign(context.Background(), st, b, path, nil, 0); !errors.Is(err, ErrNotAcquired) {
+	if _, err := (Session{Store: st, ID: b}).Campaign(context.Background(), path, nil, 0); !errors.Is(err, ErrNotAcquired) {
 		t.Fatalf("try during the lock-delay: %v", err)
 	}
 	start := time.Now()
-	if _, err := Campaign(context.Background(), st, b, path, nil, 50*time.Millisecond); !errors.Is(err, ErrNotAcquired) {
+	if _, err := (Session{Store: st, ID: b}).Campaign(context.Background(), path, nil, 50*time.Millisecond); !errors.Is(err, ErrNotAcquired) {
 		t.Fatalf("bounded wait during the lock-delay: %v", err)
 	} else if d := time.Since(start); d < 50*time.Millisecond {
 		t.Fatalf("gave up after %v", d)
@@ -214,7 +214,7 @@ func TestCampaignSitsOutLockDelay(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if _, err := Campaign(ctx, st, b, path, nil, -1); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := (Session{Store: st, ID: b}).Campaign(ctx, path, nil, -1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("wait until ctx ends during the lock-delay: %v", err)
 	}
 
@@ -222,7 +222,7 @@ func TestCampaignSitsOutLockDelay(t *testing.T) {
 	const clean = "/c"
 	mustCampaign(t, st, c, clean, "c")
 	st.close(c, fsm.CloseClean, time.Hour)
-	if _, err := Campaign(context.Background(), st, b, clean, nil, 0); err != nil {
+	if _, err := (Session{Store: st, ID: b}).Campaign(context.Background(), clean, nil, 0); err != nil {
 		t.Fatalf("try after a clean close: %v", err)
 	}
 }

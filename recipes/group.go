@@ -63,28 +63,28 @@ func MemberPath(group, member string) (string, error) {
 	return p, nil
 }
 
-// Join makes session sid member of group, with data. It returns the
+// Join makes session s member of group, with data. It returns the
 // member's node and its token. A member id held by another session (or
 // taken by a node that is not a member's) fails with node_exists; one held
 // by this session has its data replaced.
 //
 // The write runs to completion even if ctx ends meanwhile, so that the
 // caller learns whether it joined.
-func Join(ctx context.Context, st Store, sid uint64, group, member string, data []byte) (string, uint64, error) {
+func (s Session) Join(ctx context.Context, group, member string, data []byte) (string, uint64, error) {
 	path, err := MemberPath(group, member)
 	if err != nil {
 		return "", 0, err
 	}
 	for attempt := 0; ; attempt++ {
-		stat, exists, _, err := st.Exists(path, false)
+		stat, exists, _, err := s.Store.Exists(path, false)
 		if err != nil {
 			return "", 0, err
 		}
 		if exists {
-			if stat.EphemeralOwner != sid {
+			if stat.EphemeralOwner != s.ID {
 				return "", 0, memberTaken(member, group)
 			}
-			res, err := writeDetached(ctx, st, sid,
+			res, err := s.writeDetached(ctx,
 				fsm.Op{Kind: fsm.OpSet, Path: path, Data: data, Version: fsm.AnyVersion})
 			switch {
 			case err == nil:
@@ -95,7 +95,7 @@ func Join(ctx context.Context, st Store, sid uint64, group, member string, data 
 			return "", 0, err
 		}
 		op := fsm.Op{Kind: fsm.OpCreate, Path: path, Data: data, Ephemeral: true}
-		created, err := createWithContainers(ctx, st, sid, parentOf(path), op)
+		created, err := s.createWithContainers(ctx, parentOf(path), op)
 		switch {
 		case err == nil:
 			return path, created.Stat.Czxid, nil
@@ -110,21 +110,21 @@ func memberTaken(member, group string) error {
 	return &fsm.Error{Code: fsm.CodeNodeExists, Msg: "member " + quoteName(member) + " of group " + quoteName(group) + " is held by another session"}
 }
 
-// Leave ends session sid's membership of group as member. It fails with
+// Leave ends session s's membership of group as member. It fails with
 // ErrNotHeld when this session does not hold that member.
-func Leave(ctx context.Context, st Store, sid uint64, group, member string) error {
+func (s Session) Leave(ctx context.Context, group, member string) error {
 	path, err := MemberPath(group, member)
 	if err != nil {
 		return err
 	}
-	stat, exists, _, err := st.Exists(path, false)
+	stat, exists, _, err := s.Store.Exists(path, false)
 	if err != nil {
 		return err
 	}
-	if !exists || stat.EphemeralOwner != sid {
+	if !exists || stat.EphemeralOwner != s.ID {
 		return errNotGroupMember
 	}
-	_, err = write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: path, Version: fsm.AnyVersion})
+	_, err = s.write(ctx, fsm.Op{Kind: fsm.OpDelete, Path: path, Version: fsm.AnyVersion})
 	if errors.Is(err, fsm.ErrNoNode) {
 		return errNotGroupMember
 	}

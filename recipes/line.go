@@ -16,7 +16,7 @@ import (
 //
 // The lock, the read lock and the election differ only in ahead (the
 // predecessor, or the nearest writer) and in the words of their errors.
-func waitInLine(ctx context.Context, st Store, sid uint64, path, key string, wait time.Duration,
+func (s Session) waitInLine(ctx context.Context, path, key string, wait time.Duration,
 	ahead func() (string, error), notGranted, gone error) error {
 	dl := newDeadline(wait)
 	defer dl.stop()
@@ -24,14 +24,14 @@ func waitInLine(ctx context.Context, st Store, sid uint64, path, key string, wai
 		blocker, err := ahead()
 		if err != nil {
 			if !errors.Is(err, ErrNotHeld) {
-				abandon(st, sid, key)
+				s.abandon(key)
 			}
 			return err
 		}
 		if blocker == "" {
-			held, err := sitOutLockDelay(ctx, st, path, dl.try(), dl.C())
+			held, err := sitOutLockDelay(ctx, s.Store, path, dl.try(), dl.C())
 			if err != nil {
-				abandon(st, sid, key)
+				s.abandon(key)
 				if errors.Is(err, ErrNotAcquired) {
 					return notGranted
 				}
@@ -43,24 +43,24 @@ func waitInLine(ctx context.Context, st Store, sid uint64, path, key string, wai
 			return nil
 		}
 		if dl.try() {
-			abandon(st, sid, key)
+			s.abandon(key)
 			return notGranted
 		}
-		_, exists, w, err := st.Exists(blocker, true)
+		_, exists, w, err := s.Store.Exists(blocker, true)
 		if err != nil {
-			abandon(st, sid, key)
+			s.abandon(key)
 			return err
 		}
 		if !exists {
-			st.StopWatch(w)
+			s.Store.StopWatch(w)
 			continue
 		}
-		_, mine, own, err := st.Exists(key, true)
+		_, mine, own, err := s.Store.Exists(key, true)
 		if err != nil || !mine {
-			st.StopWatch(w)
-			st.StopWatch(own)
+			s.Store.StopWatch(w)
+			s.Store.StopWatch(own)
 			if err != nil {
-				abandon(st, sid, key)
+				s.abandon(key)
 				return err
 			}
 			return gone
@@ -73,10 +73,10 @@ func waitInLine(ctx context.Context, st Store, sid uint64, path, key string, wai
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
-		st.StopWatch(w)
-		st.StopWatch(own)
+		s.Store.StopWatch(w)
+		s.Store.StopWatch(own)
 		if err != nil {
-			abandon(st, sid, key)
+			s.abandon(key)
 			return err
 		}
 	}

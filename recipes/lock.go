@@ -28,23 +28,23 @@ type Lease struct {
 	Token uint64
 }
 
-// Acquire takes the lock at path for session sid, first come first served.
+// Acquire takes the lock at path for session s, first come first served.
 // wait < 0 waits until acquired or ctx ends; wait == 0 tries once; wait > 0
 // waits at most that long. On any failure the contender node is removed, so
 // a caller that gives up never blocks those behind it.
-func Acquire(ctx context.Context, st Store, sid uint64, path string, wait time.Duration) (*Lease, error) {
+func (s Session) Acquire(ctx context.Context, path string, wait time.Duration) (*Lease, error) {
 	if err := fsm.ValidatePath(path); err != nil {
 		return nil, err
 	}
 	if path == "/" {
 		return nil, &fsm.Error{Code: fsm.CodeBadArguments, Msg: "the root cannot be a lock"}
 	}
-	key, czxid, err := createContender(ctx, st, sid, path)
+	key, czxid, err := s.createContender(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	err = waitInLine(ctx, st, sid, path, key, wait,
-		func() (string, error) { return predecessor(st, path, key) }, ErrNotAcquired, ErrNotHeld)
+	err = s.waitInLine(ctx, path, key, wait,
+		func() (string, error) { return predecessor(s.Store, path, key) }, ErrNotAcquired, ErrNotHeld)
 	if err != nil {
 		return nil, err
 	}
@@ -86,28 +86,28 @@ func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadl
 // flight could still be applied, leaving a contender nobody waits on that
 // would block the lock until the session ends. Instead the create runs to
 // completion and, if ctx has ended meanwhile, the node is removed again.
-func createContender(ctx context.Context, st Store, sid uint64, path string) (string, uint64, error) {
-	return joinLine(ctx, st, sid, path, lockPrefix, nil)
+func (s Session) createContender(ctx context.Context, path string) (string, uint64, error) {
+	return s.joinLine(ctx, path, lockPrefix, nil)
 }
 
 // joinLine creates this session's ephemeral sequential node prefix-N,
 // holding data, in the line under path (with its missing containers, in
 // one write) and returns its path and czxid. See createContender.
-func joinLine(ctx context.Context, st Store, sid uint64, path, prefix string, data []byte) (string, uint64, error) {
+func (s Session) joinLine(ctx context.Context, path, prefix string, data []byte) (string, uint64, error) {
 	node := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + prefix, Data: data, Ephemeral: true, Sequential: true}
 	for attempt := 0; ; attempt++ {
-		ops, err := missingContainers(st, path)
+		ops, err := missingContainers(s.Store, path)
 		if err != nil {
 			return "", 0, err
 		}
 		ops = append(ops, node)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
-		res, err := write(wctx, st, sid, ops...)
+		res, err := s.write(wctx, ops...)
 		cancel()
 		if err == nil {
 			created := res.Ops[len(res.Ops)-1]
 			if ctx.Err() != nil {
-				abandon(st, sid, created.Path)
+				s.abandon(created.Path)
 				return "", 0, ctx.Err()
 			}
 			return created.Path, created.Stat.Czxid, nil
@@ -181,26 +181,26 @@ func ahead(st Store, path, key, prefix string, gone error) (string, error) {
 
 // abandon removes a contender node with a fresh context: the caller's may
 // already be done.
-func abandon(st Store, sid uint64, key string) {
+func (s Session) abandon(key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = st.Write(ctx, sid, []fsm.Op{{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion}})
+	_, _ = s.Store.Write(ctx, s.ID, []fsm.Op{{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion}})
 }
 
-// Release gives up a lease held by session sid. The next contender is
+// Release gives up a lease held by session s. The next contender is
 // granted the lock as soon as the delete is applied.
-func Release(ctx context.Context, st Store, sid uint64, key string) error {
+func (s Session) Release(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	stat, ok, _, err := st.Exists(key, false)
+	stat, ok, _, err := s.Store.Exists(key, false)
 	if err != nil {
 		return err
 	}
-	if !ok || stat.EphemeralOwner != sid {
+	if !ok || stat.EphemeralOwner != s.ID {
 		return ErrNotHeld
 	}
-	_, err = write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
+	_, err = s.write(ctx, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
 	if errors.Is(err, fsm.ErrNoNode) {
 		return ErrNotHeld
 	}

@@ -196,8 +196,7 @@ func (w *ProgressWatcher) Close() { w.v.close() }
 // Reporter accepts one session's reports and coalesces their writes (see
 // the top of this file). It is safe for concurrent use.
 type Reporter struct {
-	st      Store
-	sid     uint64
+	s       Session
 	spawn   func(func())
 	onError func(task string, err error)
 	writes  atomic.Uint64
@@ -213,19 +212,19 @@ type reportSlot struct {
 	pending *TaskReport
 }
 
-// NewReporter returns a Reporter for session sid. spawn runs a writer
+// NewReporter returns a Reporter for session s. spawn runs a writer
 // goroutine; its owner must wait for it before closing the session, so
 // that the session's last reports are written (nil: a plain goroutine).
 // onError hears a background write that failed for any reason other than
 // the task having ended (nil: ignored).
-func NewReporter(st Store, sid uint64, spawn func(func()), onError func(task string, err error)) *Reporter {
+func NewReporter(s Session, spawn func(func()), onError func(task string, err error)) *Reporter {
 	if spawn == nil {
 		spawn = func(f func()) { go f() }
 	}
 	if onError == nil {
 		onError = func(string, error) {}
 	}
-	return &Reporter{st: st, sid: sid, spawn: spawn, onError: onError, slots: map[string]*reportSlot{}}
+	return &Reporter{s: s, spawn: spawn, onError: onError, slots: map[string]*reportSlot{}}
 }
 
 // Writes is the number of writes the Reporter has made.
@@ -259,7 +258,7 @@ func (r *Reporter) Report(ctx context.Context, job, task string, rep TaskReport)
 	inline := len(r.slots) > maxReportSlots
 	r.mu.Unlock()
 
-	_, exists, _, err := r.st.Exists(path, false)
+	_, exists, _, err := r.s.Store.Exists(path, false)
 	if err == nil && !exists {
 		err = r.create(ctx, path, &rep)
 		if errors.Is(err, fsm.ErrNodeExists) {
@@ -294,7 +293,7 @@ func (r *Reporter) Report(ctx context.Context, job, task string, rep TaskReport)
 func (r *Reporter) create(ctx context.Context, path string, rep *TaskReport) error {
 	r.writes.Add(1)
 	op := fsm.Op{Kind: fsm.OpCreate, Path: path, Data: encodeReport(rep), Ephemeral: true}
-	_, err := createWithContainers(ctx, r.st, r.sid, parentOf(path), op)
+	_, err := r.s.createWithContainers(ctx, parentOf(path), op)
 	return err
 }
 
@@ -321,7 +320,7 @@ func (r *Reporter) set(path string, rep *TaskReport) {
 	r.writes.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), reportWriteTimeout)
 	defer cancel()
-	_, err := write(ctx, r.st, r.sid, fsm.Op{Kind: fsm.OpSet, Path: path, Data: encodeReport(rep), Version: fsm.AnyVersion})
+	_, err := r.s.write(ctx, fsm.Op{Kind: fsm.OpSet, Path: path, Data: encodeReport(rep), Version: fsm.AnyVersion})
 	if err != nil && !errors.Is(err, fsm.ErrNoNode) {
 		r.onError(path, err)
 	}

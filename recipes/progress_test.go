@@ -45,7 +45,7 @@ func testReporter(t *testing.T, st Store, sid uint64) (*Reporter, *sync.WaitGrou
 			f()
 		}()
 	}
-	return NewReporter(st, sid, spawn, func(task string, err error) { t.Errorf("write of %s: %v", task, err) }), &wg
+	return NewReporter(Session{Store: st, ID: sid}, spawn, func(task string, err error) { t.Errorf("write of %s: %v", task, err) }), &wg
 }
 
 func report(t *testing.T, r *Reporter, job, task string, percent float64, msg string) {
@@ -216,7 +216,7 @@ func TestProgressWatcherAcrossResync(t *testing.T) {
 	ro, _ := testReporter(t, other, sid)
 	report(t, ro, "j", "change", 99, "changed")
 	report(t, ro, "j", "new", 1, "new")
-	if _, err := write(context.Background(), other, sid, fsm.Op{Kind: fsm.OpDelete, Path: ProgressRoot + "/j/gone", Version: fsm.AnyVersion}); err != nil {
+	if _, err := (Session{Store: other, ID: sid}).write(context.Background(), fsm.Op{Kind: fsm.OpDelete, Path: ProgressRoot + "/j/gone", Version: fsm.AnyVersion}); err != nil {
 		t.Fatal(err)
 	}
 	eventuallyTrue(t, func() bool { got, _ := taskOf(t, other, "j", "change"); return got.Message == "changed" })
@@ -246,38 +246,38 @@ func TestGroupJoinLeave(t *testing.T) {
 	st := newElectionStore(t)
 	a, b := st.open(), st.open()
 	ctx := context.Background()
-	key, token, err := Join(ctx, st, a, "g", "m", []byte("one"))
+	key, token, err := (Session{Store: st, ID: a}).Join(ctx, "g", "m", []byte("one"))
 	if err != nil || key != GroupRoot+"/g/m" || token == 0 {
 		t.Fatalf("join: %q %d %v", key, token, err)
 	}
-	if _, _, err := Join(ctx, st, b, "g", "m", nil); !errors.Is(err, fsm.ErrNodeExists) {
+	if _, _, err := (Session{Store: st, ID: b}).Join(ctx, "g", "m", nil); !errors.Is(err, fsm.ErrNodeExists) {
 		t.Fatalf("join of a member another session holds: %v", err)
 	}
 	// Joining again replaces the data; the membership is the same.
-	if k2, t2, err := Join(ctx, st, a, "g", "m", []byte("two")); err != nil || k2 != key || t2 != token {
+	if k2, t2, err := (Session{Store: st, ID: a}).Join(ctx, "g", "m", []byte("two")); err != nil || k2 != key || t2 != token {
 		t.Fatalf("join again: %q %d %v", k2, t2, err)
 	}
 	if ms, err := MembersOf(st, "g"); err != nil || len(ms) != 1 || string(ms[0].Data) != "two" || ms[0].Token != token {
 		t.Fatalf("members: %+v %v", ms, err)
 	}
-	if err := Leave(ctx, st, b, "g", "m"); !errors.Is(err, ErrNotHeld) {
+	if err := (Session{Store: st, ID: b}).Leave(ctx, "g", "m"); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("leave by another session: %v", err)
 	}
-	if err := Leave(ctx, st, a, "g", "m"); err != nil {
+	if err := (Session{Store: st, ID: a}).Leave(ctx, "g", "m"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Leave(ctx, st, a, "g", "m"); !errors.Is(err, ErrNotHeld) {
+	if err := (Session{Store: st, ID: a}).Leave(ctx, "g", "m"); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("leave twice: %v", err)
 	}
 	if _, ok, _, _ := st.Exists(GroupRoot+"/g", false); ok {
 		t.Fatal("the group's container outlived its last member")
 	}
 	// A node in the way that is not a member's is not taken over.
-	if _, err := write(ctx, st, a, fsm.Op{Kind: fsm.OpCreate, Path: "/warden"}, fsm.Op{Kind: fsm.OpCreate, Path: GroupRoot},
+	if _, err := (Session{Store: st, ID: a}).write(ctx, fsm.Op{Kind: fsm.OpCreate, Path: "/warden"}, fsm.Op{Kind: fsm.OpCreate, Path: GroupRoot},
 		fsm.Op{Kind: fsm.OpCreate, Path: GroupRoot + "/h"}, fsm.Op{Kind: fsm.OpCreate, Path: GroupRoot + "/h/p"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Join(ctx, st, a, "h", "p", nil); !errors.Is(err, fsm.ErrNodeExists) {
+	if _, _, err := (Session{Store: st, ID: a}).Join(ctx, "h", "p", nil); !errors.Is(err, fsm.ErrNodeExists) {
 		t.Fatalf("join over a persistent node: %v", err)
 	}
 }

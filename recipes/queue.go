@@ -41,15 +41,15 @@ type QueueItem struct {
 	Data []byte
 }
 
-// QueuePut appends data to the queue at path, for session sid, and returns
+// QueuePut appends data to the queue at path, for session s, and returns
 // the item's key and its czxid. The write runs to completion even if ctx
 // ends meanwhile (a put is never left half known); the item is then in the
 // queue.
-func QueuePut(ctx context.Context, st Store, sid uint64, path string, data []byte) (string, uint64, error) {
+func (s Session) QueuePut(ctx context.Context, path string, data []byte) (string, uint64, error) {
 	if err := checkRecipePath(path, "a queue"); err != nil {
 		return "", 0, err
 	}
-	created, err := createWithContainers(ctx, st, sid, path,
+	created, err := s.createWithContainers(ctx, path,
 		fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + itemPrefix, Data: data, Sequential: true})
 	if err != nil {
 		return "", 0, err
@@ -58,15 +58,15 @@ func QueuePut(ctx context.Context, st Store, sid uint64, path string, data []byt
 }
 
 // QueueTake removes and returns the first item of the queue at path, for
-// session sid, waiting for one when the queue is empty. wait is as for
+// session s, waiting for one when the queue is empty. wait is as for
 // Acquire. Once an item's delete is applied the item is returned, even if
 // ctx has ended meanwhile: it is no longer in the queue, and dropping it
 // here would lose it.
-func QueueTake(ctx context.Context, st Store, sid uint64, path string, wait time.Duration) (*QueueItem, error) {
+func (s Session) QueueTake(ctx context.Context, path string, wait time.Duration) (*QueueItem, error) {
 	if err := checkRecipePath(path, "a queue"); err != nil {
 		return nil, err
 	}
-	if item, err := takeFirst(ctx, st, sid, path); item != nil || err != nil {
+	if item, err := s.takeFirst(ctx, path); item != nil || err != nil {
 		return item, err
 	}
 	if wait == 0 {
@@ -74,27 +74,27 @@ func QueueTake(ctx context.Context, st Store, sid uint64, path string, wait time
 	}
 	dl := newDeadline(wait)
 	defer dl.stop()
-	line, err := Acquire(ctx, st, sid, path+"/"+queueLine, dl.left())
+	line, err := s.Acquire(ctx, path+"/"+queueLine, dl.left())
 	if errors.Is(err, ErrNotAcquired) {
 		return nil, errQueueEmpty
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer abandon(st, sid, line.Key) // the next taker in line takes over the watch
+	defer s.abandon(line.Key) // the next taker in line takes over the watch
 	for {
-		if item, err := takeFirst(ctx, st, sid, path); item != nil || err != nil {
+		if item, err := s.takeFirst(ctx, path); item != nil || err != nil {
 			return item, err
 		}
-		kids, _, w, err := st.Children(path, true)
+		kids, _, w, err := s.Store.Children(path, true)
 		if err != nil {
 			return nil, err
 		}
 		if len(withPrefix(kids, itemPrefix)) > 0 {
-			st.StopWatch(w) // put since takeFirst looked
+			s.Store.StopWatch(w) // put since takeFirst looked
 			continue
 		}
-		if err := dl.block(ctx, st, w, errQueueEmpty); err != nil {
+		if err := dl.block(ctx, s.Store, w, errQueueEmpty); err != nil {
 			return nil, err
 		}
 	}
@@ -102,9 +102,9 @@ func QueueTake(ctx context.Context, st Store, sid uint64, path string, wait time
 
 // takeFirst takes the first item it can claim, or returns nil when the
 // queue is empty.
-func takeFirst(ctx context.Context, st Store, sid uint64, path string) (*QueueItem, error) {
+func (s Session) takeFirst(ctx context.Context, path string) (*QueueItem, error) {
 	for {
-		kids, _, _, err := st.Children(path, false)
+		kids, _, _, err := s.Store.Children(path, false)
 		if errors.Is(err, fsm.ErrNoNode) {
 			return nil, nil
 		}
@@ -120,7 +120,7 @@ func takeFirst(ctx context.Context, st Store, sid uint64, path string) (*QueueIt
 				return nil, err
 			}
 			key := path + "/" + name
-			data, stat, _, err := st.Get(key, false)
+			data, stat, _, err := s.Store.Get(key, false)
 			if errors.Is(err, fsm.ErrNoNode) {
 				continue // taken since the listing
 			}
@@ -129,7 +129,7 @@ func takeFirst(ctx context.Context, st Store, sid uint64, path string) (*QueueIt
 			}
 			// The claim. It runs to completion even if ctx ends, so that
 			// an item deleted for this taker is always handed to it.
-			_, err = writeDetached(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: stat.Version})
+			_, err = s.writeDetached(ctx, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: stat.Version})
 			switch {
 			case err == nil:
 				return &QueueItem{Key: key, Data: data}, nil

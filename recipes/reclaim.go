@@ -20,7 +20,7 @@ import (
 // Other ephemeral nodes (group memberships, tasks, the app's own) are
 // the app's, known or not, and stay. A node already gone is no error. It
 // returns how many nodes it deleted.
-func Reclaim(ctx context.Context, st Store, sid uint64, owned, holds []string) (int, error) {
+func (s Session) Reclaim(ctx context.Context, owned, holds []string) (int, error) {
 	keep := make(map[string]bool, len(holds))
 	for _, h := range holds {
 		keep[h] = true
@@ -30,7 +30,7 @@ func Reclaim(ctx context.Context, st Store, sid uint64, owned, holds []string) (
 		if keep[p] || !IsContenderName(p[strings.LastIndexByte(p, '/')+1:], false) {
 			continue
 		}
-		_, err := write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: p, Version: fsm.AnyVersion})
+		_, err := s.write(ctx, fsm.Op{Kind: fsm.OpDelete, Path: p, Version: fsm.AnyVersion})
 		switch {
 		case errors.Is(err, fsm.ErrNoNode):
 		case err != nil:

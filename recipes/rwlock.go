@@ -32,37 +32,37 @@ import (
 // readMark is the data of a read contender.
 var readMark = []byte("read")
 
-// ReadLock takes the lock at path for reading, for session sid: it is held
+// ReadLock takes the lock at path for reading, for session s: it is held
 // alongside other readers, never alongside a writer. wait is as for
 // Acquire. On any failure the contender node is removed.
-func ReadLock(ctx context.Context, st Store, sid uint64, path string, wait time.Duration) (*Lease, error) {
+func (s Session) ReadLock(ctx context.Context, path string, wait time.Duration) (*Lease, error) {
 	if err := checkRecipePath(path, "a lock"); err != nil {
 		return nil, err
 	}
-	created, err := createWithContainers(ctx, st, sid, path,
+	created, err := s.createWithContainers(ctx, path,
 		fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + lockPrefix, Data: readMark, Ephemeral: true, Sequential: true})
 	if err != nil {
 		return nil, err
 	}
 	key := created.Path
 	if ctx.Err() != nil {
-		abandon(st, sid, key)
+		s.abandon(key)
 		return nil, ctx.Err()
 	}
 	readers := map[string]bool{} // contender name -> is a reader; a node's kind never changes
-	err = waitInLine(ctx, st, sid, path, key, wait,
-		func() (string, error) { return writerAhead(st, path, key, readers) }, ErrNotAcquired, ErrNotHeld)
+	err = s.waitInLine(ctx, path, key, wait,
+		func() (string, error) { return writerAhead(s.Store, path, key, readers) }, ErrNotAcquired, ErrNotHeld)
 	if err != nil {
 		return nil, err
 	}
 	return &Lease{Path: path, Key: key, Token: created.Stat.Czxid}, nil
 }
 
-// WriteLock takes the lock at path for writing, for session sid: it is
+// WriteLock takes the lock at path for writing, for session s: it is
 // held by nobody else, reader or writer. It is the lock recipe itself
 // (Acquire): a writer's contender is an ordinary lock contender.
-func WriteLock(ctx context.Context, st Store, sid uint64, path string, wait time.Duration) (*Lease, error) {
-	return Acquire(ctx, st, sid, path, wait)
+func (s Session) WriteLock(ctx context.Context, path string, wait time.Duration) (*Lease, error) {
+	return s.Acquire(ctx, path, wait)
 }
 
 // writerAhead returns the nearest writer ahead of key in the line at path,

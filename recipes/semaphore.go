@@ -50,9 +50,9 @@ var (
 )
 
 // AcquireSemaphore takes one of the n leases of the semaphore at path for
-// session sid. wait is as for Acquire; it covers both the wait in line and
+// session s. wait is as for Acquire; it covers both the wait in line and
 // the wait for a free lease. Token is the czxid of the lease's node.
-func AcquireSemaphore(ctx context.Context, st Store, sid uint64, path string, n int64, wait time.Duration) (*Lease, error) {
+func (s Session) AcquireSemaphore(ctx context.Context, path string, n int64, wait time.Duration) (*Lease, error) {
 	if err := checkRecipePath(path, "a semaphore"); err != nil {
 		return nil, err
 	}
@@ -61,34 +61,34 @@ func AcquireSemaphore(ctx context.Context, st Store, sid uint64, path string, n 
 	}
 	dl := newDeadline(wait)
 	defer dl.stop()
-	line, err := Acquire(ctx, st, sid, path+"/"+semLock, dl.left())
+	line, err := s.Acquire(ctx, path+"/"+semLock, dl.left())
 	if errors.Is(err, ErrNotAcquired) {
 		return nil, errNoLease
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer abandon(st, sid, line.Key) // let the next acquirer in, whatever happens
-	if err := semaphoreCount(ctx, st, sid, path, n, line.Key); err != nil {
+	defer s.abandon(line.Key) // let the next acquirer in, whatever happens
+	if err := s.semaphoreCount(ctx, path, n, line.Key); err != nil {
 		return nil, err
 	}
 	leases := path + "/" + semLeases
 	for {
-		kids, _, w, err := st.Children(leases, true)
+		kids, _, w, err := s.Store.Children(leases, true)
 		switch {
 		case errors.Is(err, fsm.ErrNoNode):
 			kids, w = nil, nil
 		case err != nil:
 			return nil, err
 		}
-		holders, err := inLine(st, leases, kids, leasePrefix)
+		holders, err := inLine(s.Store, leases, kids, leasePrefix)
 		if err != nil {
-			st.StopWatch(w)
+			s.Store.StopWatch(w)
 			return nil, err
 		}
 		if int64(len(holders)) < n {
-			st.StopWatch(w)
-			held, err := sitOutLockDelay(ctx, st, leases, dl.try(), dl.C())
+			s.Store.StopWatch(w)
+			held, err := sitOutLockDelay(ctx, s.Store, leases, dl.try(), dl.C())
 			if errors.Is(err, ErrNotAcquired) {
 				return nil, errNoLease
 			}
@@ -98,17 +98,17 @@ func AcquireSemaphore(ctx context.Context, st Store, sid uint64, path string, n 
 			if held {
 				continue
 			}
-			lease, err := createLease(ctx, st, sid, path, line.Key)
+			lease, err := s.createLease(ctx, path, line.Key)
 			if errors.Is(err, fsm.ErrNoNode) || errors.Is(err, fsm.ErrNodeExists) {
 				continue // the leases' container came or went: look again
 			}
 			return lease, err
 		}
 		if dl.try() {
-			st.StopWatch(w)
+			s.Store.StopWatch(w)
 			return nil, errNoLease
 		}
-		if err := dl.block(ctx, st, w, errNoLease); err != nil {
+		if err := dl.block(ctx, s.Store, w, errNoLease); err != nil {
 			return nil, err
 		}
 	}
@@ -117,9 +117,9 @@ func AcquireSemaphore(ctx context.Context, st Store, sid uint64, path string, n 
 // semaphoreCount checks that the semaphore at path has n leases, recording
 // n on first use. lineKey is the caller's node in the internal lock, which
 // it holds.
-func semaphoreCount(ctx context.Context, st Store, sid uint64, path string, n int64, lineKey string) error {
+func (s Session) semaphoreCount(ctx context.Context, path string, n int64, lineKey string) error {
 	for attempt := 0; ; attempt++ {
-		data, stat, _, err := st.Get(path, false)
+		data, stat, _, err := s.Store.Get(path, false)
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func semaphoreCount(ctx context.Context, st Store, sid uint64, path string, n in
 			}
 			return nil
 		}
-		res, err := st.Write(ctx, sid, []fsm.Op{
+		res, err := s.Store.Write(ctx, s.ID, []fsm.Op{
 			{Kind: fsm.OpCheck, Path: lineKey, Version: fsm.AnyVersion},
 			{Kind: fsm.OpSet, Path: path, Data: []byte(strconv.FormatInt(n, 10)), Version: stat.Version},
 		})
@@ -155,17 +155,17 @@ func semaphoreCount(ctx context.Context, st Store, sid uint64, path string, n in
 // createLease creates the caller's lease, in one write with a check that
 // it still holds the internal lock (lineKey). Like a lock's contender, the
 // lease is created even if ctx ends meanwhile, and then removed again.
-func createLease(ctx context.Context, st Store, sid uint64, path, lineKey string) (*Lease, error) {
+func (s Session) createLease(ctx context.Context, path, lineKey string) (*Lease, error) {
 	leases := path + "/" + semLeases
 	ops := []fsm.Op{{Kind: fsm.OpCheck, Path: lineKey, Version: fsm.AnyVersion}}
-	if _, ok, _, err := st.Exists(leases, false); err != nil {
+	if _, ok, _, err := s.Store.Exists(leases, false); err != nil {
 		return nil, err
 	} else if !ok {
 		ops = append(ops, fsm.Op{Kind: fsm.OpCreate, Path: leases, Container: true})
 	}
 	ops = append(ops, fsm.Op{Kind: fsm.OpCreate, Path: leases + "/" + leasePrefix, Ephemeral: true, Sequential: true})
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
-	res, err := st.Write(wctx, sid, ops)
+	res, err := s.Store.Write(wctx, s.ID, ops)
 	cancel()
 	switch {
 	case err != nil:
@@ -177,30 +177,30 @@ func createLease(ctx context.Context, st Store, sid uint64, path, lineKey string
 	}
 	created := res.Ops[len(res.Ops)-1]
 	if ctx.Err() != nil {
-		abandon(st, sid, created.Path)
+		s.abandon(created.Path)
 		return nil, ctx.Err()
 	}
 	return &Lease{Path: path, Key: created.Path, Token: created.Stat.Czxid}, nil
 }
 
-// ReleaseSemaphore gives up a semaphore lease held by session sid. The
+// ReleaseSemaphore gives up a semaphore lease held by session s. The
 // acquirer waiting for a free lease is granted one as soon as the delete
 // is applied.
-func ReleaseSemaphore(ctx context.Context, st Store, sid uint64, key string) error {
+func (s Session) ReleaseSemaphore(ctx context.Context, key string) error {
 	if err := fsm.ValidatePath(key); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(baseName(key), leasePrefix) || baseName(parentOf(key)) != semLeases {
 		return badArgs("not a semaphore lease key: " + key)
 	}
-	stat, ok, _, err := st.Exists(key, false)
+	stat, ok, _, err := s.Store.Exists(key, false)
 	if err != nil {
 		return err
 	}
-	if !ok || stat.EphemeralOwner != sid {
+	if !ok || stat.EphemeralOwner != s.ID {
 		return errNotLease
 	}
-	_, err = write(ctx, st, sid, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
+	_, err = s.write(ctx, fsm.Op{Kind: fsm.OpDelete, Path: key, Version: fsm.AnyVersion})
 	if errors.Is(err, fsm.ErrNoNode) {
 		return errNotLease
 	}

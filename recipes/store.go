@@ -29,6 +29,15 @@ type Store interface {
 	LockDelay(path string) time.Time
 }
 
+// Session is an app's session as the recipes act for it: the store they
+// read and write through, and the session their writes and their
+// ephemeral nodes (contenders, members, tasks) belong to. Recipes that only
+// read take a Store.
+type Session struct {
+	Store Store
+	ID    uint64
+}
+
 // Errors of the recipes, beside the fsm's own.
 var (
 	// ErrNotAcquired: a try or a wait with a timeout ended without the lock.
@@ -38,8 +47,8 @@ var (
 )
 
 // write applies ops and folds a refusal into the error.
-func write(ctx context.Context, st Store, sid uint64, ops ...fsm.Op) (*fsm.Result, error) {
-	res, err := st.Write(ctx, sid, ops)
+func (s Session) write(ctx context.Context, ops ...fsm.Op) (*fsm.Result, error) {
+	res, err := s.Store.Write(ctx, s.ID, ops)
 	if err != nil {
 		return nil, err
 	}

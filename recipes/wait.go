@@ -99,15 +99,15 @@ func (d *deadline) block(ctx context.Context, st Store, w *fsm.Watch, expired er
 // The write is not cut short when ctx ends: a create abandoned in flight
 // could still be applied, with nobody told. It runs to completion, and the
 // caller decides what to do with a node created for a caller that has gone.
-func createWithContainers(ctx context.Context, st Store, sid uint64, parent string, op fsm.Op) (fsm.OpResult, error) {
+func (s Session) createWithContainers(ctx context.Context, parent string, op fsm.Op) (fsm.OpResult, error) {
 	for attempt := 0; ; attempt++ {
-		ops, err := missingContainers(st, parent)
+		ops, err := missingContainers(s.Store, parent)
 		if err != nil {
 			return fsm.OpResult{}, err
 		}
 		ops = append(ops, op)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
-		res, err := st.Write(wctx, sid, ops)
+		res, err := s.Store.Write(wctx, s.ID, ops)
 		cancel()
 		switch {
 		case err != nil:
@@ -126,10 +126,10 @@ func createWithContainers(ctx context.Context, st Store, sid uint64, parent stri
 
 // writeDetached applies ops to completion even if ctx ends meanwhile, so
 // that the caller knows the outcome (see createWithContainers).
-func writeDetached(ctx context.Context, st Store, sid uint64, ops ...fsm.Op) (*fsm.Result, error) {
+func (s Session) writeDetached(ctx context.Context, ops ...fsm.Op) (*fsm.Result, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
 	defer cancel()
-	return write(wctx, st, sid, ops...)
+	return s.write(wctx, ops...)
 }
 
 // checkRecipePath refuses an invalid path and the root, which no recipe
