@@ -110,8 +110,9 @@ export const requests = {
   status: (): Request => req("status", {}),
   members: (): Request => req("members", {}),
   sessions: (): Request => req("sessions", {}),
-  subscribe(path: string, scope?: Scope, fromZxid?: Uint): Request {
-    return req("subscribe", { path, scope: scope || undefined, from_zxid: fromZxid || undefined });
+  /** fold: the agent folds each resync (known: the paths the app knows to exist, when it resumes). */
+  subscribe(path: string, scope?: Scope, fromZxid?: Uint, fold?: boolean, known?: string[]): Request {
+    return req("subscribe", { path, scope: scope || undefined, from_zxid: fromZxid || undefined, fold: fold || undefined, known });
   },
   unsubscribe(sub: Uint): Request {
     return req("unsubscribe", { sub });

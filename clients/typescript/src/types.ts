@@ -146,10 +146,14 @@ export interface ChangeEvent {
   /** The node's data after the change (empty for deleted and synced). */
   data: Uint8Array;
   stat: Stat;
+  /** In a folded subscription: a resync event for a path the app knew that no longer exists. */
+  deleted: boolean;
+  /** In a folded subscription: the last resync event (no synced event follows). */
+  synced: boolean;
 }
 
 export function parseChange(f: Fields): ChangeEvent {
-  return decode("ChangeEvent", f, ["type", "path", "zxid", "data", "stat"]);
+  return decode("ChangeEvent", f);
 }
 
 /** Who leads an election. `key` is empty when nobody does. */
