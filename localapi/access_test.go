@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warden-dev/warden/localapi/wire"
 	"github.com/warden-dev/warden/recipes"
 )
 
@@ -85,5 +86,26 @@ func TestContenderNames(t *testing.T) {
 	}
 	if !recipes.IsContenderName("lock-", true) || recipes.IsContenderName("job-", true) || recipes.IsContenderName("lock-0000000001", true) {
 		t.Error("sequential prefixes misjudged")
+	}
+}
+
+// TestOpTableMatchesTheAgent: the protocol's op table (localapi/wire/ops.go,
+// from which the clients' tables are generated) lists exactly the ops the
+// agent serves, with the same answer to "allowed without a session".
+func TestOpTableMatchesTheAgent(t *testing.T) {
+	described := map[string]bool{}
+	for _, o := range wire.Ops {
+		described[o.Op] = true
+		if _, served := handlers[o.Op]; !served && o.Op != wire.OpHello && o.Op != wire.OpCancel {
+			t.Errorf("the op table describes %q, which the agent does not serve", o.Op)
+		}
+		if o.Op != wire.OpHello && o.Op != wire.OpCancel && o.Sessionless != sessionless[o.Op] {
+			t.Errorf("%q: the op table says sessionless=%v, the agent %v", o.Op, o.Sessionless, sessionless[o.Op])
+		}
+	}
+	for op := range handlers {
+		if !described[op] {
+			t.Errorf("the agent serves %q, which the op table does not describe", op)
+		}
 	}
 }
