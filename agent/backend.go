@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"strconv"
 
 	"github.com/warden-dev/warden/cluster"
 	"github.com/warden-dev/warden/fsm"
@@ -49,7 +48,7 @@ func (b backend) Status() wire.StatusResult {
 	}
 	return wire.StatusResult{
 		Node: st.Node, Role: role, State: st.State, Leader: st.Leader,
-		Term: atoi(st.Term), CommitIndex: atoi(st.CommitIndex), AppliedIndex: atoi(st.AppliedIndex),
+		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Sessions: st.Sessions, Znodes: st.Znodes,
 	}
 }
@@ -74,9 +73,4 @@ func (b backend) Members() []wire.Member {
 		out = append(out, wire.Member(m))
 	}
 	return out
-}
-
-func atoi(s string) uint64 {
-	n, _ := strconv.ParseUint(s, 10, 64)
-	return n
 }

@@ -450,24 +450,23 @@ type Status struct {
 	Node         string `json:"node"`
 	State        string `json:"state"`
 	Leader       string `json:"leader"`
-	Term         string `json:"term"`
-	CommitIndex  string `json:"commit_index"`
-	AppliedIndex string `json:"applied_index"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
 	Sessions     int    `json:"sessions"`
 	Znodes       int    `json:"znodes"`
 }
 
 // Status reports this node's Raft state.
 func (n *Node) Status() Status {
-	s := n.raft.Stats()
 	_, leader := n.raft.LeaderWithID()
 	return Status{
 		Node:         n.cfg.NodeName,
 		State:        n.raft.State().String(),
 		Leader:       string(leader),
-		Term:         s["term"],
-		CommitIndex:  s["commit_index"],
-		AppliedIndex: s["applied_index"],
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.raft.AppliedIndex(),
 		Sessions:     len(n.fsm.Sessions()),
 		Znodes:       n.fsm.NodeCount(),
 	}
