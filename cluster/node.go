@@ -317,14 +317,16 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 			var res fsm.Result
 			err := n.rpc.call(actx, string(addr), rpcApply, entry, &res)
 			cancel()
-			if err == nil {
+			switch {
+			case err == nil:
 				return &res, nil
-			}
-			var refused *refusedError
-			if errors.As(err, &refused) {
+			case errors.Is(err, ErrRefused), errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
+				// Asking again would get the same answer.
 				return nil, err
+			case !errors.Is(err, errNotLeader):
+				// The leader may have applied it, or may yet.
+				lastErr = ErrTimeout
 			}
-			lastErr = ErrTimeout
 			n.cfg.Logger.Debug("forward to leader", "leader", addr, "error", err)
 		}
 		select {

@@ -18,8 +18,12 @@ import (
 
 // The agents' RPC: msgpack request and response values, one at a time on a
 // connection, over the mux's RPC kind. Only the leader answers apply,
-// keepalive and barrier; other agents answer notLeader and the caller
+// keepalive and barrier; other agents answer not_leader and the caller
 // retries against the leader it learns of.
+//
+// A failed call is answered with a code (rpcCode) and a message. The caller
+// acts on the code alone, mapped to one of the sentinel errors in errors.go;
+// the message is for logs and for the app's error text.
 
 // RPC methods.
 const (
@@ -29,23 +33,126 @@ const (
 	rpcLeave     = "leave"     // Body: the leaving agent's name; it is removed from Raft
 )
 
+// rpcCode says why a call failed. Codes are part of the protocol between
+// agents: add new ones, never change what one means. A caller that gets a
+// code it does not know treats it as internal.
+type rpcCode string
+
+const (
+	// codeNotLeader: the agent asked does not lead (or stopped leading,
+	// or is shutting down); nothing was done. Retry at the leader.
+	codeNotLeader rpcCode = "not_leader"
+	// codeRefused: the caller may not do this (see authorize); nothing
+	// was done. Do not retry.
+	codeRefused rpcCode = "refused"
+	// codeBadRequest: the request did not decode or named no known
+	// method; nothing was done. Do not retry.
+	codeBadRequest rpcCode = "bad_request"
+	// codeTooLarge: the request or its answer would exceed
+	// maxRPCMessage.
+	codeTooLarge rpcCode = "too_large"
+	// codeTimeout: the leader did not commit the entry in time; it may
+	// still be applied (a retry with the same sequence is applied once).
+	codeTimeout rpcCode = "timeout"
+	// codeInternal: anything else.
+	codeInternal rpcCode = "internal"
+)
+
+// rpcSentinels maps each code to the error the caller sees.
+var rpcSentinels = map[rpcCode]error{
+	codeNotLeader:  errNotLeader,
+	codeRefused:    ErrRefused,
+	codeBadRequest: ErrBadRequest,
+	codeTooLarge:   ErrTooLarge,
+	codeTimeout:    ErrTimeout,
+	codeInternal:   errRemoteInternal,
+}
+
+// codeOf is the code an agent answers for err.
+func codeOf(err error) rpcCode {
+	switch terr := translate(err); {
+	case errors.Is(err, errNotLeader), errors.Is(terr, ErrUnavailable), errors.Is(terr, ErrClosed):
+		return codeNotLeader
+	case errors.Is(err, ErrRefused):
+		return codeRefused
+	case errors.Is(err, ErrBadRequest):
+		return codeBadRequest
+	case errors.Is(err, ErrTooLarge):
+		return codeTooLarge
+	case errors.Is(terr, ErrTimeout):
+		return codeTimeout
+	}
+	return codeInternal
+}
+
+// rpcError is a failed call as the caller sees it: errors.Is matches the
+// sentinel of its code.
+type rpcError struct {
+	code rpcCode
+	msg  string
+}
+
+func (e *rpcError) Error() string {
+	if e.msg == "" {
+		return e.Unwrap().Error()
+	}
+	return e.msg
+}
+
+func (e *rpcError) Unwrap() error {
+	if err, ok := rpcSentinels[e.code]; ok {
+		return err
+	}
+	return errRemoteInternal
+}
+
 type rpcRequest struct {
 	Method string `msgpack:"m"`
 	Body   []byte `msgpack:"b"`
 }
 
+// rpcResponse is a call's answer: Body on success, Code and Err on
+// failure.
+//
+// NotLeader and Refused are what agents built before Code answered with;
+// an agent still sets them beside Code, and reads them when Code is
+// missing. They can go once no agent of this release's earlier builds
+// remains.
 type rpcResponse struct {
-	Err       string `msgpack:"e,omitempty"`
-	NotLeader bool   `msgpack:"nl,omitempty"`
-	Refused   bool   `msgpack:"r,omitempty"` // the caller may not do this: do not retry
-	Body      []byte `msgpack:"b,omitempty"`
+	Code      rpcCode `msgpack:"c,omitempty"`
+	Err       string  `msgpack:"e,omitempty"`
+	NotLeader bool    `msgpack:"nl,omitempty"`
+	Refused   bool    `msgpack:"r,omitempty"`
+	Body      []byte  `msgpack:"b,omitempty"`
 }
 
-// refusedError is an RPC the leader refused to let the caller make; a
-// retry would be refused too.
-type refusedError struct{ msg string }
+// failure is the answer for a call that failed with err.
+func failure(err error) *rpcResponse {
+	code := codeOf(err)
+	r := &rpcResponse{Code: code, NotLeader: code == codeNotLeader, Refused: code == codeRefused}
+	if code != codeNotLeader {
+		r.Err = err.Error()
+	}
+	return r
+}
 
-func (e *refusedError) Error() string { return e.msg }
+// err returns the caller's error for r (nil when the call succeeded).
+func (r *rpcResponse) err() error {
+	code := r.Code
+	if code == "" {
+		switch {
+		case r.NotLeader:
+			code = codeNotLeader
+		case r.Refused:
+			code = codeRefused
+		case r.Err != "":
+			code = codeInternal
+		default:
+			return nil
+		}
+	}
+	return &rpcError{code: code, msg: r.Err}
+}
 
 type keepaliveRequest struct {
 	Agent string   `msgpack:"agent"`
@@ -55,9 +162,6 @@ type keepaliveRequest struct {
 type keepaliveResponse struct {
 	Unknown []uint64 `msgpack:"unknown"` // sessions the leader no longer has
 }
-
-// errNotLeader: the agent asked is not the leader.
-var errNotLeader = errors.New("not the leader")
 
 // RPC messages are framed: a 4-byte big-endian length, then the msgpack
 // value. A length over maxRPCMessage ends the connection before anything is
@@ -71,9 +175,6 @@ const (
 	rpcBodyTimeout = 10 * time.Second
 )
 
-// errRPCTooLarge: a peer announced a message over maxRPCMessage.
-var errRPCTooLarge = fmt.Errorf("rpc message over %d bytes", maxRPCMessage)
-
 // writeRPC frames v onto w and flushes it.
 func writeRPC(w *bufio.Writer, v any) error {
 	b, err := msgpack.Marshal(v)
@@ -81,7 +182,7 @@ func writeRPC(w *bufio.Writer, v any) error {
 		return err
 	}
 	if len(b) > maxRPCMessage {
-		return errRPCTooLarge
+		return ErrTooLarge
 	}
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
@@ -106,7 +207,7 @@ func readRPC(r *bufio.Reader, c net.Conn, idle time.Duration, v any) error {
 	}
 	size := binary.BigEndian.Uint32(hdr[:])
 	if size > maxRPCMessage {
-		return errRPCTooLarge
+		return ErrTooLarge
 	}
 	if c != nil {
 		_ = c.SetReadDeadline(time.Now().Add(rpcBodyTimeout))
@@ -134,11 +235,22 @@ func (n *Node) serveRPC(c net.Conn) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				n.cfg.Logger.Debug("rpc read", "from", c.RemoteAddr(), "error", err)
 			}
+			if errors.Is(err, ErrTooLarge) {
+				// The body was not read: say why, then end the
+				// connection, which is out of step.
+				_ = c.SetWriteDeadline(time.Now().Add(rpcBodyTimeout))
+				_ = writeRPC(w, failure(err))
+			}
 			return
 		}
 		resp := n.handleRPC(&req, peer)
 		_ = c.SetWriteDeadline(time.Now().Add(rpcBodyTimeout))
-		if err := writeRPC(w, resp); err != nil {
+		err := writeRPC(w, resp)
+		if errors.Is(err, ErrTooLarge) {
+			// (Nothing of it was written.)
+			err = writeRPC(w, failure(err))
+		}
+		if err != nil {
 			return
 		}
 	}
@@ -149,11 +261,11 @@ func (n *Node) serveRPC(c net.Conn) {
 // itself (see authorize).
 func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
 	if !n.IsLeader() {
-		return &rpcResponse{NotLeader: true}
+		return failure(errNotLeader)
 	}
 	if err := n.authorize(req, peer); err != nil {
 		n.cfg.Logger.Warn("refused an rpc", "method", req.Method, "peer", peer, "error", err)
-		return &rpcResponse{Err: err.Error(), Refused: true}
+		return failure(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 	defer cancel()
@@ -163,26 +275,31 @@ func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
 	case rpcApply:
 		// An entry that does not decode would stop every replica's FSM:
 		// refuse it here, before it reaches the log.
-		if err = fsm.Check(req.Body); err == nil {
-			if body, err = n.applyLocal(ctx, req.Body); err == nil {
-				n.nudgeFollowers()
-			}
+		if err = fsm.Check(req.Body); err != nil {
+			err = fmt.Errorf("%w: %v", ErrBadRequest, err)
+		} else if body, err = n.applyLocal(ctx, req.Body); err == nil {
+			n.nudgeFollowers()
 		}
 	case rpcKeepalive:
 		var ka keepaliveRequest
-		if err = msgpack.Unmarshal(req.Body, &ka); err == nil {
+		if err = msgpack.Unmarshal(req.Body, &ka); err != nil {
+			err = fmt.Errorf("%w: keepalive: %v", ErrBadRequest, err)
+		} else {
 			unknown, ready := n.expiry.renewKnown(ka.Agent, ka.IDs)
 			if !ready {
-				return &rpcResponse{NotLeader: true}
+				return failure(errNotLeader)
 			}
 			body = &keepaliveResponse{Unknown: unknown}
 		}
 	case rpcLeave:
 		var name string
-		if err = msgpack.Unmarshal(req.Body, &name); err == nil {
-			if name == n.cfg.NodeName {
-				err = errors.New("the leader cannot remove itself")
-			} else if err = n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout).Error(); err == nil {
+		switch err = msgpack.Unmarshal(req.Body, &name); {
+		case err != nil:
+			err = fmt.Errorf("%w: leave: %v", ErrBadRequest, err)
+		case name == n.cfg.NodeName:
+			err = fmt.Errorf("%w: the leader cannot remove itself", ErrRefused)
+		default:
+			if err = n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout).Error(); err == nil {
 				// Serf's own leave message is best effort too: say it for
 				// the agent, so that this Serf (whose view drives the
 				// Raft configuration) and the others see it left, not
@@ -201,17 +318,14 @@ func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
 			body = n.fsm.Index()
 		}
 	default:
-		err = fmt.Errorf("unknown rpc method %q", req.Method)
-	}
-	if errors.Is(translate(err), ErrUnavailable) {
-		return &rpcResponse{NotLeader: true}
+		err = fmt.Errorf("%w: unknown rpc method %q", ErrBadRequest, req.Method)
 	}
 	if err != nil {
-		return &rpcResponse{Err: err.Error()}
+		return failure(err)
 	}
 	b, err := msgpack.Marshal(body)
 	if err != nil {
-		return &rpcResponse{Err: err.Error()}
+		return failure(err)
 	}
 	return &rpcResponse{Body: b}
 }
@@ -229,12 +343,12 @@ func (n *Node) authorize(req *rpcRequest, peer string) error {
 	case rpcKeepalive:
 		var ka keepaliveRequest
 		if err := msgpack.Unmarshal(req.Body, &ka); err == nil && ka.Agent != peer {
-			return fmt.Errorf("agent %s may not renew the sessions of %s", peer, ka.Agent)
+			return fmt.Errorf("%w: agent %s may not renew the sessions of %s", ErrRefused, peer, ka.Agent)
 		}
 	case rpcLeave:
 		var name string
 		if err := msgpack.Unmarshal(req.Body, &name); err == nil && name != peer {
-			return fmt.Errorf("agent %s may not announce the leave of %s", peer, name)
+			return fmt.Errorf("%w: agent %s may not announce the leave of %s", ErrRefused, peer, name)
 		}
 	case rpcApply:
 		a, err := fsm.ActorOf(req.Body)
@@ -242,11 +356,11 @@ func (n *Node) authorize(req *rpcRequest, peer string) error {
 			return nil // refused as undecodable by the apply itself
 		}
 		if a.Owner != "" && a.Owner != peer {
-			return fmt.Errorf("agent %s may not open or take up a session for %s", peer, a.Owner)
+			return fmt.Errorf("%w: agent %s may not open or take up a session for %s", ErrRefused, peer, a.Owner)
 		}
 		if a.Session != 0 && !a.TakesOver {
 			if s, ok := n.fsm.Session(a.Session); ok && s.Owner != peer {
-				return fmt.Errorf("agent %s may not act for session %d of %s", peer, a.Session, s.Owner)
+				return fmt.Errorf("%w: agent %s may not act for session %d of %s", ErrRefused, peer, a.Session, s.Owner)
 			}
 		}
 	}
@@ -349,14 +463,10 @@ func (p *rpcPool) call(ctx context.Context, addr, method string, body []byte, ou
 	}
 	_ = c.c.SetDeadline(time.Time{})
 	p.put(addr, c)
-	switch {
-	case resp.NotLeader:
-		return errNotLeader
-	case resp.Refused:
-		return &refusedError{resp.Err}
-	case resp.Err != "":
-		return errors.New(resp.Err)
-	case out != nil:
+	if err := resp.err(); err != nil {
+		return err
+	}
+	if out != nil {
 		return msgpack.Unmarshal(resp.Body, out)
 	}
 	return nil
