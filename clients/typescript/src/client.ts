@@ -4,7 +4,7 @@
 // in locks.ts, config.ts and recipes.ts.
 
 import { Config } from "./config.js";
-import { acquireLease, Election, lockCheck, Semaphore, type Lease } from "./locks.js";
+import { acquireLease, Election, lockCheck, orNull, Semaphore, type Lease } from "./locks.js";
 import type { CallOptions, ConnectOptions } from "./options.js";
 import { Barrier, Counter, DoubleBarrier, Group, progress, Queue, Task, watchProgress, type Membership } from "./recipes.js";
 import { requests } from "./requests.js";
@@ -34,9 +34,9 @@ export class Client extends Znodes {
     return acquireLease(this, "lock", path, o);
   }
 
-  /** Acquires the lock only if it is free now; otherwise throws TimeoutError. */
-  tryLock(path: string, o: CallOptions = {}): Promise<Lease> {
-    return acquireLease(this, "lock", path, { ...o, timeoutMs: 0 });
+  /** Acquires the lock only if it is free now; otherwise resolves null. */
+  tryLock(path: string, o: CallOptions = {}): Promise<Lease | null> {
+    return orNull(acquireLease(this, "lock", path, { ...o, timeoutMs: 0 }));
   }
 
   /** Acquires the lock at path for reading (shared with other readers, never with a writer). */
@@ -44,8 +44,9 @@ export class Client extends Znodes {
     return acquireLease(this, "read_lock", path, o);
   }
 
-  tryReadLock(path: string, o: CallOptions = {}): Promise<Lease> {
-    return acquireLease(this, "read_lock", path, { ...o, timeoutMs: 0 });
+  /** Acquires the lock for reading only if it can be had now (no writer holds it or is in line); otherwise resolves null. */
+  tryReadLock(path: string, o: CallOptions = {}): Promise<Lease | null> {
+    return orNull(acquireLease(this, "read_lock", path, { ...o, timeoutMs: 0 }));
   }
 
   /** Acquires the lock at path for writing (the same as lock). */
@@ -53,8 +54,9 @@ export class Client extends Znodes {
     return acquireLease(this, "write_lock", path, o);
   }
 
-  tryWriteLock(path: string, o: CallOptions = {}): Promise<Lease> {
-    return acquireLease(this, "write_lock", path, { ...o, timeoutMs: 0 });
+  /** Acquires the lock for writing only if it is free now; otherwise resolves null. */
+  tryWriteLock(path: string, o: CallOptions = {}): Promise<Lease | null> {
+    return orNull(acquireLease(this, "write_lock", path, { ...o, timeoutMs: 0 }));
   }
 
   /** Whether token is the fencing token of the current holder of the lock at path. */

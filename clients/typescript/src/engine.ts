@@ -6,6 +6,7 @@
 import { Conn, type Outcome, type SendOptions } from "./conn.js";
 import {
   ConnectionClosedError,
+  DisconnectedError,
   fromWire,
   NotHeldError,
   SessionLostError,
@@ -19,9 +20,28 @@ import { Resumer } from "./resume.js";
 import { socketPath } from "./socket.js";
 import { RawStream, type StreamOwner } from "./stream.js";
 import { parseHello, type HelloResult } from "./types.js";
-import type { Fields, Request } from "./wire.js";
+import type { Fields, Message, Request } from "./wire.js";
 
 let warnedUnhandled = false;
+
+/** The grants whose key the app then holds: a resuming hello names them (see Resumer). */
+const LEASE_OPS: ReadonlySet<string> = new Set(["lock", "read_lock", "write_lock", "semaphore_acquire", "campaign"]);
+
+/**
+ * The grant waits that are sent again after a resume when the connection
+ * dropped while they waited: their place in line is gone (the agent
+ * removes it on the resume), so they queue anew.
+ */
+const REQUEUED_OPS: ReadonlySet<string> = new Set([...LEASE_OPS, "queue_take"]);
+
+/** A grant wait sent again after a resume: with what is left of its wait, or TimeoutError once nothing is. */
+function requeued(req: Request, start: number): Request {
+  const w = req.wait_ms;
+  if (typeof w !== "number" || w <= 0) return req; // -1 waits until granted; 0 tries once
+  const left = Math.ceil(w - (Date.now() - start));
+  if (left <= 0) throw new TimeoutError("timeout", `${req.op} was not granted within ${w} ms`);
+  return { ...req, wait_ms: left };
+}
 
 /**
  * A connection to the local Warden agent and the session it carries:
@@ -42,6 +62,9 @@ export class Engine implements StreamOwner {
   #heartbeat: NodeJS.Timeout | null = null;
   readonly #resumer: Resumer;
   #closedResolve!: () => void;
+  /** Resolves (and is replaced) at every change of state or connection; see #notify. */
+  #changed: Promise<void>;
+  #changedResolve!: () => void;
   /** Resolves once the client has ended for good (closed, lost). */
   readonly done: Promise<void>;
 
@@ -50,6 +73,7 @@ export class Engine implements StreamOwner {
     this.#opts = opts;
     this.#path = socketPath(opts.socket);
     this.done = new Promise((r) => (this.#closedResolve = r));
+    this.#changed = new Promise((r) => (this.#changedResolve = r));
     this.#resumer = new Resumer({
       token: () => ({ sessionId: this.#sessionId, secret: this.#secret }),
       timeoutMs: () => this.#timeoutMs,
@@ -65,6 +89,7 @@ export class Engine implements StreamOwner {
         this.#setState("lost");
         this.#finish();
       },
+      unsubscribe: (sub) => this.unsubscribe(sub),
     });
   }
 
@@ -144,7 +169,7 @@ export class Engine implements StreamOwner {
     this.#adopt(conn);
     if (o.heartbeat && this.#timeoutMs > 0) {
       this.#heartbeat = setInterval(() => {
-        if (this.#conn && !this.#resumer.running) this.ping().catch(() => undefined);
+        if (this.#conn) this.ping().catch(() => undefined);
       }, o.heartbeatIntervalMs ?? Math.max(Math.floor(this.#timeoutMs / 3), 1));
       this.#heartbeat.unref();
     }
@@ -159,6 +184,7 @@ export class Engine implements StreamOwner {
   #adopt(conn: Conn): void {
     if (this.#dialing === conn) this.#dialing = null;
     this.#conn = conn;
+    this.#notify();
     const held = conn.held ?? [];
     conn.held = null;
     this.#setState("connected");
@@ -226,10 +252,15 @@ export class Engine implements StreamOwner {
       // session (or the leader expires it), so nothing it held counts.
       this.#terminal = new SessionLostError(`the connection to the warden agent ended, and the session with it (${err.message})`, { cause: err });
     }
-    // Grant requests waiting now fail, but their contender nodes stay
-    // with the session: the resume removes them.
-    if (resuming) this.#resumer.dropped(conn);
-    conn.failAll(this.#terminal ?? err);
+    if (resuming) {
+      // The session lives on. Its streams wait for the resume; grant waits
+      // in flight are sent again after it (see _roundTrip); every other
+      // request in flight fails, its outcome unknown.
+      this.#resumer.dropped(conn);
+      conn.failAll(new DisconnectedError(`${err.message}; the session is being resumed`, { cause: err }));
+    } else {
+      conn.failAll(this.#terminal ?? err);
+    }
     if (!current) return;
     this.#conn = null;
     if (resuming) {
@@ -247,6 +278,7 @@ export class Engine implements StreamOwner {
 
   /** Records and reports a state: only a change is reported. */
   #setState(state: SessionState, sessionId = this.#sessionId): void {
+    this.#notify();
     if (state === this.#state) return;
     this.#state = state;
     const cb = this.#opts.onSessionState;
@@ -261,17 +293,41 @@ export class Engine implements StreamOwner {
     }
   }
 
+  /** Wakes whoever waits for a change of state or connection (waitConnected). */
+  #notify(): void {
+    const resolve = this.#changedResolve;
+    this.#changed = new Promise((r) => (this.#changedResolve = r));
+    resolve();
+  }
+
   #finish(): void {
     if (this.#heartbeat) {
       clearInterval(this.#heartbeat);
       this.#heartbeat = null;
     }
+    this.#resumer.end(this.#terminal ?? new ConnectionClosedError("the client was closed"));
     this.#closedResolve();
   }
 
-  /** Records a grant handed to the app (see Resumer). @internal */
-  _hold(key: string): void {
-    this.#resumer.holds.add(key);
+  /**
+   * Resolves once the session is connected: at once when it is, else
+   * after the resume in progress (or once `suspended` is over). Rejects
+   * with the client's error if it ends first, with TimeoutError after
+   * timeoutMs, and with the signal's reason when it aborts.
+   */
+  async waitConnected(o: CallOptions = {}): Promise<void> {
+    checkTimeout(o.timeoutMs);
+    const ms = o.timeoutMs === Infinity ? undefined : o.timeoutMs;
+    const { signal, dispose } = callSignal(o.signal, ms, () => new TimeoutError("timeout", `the session was not connected within ${ms} ms`));
+    try {
+      for (;;) {
+        if (this.#terminal) throw this.#terminal;
+        if (this.#conn && this.#state === "connected") return;
+        await raceAbort(Promise.race([this.#changed, this.done]), signal);
+      }
+    } finally {
+      dispose();
+    }
   }
 
   /** Gives back a grant by its key with req (unlock, release, resign): forgotten once done or not held. @internal */
@@ -286,6 +342,32 @@ export class Engine implements StreamOwner {
   }
 
   /**
+   * Gives back a grant nobody will use (one granted as its caller gave
+   * up, a lease at the end of an `await using` block), quietly. It is
+   * forgotten first, so a resume under way has the agent remove it; when
+   * the request meets a resume, it is sent again once that is done (the
+   * resume may have kept it). Other errors are ignored: a session that
+   * ended holds nothing, and not_held means it is gone already.
+   * @internal
+   */
+  async _drop(key: string, req: Request): Promise<void> {
+    this.#resumer.holds.delete(key);
+    for (;;) {
+      try {
+        await this._call(req);
+        return;
+      } catch (e) {
+        if (!(e instanceof DisconnectedError)) return;
+      }
+      try {
+        await this.#afterResume(undefined);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /**
    * Ends the connection, and with it the session: its ephemeral nodes go
    * and its locks pass on at once. A resumable session is only detached:
    * it keeps what it holds until resumed or until its timeout passes.
@@ -297,7 +379,7 @@ export class Engine implements StreamOwner {
     }
     const conns = [this.#conn, this.#dialing].filter((c): c is Conn => c !== null);
     for (const c of conns) c.end(this.#terminal);
-    this.#finish();
+    this.#finish(); // also ends the streams waiting for a resume
     await Promise.all(conns.map((c) => c.closed));
   }
 
@@ -319,18 +401,23 @@ export class Engine implements StreamOwner {
 
   // ------------------------------------------------------------ requests
 
-  /** Waits for a usable connection: through a resume in progress, if any. */
-  async #ready(signal?: AbortSignal): Promise<Conn> {
+  /** The connection to send on. While a resume is under way a call fails at once, with DisconnectedError. */
+  #live(): Conn {
+    if (this.#terminal) throw this.#terminal;
+    if (this.#conn) return this.#conn;
+    if (this.#resumer.running) throw new DisconnectedError();
+    throw new ConnectionClosedError("not connected");
+  }
+
+  /** The connection once the resume under way (and any that follows it) is done. */
+  async #afterResume(signal: AbortSignal | undefined): Promise<Conn> {
     for (;;) {
       if (this.#terminal) throw this.#terminal;
-      const resume = this.#resumer.running;
-      if (resume) {
-        // close() wakes the waiters at once (done), whatever the resume is doing.
-        await raceAbort(Promise.race([resume, this.done]), signal);
-        continue;
-      }
       if (this.#conn) return this.#conn;
-      throw new ConnectionClosedError("not connected");
+      const running = this.#resumer.running;
+      if (!running) throw new ConnectionClosedError("not connected");
+      // close() wakes the waiters at once (done), whatever the resume is doing.
+      await raceAbort(Promise.race([running, this.done]), signal);
     }
   }
 
@@ -338,6 +425,11 @@ export class Engine implements StreamOwner {
    * Sends a request and waits for its reply message (error replies are
    * returned, not thrown). See CallOptions for signal and timeoutMs;
    * `waits` marks an op whose timeout goes to the agent as wait_ms.
+   *
+   * A grant wait (REQUEUED_OPS) in flight when the connection drops is
+   * sent again once the session is resumed, with what is left of its
+   * wait; any other request then fails with DisconnectedError. The key of
+   * a lease granted is recorded as held as soon as the reply is read.
    * @internal
    */
   async _roundTrip(req: Request, o: CallOptions = {}, send: SendOptions = {}, waits = false): Promise<Outcome> {
@@ -350,13 +442,30 @@ export class Engine implements StreamOwner {
     }
     const limit = o.timeoutMs;
     const { signal, dispose } = callSignal(o.signal, ms, () => new TimeoutError("timeout", `${req.op} did not finish within ${limit} ms`));
+    const start = Date.now();
+    if (LEASE_OPS.has(req.op)) send = { ...send, onReply: (m) => this.#held(m) };
     try {
       signal?.throwIfAborted();
-      const conn = await this.#ready(signal);
-      return await conn.exchange(req, signal, send);
+      let conn = this.#live();
+      let r = req;
+      for (;;) {
+        try {
+          return await conn.exchange(r, signal, send);
+        } catch (e) {
+          if (!(e instanceof DisconnectedError) || !REQUEUED_OPS.has(req.op)) throw e;
+        }
+        conn = await this.#afterResume(signal);
+        r = requeued(req, start);
+      }
     } finally {
       dispose();
     }
+  }
+
+  /** Records the key of a lease granted, before anyone can see the grant. */
+  #held(m: Message): void {
+    const key = m.error ? undefined : m.result?.["key"];
+    if (typeof key === "string" && key !== "") this.#resumer.holds.add(key);
   }
 
   /** Sends a request and returns its result, throwing the agent's error as its class. @internal */
@@ -372,8 +481,7 @@ export class Engine implements StreamOwner {
    * result. A late grant, or one whose result cannot be parsed (a token
    * over 2^53), is passed to `undo` (which must read only what cannot
    * fail, such as the key) before the call throws. With "keep" the
-   * outcome is reported even to a caller that gave up. With `holds`, the
-   * key it names is recorded as held (see Resumer).
+   * outcome is reported even to a caller that gave up.
    * @internal
    */
   async _grant<T>(
@@ -382,7 +490,6 @@ export class Engine implements StreamOwner {
     waits: boolean,
     undo: ((result: Fields) => Promise<unknown>) | "keep",
     parse: (result: Fields) => T,
-    holds?: (v: T) => string,
   ): Promise<T> {
     const out = await this._roundTrip(req, o, { awaitCancel: true }, waits);
     if (out.msg.error) {
@@ -401,13 +508,17 @@ export class Engine implements StreamOwner {
       if (undo !== "keep") await undo(result).catch(() => undefined);
       throw e;
     }
-    if (holds) this.#resumer.holds.add(holds(v));
     return v; // for "keep": done all the same, so reported even after an abort
   }
 
-  /** Starts a stream; resolves with its raw events once the agent has. @internal */
-  async _openStream(req: Request, o: CallOptions = {}): Promise<RawStream> {
-    const out = await this._roundTrip(req, o, { awaitCancel: true, opens: (sub) => new RawStream(this, sub) });
+  /**
+   * Starts a stream; resolves with its raw events once the agent has.
+   * With reopen, the stream is opened again with the request it builds
+   * after each resume of the session (see RawStream).
+   * @internal
+   */
+  async _openStream(req: Request, o: CallOptions = {}, reopen?: () => Request): Promise<RawStream> {
+    const out = await this._roundTrip(req, o, { awaitCancel: true, opens: (sub) => new RawStream(this, sub, reopen) });
     if (out.msg.error) {
       if (out.aborted !== undefined) throw out.aborted;
       throw fromWire(out.msg.error);
@@ -427,6 +538,7 @@ export class Engine implements StreamOwner {
 
   /** @internal (StreamOwner) */
   forgetStream(sub: number, stream: RawStream): void {
+    this.#resumer.forget(stream);
     for (const c of [this.#conn, this.#dialing]) {
       if (c && c.streams.get(sub) === stream) c.streams.delete(sub);
     }

@@ -75,6 +75,19 @@ export class ConnectionClosedError extends WardenError {
 }
 
 /**
+ * The connection dropped and the client is resuming its resumable
+ * session: a call made meanwhile was not sent, and one in flight at the
+ * drop may or may not have taken effect. Retry once the session is
+ * `connected` again (see `Client.waitConnected`). Its code is
+ * `disconnected`.
+ */
+export class DisconnectedError extends ConnectionClosedError {
+  constructor(message = "the connection to the warden agent dropped; the session is being resumed", options?: { cause?: unknown }) {
+    super(message, options, "disconnected");
+  }
+}
+
+/**
  * The client refused to connect: the socket belongs to another user than
  * root or the expected one ($WARDEN_SOCKET_OWNER, else the process's own),
  * so it may not be the agent's. Its code is `socket_owner`.

@@ -2,7 +2,7 @@
 // holds, each with its key and fencing token.
 
 import type { Engine } from "./engine.js";
-import { NotHeldError } from "./errors.js";
+import { NotHeldError, TimeoutError } from "./errors.js";
 import { waitMs, type CallOptions } from "./options.js";
 import { requests } from "./requests.js";
 import { Stream } from "./stream.js";
@@ -31,7 +31,7 @@ export class Lease {
   readonly client: Engine;
   /** The lock's path. */
   readonly path: string;
-  /** The lease's own node, PATH/lock-NNNNNNNNNN. */
+  /** The lease's key: its own node, under the lock's path. */
   readonly key: string;
   /** The fencing token (the creation zxid of the lease's node). */
   readonly token: number;
@@ -54,9 +54,9 @@ export class Lease {
     return lockCheck(this.client, this.path, this.token, o);
   }
 
-  /** Releases the lock at the end of an `await using` block. */
+  /** Releases the lock at the end of an `await using` block (quietly; through a resume, if one is under way). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.unlock().catch(() => undefined);
+    await this.client._drop(this.key, requests.unlock(this.key));
   }
 }
 
@@ -74,8 +74,18 @@ export async function acquireLease(
   const wait = waitMs(o);
   const req =
     op === "lock" ? requests.lock(path, wait) : op === "read_lock" ? requests.readLock(path, wait) : requests.writeLock(path, wait);
-  const l = await c._grant(req, o, true, (res) => c._call(requests.unlock(keyOf(res))), parseLease, (l) => l.key);
+  const l = await c._grant(req, o, true, (res) => c._drop(keyOf(res), requests.unlock(keyOf(res))), parseLease);
   return new Lease(c, path, l.key, l.token);
+}
+
+/** A try variant's result: the grant, or null when it was not free (the agent answered timeout). */
+export async function orNull<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof TimeoutError) return null;
+    throw e;
+  }
 }
 
 // ------------------------------------------------------------ semaphore
@@ -100,16 +110,15 @@ export class Semaphore {
       requests.semaphoreAcquire(this.path, this.n, waitMs(o)),
       o,
       true,
-      (res) => c._call(requests.semaphoreRelease(keyOf(res))),
+      (res) => c._drop(keyOf(res), requests.semaphoreRelease(keyOf(res))),
       parseLease,
-      (l) => l.key,
     );
     return new SemaphoreLease(c, this.path, l.key, l.token);
   }
 
-  /** Takes a lease only if one is free now; otherwise throws TimeoutError. */
-  tryAcquire(o: CallOptions = {}): Promise<SemaphoreLease> {
-    return this.acquire(tryOpts(o));
+  /** Takes a lease only if one is free now; otherwise resolves null. */
+  tryAcquire(o: CallOptions = {}): Promise<SemaphoreLease | null> {
+    return orNull(this.acquire(tryOpts(o)));
   }
 }
 
@@ -139,7 +148,7 @@ export class SemaphoreLease {
 /** A won election, held until resign() or the end of the session. */
 export class Leadership {
   readonly path: string;
-  /** This candidate's node, PATH/n-NNNNNNNNNN. */
+  /** This candidate's key: its own node, under the election's path. */
   readonly key: string;
   /** The fencing token: strictly increasing from one leader to the next. */
   readonly token: number;
@@ -190,9 +199,8 @@ export class Election {
       o,
       true,
       // The raw token (a bigint when over 2^53), so that undoing cannot fail.
-      (res) => c._call(requests.resign(keyOf(res), typeof res["token"] === "bigint" || typeof res["token"] === "number" ? res["token"] : undefined)),
+      (res) => c._drop(keyOf(res), requests.resign(keyOf(res), typeof res["token"] === "bigint" || typeof res["token"] === "number" ? res["token"] : undefined)),
       parseLease,
-      (l) => l.key,
     );
     this.leadership = new Leadership(c, this.path, l.key, l.token);
     return this.leadership;
@@ -221,9 +229,12 @@ export class Election {
   /**
    * Follows the election: first the current leader (null when nobody
    * leads), then each change of leader or of the leader's value, in order.
+   * After a resume of a resumable session it starts again with the
+   * current leader.
    */
   observe(o: { signal?: AbortSignal } = {}): Stream<Leader | null> {
-    const start = this.#c._openStream(requests.observe(this.path), o);
+    const req = requests.observe(this.path);
+    const start = this.#c._openStream(req, o, () => req);
     return new Stream(
       start,
       (b) => {

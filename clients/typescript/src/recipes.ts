@@ -3,6 +3,7 @@
 
 import type { Engine } from "./engine.js";
 import { fromWire, NoNodeError } from "./errors.js";
+import { orNull } from "./locks.js";
 import { waitMs, type CallOptions } from "./options.js";
 import { requests } from "./requests.js";
 import { Stream } from "./stream.js";
@@ -88,7 +89,8 @@ export async function progress(c: Engine, job: string, o: CallOptions = {}): Pro
 }
 
 export function watchProgress(c: Engine, job: string, o: { signal?: AbortSignal } = {}): Stream<TaskEvent> {
-  return new Stream(c._openStream(requests.progressWatch(job), o), parseTaskEvent, o.signal);
+  const req = requests.progressWatch(job);
+  return new Stream(c._openStream(req, o, () => req), parseTaskEvent, o.signal);
 }
 
 // ---------------------------------------------------------------- groups
@@ -159,9 +161,14 @@ export class Group {
     return Array.isArray(r["members"]) ? (r["members"] as unknown[]).map(parseGroupMember) : [];
   }
 
-  /** Follows the group: each current member first, then every join, change and leave. */
+  /**
+   * Follows the group: each current member first, then every join, change
+   * and leave. After a resume of a resumable session it starts again with
+   * each current member.
+   */
   watch(o: { signal?: AbortSignal } = {}): Stream<MemberEvent> {
-    return new Stream(this.#c._openStream(requests.groupWatch(this.name), o), parseMemberEvent, o.signal);
+    const req = requests.groupWatch(this.name);
+    return new Stream(this.#c._openStream(req, o, () => req), parseMemberEvent, o.signal);
   }
 }
 
@@ -242,9 +249,9 @@ export class Queue {
     return this.#c._grant(requests.queueTake(this.path, waitMs(o)), o, true, "keep", parseQueueItem);
   }
 
-  /** Removes and returns the first item, or throws TimeoutError when the queue is empty. */
-  tryTake(o: CallOptions = {}): Promise<QueueItem> {
-    return this.take({ ...o, timeoutMs: 0 });
+  /** Removes and returns the first item, or resolves null when the queue is empty. */
+  tryTake(o: CallOptions = {}): Promise<QueueItem | null> {
+    return orNull(this.take({ ...o, timeoutMs: 0 }));
   }
 }
 

@@ -1,21 +1,13 @@
 // The automatic resume of a resumable session whose connection dropped:
-// reconnect within the session timeout, take the session up again, and
-// remove what the grant requests in flight at the drop left queued.
+// reconnect within the session timeout, take the session up again with a
+// hello that tells the agent which grants the app holds (the agent then
+// removes the session's other places in line), and open the streams again.
 
-import {
-  BadArgumentsError,
-  ConnectionClosedError,
-  NoNodeError,
-  SessionExpiredError,
-  SessionLostError,
-  UnsupportedVersionError,
-  WardenError,
-  fromWire,
-} from "./errors.js";
+import { BadArgumentsError, SessionExpiredError, SessionLostError, UnsupportedVersionError, fromWire, type WardenError } from "./errors.js";
 import type { Conn } from "./conn.js";
 import { requests } from "./requests.js";
-import { parseChildren, parseStat } from "./types.js";
-import type { Fields, Request } from "./wire.js";
+import type { RawStream } from "./stream.js";
+import type { Request } from "./wire.js";
 
 /** What the resume needs from the client. */
 export interface ResumeHost {
@@ -30,38 +22,29 @@ export interface ResumeHost {
    * yet (but close() ends it): adopt or abandon it.
    */
   connect(hello: Request, signal: AbortSignal): Promise<Conn>;
-  /** Makes conn the client's connection. */
+  /** Makes conn the client's connection (and reports `connected`). */
   adopt(conn: Conn): void;
   /** Closes a connection that was not adopted. */
   abandon(conn: Conn): void;
   /** The session could not be resumed: the client ends with err. */
   lose(err: SessionLostError): void;
+  /** Ends the stream sub at the agent (a stream closed while it was being opened again). */
+  unsubscribe(sub: number): Promise<void>;
 }
 
-/**
- * The grant requests that queue a contender node at the agent. When a
- * resumable session's connection drops while one waits, the node stays
- * (the session lives on): the client removes it after the resume.
- */
-const RECLAIM_OPS: ReadonlySet<string> = new Set(["lock", "read_lock", "write_lock", "semaphore_acquire", "campaign"]);
-
-/** A grant request in flight (see RECLAIM_OPS). */
-interface GrantRequest {
-  op: string;
-  path: string;
-}
-
-/** PATH/name, for a PATH that may be the root. */
-function childPath(path: string, name: string): string {
-  return path.endsWith("/") ? `${path}${name}` : `${path}/${name}`;
-}
+/** The longest one attempt to resume may take (connect and hello). */
+const ATTEMPT_MS = 10000;
 
 /** Resumes one client's session each time its connection drops. */
 export class Resumer {
-  /** The keys of the grants handed to the app and not given back (lock, semaphore and election leases). */
+  /**
+   * The keys of the grants the app holds (locks, read and write locks,
+   * semaphore leases, candidacies): a resuming hello names them, and the
+   * agent removes the session's other places in line.
+   */
   readonly holds = new Set<string>();
-  /** The grant requests that were in flight when a connection dropped: their nodes are removed after the resume. */
-  readonly #toReclaim = new Map<string, GrantRequest>();
+  /** The streams of a dropped connection that are opened again after the resume. */
+  readonly #detached = new Set<RawStream>();
   readonly #host: ResumeHost;
   #running: Promise<void> | null = null;
   #resumes = 0;
@@ -80,44 +63,63 @@ export class Resumer {
     return this.#resumes;
   }
 
-  /** The connection dropped: remembers its grant requests in flight, and starts the resume. */
+  /**
+   * The connection dropped: takes its streams that can be opened again
+   * off it (they wait, keeping their place, for the resume), and starts
+   * the resume. What is left on conn is the caller's to fail.
+   */
   dropped(conn: Conn): void {
-    for (const req of conn.inFlight()) {
-      if (RECLAIM_OPS.has(req.op) && typeof req.path === "string") {
-        this.#toReclaim.set(`${req.op}\0${req.path}`, { op: req.op, path: req.path });
-      }
+    for (const [sub, s] of [...conn.streams]) {
+      if (!s.reopen) continue;
+      conn.streams.delete(sub);
+      s.detach();
+      this.#detached.add(s);
     }
-    this.#running = this.#run().finally(() => {
-      this.#running = null;
+    if (this.#running) return;
+    const run: Promise<void> = this.#run().finally(() => {
+      if (this.#running === run) this.#running = null;
     });
+    this.#running = run;
+  }
+
+  /** A stream was closed by the app: it is no longer opened again. */
+  forget(s: RawStream): void {
+    this.#detached.delete(s);
+  }
+
+  /** The client ended: the streams waiting for the resume end with err. */
+  end(err: Error): void {
+    const streams = [...this.#detached];
+    this.#detached.clear();
+    for (const s of streams) s.end(err);
   }
 
   async #run(): Promise<void> {
     const host = this.#host;
-    const deadline = Date.now() + host.timeoutMs();
+    let deadline = Date.now() + host.timeoutMs();
     let delay = 20;
     let lastErr: unknown = null;
     while (!host.terminal()) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      let conn: Conn | null = null;
       try {
-        const signal = AbortSignal.timeout(left);
         const { sessionId, secret } = host.token();
-        conn = await host.connect(requests.hello({ sessionId, secret }), signal);
-        // Before `connected` and before any waiting call goes on: remove
-        // what the grant requests in flight at the drop left queued.
-        await this.#reclaim(conn, sessionId, signal);
-        if (host.terminal()) {
+        // The holds as the hello goes out: the app's leases, nothing else.
+        const hello = requests.hello({ sessionId, secret, reclaim: true, holds: [...this.holds] });
+        const conn = await host.connect(hello, AbortSignal.timeout(Math.min(left, ATTEMPT_MS)));
+        if (conn.ended) {
+          // Resumed, and dropped again at once: the agent started the
+          // session's timeout afresh when the connection closed.
           host.abandon(conn);
-          return;
+          deadline = Date.now() + host.timeoutMs();
+          continue;
         }
-        if (conn.ended) throw new ConnectionClosedError("the connection to the warden agent closed during the resume");
         this.#resumes++;
+        this.#running = null; // over: a drop from now on starts a new resume
+        this.#reopen(conn); // first, so that app calls made on `connected` come after
         host.adopt(conn);
         return;
       } catch (e) {
-        if (conn) host.abandon(conn);
         if (host.terminal()) return;
         lastErr = e;
         if (e instanceof SessionExpiredError || e instanceof UnsupportedVersionError || e instanceof BadArgumentsError) break;
@@ -126,6 +128,7 @@ export class Resumer {
       delay = Math.min(delay * 2, 500);
     }
     if (host.terminal()) return;
+    this.#running = null;
     const why =
       lastErr instanceof SessionExpiredError
         ? `the session could not be resumed: ${lastErr.message}`
@@ -134,43 +137,36 @@ export class Resumer {
   }
 
   /**
-   * Removes the contender nodes that grant requests in flight at a drop
-   * left queued at the agent: under each remembered path, every candidate
-   * node (lock-*, n-*, a semaphore's _lock/lock-* and leases/lease-*) that
-   * belongs to this session and is not a grant held by the app. no_node is
-   * ignored (the node went meanwhile); any other failure fails the resume
-   * attempt, which is retried, and the remembered paths with it.
+   * Opens every detached stream again on conn, each with the request it
+   * builds now (a subscription: from the last event the app was handed).
+   * A stream the agent refuses ends with the agent's error; one whose
+   * request the connection takes down with it stays detached, for the
+   * next resume.
    */
-  async #reclaim(conn: Conn, sessionId: number, signal: AbortSignal): Promise<void> {
-    const call = async (req: Request): Promise<Fields | null> => {
-      const out = await conn.exchange(req, signal);
-      if (!out.msg.error) return out.msg.result ?? {};
-      const e = fromWire(out.msg.error);
-      if (e instanceof NoNodeError) return null;
-      // A plain WardenError: the attempt fails and is retried within the session timeout.
-      throw new WardenError(e.code, `removing what a dropped request left queued: ${req.op} ${req.path}: ${e.message}`, undefined, { cause: e });
-    };
-    for (const [k, g] of [...this.#toReclaim]) {
-      const dirs: Array<[string, string]> =
-        g.op === "campaign"
-          ? [[g.path, "n-"]]
-          : g.op === "semaphore_acquire"
-            ? [[childPath(g.path, "_lock"), "lock-"], [childPath(g.path, "leases"), "lease-"]]
-            : [[g.path, "lock-"]];
-      for (const [dir, prefix] of dirs) {
-        const r = await call(requests.children(dir));
-        if (!r) continue;
-        for (const name of parseChildren(r).children) {
-          if (!name.startsWith(prefix)) continue;
-          const node = childPath(dir, name);
-          if (this.holds.has(node)) continue;
-          const ex = await call(requests.exists(node));
-          if (!ex || ex["exists"] !== true) continue;
-          if (parseStat(ex["stat"]).ephemeralOwner !== sessionId) continue;
-          await call(requests.delete(node, -1));
-        }
-      }
-      this.#toReclaim.delete(k);
+  #reopen(conn: Conn): void {
+    for (const s of this.#detached) {
+      let sub = 0;
+      conn
+        .exchange(s.reopen!(), undefined, {
+          opens: (n) => {
+            sub = n;
+            this.#detached.delete(s);
+            return s.attach(n);
+          },
+        })
+        .then(
+          (out) => {
+            if (out.msg.error) {
+              this.#detached.delete(s);
+              s.end(fromWire(out.msg.error));
+            } else if (s.closed && sub !== 0) {
+              // Closed by the app while it was being opened again.
+              conn.streams.delete(sub);
+              this.#host.unsubscribe(sub).catch(() => undefined);
+            }
+          },
+          () => undefined,
+        );
     }
   }
 }

@@ -3,8 +3,8 @@
 // queued here as they arrive (the socket reader never waits for the app)
 // and handed out through an async iterator.
 
-import { BadArgumentsError } from "./errors.js";
-import type { Fields } from "./wire.js";
+import { BadArgumentsError, ConnectionClosedError, SessionLostError } from "./errors.js";
+import type { Fields, Request } from "./wire.js";
 
 /** What a stream needs from the client that owns it. */
 export interface StreamOwner {
@@ -12,34 +12,62 @@ export interface StreamOwner {
   forgetStream(sub: number, stream: RawStream): void;
 }
 
-/** The raw events of one stream, before they are parsed. */
+/**
+ * The raw events of one stream, before they are parsed. A stream with
+ * `reopen` outlives the connection it was opened on: when a resumable
+ * session's connection drops it is detached (the events not handed out
+ * yet are dropped) and opened again after the resume with the request
+ * `reopen` builds then, under a new id.
+ */
 export class RawStream {
-  readonly sub: number;
+  /** The stream's id at the agent; 0 while it is detached. */
+  sub: number;
+  /** Builds the request that opens the stream again after a resume; absent, the stream ends with its connection. */
+  readonly reopen: (() => Request) | undefined;
   private owner: StreamOwner;
   private queue: Fields[] = [];
   private head = 0;
   /** Every next() waiting for an event (several may wait at once). */
   private waiters = new Set<() => void>();
   private err: Error | null = null;
-  private closed = false;
+  #closed = false;
 
-  constructor(owner: StreamOwner, sub: number) {
+  constructor(owner: StreamOwner, sub: number, reopen?: () => Request) {
     this.owner = owner;
     this.sub = sub;
+    this.reopen = reopen;
+  }
+
+  /** Whether the stream was closed by its owner (or has ended quietly). */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Called by the reader for each event of the stream. */
   push(body: Fields): void {
-    if (this.closed) return;
+    if (this.#closed) return;
     this.queue.push(body);
     this.wake();
   }
 
   /** Ends the stream; next() throws err once the queue is drained (null: ends quietly). */
   end(err: Error | null): void {
-    if (this.err === null && !this.closed) this.err = err;
-    if (err === null) this.closed = true;
+    if (this.err === null && !this.#closed) this.err = err;
+    if (err === null) this.#closed = true;
     this.wake();
+  }
+
+  /** The connection dropped: forgets the events not handed out, and waits to be opened again. */
+  detach(): void {
+    this.sub = 0;
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /** Opened again, as sub. */
+  attach(sub: number): this {
+    this.sub = sub;
+    return this;
   }
 
   private wake(): void {
@@ -61,7 +89,7 @@ export class RawStream {
         return b;
       }
       if (this.err) throw this.err;
-      if (this.closed) return null;
+      if (this.#closed) return null;
       signal?.throwIfAborted();
       await new Promise<void>((resolve) => {
         const waiter = (): void => {
@@ -81,27 +109,27 @@ export class RawStream {
 
   /** Unsubscribes at the agent and ends the stream. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.#closed) return;
     const hadErr = this.err !== null;
-    this.closed = true;
+    this.#closed = true;
     this.queue = [];
     this.head = 0;
     this.owner.forgetStream(this.sub, this);
     this.wake();
-    if (hadErr) return; // the connection ended: nothing to unsubscribe
+    // Ended with its connection, or detached: there is nothing to unsubscribe.
+    if (hadErr || this.sub === 0) return;
     try {
       await this.owner.unsubscribe(this.sub);
     } catch (e) {
       if (e instanceof BadArgumentsError) return; // already ended at the agent
-      if (e instanceof Error && (e as { code?: string }).code === "connection_closed") return;
-      if (e instanceof Error && (e as { code?: string }).code === "session_lost") return;
+      if (e instanceof ConnectionClosedError || e instanceof SessionLostError) return; // and the stream with it
       throw e;
     }
   }
 
   /** Forgets a stream the agent has ended (a fired one-shot watch). */
   forget(): void {
-    this.closed = true;
+    this.#closed = true;
     this.owner.forgetStream(this.sub, this);
   }
 }

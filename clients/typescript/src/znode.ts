@@ -6,7 +6,7 @@ import { Engine } from "./engine.js";
 import { fromWire, WardenError } from "./errors.js";
 import { checkVersion, raceAbort, type CallOptions, type CreateOptions, type SubscribeOptions, type VersionOptions, type WatchOptions } from "./options.js";
 import { requests, ops as requestsOps, type CreateFlags, type Scope } from "./requests.js";
-import { RawStream, Stream } from "./stream.js";
+import { RawStream, SKIP, Stream } from "./stream.js";
 import {
   parseChange,
   parseChildren,
@@ -68,26 +68,110 @@ export class Watch {
 }
 
 /**
+ * Where a subscription that a resume opens again starts: right after the
+ * last event handed out to the app, so that no change is missed or handed
+ * out twice. One zxid may carry several changes (a multi): when only some
+ * were handed out, the subscription starts again at that zxid and drops
+ * the ones handed out already. A resync cut short starts over.
+ * @internal
+ */
+export class Cursor {
+  /** The zxid of the last change (or end of a resync) handed out, or the one resumed from. */
+  zxid: number;
+  /** How many changes at zxid were handed out. */
+  #n = 0;
+  /** A resync is being handed out. */
+  #resync = false;
+  /** After starting again at zxid: how many changes at zxid to drop. */
+  #skip = 0;
+
+  constructor(from: number) {
+    this.zxid = from;
+  }
+
+  /** Starts again after zxid, as if resumed from it. */
+  reset(zxid: number): void {
+    this.zxid = zxid;
+    this.#n = this.#skip = 0;
+    this.#resync = false;
+  }
+
+  /** Whether a change at zxid, after the subscription was opened again, is one handed out before (to drop). */
+  replayed(zxid: number): boolean {
+    if (this.#skip > 0 && zxid === this.zxid) {
+      this.#skip--;
+      return true;
+    }
+    this.#skip = 0;
+    return false;
+  }
+
+  /** A change at zxid was handed out. */
+  change(zxid: number): void {
+    if (zxid === this.zxid) this.#n++;
+    else {
+      this.zxid = zxid;
+      this.#n = 1;
+    }
+    this.#resync = false;
+  }
+
+  /** A resync event was handed out; last: the one that ends it, the state being at zxid. */
+  resync(zxid: number, last: boolean): void {
+    this.#skip = 0;
+    this.#resync = !last;
+    if (last) {
+      this.zxid = zxid;
+      this.#n = 0;
+    }
+  }
+
+  /** The from_zxid to open the subscription again with (0: start over with the current state). */
+  reopenFrom(): number {
+    this.#skip = 0;
+    if (this.#resync) return 0;
+    if (this.#n > 0 && this.zxid > 1) {
+      this.#skip = this.#n;
+      return this.zxid - 1;
+    }
+    return this.zxid;
+  }
+}
+
+/**
  * A subscription: every change under a path, in zxid order. Iterate it
  * with `for await`; breaking out unsubscribes. `lastZxid` is the zxid to
- * resume from (on this or a new connection) with `fromZxid`.
+ * resume from (on this or a new connection) with `fromZxid`. A resumable
+ * session's subscriptions are opened again by the client after a resume,
+ * from the last event handed out: no change is missed or handed out twice
+ * (a resync cut short by the drop starts over).
  */
 export class Subscription extends Stream<ChangeEvent> {
-  /** The zxid of the last change event handed out (or the one resumed from). */
-  lastZxid: number;
+  readonly #at: Cursor;
 
   /** @internal */
-  constructor(start: Promise<RawStream>, fromZxid: number, signal?: AbortSignal) {
+  constructor(c: Engine, path: string, scope: Scope | undefined, fromZxid: number, signal?: AbortSignal) {
+    const at = new Cursor(fromZxid);
     super(
-      start,
+      c._openStream(requests.subscribe(path, scope, fromZxid), signal ? { signal } : {}, () => requests.subscribe(path, scope, at.reopenFrom())),
       (b) => {
         const ev = parseChange(b);
-        if (ev.type !== "resync") this.lastZxid = Math.max(this.lastZxid, ev.zxid);
+        if (ev.type === "resync" || ev.type === "synced") at.resync(ev.zxid, ev.type === "synced");
+        else if (at.replayed(ev.zxid)) return SKIP;
+        else at.change(ev.zxid);
         return ev;
       },
       signal,
     );
-    this.lastZxid = fromZxid;
+    this.#at = at;
+  }
+
+  /** The zxid of the last change (or `synced`) handed out, or the one resumed from. */
+  get lastZxid(): number {
+    return this.#at.zxid;
+  }
+  set lastZxid(zxid: number) {
+    this.#at.reset(zxid);
   }
 }
 
@@ -214,10 +298,10 @@ export class Znodes extends Engine {
    * Without fromZxid it starts with the current state (`resync` events,
    * then `synced`); with it, it replays the changes after that zxid.
    * The request is sent at once; `await sub.ready` to know it is in place.
+   * A resumable session's subscriptions survive a resume (see Subscription).
    */
   subscribe(path: string, o: SubscribeOptions = {}): Subscription {
     const scope: Scope | undefined = o.recursive ? "subtree" : o.scope;
-    const start = this._openStream(requests.subscribe(path, scope, o.fromZxid), o.signal ? { signal: o.signal } : {});
-    return new Subscription(start, o.fromZxid ?? 0, o.signal);
+    return new Subscription(this, path, scope, o.fromZxid ?? 0, o.signal);
   }
 }

@@ -116,7 +116,7 @@ agentTest(A, "state: connected as connect() resolves, closed once; each state re
   assert.equal(k.state, "closed");
 });
 
-agentTest(A, "close() during a resume wakes the calls waiting for it", async () => {
+agentTest(A, "close() during a resume wakes what waits for it: waitConnected, and a grant wait in flight at the drop", async () => {
   const own = new Agent({ node: "closing" });
   await own.start();
   try {
@@ -130,12 +130,19 @@ agentTest(A, "close() during a resume wakes the calls waiting for it", async () 
         if (s === "disconnected") disconnected.resolve();
       },
     });
+    const holder = await own.connect();
+    await holder.lock("/calls/closing");
+    const granted = k.lock("/calls/closing").then(() => null, (e: unknown) => e);
+    await k.sync(); // the lock request is at the agent
     await own.kill(); // not restarted: the client keeps trying
     await within(disconnected.promise, 5000, "disconnected");
-    const waiting = k.ping().then(() => null, (e: unknown) => e);
+    const connected = k.waitConnected().then(() => null, (e: unknown) => e);
     await k.close();
-    const e = await within(waiting, 2000, "the waiting call to fail");
-    assert.ok(e instanceof ConnectionClosedError, String(e));
+    for (const [what, p] of [["waitConnected", connected], ["the lock wait", granted]] as const) {
+      const e = await within(p, 2000, `${what} to fail`);
+      assert.ok(e instanceof ConnectionClosedError, `${what}: ${String(e)}`);
+      assert.equal(e.code, "connection_closed", `${what}: ${e.message}`);
+    }
     await within(k.done, 2000, "done");
     assert.deepEqual(states, ["connected", "disconnected", "closed"]);
   } finally {

@@ -44,10 +44,10 @@ agentTest(A, "lock: mutual exclusion between two connections, tokens strictly in
   for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, `token ${tokens[i]} after ${tokens[i - 1]}`);
 });
 
-agentTest(A, "lock: try fails while held, timeout passes wait_ms, a stale token is not current", async () => {
+agentTest(A, "lock: try resolves null while held, timeout passes wait_ms, a stale token is not current", async () => {
   const path = "/locks/try";
   const held = await a.lock(path);
-  await assert.rejects(b.tryLock(path), TimeoutError);
+  assert.equal(await b.tryLock(path), null);
   const t0 = Date.now();
   await assert.rejects(b.lock(path, { timeoutMs: 300 }), TimeoutError);
   const waited = Date.now() - t0;
@@ -79,7 +79,8 @@ agentTest(A, "lock: aborting a wait cancels it at the agent and leaves no conten
   await assert.rejects(waiting, (e: Error) => e.name === "AbortError");
   await held.unlock();
   // The canceled contender is gone: a try succeeds at once.
-  const l: Lease = await b.tryLock(path);
+  const l: Lease | null = await b.tryLock(path);
+  assert.ok(l, "the lock is free");
   await l.unlock();
 });
 
@@ -99,5 +100,6 @@ agentTest(A, "lock: abort racing a grant never leaves the lock held", async () =
   }
   // Whatever won each race, nobody holds the lock now.
   const l = await a.tryLock(path);
+  assert.ok(l, "the lock is free");
   await l.unlock();
 });
