@@ -1,11 +1,13 @@
 // Config values kept in znodes, and their subscriptions.
 
+import type { Engine } from "./engine.js";
 import { NoNodeError, NodeExistsError } from "./errors.js";
 import type { CallOptions } from "./options.js";
-import type { ChangeEvent } from "./types.js";
-import { text, toBytes, type Data } from "./wire.js";
-import type { Subscription, Znodes } from "./znode.js";
-
+import { requests } from "./requests.js";
+import { SKIP, Stream } from "./stream.js";
+import { parseChange } from "./types.js";
+import { text, toBytes, type Data, type Request } from "./wire.js";
+import { Cursor, type Znodes } from "./znode.js";
 
 /** A config value and its version. */
 export interface ConfigValue {
@@ -22,7 +24,7 @@ export interface ConfigUpdate {
   value: Uint8Array;
   /** The value as UTF-8 text. */
   text: string;
-  /** The value's version (when deleted, the last one it had). */
+  /** The value's version (when deleted, the last one it had; 0 for a deleted update of a resync, which does not carry it). */
   version: number;
   /** The resume point: subscribing again with fromZxid continues after it. */
   zxid: number;
@@ -108,123 +110,83 @@ export class Config {
    * Follows the config: the current value first (one update marked resync
    * and synced; deleted if the node does not exist), then every change in
    * order. With fromZxid it resumes after that zxid instead; with
-   * recursive it follows the whole subtree.
+   * recursive it follows the whole subtree. A resumable session's config
+   * subscriptions are opened again by the client after a resume, from the
+   * last update handed out.
    */
   subscribe(o: { fromZxid?: number; recursive?: boolean; signal?: AbortSignal } = {}): ConfigSubscription {
-    const sub = this.#c.subscribe(this.path, {
-      scope: o.recursive ? "subtree" : "node",
-      ...(o.fromZxid !== undefined ? { fromZxid: o.fromZxid } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
-    return new ConfigSubscription(sub, this.path, o.recursive === true, o.fromZxid ?? 0);
+    return new ConfigSubscription(this.#c, this.path, o.recursive === true, o.fromZxid ?? 0, o.signal);
   }
 }
 
-/** An ordered stream of a config's updates; iterate with `for await`. */
-export class ConfigSubscription implements AsyncIterable<ConfigUpdate> {
-  readonly #sub: Subscription;
-  readonly #root: string;
-  readonly #tree: boolean;
-  readonly #from: number;
-  #known = new Map<string, number>();
-  #batch: ChangeEvent[] = [];
-  #ready: ConfigUpdate[] = [];
-  /** The zxid of the last update handed out (or the one resumed from): where to resume. */
-  lastZxid: number;
+/**
+ * An ordered stream of a config's updates; iterate with `for await`. The
+ * agent folds every resync for it (protocol section 6.18, `fold`): each
+ * event is one update, the nodes that exist, then, as deleted, the nodes
+ * it had reported that are gone, the last update of a resync marked
+ * synced.
+ */
+export class ConfigSubscription extends Stream<ConfigUpdate> {
+  readonly #at: { last: number };
 
   /** @internal */
-  constructor(sub: Subscription, root: string, tree: boolean, from: number) {
-    this.#sub = sub;
-    this.#root = root;
-    this.#tree = tree;
-    this.#from = from;
-    this.lastZxid = from;
+  constructor(c: Engine, path: string, tree: boolean, from: number, signal?: AbortSignal) {
+    const scope = tree ? "subtree" : "node";
+    const at = { last: from };
+    const cursor = new Cursor(from);
+    // The paths the app was told exist: after a resume, the agent reports those gone as deleted.
+    const known = new Set<string>();
+    const reopen = (): Request => {
+      const z = cursor.reopenFrom();
+      return requests.subscribe(path, scope, z, true, [...known]);
+    };
+    super(
+      c._openStream(requests.subscribe(path, scope, from, true), signal ? { signal } : {}, reopen),
+      (b) => {
+        const ev = parseChange(b);
+        let resync = false;
+        let deleted: boolean;
+        switch (ev.type) {
+          case "resync":
+            resync = true;
+            deleted = ev.deleted;
+            cursor.resync(ev.zxid, ev.synced);
+            break;
+          case "created":
+          case "data_changed":
+          case "deleted":
+            if (ev.zxid <= from) return SKIP; // replayed again by an agent catching up: handled before
+            if (cursor.replayed(ev.zxid)) return SKIP; // handed out before the resume
+            deleted = ev.type === "deleted";
+            cursor.change(ev.zxid);
+            break;
+          default:
+            return SKIP;
+        }
+        if (deleted) known.delete(ev.path);
+        else known.add(ev.path);
+        at.last = ev.zxid;
+        return {
+          path: ev.path,
+          value: deleted ? new Uint8Array(0) : ev.data,
+          text: deleted ? "" : text(ev.data),
+          version: ev.stat.version,
+          zxid: ev.zxid,
+          deleted,
+          resync,
+          synced: resync && ev.synced,
+        };
+      },
+      signal,
+    );
+    this.#at = at;
   }
 
-  /** Resolves once the agent has started the stream. */
-  get ready(): Promise<void> {
-    return this.#sub.ready;
+  /** The zxid of the last update handed out (or the one resumed from): where to resume. */
+  get lastZxid(): number {
+    return this.#at.last;
   }
-
-  /** The next update, or undefined once closed. */
-  async next(): Promise<ConfigUpdate | undefined> {
-    for (;;) {
-      const u = this.#ready.shift();
-      if (u) {
-        this.lastZxid = u.zxid;
-        return u;
-      }
-      const ev = await this.#sub.next();
-      if (ev === undefined) return undefined;
-      switch (ev.type) {
-        case "resync":
-          this.#batch.push(ev);
-          continue;
-        case "synced":
-          this.#ready = this.#resynced(ev.zxid);
-          this.#batch = [];
-          continue;
-        case "created":
-        case "data_changed":
-        case "deleted":
-          break;
-        default:
-          continue;
-      }
-      if (ev.zxid <= this.#from) continue; // replayed again by an agent catching up: handled before
-      const deleted = ev.type === "deleted";
-      const out: ConfigUpdate = {
-        path: ev.path,
-        value: deleted ? new Uint8Array(0) : ev.data,
-        text: deleted ? "" : text(ev.data),
-        version: ev.stat.version,
-        zxid: ev.zxid,
-        deleted,
-        resync: false,
-        synced: false,
-      };
-      if (deleted) this.#known.delete(ev.path);
-      else if (this.#tree) this.#known.set(ev.path, ev.stat.version);
-      this.lastZxid = out.zxid;
-      return out;
-    }
-  }
-
-  #resynced(zxid: number): ConfigUpdate[] {
-    const out: ConfigUpdate[] = [];
-    const present = new Set<string>();
-    for (const ev of this.#batch) {
-      present.add(ev.path);
-      out.push({ path: ev.path, value: ev.data, text: text(ev.data), version: ev.stat.version, zxid, deleted: false, resync: true, synced: false });
-    }
-    if (this.#tree) {
-      const gone = [...this.#known.keys()].filter((p) => !present.has(p)).sort().reverse();
-      for (const p of gone) {
-        out.push({ path: p, value: new Uint8Array(0), text: "", version: this.#known.get(p)!, zxid, deleted: true, resync: true, synced: false });
-      }
-      this.#known = new Map(this.#batch.map((ev) => [ev.path, ev.stat.version]));
-    }
-    if (out.length === 0) {
-      out.push({ path: this.#root, value: new Uint8Array(0), text: "", version: 0, zxid, deleted: true, resync: true, synced: false });
-    }
-    out[out.length - 1]!.synced = true;
-    return out;
-  }
-
-  /** Ends the subscription. */
-  close(): Promise<void> {
-    return this.#sub.close();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<ConfigUpdate> {
-    try {
-      for (;;) {
-        const u = await this.next();
-        if (u === undefined) return;
-        yield u;
-      }
-    } finally {
-      await this.close().catch(() => undefined);
-    }
+  set lastZxid(zxid: number) {
+    this.#at.last = zxid;
   }
 }
