@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/fsm"
 )
 
@@ -111,17 +110,19 @@ func (e *expirer) due(now time.Time) []uint64 {
 	return out
 }
 
-// run expires sessions until stop closes.
-func (e *expirer) run(stop <-chan struct{}) {
+// run expires sessions until ctx ends (leadership ended, or the node is
+// closing); a close under way then is abandoned (the next leader starts
+// every clock afresh).
+func (e *expirer) run(ctx context.Context) {
 	t := time.NewTicker(e.n.cfg.ExpiryTick)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			for _, id := range e.due(now) {
-				ctx, cancel := context.WithTimeout(context.Background(), e.n.cfg.ApplyTimeout)
+				ctx, cancel := context.WithTimeout(ctx, e.n.cfg.ApplyTimeout)
 				err := e.n.closeSession(ctx, id, fsm.CloseExpired)
 				cancel()
 				if err != nil {
@@ -133,63 +134,3 @@ func (e *expirer) run(stop <-chan struct{}) {
 		}
 	}
 }
-
-// monitorLeadership runs exactly one leader loop while this node leads.
-func (n *Node) monitorLeadership() {
-	var stop chan struct{}
-	var loop sync.WaitGroup
-	end := func() {
-		if stop != nil {
-			close(stop)
-			loop.Wait()
-			stop = nil
-		}
-	}
-	defer end()
-	for {
-		select {
-		case leader := <-n.leaderCh:
-			if leader && stop == nil {
-				stop = make(chan struct{})
-				loop.Add(1)
-				go func(stop chan struct{}) {
-					defer loop.Done()
-					n.leaderLoop(stop)
-				}(stop)
-			} else if !leader {
-				end()
-			}
-		case <-n.shutdown:
-			return
-		}
-	}
-}
-
-// leaderLoop waits until every earlier entry is applied, restarts session
-// clocks, then expires sessions and keeps the Raft configuration in step
-// with Serf until leadership ends.
-func (n *Node) leaderLoop(stop <-chan struct{}) {
-	for n.raft.Barrier(n.cfg.ApplyTimeout).Error() != nil {
-		select {
-		case <-stop:
-			return
-		case <-time.After(n.cfg.ExpiryTick):
-		}
-	}
-	n.expiry.start()
-	defer n.expiry.stop()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		n.reconcileLoop(stop)
-	}()
-	go func() {
-		defer wg.Done()
-		n.nudgeLoop(stop)
-	}()
-	n.expiry.run(stop)
-	wg.Wait()
-}
-
-func msgpackMarshal(v any) ([]byte, error) { return msgpack.Marshal(v) }

@@ -203,10 +203,12 @@ func (n *Node) keyQuery(ctx context.Context, q func(*serf.KeyManager) (*serf.Key
 		err  error
 	}
 	done := make(chan answer, 1)
-	n.goFunc(func() {
+	if !n.run.Go(func(context.Context) {
 		resp, err := q(n.serf.KeyManager())
 		done <- answer{resp, err}
-	})
+	}) {
+		return nil, ErrClosed
+	}
 	var a answer
 	select {
 	case a = <-done:

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"net"
@@ -84,9 +85,9 @@ func (n *Node) startSerf() error {
 	}
 	n.serf = s
 	n.serfUp.Store(s)
-	n.goFunc(n.handleSerfEvents)
-	n.goFunc(n.retryJoin)
-	n.maybeBootstrap()
+	n.run.Go(n.handleSerfEvents)
+	n.run.Go(n.retryJoin)
+	n.maybeBootstrap(n.run.Context())
 	return nil
 }
 
@@ -146,7 +147,7 @@ func (n *Node) RPCAddr() string { return n.rpcAddr }
 
 // retryJoin joins the configured agents and those the last run knew
 // (knownFile), retrying until one answers.
-func (n *Node) retryJoin() {
+func (n *Node) retryJoin(ctx context.Context) {
 	self := n.SerfAddr()
 	var addrs []string
 	for _, a := range append(slices.Clone(n.cfg.Join), loadKnown(n.cfg.DataDir)...) {
@@ -167,7 +168,7 @@ func (n *Node) retryJoin() {
 		}
 		n.cfg.Logger.Warn("join failed; retrying", "addrs", addrs, "error", err)
 		select {
-		case <-n.shutdown:
+		case <-ctx.Done():
 			return
 		case <-time.After(n.cfg.RetryJoinInterval):
 		}
@@ -182,10 +183,10 @@ func withDefaultPort(addr string, port int) string {
 	return net.JoinHostPort(addr, strconv.Itoa(port))
 }
 
-func (n *Node) handleSerfEvents() {
+func (n *Node) handleSerfEvents(ctx context.Context) {
 	for {
 		select {
-		case <-n.shutdown:
+		case <-ctx.Done():
 			return
 		case e := <-n.serfCh:
 			me, ok := e.(serf.MemberEvent)
@@ -205,7 +206,7 @@ func (n *Node) handleSerfEvents() {
 				}
 				n.mu.Unlock()
 			}
-			n.maybeBootstrap()
+			n.maybeBootstrap(ctx)
 			select {
 			case n.reconcileCh <- struct{}{}:
 			default:
@@ -217,7 +218,7 @@ func (n *Node) handleSerfEvents() {
 // maybeBootstrap bootstraps Raft once bootstrap-expect servers are alive in
 // Serf. Every server does this with the same configuration; Raft refuses a
 // second bootstrap, and a node with existing state never tries.
-func (n *Node) maybeBootstrap() {
+func (n *Node) maybeBootstrap(ctx context.Context) {
 	if !n.cfg.Server || n.cfg.BootstrapExpect == 0 || n.bootstrapped.Load() {
 		return
 	}
@@ -231,7 +232,7 @@ func (n *Node) maybeBootstrap() {
 				"member", m.Name, "theirs", m.Tags[tagExpect], "ours", n.cfg.BootstrapExpect)
 			return
 		}
-		if err := n.proveName(m.Name, m.Tags[tagRPC]); err != nil {
+		if err := n.proveName(ctx, m.Name, m.Tags[tagRPC]); err != nil {
 			n.cfg.Logger.Warn("leaving a server out of the bootstrap", "member", m.Name, "error", err)
 			continue
 		}
@@ -253,16 +254,17 @@ func (n *Node) maybeBootstrap() {
 }
 
 // reconcileLoop keeps the Raft configuration in step with Serf while this
-// node leads: on every membership change, and every few seconds.
-func (n *Node) reconcileLoop(stop <-chan struct{}) {
+// node leads (until ctx ends): on every membership change, and every few
+// seconds.
+func (n *Node) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if err := n.reconcile(); err != nil {
+		if err := n.reconcile(ctx); err != nil {
 			n.cfg.Logger.Warn("reconcile membership", "error", err)
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-n.reconcileCh:
@@ -276,7 +278,7 @@ func (n *Node) reconcileLoop(stop <-chan struct{}) {
 // agents this leader's Serf does not know (yet): an agent that restarted
 // may not have found everyone again, and must not take its view of the
 // membership for the cluster's.
-func (n *Node) reconcile() error {
+func (n *Node) reconcile(ctx context.Context) error {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err
@@ -308,7 +310,7 @@ func (n *Node) reconcile() error {
 			case present && voter == (have.Suffrage == raft.Voter):
 				continue
 			}
-			if err := n.proveName(m.Name, string(addr)); err != nil {
+			if err := n.proveName(ctx, m.Name, string(addr)); err != nil {
 				n.cfg.Logger.Warn("not adding an agent to raft", "member", id, "error", err)
 				continue
 			}

@@ -50,10 +50,15 @@ type Node struct {
 	reaped       map[string]bool // agents Serf reaped, to drop from Raft
 	bootstrapped atomic.Bool
 
+	// run owns the node's goroutines (see group): the mux's accept loop,
+	// Serf's event handler and join retries, the leadership monitor, the
+	// session keeper, and the short-lived helpers of writes, keyring
+	// queries and leaves. Close cancels it, and waits for it once Serf,
+	// Raft and the mux have stopped.
+	run       *group
+	shutdown  <-chan struct{} // run's context ends: the node is closing
 	closeOnce sync.Once
 	closeErr  error
-	shutdown  chan struct{}
-	wg        sync.WaitGroup
 }
 
 // New allocates a node; Open starts it.
@@ -74,8 +79,9 @@ func New(cfg *Config) (*Node, error) {
 		reaped:      make(map[string]bool),
 		serfCh:      make(chan serf.Event, 256),
 		rpc:         newRPCPool(d),
-		shutdown:    make(chan struct{}),
+		run:         newGroup(context.Background()),
 	}
+	n.shutdown = n.run.Done()
 	n.fsm.OnSessionClosed = n.local.closed
 	n.fsm.OnLockDelay = n.delays.start
 	n.fsm.SetHistoryLimits(cfg.HistoryMaxChanges, cfg.HistoryMaxBytes)
@@ -176,14 +182,14 @@ func (n *Node) Open() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raftUp.Store(n.raft)
-	n.goFunc(n.mux.serve)
+	n.mux.start()
 	if err := n.startSerf(); err != nil {
 		n.raft.Shutdown()
 		n.closeStores()
 		return err
 	}
-	n.goFunc(n.monitorLeadership)
-	n.goFunc(n.keepaliveLoop)
+	n.run.Go(n.monitorLeadership)
+	n.run.Go(n.keepaliveLoop)
 	return nil
 }
 
@@ -197,15 +203,6 @@ func (n *Node) closeStores() {
 	if n.store != nil {
 		n.store.Close()
 	}
-}
-
-// goFunc runs f as a goroutine the node waits for on Close.
-func (n *Node) goFunc(f func()) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		f()
-	}()
 }
 
 // WaitReady waits until this node knows a leader and has applied every
@@ -238,7 +235,9 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // IsLeader reports whether this node leads.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
-// Close stops Raft and closes the stores. It is safe to call twice.
+// Close stops Serf, Raft and the cluster port, closes every connection
+// the port accepted, waits for every goroutine the node started, and
+// closes the stores. It is safe to call twice.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		if n.serf != nil {
@@ -253,13 +252,19 @@ func (n *Node) Close() error {
 			}
 			_ = n.serf.Shutdown()
 		}
-		close(n.shutdown)
+		n.run.Cancel()
 		if n.raft != nil {
 			n.closeErr = n.raft.Shutdown().Error()
 		}
+		if n.mux != nil {
+			n.mux.close() // and waits for its connections' goroutines
+		}
 		n.rpc.close()
+		// Every goroutine of the node has been told to stop, and what
+		// it may be waiting on (Raft's futures, Serf, connections) has
+		// stopped: wait for them before closing the stores under them.
+		n.run.Wait()
 		n.closeStores()
-		n.wg.Wait()
 	})
 	return n.closeErr
 }
@@ -358,31 +363,6 @@ func (n *Node) leaveRaft() {
 	}
 }
 
-// nudgeFollowers asks the leader loop to tell followers of the latest
-// commit now. A follower that forwarded a write answers its app only once
-// it has applied the entry itself, and an idle leader would otherwise send
-// the commit index only after its commit timeout.
-func (n *Node) nudgeFollowers() {
-	select {
-	case n.nudgeCh <- struct{}{}:
-	default:
-	}
-}
-
-// nudgeLoop turns nudges into barriers: appending one sends every follower
-// the current commit index at once. Nudges that arrive while a barrier is
-// out share the next one.
-func (n *Node) nudgeLoop(stop <-chan struct{}) {
-	for {
-		select {
-		case <-stop:
-			return
-		case <-n.nudgeCh:
-			_ = n.raft.Barrier(n.cfg.ApplyTimeout).Error()
-		}
-	}
-}
-
 // applyLocal applies an entry on this node, which must be the leader.
 func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error) {
 	if err := ctx.Err(); err != nil {
@@ -390,10 +370,14 @@ func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error
 	}
 	f := n.raft.Apply(entry, n.timeout(ctx))
 	done := make(chan struct{})
-	go func() {
+	// (Raft's future has no channel; this waits for it. Raft answers
+	// every future by the time it has shut down.)
+	if !n.run.Go(func(context.Context) {
 		_ = f.Error()
 		close(done)
-	}()
+	}) {
+		return nil, ErrClosed
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -573,15 +557,18 @@ func (n *Node) agentAt(addr string) string {
 
 // proveName checks, with TLS on, that the agent at addr shows a
 // certificate for name: a server or replica is added to Raft only then.
-// Without TLS, any member is added.
-func (n *Node) proveName(name, addr string) error {
+// Without TLS, any member is added. It gives up when ctx ends.
+func (n *Node) proveName(ctx context.Context, name, addr string) error {
 	if n.tls == nil {
 		return nil
 	}
-	c, err := net.DialTimeout("tcp", addr, handshakeTimeout)
+	d := net.Dialer{Timeout: handshakeTimeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	tc, err := n.dialer.handshake(c, name, handshakeTimeout)
 	if err != nil {
 		return fmt.Errorf("agent %s at %s did not show a valid certificate: %w", name, addr, err)

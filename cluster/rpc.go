@@ -219,9 +219,10 @@ func readRPC(r *bufio.Reader, c net.Conn, idle time.Duration, v any) error {
 	return msgpack.Unmarshal(b, v)
 }
 
-// serveRPC answers one connection's requests until it closes. peer is the
-// agent its certificate names ("" without TLS).
-func (n *Node) serveRPC(c net.Conn) {
+// serveRPC answers one connection's requests until it closes (the mux
+// closes it when the node closes; ctx ends then too). peer is the agent its
+// certificate names ("" without TLS).
+func (n *Node) serveRPC(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	peer := ""
 	if n.tls != nil && n.tls.cfg.VerifyHostname {
@@ -243,7 +244,7 @@ func (n *Node) serveRPC(c net.Conn) {
 			}
 			return
 		}
-		resp := n.handleRPC(&req, peer)
+		resp := n.handleRPC(ctx, &req, peer)
 		_ = c.SetWriteDeadline(time.Now().Add(rpcBodyTimeout))
 		err := writeRPC(w, resp)
 		if errors.Is(err, ErrTooLarge) {
@@ -259,7 +260,7 @@ func (n *Node) serveRPC(c net.Conn) {
 // handleRPC answers one request. With hostname verification, peer is the
 // calling agent as its certificate names it, and it may act only as
 // itself (see authorize).
-func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
+func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpcResponse {
 	if !n.IsLeader() {
 		return failure(errNotLeader)
 	}
@@ -267,7 +268,7 @@ func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
 		n.cfg.Logger.Warn("refused an rpc", "method", req.Method, "peer", peer, "error", err)
 		return failure(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
 	var body any
 	var err error
@@ -306,11 +307,11 @@ func (n *Node) handleRPC(req *rpcRequest, peer string) *rpcResponse {
 				// failed, once it is gone.
 				// (It waits for the broadcast, at most Serf's
 				// BroadcastTimeout; the leaver need not.)
-				go func() {
+				n.run.Go(func(context.Context) {
 					if err := n.serf.RemoveFailedNode(name); err != nil {
 						n.cfg.Logger.Warn("could not announce a leaving agent in Serf", "agent", name, "error", err)
 					}
-				}()
+				})
 			}
 		}
 	case rpcBarrier:

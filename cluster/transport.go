@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -29,14 +30,24 @@ const handshakeTimeout = 10 * time.Second
 // Before that byte is read, a connection must pass admission: with TLS, a
 // handshake with a certificate from the cluster's CA; without, an address
 // that Serf lists as a member's.
+//
+// The mux owns what it accepts: its accept loop and each connection's
+// goroutine (which admits and routes it, then, for an RPC connection,
+// serves it) run in its group, and it keeps every accepted connection
+// that is not closed yet, Raft's included. close closes them all and waits
+// for the goroutines, so no inbound connection outlives the node.
 type mux struct {
 	ln     net.Listener
 	raft   *streamLayer
-	rpc    func(net.Conn)
-	tls    *tlsKeys             // nil: no TLS
-	admit  func(ip net.IP) bool // without TLS: may this address connect?
+	rpc    func(ctx context.Context, c net.Conn) // serves an RPC connection until it closes
+	tls    *tlsKeys                              // nil: no TLS
+	admit  func(ip net.IP) bool                  // without TLS: may this address connect?
 	logger hclog.Logger
-	wg     sync.WaitGroup
+
+	g         *group
+	closeOnce sync.Once
+	mu        sync.Mutex
+	conns     map[*muxConn]struct{} // open inbound connections; nil once closed
 }
 
 func newMux(ln net.Listener, advertise net.Addr, src *dialer, logger hclog.Logger) *mux {
@@ -45,35 +56,74 @@ func newMux(ln net.Listener, advertise net.Addr, src *dialer, logger hclog.Logge
 		raft:   &streamLayer{addr: advertise, src: src, conns: make(chan net.Conn), closed: make(chan struct{})},
 		tls:    src.tls,
 		logger: logger,
+		g:      newGroup(context.Background()),
+		conns:  make(map[*muxConn]struct{}),
 	}
 }
+
+// start runs the accept loop.
+func (m *mux) start() { m.g.Go(m.serve) }
 
 // serve accepts until the listener closes. Transient accept errors (out
 // of file descriptors, say) are retried after a pause that doubles up to a
 // second; they never end the agent.
-func (m *mux) serve() {
+func (m *mux) serve(ctx context.Context) {
 	var pause time.Duration
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
 			m.logger.Warn("accept on the cluster port failed; retrying", "error", err, "pause", pause)
-			time.Sleep(pause)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
 			continue
 		}
 		pause = 0
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.route(c)
-		}()
+		mc := m.track(c)
+		if mc == nil || !m.g.Go(func(ctx context.Context) { m.route(ctx, mc) }) {
+			c.Close() // closing
+			return
+		}
 	}
 }
 
-func (m *mux) route(c net.Conn) {
+// track records an accepted connection, or returns nil once the mux is
+// closed.
+func (m *mux) track(c net.Conn) *muxConn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns == nil {
+		return nil
+	}
+	mc := &muxConn{Conn: c, m: m}
+	m.conns[mc] = struct{}{}
+	return mc
+}
+
+// muxConn is an accepted connection; closing it, by whoever holds it
+// (the RPC server, Raft), drops it from the mux's set.
+type muxConn struct {
+	net.Conn
+	m    *mux
+	once sync.Once
+}
+
+func (c *muxConn) Close() error {
+	c.once.Do(func() {
+		c.m.mu.Lock()
+		delete(c.m.conns, c)
+		c.m.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (m *mux) route(ctx context.Context, c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if m.tls != nil {
 		tc := tls.Server(c, m.tls.server())
@@ -105,16 +155,29 @@ func (m *mux) route(c net.Conn) {
 			c.Close()
 		}
 	case connRPC:
-		m.rpc(c)
+		m.rpc(ctx, c)
 	default:
 		m.logger.Warn("connection of unknown kind", "byte", b[0], "from", c.RemoteAddr())
 		c.Close()
 	}
 }
 
+// close stops accepting, closes every open inbound connection, and waits
+// for the mux's goroutines. It is safe to call twice.
 func (m *mux) close() {
-	m.ln.Close()
-	m.raft.Close()
+	m.closeOnce.Do(func() {
+		m.g.Cancel()
+		m.ln.Close()
+		m.raft.Close()
+		m.mu.Lock()
+		conns := m.conns
+		m.conns = nil
+		m.mu.Unlock()
+		for c := range conns {
+			c.Conn.Close()
+		}
+		m.g.Wait()
+	})
 }
 
 func remoteIP(c net.Conn) net.IP {
