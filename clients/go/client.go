@@ -1,11 +1,9 @@
 package warden
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,12 +23,16 @@ type Options struct {
 	SessionTimeout time.Duration
 	// Name identifies this client in the agent's session list.
 	Name string
-	// OnSessionState, if set, is called with each session state the agent
-	// reports ("connected", "suspended", "lost"). It must not block.
+	// OnSessionState, if set, is called with each change of the session's
+	// state: SessionConnected, SessionSuspended, SessionDisconnected (a
+	// resumable session's connection dropped and the client is resuming
+	// it) and SessionLost. It must not block.
 	OnSessionState func(state string)
 	// Resumable asks for a session that outlives its connection for its
-	// timeout, so that a client that reconnects (after an agent restart,
-	// say) keeps its locks by passing ResumeToken() as Resume.
+	// timeout. When the connection drops (the agent restarted, say), the
+	// client resumes the session by itself and keeps what it holds: see
+	// the package documentation. ResumeToken() and Resume take a session
+	// up in another process.
 	Resumable bool
 	// Resume takes up an earlier resumable session instead of opening one.
 	Resume *ResumeToken
@@ -44,58 +46,71 @@ type Options struct {
 	Heartbeat bool
 }
 
+// Session states, as Options.OnSessionState reports them.
+const (
+	// SessionConnected: the agent confirms the session (after Dial, a
+	// resume, or a suspension).
+	SessionConnected = wire.SessionConnected
+	// SessionSuspended: the agent cannot confirm the session; do not start
+	// work that relies on what it holds.
+	SessionSuspended = wire.SessionSuspended
+	// SessionDisconnected: a resumable session's connection dropped and
+	// the client is resuming it; calls fail with ErrDisconnected meanwhile.
+	SessionDisconnected = "disconnected"
+	// SessionLost: the session is over, or can no longer be relied on;
+	// nothing it held counts any more. Final.
+	SessionLost = wire.SessionLost
+)
+
 // ResumeToken names a resumable session and proves the right to it.
 type ResumeToken struct {
 	SessionID uint64
 	Secret    []byte
 }
 
-// Client is one connection to an agent, and the session it opened. It is
+// Client is one session with an agent, over one connection at a time (a
+// resumable session moves to a new one when its connection drops). It is
 // safe for concurrent use; requests from many goroutines share the
 // connection and are answered independently.
 type Client struct {
-	nc      net.Conn
 	opts    Options
+	socket  string
 	session uint64
 	secret  []byte
 	timeout time.Duration
-	agent   string
 	nextID  atomic.Uint64
 
-	wmu sync.Mutex // one frame at a time onto nc
-
-	mu      sync.Mutex
-	pending map[uint64]chan *wire.Message
-	opens   map[uint64]bool    // pending requests whose reply starts a stream
-	streams map[uint64]*stream // open streams by sub id
-	err     error              // why the connection ended, once it has
-
+	mu        sync.Mutex
+	cn        *conn                // the connection requests go on; nil while a resume is under way, and after the end
+	dialing   *conn                // a resume's new connection, until it is installed
+	agent     string               // the agent cn goes to
+	state     string               // the last session state reported
+	streams   map[*stream]struct{} // every open stream, whatever its connection
+	held      map[string]struct{}  // keys of the leases the app holds (reclaim keeps them)
+	orphans   map[string]*wire.Request
+	err       error         // why the client ended, once it has
+	changed   chan struct{} // closed, and replaced, whenever cn, err or state change
 	done      chan struct{}
+	stop      context.CancelFunc // ends ctx, which resume attempts run under, at the end
+	ctx       context.Context
 	closeOnce sync.Once
+
+	smu sync.Mutex // orders session state reports
 }
 
 // Dial connects to the agent and opens a session. It refuses, with a
 // *SocketOwnerError (errors.Is ErrSocketOwner), a socket that belongs to
 // a user other than the expected one, before connecting to it.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	path := SocketPath(opts.Socket)
-	if err := CheckSocketOwner(path); err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the warden agent at %s: %w", path, err)
-	}
 	c := &Client{
-		nc: nc, opts: opts,
-		pending: make(map[uint64]chan *wire.Message),
-		opens:   make(map[uint64]bool),
-		streams: make(map[uint64]*stream),
+		opts: opts, socket: SocketPath(opts.Socket),
+		streams: make(map[*stream]struct{}),
+		held:    make(map[string]struct{}),
+		orphans: make(map[string]*wire.Request),
+		changed: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	go c.readLoop()
-	var hello wire.HelloResult
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	req := &wire.Request{
 		Op: wire.OpHello, Protocol: wire.ProtocolVersion,
 		SessionTimeoutMs: opts.SessionTimeout.Milliseconds(), Client: opts.Name,
@@ -104,12 +119,18 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if opts.Resume != nil {
 		req.SessionID, req.Secret = opts.Resume.SessionID, opts.Resume.Secret
 	}
-	if err = c.call(ctx, req, &hello); err != nil {
-		c.Close()
+	cn, hello, err := c.handshake(ctx, req)
+	if err != nil {
+		c.end(ErrClosed)
 		return nil, err
 	}
-	c.session, c.agent, c.secret = hello.SessionID, hello.Agent, hello.Secret
+	c.session, c.secret = hello.SessionID, hello.Secret
 	c.timeout = time.Duration(hello.SessionTimeoutMs) * time.Millisecond
+	if !c.install(cn, hello) {
+		err := cn.endErr()
+		c.end(err)
+		return nil, err
+	}
 	if opts.Heartbeat {
 		go c.heartbeat()
 	}
@@ -128,8 +149,8 @@ func (c *Client) ResumeToken() *ResumeToken {
 // SessionTimeout is the session's timeout as the agent granted it.
 func (c *Client) SessionTimeout() time.Duration { return c.timeout }
 
-// heartbeat pings every third of the session timeout until the
-// connection ends.
+// heartbeat pings every third of the session timeout until the client
+// ends (not while it resumes: there is no connection to ping on).
 func (c *Client) heartbeat() {
 	t := time.NewTicker(max(c.timeout/3, time.Millisecond))
 	defer t.Stop()
@@ -145,16 +166,21 @@ func (c *Client) heartbeat() {
 	}
 }
 
-// SessionID is the id of this connection's session.
+// SessionID is the id of this client's session.
 func (c *Client) SessionID() uint64 { return c.session }
 
 // Agent is the name of the agent this client talks to.
-func (c *Client) Agent() string { return c.agent }
+func (c *Client) Agent() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.agent
+}
 
-// Done is closed when the connection has ended; Err then says why.
+// Done is closed when the client has ended: its connection closed and,
+// for a resumable session, no resume is possible. Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err is why the connection ended, or nil while it is open.
+// Err is why the client ended, or nil while it has not.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -163,167 +189,111 @@ func (c *Client) Err() error {
 
 // Close ends the connection, and with it the session: its ephemeral nodes
 // go and its locks pass on. A resumable session is only detached: it keeps
-// what it holds until it is resumed or its timeout passes. It is safe to
-// call twice.
+// what it holds until it is resumed or its timeout passes (a resume under
+// way stops). It is safe to call twice.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
+	c.end(ErrClosed)
 	return nil
 }
 
-// fail ends the connection with err and fails every pending call.
-func (c *Client) fail(err error) {
-	c.closeOnce.Do(func() {
-		c.mu.Lock()
-		c.err = err
-		pending, streams := c.pending, c.streams
-		c.pending, c.streams = nil, nil
-		c.mu.Unlock()
-		c.nc.Close()
-		for _, ch := range pending {
-			close(ch)
-		}
-		for _, s := range streams {
-			s.end(err)
-		}
-		close(c.done)
-	})
-}
-
-func (c *Client) readLoop() {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
-	for {
-		frame, err := wire.ReadFrame(r, nil, wire.MaxFrameSize)
-		if err != nil {
-			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-			return
-		}
-		var m wire.Message
-		if err := msgpack.Unmarshal(frame, &m); err != nil {
-			c.fail(fmt.Errorf("%w: undecodable frame from agent: %v", ErrClosed, err))
-			return
-		}
-		if m.ID == 0 {
-			c.event(&m)
-			continue
-		}
-		c.mu.Lock()
-		ch := c.pending[m.ID]
-		delete(c.pending, m.ID)
-		if c.opens[m.ID] {
-			// Register the stream before reading on: its first event
-			// may be the very next frame.
-			delete(c.opens, m.ID)
-			if sub := streamID(&m); sub != 0 && c.streams != nil {
-				c.streams[sub] = newStream(c, sub)
-			}
-		}
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- &m
-		}
-	}
-}
-
-// event handles a frame the agent pushed.
-func (c *Client) event(m *wire.Message) {
-	if m.Error != nil {
-		// The agent closes the connection after a connection-level error.
-		c.fail(fmt.Errorf("%w: %w", ErrClosed, m.Error))
-		return
-	}
-	if m.Sub != 0 {
-		c.mu.Lock()
-		s := c.streams[m.Sub]
-		c.mu.Unlock()
-		if s != nil {
-			s.push(m)
-		}
-		return
-	}
-	if m.Event == wire.EventSession && c.opts.OnSessionState != nil {
-		var ev wire.SessionEvent
-		if msgpack.Unmarshal(m.Body, &ev) == nil {
-			c.opts.OnSessionState(ev.State)
-		}
-	}
-}
-
-// send registers a request and writes it; the reply arrives on the channel.
-// opens marks a request whose reply starts a stream.
-func (c *Client) send(req *wire.Request, opens bool) (uint64, chan *wire.Message, error) {
-	req.ID = c.nextID.Add(1)
-	ch := make(chan *wire.Message, 1)
-	c.mu.Lock()
-	if c.pending == nil {
-		err := c.err
-		c.mu.Unlock()
-		return 0, nil, err
-	}
-	c.pending[req.ID] = ch
-	if opens {
-		c.opens[req.ID] = true
-	}
-	c.mu.Unlock()
-	b, err := wire.AppendFrame(nil, req)
-	if err != nil {
-		c.forget(req.ID)
-		return 0, nil, err
-	}
-	c.wmu.Lock()
-	_, err = c.nc.Write(b)
-	c.wmu.Unlock()
-	if err != nil {
-		c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-		return 0, nil, c.Err()
-	}
-	return req.ID, ch, nil
-}
-
-func (c *Client) forget(id uint64) {
+// live returns the connection to send on: ErrDisconnected while a resume
+// is under way, the client's error once it has ended.
+func (c *Client) live() (*conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending != nil {
-		delete(c.pending, id)
-		delete(c.opens, id)
+	if c.err != nil {
+		return nil, c.err
 	}
+	if c.cn == nil {
+		return nil, ErrDisconnected
+	}
+	return c.cn, nil
 }
 
 // call sends req and decodes its result into out. If ctx ends first, the
 // request is cancelled at the agent and ctx's error returned.
 func (c *Client) call(ctx context.Context, req *wire.Request, out any) error {
-	m, err := c.roundTrip(ctx, req, false, false)
+	m, err := c.roundTrip(ctx, req, false, nil)
 	if err != nil {
 		return err
 	}
 	return decodeReply(m, out)
 }
 
+// regrant are the grant waits that a dropped connection does not cut
+// short: after the resume they are sent again, within the caller's
+// remaining wait (the agent removed what the first one left queued).
+var regrant = map[string]bool{
+	wire.OpLock: true, wire.OpReadLock: true, wire.OpWriteLock: true,
+	wire.OpSemAcquire: true, wire.OpCampaign: true, wire.OpQueueTake: true,
+}
+
 // roundTrip sends req and waits for its reply. When ctx ends first it asks
 // the agent to cancel the request; with awaitCancel it then waits for the
 // request's own reply, so the caller can undo a success that raced the
-// cancel (a lock granted just as its waiter gave up).
-func (c *Client) roundTrip(ctx context.Context, req *wire.Request, awaitCancel, opens bool) (*wire.Message, error) {
-	id, ch, err := c.send(req, opens)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case m, ok := <-ch:
-		if !ok {
-			return nil, c.Err()
+// cancel (a lock granted just as its waiter gave up). open is the stream
+// the reply starts, if any.
+//
+// When the connection drops before the reply, a grant wait (regrant) is
+// sent again once the session is resumed; any other request fails with
+// ErrDisconnected, its outcome unknown (or with the client's error, if the
+// session cannot be resumed).
+func (c *Client) roundTrip(ctx context.Context, req *wire.Request, awaitCancel bool, open *stream) (*wire.Message, error) {
+	for {
+		cn, err := c.live()
+		if err != nil {
+			return nil, err
 		}
-		return m, nil
-	case <-ctx.Done():
+		id, ch, err := cn.send(req, open)
+		if err != nil && !errors.Is(err, errDropped) {
+			return nil, err
+		}
+		if err == nil {
+			select {
+			case m, ok := <-ch:
+				if ok {
+					return m, nil
+				}
+			case <-ctx.Done():
+				return c.cancelled(ctx, cn, id, ch, awaitCancel)
+			}
+		}
+		if err := c.again(ctx, req, open); err != nil {
+			return nil, err
+		}
 	}
-	if _, _, err := c.send(&wire.Request{Op: wire.OpCancel, Target: id}, false); err != nil || !awaitCancel {
-		c.forget(id)
+}
+
+// cancelled asks the agent to cancel request id, whose caller gave up.
+func (c *Client) cancelled(ctx context.Context, cn *conn, id uint64, ch chan *wire.Message, awaitCancel bool) (*wire.Message, error) {
+	if _, _, err := cn.send(&wire.Request{Op: wire.OpCancel, Target: id}, nil); err != nil || !awaitCancel {
+		cn.forget(id)
 		return nil, ctx.Err()
 	}
 	m, ok := <-ch
 	if !ok {
-		return nil, ctx.Err()
+		return nil, ctx.Err() // the connection dropped; a resume reclaims what it left
 	}
 	return m, ctx.Err()
+}
+
+// again decides about a request whose connection dropped before its reply:
+// nil to send it again (a grant wait, once the session is resumed, with
+// the wait that is left), else the error to return.
+func (c *Client) again(ctx context.Context, req *wire.Request, open *stream) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	if open != nil || !regrant[req.Op] {
+		return ErrDisconnected
+	}
+	if err := c.waitConn(ctx); err != nil {
+		return err
+	}
+	if req.WaitMs != nil && *req.WaitMs != 0 {
+		req.WaitMs = agentWait(ctx)
+	}
+	return nil
 }
 
 func decodeReply(m *wire.Message, out any) error {
@@ -360,6 +330,13 @@ var (
 
 	// ErrClosed: the connection (and so the session) has ended.
 	ErrClosed = errors.New("warden: connection closed")
+	// ErrDisconnected: the connection of a resumable session dropped and
+	// the client is resuming the session. A call made meanwhile fails at
+	// once with it, and so does a call whose reply the drop cut off (its
+	// outcome is unknown: it may have taken effect). Retry once connected
+	// (WaitConnected). Lock waits and the other grant waits are not cut
+	// off: they go on after the resume.
+	ErrDisconnected = errors.New("warden: disconnected, the session is being resumed: retry once connected")
 	// ErrSocketOwner: Dial refused the socket because it belongs to a
 	// user other than the expected one (another user may be posing as
 	// the agent). The error is a *SocketOwnerError.
@@ -382,7 +359,17 @@ func CodeOf(err error) wire.Code {
 // returns ctx's error if that takes longer than ctx allows, after closing
 // the connection regardless.
 func (c *Client) CloseWait(ctx context.Context) error {
-	cw, ok := c.nc.(interface{ CloseWrite() error })
+	c.mu.Lock()
+	cn := c.cn
+	if cn != nil && c.err == nil {
+		// The end of this connection ends the client, resumable or not.
+		c.err = ErrClosed
+	}
+	c.mu.Unlock()
+	if cn == nil {
+		return c.Close()
+	}
+	cw, ok := cn.nc.(interface{ CloseWrite() error })
 	if !ok {
 		return c.Close()
 	}
@@ -393,7 +380,8 @@ func (c *Client) CloseWait(ctx context.Context) error {
 		return c.Close()
 	}
 	select {
-	case <-c.done:
+	case <-cn.ended:
+		c.Close()
 		return nil
 	case <-ctx.Done():
 		c.Close()

@@ -13,7 +13,7 @@ import (
 // fakeConfigSubscription is a ConfigSubscription fed by hand, as if the
 // agent had sent the (folded) events.
 func fakeConfigSubscription(t *testing.T, from uint64) (*ConfigSubscription, func(ev wire.ChangeEvent)) {
-	s := newStream(nil, 1)
+	s := newStream(nil, nil)
 	push := func(ev wire.ChangeEvent) {
 		if !ev.Deleted {
 			ev.Data = []byte(ev.Path)

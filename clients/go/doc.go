@@ -10,4 +10,10 @@
 //
 // Every blocking call takes a context; cancelling it cancels the request
 // at the agent too.
+//
+// A resumable session (Options.Resumable) outlives its connection for its
+// timeout, and the client resumes it by itself when the connection drops:
+// calls made meanwhile fail with ErrDisconnected, lock and other grant
+// waits go on, and streams continue where they were (the README has the
+// details).
 package warden

@@ -2,7 +2,6 @@ package warden
 
 import (
 	"context"
-	"time"
 
 	"github.com/warden-dev/warden/localapi/wire"
 )
@@ -21,7 +20,8 @@ type Leadership struct {
 	Token uint64
 }
 
-// Leader says who leads an election. Key is empty when nobody does.
+// Leader says who leads an election. From an Observer, Key is empty when
+// nobody does (None); Client.Leader returns nil then.
 type Leader struct {
 	// Key is the leader's candidate node.
 	Key string
@@ -40,36 +40,30 @@ func (l Leader) None() bool { return l.Key == "" }
 // longest wait; the call then fails with ErrTimeout. When ctx ends first
 // the candidacy is withdrawn, so it never holds up the candidates behind.
 func (c *Client) Campaign(ctx context.Context, path string, value []byte) (*Leadership, error) {
-	wait := int64(-1)
-	if d, ok := ctx.Deadline(); ok {
-		wait = max(time.Until(d).Milliseconds(), 0)
-	}
-	m, err := c.roundTrip(ctx, &wire.Request{Op: wire.OpCampaign, Path: path, Data: value, WaitMs: &wait}, true, false)
-	if m == nil {
+	var r wire.LeaseResult
+	late, err := c.grant(ctx, &wire.Request{Op: wire.OpCampaign, Path: path, Data: value, WaitMs: agentWait(ctx)}, &r)
+	if err != nil && !late {
 		return nil, err
 	}
-	var r wire.LeaseResult
-	if derr := decodeReply(m, &r); derr != nil {
-		if err != nil {
-			return nil, err // the context ended; the agent's canceled reply says the same
-		}
-		return nil, derr
-	}
 	l := &Leadership{c: c, Path: path, Key: r.Key, Token: r.Token}
-	if err != nil {
+	if late {
 		// Elected just as the caller gave up: hand leadership straight on.
-		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rctx, cancel := undoCtx()
 		defer cancel()
-		_ = l.Resign(rctx)
+		_ = c.release(rctx, l.resignRequest(), l.Key, true)
 		return nil, err
 	}
 	return l, nil
 }
 
+func (l *Leadership) resignRequest() *wire.Request {
+	return &wire.Request{Op: wire.OpResign, Key: l.Key, Token: l.Token}
+}
+
 // Resign gives up leadership; the next candidate is elected at once. It
 // fails with ErrNotHeld when this candidacy has already ended.
 func (l *Leadership) Resign(ctx context.Context) error {
-	return l.c.call(ctx, &wire.Request{Op: wire.OpResign, Key: l.Key, Token: l.Token}, nil)
+	return l.c.release(ctx, l.resignRequest(), l.Key, false)
 }
 
 // Proclaim replaces the leader's value, which observers then see. It fails
@@ -78,13 +72,18 @@ func (l *Leadership) Proclaim(ctx context.Context, value []byte) error {
 	return l.c.call(ctx, &wire.Request{Op: wire.OpProclaim, Key: l.Key, Token: l.Token, Data: value}, nil)
 }
 
-// Leader returns who leads the election at path, as this agent knows it.
-func (c *Client) Leader(ctx context.Context, path string) (Leader, error) {
+// Leader returns who leads the election at path, as this agent knows it:
+// nil, and no error, when nobody does.
+func (c *Client) Leader(ctx context.Context, path string) (*Leader, error) {
 	var r wire.LeaderResult
 	if err := c.call(ctx, &wire.Request{Op: wire.OpLeader, Path: path}, &r); err != nil {
-		return Leader{}, err
+		return nil, err
 	}
-	return toLeader(r), nil
+	if r.Key == "" {
+		return nil, nil
+	}
+	l := toLeader(r)
+	return &l, nil
 }
 
 // Observer is a stream of an election's leaders.
@@ -94,8 +93,9 @@ type Observer struct{ s *stream }
 // leader (or none), then each change of leader or of the leader's value,
 // in order.
 func (c *Client) Observe(ctx context.Context, path string) (*Observer, error) {
-	s, err := c.openStream(ctx, &wire.Request{Op: wire.OpObserve, Path: path})
-	if err != nil {
+	s := newStream(c, &wire.Request{Op: wire.OpObserve, Path: path})
+	s.reopen = again // after a resume: the current state again, then changes
+	if err := c.openStream(ctx, s); err != nil {
 		return nil, err
 	}
 	return &Observer{s}, nil

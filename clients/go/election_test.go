@@ -32,7 +32,7 @@ func TestElectionOrder(t *testing.T) {
 	probe := dial(t, a)
 	ctx := testCtx(t, 30*time.Second)
 
-	if l, err := probe.Leader(ctx, path); err != nil || !l.None() {
+	if l, err := probe.Leader(ctx, path); err != nil || l != nil {
 		t.Fatalf("leader of an election nobody entered: %+v %v", l, err)
 	}
 	first, err := probe.Campaign(ctx, path, []byte("first"))
@@ -106,7 +106,7 @@ func TestElectionOrder(t *testing.T) {
 		}
 		prev = r.lead.Token
 		l, err := probe.Leader(ctx, path)
-		if err != nil || l.Key != r.lead.Key || l.Token != r.lead.Token || string(l.Value) != fmt.Sprint("c", i) {
+		if err != nil || l == nil || l.Key != r.lead.Key || l.Token != r.lead.Token || string(l.Value) != fmt.Sprint("c", i) {
 			t.Fatalf("leader %+v %v, want candidate %d %+v", l, err, i, r.lead)
 		}
 		close(resign[i])
@@ -115,7 +115,7 @@ func TestElectionOrder(t *testing.T) {
 		_, ok, err := probe.Exists(ctx, path)
 		return err == nil && !ok
 	})
-	if l, err := probe.Leader(ctx, path); err != nil || !l.None() {
+	if l, err := probe.Leader(ctx, path); err != nil || l != nil {
 		t.Fatalf("leader after everyone resigned: %+v %v", l, err)
 	}
 }
@@ -137,7 +137,7 @@ func TestElectionProclaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := other.Leader(ctx, path)
-	if err != nil || string(got.Value) != "v2" || got.Key != l.Key || got.Token != l.Token {
+	if err != nil || got == nil || string(got.Value) != "v2" || got.Key != l.Key || got.Token != l.Token {
 		t.Fatalf("leader after proclaim: %+v %v, want v2 at %+v", got, err, l)
 	}
 
@@ -175,7 +175,7 @@ func TestElectionProclaim(t *testing.T) {
 	leader.Close()
 	agenttest.Eventually(t, 5*time.Second, "the next candidate to lead", func() bool {
 		got, err := other.Leader(ctx, path)
-		return err == nil && got.Key == behind && string(got.Value) == "waiting"
+		return err == nil && got != nil && got.Key == behind && string(got.Value) == "waiting"
 	})
 }
 

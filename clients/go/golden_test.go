@@ -435,14 +435,14 @@ func TestGoldenRecipes(t *testing.T) {
 	resign := async(func() (struct{}, error) { return struct{}{}, lead.Resign(ctx) })
 	p.send("reply-empty", p.expect("resign"))
 	resign(t)
-	leader := async(func() (warden.Leader, error) { return c.Leader(ctx, "/warden/elections/db") })
+	leader := async(func() (*warden.Leader, error) { return c.Leader(ctx, "/warden/elections/db") })
 	p.send("reply-leader", p.expect("leader"))
-	if l := leader(t); string(l.Value) != "host-a" || l.Token != 44 {
+	if l := leader(t); l == nil || string(l.Value) != "host-a" || l.Token != 44 {
 		t.Errorf("leader: %+v", l)
 	}
-	leader = async(func() (warden.Leader, error) { return c.Leader(ctx, "/warden/elections/db") })
+	leader = async(func() (*warden.Leader, error) { return c.Leader(ctx, "/warden/elections/db") })
 	p.send("reply-leader-none", p.expect("leader"))
-	if l := leader(t); !l.None() {
+	if l := leader(t); l != nil {
 		t.Errorf("leader after reply-leader-none: %+v", l)
 	}
 	observe := async(func() (*warden.Observer, error) { return c.Observe(ctx, "/warden/elections/db") })

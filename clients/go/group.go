@@ -78,8 +78,9 @@ type GroupWatch struct{ s *stream }
 // WatchGroup follows group: Next first returns each current member (as
 // joined), then every join, change of data and leave, in order.
 func (c *Client) WatchGroup(ctx context.Context, group string) (*GroupWatch, error) {
-	s, err := c.openStream(ctx, &wire.Request{Op: wire.OpGroupWatch, Group: group})
-	if err != nil {
+	s := newStream(c, &wire.Request{Op: wire.OpGroupWatch, Group: group})
+	s.reopen = again // after a resume: the current state again, then changes
+	if err := c.openStream(ctx, s); err != nil {
 		return nil, err
 	}
 	return &GroupWatch{s}, nil

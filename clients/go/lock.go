@@ -2,7 +2,7 @@ package warden
 
 import (
 	"context"
-	"time"
+	"errors"
 
 	"github.com/warden-dev/warden/localapi/wire"
 )
@@ -24,37 +24,37 @@ type Lease struct {
 // served) until it is granted or ctx ends. A deadline on ctx is passed to
 // the agent as the wait; the call then fails with ErrTimeout.
 func (c *Client) Lock(ctx context.Context, path string) (*Lease, error) {
-	wait := int64(-1)
-	if d, ok := ctx.Deadline(); ok {
-		wait = max(time.Until(d).Milliseconds(), 0)
-	}
-	return c.lock(ctx, path, wait)
+	return c.lock(ctx, wire.OpLock, path, agentWait(ctx))
 }
 
-// TryLock acquires the lock at path only if it is free now; otherwise it
-// fails with ErrTimeout.
+// TryLock acquires the lock at path only if it is free now. When it is
+// not, TryLock returns nil and no error.
 func (c *Client) TryLock(ctx context.Context, path string) (*Lease, error) {
-	return c.lock(ctx, path, 0)
+	return tried(c.lock(ctx, wire.OpLock, path, tryOnce()))
 }
 
-func (c *Client) lock(ctx context.Context, path string, waitMs int64) (*Lease, error) {
-	m, err := c.roundTrip(ctx, &wire.Request{Op: wire.OpLock, Path: path, WaitMs: &waitMs}, true, false)
-	if m == nil {
+// tried turns the ErrTimeout of a try that found the thing taken into no
+// result and no error.
+func tried[T any](v *T, err error) (*T, error) {
+	if errors.Is(err, ErrTimeout) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// lock sends a lock, read_lock or write_lock and returns the lease.
+func (c *Client) lock(ctx context.Context, op, path string, wait *int64) (*Lease, error) {
+	var r wire.LeaseResult
+	late, err := c.grant(ctx, &wire.Request{Op: op, Path: path, WaitMs: wait}, &r)
+	if err != nil && !late {
 		return nil, err
 	}
-	var r wire.LockResult
-	if derr := decodeReply(m, &r); derr != nil {
-		if err != nil {
-			return nil, err // the context ended; the agent's canceled reply says the same
-		}
-		return nil, derr
-	}
 	lease := &Lease{c: c, Path: path, Key: r.Key, Token: r.Token}
-	if err != nil {
+	if late {
 		// Granted just as the caller gave up: hand it straight on.
-		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		uctx, cancel := undoCtx()
 		defer cancel()
-		_ = lease.Unlock(uctx)
+		_ = c.release(uctx, &wire.Request{Op: wire.OpUnlock, Key: lease.Key}, lease.Key, true)
 		return nil, err
 	}
 	return lease, nil
@@ -62,7 +62,7 @@ func (c *Client) lock(ctx context.Context, path string, waitMs int64) (*Lease, e
 
 // Unlock releases the lease; the next waiter is granted the lock at once.
 func (l *Lease) Unlock(ctx context.Context) error {
-	return l.c.call(ctx, &wire.Request{Op: wire.OpUnlock, Key: l.Key}, nil)
+	return l.c.Unlock(ctx, l.Key)
 }
 
 // Check reports whether the lease still holds its lock.
@@ -78,8 +78,9 @@ func (c *Client) CheckToken(ctx context.Context, path string, token uint64) (boo
 	return r.Held, err
 }
 
-// Unlock releases a lease by its key: for a session resumed after a
-// reconnect, whose Lease values died with the old connection.
+// Unlock releases a lease (a lock, read or write lock) by its key: for a
+// session resumed in another process, whose Lease values died with the
+// old one.
 func (c *Client) Unlock(ctx context.Context, key string) error {
-	return c.call(ctx, &wire.Request{Op: wire.OpUnlock, Key: key}, nil)
+	return c.release(ctx, &wire.Request{Op: wire.OpUnlock, Key: key}, key, false)
 }

@@ -91,8 +91,9 @@ type ProgressWatch struct{ s *stream }
 // task's latest report, then every later report and every task's end, in
 // order.
 func (c *Client) WatchProgress(ctx context.Context, job string) (*ProgressWatch, error) {
-	s, err := c.openStream(ctx, &wire.Request{Op: wire.OpProgressWatch, Job: job})
-	if err != nil {
+	s := newStream(c, &wire.Request{Op: wire.OpProgressWatch, Job: job})
+	s.reopen = again // after a resume: the current state again, then changes
+	if err := c.openStream(ctx, s); err != nil {
 		return nil, err
 	}
 	return &ProgressWatch{s}, nil

@@ -45,10 +45,10 @@ func (q *Queue) Take(ctx context.Context) (*QueueItem, error) {
 	return q.take(ctx, agentWait(ctx))
 }
 
-// TryTake removes and returns the first item, or fails with ErrTimeout
-// when the queue is empty.
+// TryTake removes and returns the first item, or returns nil and no
+// error when the queue is empty.
 func (q *Queue) TryTake(ctx context.Context) (*QueueItem, error) {
-	return q.take(ctx, tryOnce())
+	return tried(q.take(ctx, tryOnce()))
 }
 
 func (q *Queue) take(ctx context.Context, wait *int64) (*QueueItem, error) {

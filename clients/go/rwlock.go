@@ -18,41 +18,24 @@ import (
 // CheckToken answer true for a read lease only while it is the oldest
 // contender of the lock.
 func (c *Client) ReadLock(ctx context.Context, path string) (*Lease, error) {
-	return c.rwLock(ctx, wire.OpReadLock, path, agentWait(ctx))
+	return c.lock(ctx, wire.OpReadLock, path, agentWait(ctx))
 }
 
 // TryReadLock acquires the lock at path for reading only if no writer
-// holds it or waits for it now; otherwise it fails with ErrTimeout.
+// holds it or waits for it now. Otherwise it returns nil and no error.
 func (c *Client) TryReadLock(ctx context.Context, path string) (*Lease, error) {
-	return c.rwLock(ctx, wire.OpReadLock, path, tryOnce())
+	return tried(c.lock(ctx, wire.OpReadLock, path, tryOnce()))
 }
 
 // WriteLock acquires the lock at path for writing: it is held by nobody
 // else, reader or writer. A write lock is the same as Lock: the two
 // exclude each other on the same path.
 func (c *Client) WriteLock(ctx context.Context, path string) (*Lease, error) {
-	return c.rwLock(ctx, wire.OpWriteLock, path, agentWait(ctx))
+	return c.lock(ctx, wire.OpWriteLock, path, agentWait(ctx))
 }
 
 // TryWriteLock acquires the lock at path for writing only if nobody holds
-// it or waits for it now; otherwise it fails with ErrTimeout.
+// it or waits for it now. Otherwise it returns nil and no error.
 func (c *Client) TryWriteLock(ctx context.Context, path string) (*Lease, error) {
-	return c.rwLock(ctx, wire.OpWriteLock, path, tryOnce())
-}
-
-func (c *Client) rwLock(ctx context.Context, op, path string, wait *int64) (*Lease, error) {
-	var r wire.LeaseResult
-	late, err := c.grant(ctx, &wire.Request{Op: op, Path: path, WaitMs: wait}, &r)
-	if err != nil && !late {
-		return nil, err
-	}
-	lease := &Lease{c: c, Path: path, Key: r.Key, Token: r.Token}
-	if late {
-		// Granted just as the caller gave up: hand it straight on.
-		uctx, cancel := undoCtx()
-		defer cancel()
-		_ = lease.Unlock(uctx)
-		return nil, err
-	}
-	return lease, nil
+	return tried(c.lock(ctx, wire.OpWriteLock, path, tryOnce()))
 }

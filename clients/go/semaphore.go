@@ -29,7 +29,7 @@ type SemaphoreLease struct {
 	c *Client
 	// Path is the semaphore's path.
 	Path string
-	// Key is the lease's own node, PATH/leases/lease-NNNNNNNNNN.
+	// Key is the lease's own node, under Path.
 	Key string
 	// Token is the creation zxid of the lease's node: every lease gets a
 	// higher one than the leases granted before it.
@@ -43,10 +43,11 @@ func (s *Semaphore) Acquire(ctx context.Context) (*SemaphoreLease, error) {
 	return s.acquire(ctx, agentWait(ctx))
 }
 
-// TryAcquire takes a lease only if one is free now; otherwise it fails
-// with ErrTimeout. It may also fail while another acquire is being served.
+// TryAcquire takes a lease only if one is free now; otherwise it returns
+// nil and no error. It may also find none while another acquire is being
+// served.
 func (s *Semaphore) TryAcquire(ctx context.Context) (*SemaphoreLease, error) {
-	return s.acquire(ctx, tryOnce())
+	return tried(s.acquire(ctx, tryOnce()))
 }
 
 func (s *Semaphore) acquire(ctx context.Context, wait *int64) (*SemaphoreLease, error) {
@@ -59,7 +60,7 @@ func (s *Semaphore) acquire(ctx context.Context, wait *int64) (*SemaphoreLease, 
 	if late {
 		uctx, cancel := undoCtx()
 		defer cancel()
-		_ = lease.Release(uctx)
+		_ = s.c.release(uctx, &wire.Request{Op: wire.OpSemRelease, Key: lease.Key}, lease.Key, true)
 		return nil, err
 	}
 	return lease, nil
@@ -68,5 +69,5 @@ func (s *Semaphore) acquire(ctx context.Context, wait *int64) (*SemaphoreLease, 
 // Release gives the lease back; a waiting acquirer is granted it at once.
 // It fails with ErrNotHeld when the lease is no longer held.
 func (l *SemaphoreLease) Release(ctx context.Context) error {
-	return l.c.call(ctx, &wire.Request{Op: wire.OpSemRelease, Key: l.Key}, nil)
+	return l.c.release(ctx, &wire.Request{Op: wire.OpSemRelease, Key: l.Key}, l.Key, false)
 }

@@ -35,7 +35,7 @@ func TestSquattedLineIgnored(t *testing.T) {
 		t.Fatalf("campaign behind a squatted candidate name: %v", err)
 	}
 	who, err := squatter.Leader(ctx, "/sq/elect")
-	if err != nil || who.Token != lead.Token || string(who.Value) != "me" {
+	if err != nil || who == nil || who.Token != lead.Token || string(who.Value) != "me" {
 		t.Fatalf("leader %+v (%v), want the real candidate %+v", who, err, lead)
 	}
 }

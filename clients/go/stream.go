@@ -13,10 +13,24 @@ import (
 var ErrStreamClosed = errors.New("warden: stream closed")
 
 // stream buffers one stream's events. The reader never blocks on it: a
-// consumer that does not keep up only grows its own buffer.
+// consumer that does not keep up only grows its own buffer. A stream
+// outlives the connection it was opened on: after a resume it is opened
+// again (see reopen) and goes on under a new sub id.
 type stream struct {
-	c      *Client
-	sub    uint64
+	c *Client
+	// Guarded by c.mu.
+	cn  *conn  // the connection it runs on; nil while detached
+	sub uint64 // its id on cn
+
+	// req opened the stream; reopen, when set, makes the request that
+	// opens it again after a resume (nil: a one-shot watch, which ends
+	// with its connection). It runs with mu held.
+	req    wire.Request
+	reopen func(*stream) *wire.Request
+	// track, when set, hears each event as it arrives (with mu held);
+	// false drops the event.
+	track func(*wire.Message) bool
+
 	mu     sync.Mutex
 	queue  []*wire.Message
 	ready  chan struct{} // has room for one wake-up
@@ -24,13 +38,23 @@ type stream struct {
 	closed bool
 }
 
-func newStream(c *Client, sub uint64) *stream {
-	return &stream{c: c, sub: sub, ready: make(chan struct{}, 1)}
+func newStream(c *Client, req *wire.Request) *stream {
+	s := &stream{c: c, ready: make(chan struct{}, 1)}
+	if req != nil {
+		s.req = *req
+	}
+	return s
+}
+
+// again is the reopen of a stream that starts afresh: its own request.
+func again(s *stream) *wire.Request {
+	req := s.req
+	return &req
 }
 
 func (s *stream) push(m *wire.Message) {
 	s.mu.Lock()
-	if !s.closed {
+	if !s.closed && (s.track == nil || s.track(m)) {
 		s.queue = append(s.queue, m)
 	}
 	s.mu.Unlock()
@@ -52,6 +76,23 @@ func (s *stream) end(err error) {
 	}
 	s.mu.Unlock()
 	s.wake()
+}
+
+func (s *stream) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// reopenRequest is the request that opens the stream again, or nil when
+// it has been closed.
+func (s *stream) reopenRequest() *wire.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.reopen == nil {
+		return nil
+	}
+	return s.reopen(s)
 }
 
 // next returns the next event, decoding its body into out.
@@ -91,16 +132,31 @@ func (s *stream) close(ctx context.Context) error {
 		return nil
 	}
 	s.end(ErrStreamClosed)
-	s.c.mu.Lock()
-	if s.c.streams != nil {
-		delete(s.c.streams, s.sub)
+	cn, sub := s.detach()
+	if cn == nil {
+		return nil // not open at the agent (detached by a drop)
 	}
-	s.c.mu.Unlock()
-	err := s.c.call(ctx, &wire.Request{Op: wire.OpUnsubscribe, Sub: s.sub}, nil)
-	if errors.Is(err, ErrBadArguments) {
-		return nil // the stream had already ended at the agent
+	err := s.c.callOn(ctx, cn, &wire.Request{Op: wire.OpUnsubscribe, Sub: sub}, nil)
+	if errors.Is(err, ErrBadArguments) || errors.Is(err, ErrDisconnected) {
+		return nil // the stream had already ended at the agent, or with its connection
 	}
 	return err
+}
+
+// detach takes the stream off its connection and the client, returning
+// where it ran.
+func (s *stream) detach() (*conn, uint64) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	cn, sub := s.cn, s.sub
+	if s.c.streams != nil {
+		delete(s.c.streams, s)
+	}
+	if cn != nil && cn.subs != nil && cn.subs[sub] == s {
+		delete(cn.subs, sub)
+	}
+	s.cn, s.sub = nil, 0
+	return cn, sub
 }
 
 // forget drops a stream the agent has ended.
@@ -109,34 +165,39 @@ func (s *stream) forget() {
 	s.closed = true
 	s.mu.Unlock()
 	s.end(ErrStreamClosed)
-	s.c.mu.Lock()
-	if s.c.streams != nil {
-		delete(s.c.streams, s.sub)
-	}
-	s.c.mu.Unlock()
+	s.detach()
 }
 
-// openStream sends a request whose reply starts a stream.
-func (c *Client) openStream(ctx context.Context, req *wire.Request) (*stream, error) {
-	m, err := c.roundTrip(ctx, req, true, true)
+// drop ends a stream with err (the agent refused to open it again).
+func (s *stream) drop(err error) {
+	s.end(err)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.detach()
+}
+
+// openStream sends a request whose reply starts s.
+func (c *Client) openStream(ctx context.Context, s *stream) error {
+	req := s.req
+	m, err := c.roundTrip(ctx, &req, true, s)
 	if m == nil {
-		return nil, err
+		return err
 	}
 	if derr := decodeReply(m, nil); derr != nil {
-		return nil, derr
+		return derr
 	}
-	sub := streamID(m)
 	c.mu.Lock()
-	s := c.streams[sub]
+	opened := s.cn != nil
 	c.mu.Unlock()
-	if s == nil {
-		return nil, c.Err()
+	if !opened {
+		return c.dropErr()
 	}
 	if err != nil {
 		_ = s.close(context.Background())
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // streamID reads the sub id from a reply that started a stream; one-shot
@@ -155,56 +216,9 @@ func streamID(m *wire.Message) uint64 {
 	return max(r.Sub, r.Watch)
 }
 
-// Event is one change a Subscription delivers. Deleted and Synced are set
-// only in a folded subscription, on resync events.
-type Event = wire.ChangeEvent
-
-// Subscription is an ordered stream of changes under a path: never
-// reordered, never skipped. It starts with a resync (the current nodes,
-// then a "synced" event) unless it resumes after a zxid the agent still
-// has history for.
-type Subscription struct{ s *stream }
-
-// SubscribeOptions shape a subscription.
-type SubscribeOptions struct {
-	// Scope is wire.ScopeNode (default), ScopeChildren or ScopeSubtree.
-	Scope string
-	// FromZxid resumes after this zxid (the last event's Zxid you
-	// handled); 0 starts with the current state.
-	FromZxid uint64
-	// Fold has the agent fold each resync (protocol 6.18): the nodes that
-	// exist, then a resync event marked Deleted for each path this
-	// subscription knew that no longer exists, the last event marked
-	// Synced, and no "synced" event. Every event is then one update of
-	// the subscriber's view.
-	Fold bool
-	// Known, with Fold, lists the paths the subscriber knows to exist
-	// when it resumes with FromZxid, so that a resync reports those gone
-	// as Deleted.
-	Known []string
-}
-
-// Subscribe streams the changes under path.
-func (c *Client) Subscribe(ctx context.Context, path string, o SubscribeOptions) (*Subscription, error) {
-	s, err := c.openStream(ctx, &wire.Request{Op: wire.OpSubscribe, Path: path, Scope: o.Scope, FromZxid: o.FromZxid,
-		Fold: o.Fold, Known: o.Known})
-	if err != nil {
-		return nil, err
-	}
-	return &Subscription{s}, nil
-}
-
-// Next waits for the next change.
-func (s *Subscription) Next(ctx context.Context) (Event, error) {
-	var ev Event
-	_, err := s.s.next(ctx, &ev)
-	return ev, err
-}
-
-// Close ends the subscription.
-func (s *Subscription) Close(ctx context.Context) error { return s.s.close(ctx) }
-
-// Watch is a one-shot watch set by GetW, ExistsW or ChildrenW.
+// Watch is a one-shot watch set by GetW, ExistsW or ChildrenW. It belongs
+// to its connection: if a resumable session's connection drops before it
+// fires, Wait fails with ErrDisconnected (read again, and watch again).
 type Watch struct{ s *stream }
 
 // WatchEvent is what fired a watch.

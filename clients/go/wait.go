@@ -30,7 +30,7 @@ func tryOnce() *int64 {
 // the same (err is then ctx's error), which the caller must either undo or
 // hand over.
 func (c *Client) grant(ctx context.Context, req *wire.Request, out any) (late bool, err error) {
-	m, err := c.roundTrip(ctx, req, true, false)
+	m, err := c.roundTrip(ctx, req, true, nil)
 	if m == nil {
 		return false, err
 	}

@@ -177,7 +177,8 @@ func (c *Client) ChildrenW(ctx context.Context, path string) ([]string, Stat, *W
 }
 
 func (c *Client) watchCall(ctx context.Context, req *wire.Request, out any) (*Watch, error) {
-	m, err := c.roundTrip(ctx, req, false, true)
+	s := newStream(c, nil)
+	m, err := c.roundTrip(ctx, req, false, s)
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +186,10 @@ func (c *Client) watchCall(ctx context.Context, req *wire.Request, out any) (*Wa
 		return nil, err
 	}
 	c.mu.Lock()
-	s := c.streams[streamID(m)]
+	opened := s.cn != nil
 	c.mu.Unlock()
-	if s == nil {
-		return nil, c.Err()
+	if !opened {
+		return nil, c.dropErr()
 	}
 	return &Watch{s}, nil
 }

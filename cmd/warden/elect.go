@@ -219,7 +219,7 @@ func runLeader(args []string) error {
 	if err != nil {
 		return err
 	}
-	if l.None() {
+	if l == nil {
 		if *asJSON {
 			_ = printJSON(struct {
 				Path   string `json:"path"`

@@ -178,7 +178,7 @@ func TestElectCLICandidateDeleted(t *testing.T) {
 	p := e.start("elect", "d", "--", "sh", "-c", script)
 	agenttest.Eventually(t, 10*time.Second, "the command to start", func() bool { return fileHas(file, "ready") })
 	l, err := c.Leader(ctx, "/warden/elections/d")
-	if err != nil || l.None() {
+	if err != nil || l == nil {
 		t.Fatalf("leader: %+v %v", l, err)
 	}
 	if err := c.Delete(ctx, l.Key, -1); err != nil {
