@@ -133,10 +133,7 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 		}
 	}
 	path := op.Path
-	parentPath := "/"
-	if i := lastSlash(path); i > 0 {
-		parentPath = path[:i]
-	}
+	parentPath, _ := splitPath(path) // (path may end in "/" when sequential)
 	parent, ok := c.st.node(parentPath)
 	if !ok {
 		return OpResult{}, errorf(CodeNoNode, parentPath)
@@ -307,13 +304,4 @@ func (c *change) dropResults(from, to resultItem) {
 	for _, it := range stale {
 		c.st.results.Delete(it)
 	}
-}
-
-func lastSlash(p string) int {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return i
-		}
-	}
-	return -1
 }

@@ -21,6 +21,15 @@ const (
 	CodePermissionDenied
 )
 
+// QuoteName quotes a name or path for an error message, cut after 64
+// bytes so that a long argument cannot swell the message.
+func QuoteName(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return `"` + s + `"`
+}
+
 // Sentinel errors, one per code; errors.Is matches an *Error against them.
 var (
 	ErrNoNode                  = &Error{Code: CodeNoNode, Msg: "node does not exist"}

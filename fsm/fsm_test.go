@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -211,5 +212,22 @@ func TestCreateIfMissing(t *testing.T) {
 	}
 	if r := a.write(0, Op{Kind: OpCreate, Path: "/p/x-", Sequential: true, IfMissing: true}); CodeOf(r.Err) != CodeBadArguments {
 		t.Fatalf("sequential if-missing: want bad_arguments, got %v", r.Err)
+	}
+}
+
+// TestParentAndQuoteName: the path helpers the recipes and the socket
+// server share.
+func TestParentAndQuoteName(t *testing.T) {
+	for p, want := range map[string]string{"/": "/", "/a": "/", "/a/b": "/a", "/a/b/c-0000000001": "/a/b"} {
+		if got := Parent(p); got != want {
+			t.Errorf("Parent(%q) = %q, want %q", p, got, want)
+		}
+	}
+	if got := QuoteName("/a"); got != `"/a"` {
+		t.Errorf("QuoteName(/a) = %s", got)
+	}
+	long := "/" + strings.Repeat("x", 100)
+	if got := QuoteName(long); got != `"`+long[:64]+`..."` {
+		t.Errorf("QuoteName of 101 bytes = %s", got)
 	}
 }

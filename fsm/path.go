@@ -78,6 +78,13 @@ func badPath(p, why string) error {
 	return &Error{Code: CodeBadArguments, Msg: fmt.Sprintf("invalid path %q: %s", p, why)}
 }
 
+// Parent returns the parent of a valid path: "/" for a top-level node, and
+// for the root itself.
+func Parent(p string) string {
+	parent, _ := splitPath(p)
+	return parent
+}
+
 // splitPath returns the parent and the last segment of a valid path other
 // than the root. The parent of a top-level node is "/".
 func splitPath(p string) (parent, name string) {

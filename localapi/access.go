@@ -307,7 +307,7 @@ func (c *conn) authorize(req *wire.Request) *wire.Error {
 		}
 		if got := c.level(path); got < need {
 			return wire.Errorf(wire.CodePermissionDenied, fmt.Sprintf("permission denied: uid %d may not %s %s (it has %s, %s needs %s)",
-				c.peer.Uid, req.Op, quote(path), got, req.Op, need))
+				c.peer.Uid, req.Op, fsm.QuoteName(path), got, req.Op, need))
 		}
 		return nil
 	}
@@ -363,7 +363,7 @@ func (c *conn) guard(op *fsm.Op) *wire.Error {
 	op.Guarded = !admin
 	if op.Kind == fsm.OpCreate && !op.Ephemeral && !admin && recipes.IsContenderName(baseName(op.Path), op.Sequential) {
 		return wire.Errorf(wire.CodePermissionDenied, fmt.Sprintf(
-			"permission denied: %s is named like a lock, election or semaphore contender, and those must be ephemeral", quote(op.Path)))
+			"permission denied: %s is named like a lock, election or semaphore contender, and those must be ephemeral", fsm.QuoteName(op.Path)))
 	}
 	return nil
 }

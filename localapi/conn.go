@@ -319,7 +319,7 @@ func (c *conn) start(req *wire.Request) {
 		return
 	}
 	if c.sid == 0 && !sessionless[req.Op] {
-		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+quote(req.Op)+" needs a session; this connection was opened without one"))
+		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+fsm.QuoteName(req.Op)+" needs a session; this connection was opened without one"))
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)

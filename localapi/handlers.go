@@ -31,7 +31,7 @@ func (c *conn) handle(ctx context.Context, req *wire.Request) (any, *wire.Error)
 	}
 	h, ok := handlers[req.Op]
 	if !ok {
-		return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+quote(req.Op))
+		return nil, wire.Errorf(wire.CodeUnknownOp, "unknown op "+fsm.QuoteName(req.Op))
 	}
 	if werr := c.authorize(req); werr != nil {
 		return nil, werr
@@ -197,7 +197,7 @@ func toOp(name, path string, data []byte, version *int64, eph, seq, container bo
 	case wire.OpCheck:
 		op.Kind = fsm.OpCheck
 	default:
-		return op, wire.Errorf(wire.CodeBadArguments, "multi op must be create, delete, set or check, not "+quote(name))
+		return op, wire.Errorf(wire.CodeBadArguments, "multi op must be create, delete, set or check, not "+fsm.QuoteName(name))
 	}
 	if name != wire.OpCreate && (eph || seq || container) {
 		return op, wire.Errorf(wire.CodeBadArguments, name+" takes no create flags")
@@ -242,13 +242,6 @@ func toStat(s fsm.Stat) wire.Stat {
 		Version: s.Version, Cversion: s.Cversion, Aversion: s.Aversion,
 		EphemeralOwner: s.EphemeralOwner, DataLength: s.DataLength, NumChildren: s.NumChildren,
 	}
-}
-
-func quote(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return `"` + s + `"`
 }
 
 // sessionless lists the ops a connection opened without a session may

@@ -175,17 +175,10 @@ func checkSegment(name, what string) error {
 		return badArgs(what + " is empty")
 	}
 	if strings.Contains(name, "/") {
-		return badArgs(what + " " + quoteName(name) + " must not contain /")
+		return badArgs(what + " " + fsm.QuoteName(name) + " must not contain /")
 	}
 	if err := fsm.ValidatePath("/" + name); err != nil {
-		return badArgs(what + " " + quoteName(name) + " is not a valid path segment")
+		return badArgs(what + " " + fsm.QuoteName(name) + " is not a valid path segment")
 	}
 	return nil
-}
-
-func quoteName(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return `"` + s + `"`
 }

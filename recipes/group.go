@@ -107,7 +107,7 @@ func (s Session) Join(ctx context.Context, group, member string, data []byte) (s
 }
 
 func memberTaken(member, group string) error {
-	return &fsm.Error{Code: fsm.CodeNodeExists, Msg: "member " + quoteName(member) + " of group " + quoteName(group) + " is held by another session"}
+	return &fsm.Error{Code: fsm.CodeNodeExists, Msg: "member " + fsm.QuoteName(member) + " of group " + fsm.QuoteName(group) + " is held by another session"}
 }
 
 // Leave ends session s's membership of group as member. It fails with

@@ -131,7 +131,7 @@ func missingContainers(st Store, path string) ([]fsm.Op, error) {
 		return nil, nil
 	}
 	ops := []fsm.Op{{Kind: fsm.OpCreate, Path: path, Container: true, IfMissing: true}}
-	for p := path[:max(lastSlash(path), 1)]; p != "/"; p = p[:max(lastSlash(p), 1)] {
+	for p := parentOf(path); p != "/"; p = parentOf(p) {
 		_, ok, _, err := st.Exists(p, false)
 		if err != nil {
 			return nil, err

@@ -57,12 +57,3 @@ func (s Session) write(ctx context.Context, ops ...fsm.Op) (*fsm.Result, error) 
 	}
 	return res, nil
 }
-
-func lastSlash(p string) int {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return i
-		}
-	}
-	return 0
-}

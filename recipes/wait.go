@@ -146,7 +146,7 @@ func checkRecipePath(path, what string) error {
 
 // parentOf returns the parent of a valid path other than the root.
 func parentOf(path string) string {
-	return path[:max(lastSlash(path), 1)]
+	return fsm.Parent(path)
 }
 
 // baseName returns the last segment of a valid path.
