@@ -126,7 +126,8 @@ def test_async_election_failover(agent: Agent) -> None:
             ev = await obs.next(10)
             if ev.key == lb.key:
                 break
-        assert (await eb.leader()).value == b"b"
+        now = await eb.leader()
+        assert now is not None and now.value == b"b"
         await eb.proclaim(b"b2")
         assert (await obs.next(10)).value == b"b2"
         await obs.close()
@@ -135,7 +136,7 @@ def test_async_election_failover(agent: Agent) -> None:
             async with eb.campaign(b"again", timeout=0):
                 pytest.fail("elected twice")
         await eb.resign()
-        assert not await eb.leader()
+        assert await eb.leader() is None
         await b.close()
 
     asyncio.run(main())

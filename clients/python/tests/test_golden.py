@@ -1,8 +1,8 @@
 """Golden replay of testdata/protocol/v1.json (protocol v1 byte compatibility).
 
 Requests are made through the client's public API (the real constructor
-and methods, with the socket replaced by a recorder), and the bytes written
-must equal the golden frame exactly. Replies and events are read through the
+and methods, on a real connection to a recorder in the agent's place), and
+the bytes written must equal the golden frame exactly. Replies and events are read through the
 client's frame reader and decoder and parsed by the same functions the
 client's methods use.
 """
@@ -12,17 +12,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
+import shutil
+import socket
+import struct
+import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Generator, List, Optional, Set
 
+import msgpack
 import pytest
 
 import warden
 from warden import Op, ResumeToken, errors
-from warden._streams import _StreamBuf
-from warden._wire import FrameReader, Message, decode_message, read_frames
-from warden.client import Client, _Pending
+from warden._stream import config_update
+from warden._wire import FrameReader, decode_message, read_frames
+from warden.client import Client
 from warden.recipes import Leadership, SemaphoreLease
 from warden.types import (ChildrenResult, CounterResult, CreateResult, ExistsResult, GetResult, GroupResult,
                           HelloResult, Leader, LeaseResult, MemberEvent, ProgressResult, QueueItem, SessionEvent,
@@ -57,88 +64,158 @@ _GENERIC_RESULT: Dict[str, Any] = {
 }
 
 
-class RecordingConn:
-    """Stands in for a connection: records each frame written and answers it
-    at once with a result every parser accepts."""
-
-    def __init__(self) -> None:
-        self.frames: List[bytes] = []
-        self.pending: Dict[int, _Pending] = {}
-        self.streams: Dict[int, _StreamBuf] = {}
-        self.mu = threading.Lock()
-        self.err: Optional[Exception] = None
-        self.session_state = ""
-        self.reply: Optional[Dict[str, Any]] = None  # the result of the next request, if set
-
-    def register(self, rid: int, stream: Optional[_StreamBuf], grant: Any = None) -> _Pending:
-        p = _Pending(stream, grant)
-        self.pending[rid] = p
-        return p
-
-    def set_send_bound(self, seconds: float) -> None:
-        pass
-
-    def write(self, rid: int, p: _Pending, frame: bytes, timeout: Optional[float] = None) -> None:
-        self.frames.append(frame)
-        p.sent = True
-        self.pending.pop(rid)
-        op = decode_message(read_frames(frame)[0]).raw or {}
-        if op.get("op") == "hello":
-            result: Dict[str, Any] = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000,
-                                      "agent": "a", "secret": b"s" * 16}
-        elif self.reply is not None:
-            result, self.reply = self.reply, None
-        else:
-            result = dict(_GENERIC_RESULT)
-        if p.stream is not None:
-            sub = result.get("sub") or result.get("watch") or 1
-            p.stream.sub, p.stream.conn = sub, self  # type: ignore[assignment]
-            self.streams[sub] = p.stream
-        p.fut.set_result(Message(id=rid, result=result))
-
-    def drop_stream(self, sub: int) -> bool:
-        return self.streams.pop(sub, None) is not None
-
-    def forget(self, rid: int) -> None:
-        self.pending.pop(rid, None)
-
-    def fail(self, err: Exception) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        pass
+def _frame(m: Dict[str, Any]) -> bytes:
+    body: bytes = msgpack.packb(m, use_bin_type=True)
+    return struct.pack(">I", len(body)) + body
 
 
 class Recorder:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.conn = RecordingConn()
-        monkeypatch.setattr(Client, "_open", lambda client, timeout: self.conn)
+    """A Unix socket server in the agent's place: records every frame the
+    client writes, byte for byte, and answers each request at once with a
+    result every parser accepts (or the one set in reply). The client is
+    the real one, on a real connection."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="wdg", dir="/tmp")
+        self.socket = os.path.join(self.dir, "s.sock")
+        self.frames: List[bytes] = []
+        self.reply: Optional[Dict[str, Any]] = None  # the result of the next request, if set
+        self.after: List[Dict[str, Any]] = []  # events to send after the next reply
+        self.conns: List[socket.socket] = []
+        self.lock = threading.Lock()
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.socket)
+        self.server.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
         self._client: Optional[Client] = None
 
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        reader = FrameReader()
+        while True:
+            try:
+                data = conn.recv(1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            for body in reader.feed(data):
+                req = decode_message(body).raw or {}
+                with self.lock:
+                    self.frames.append(struct.pack(">I", len(body)) + body)
+                    reply, self.reply = self.reply, None
+                    after, self.after = self.after, []
+                if req.get("op") == "hello":
+                    result: Dict[str, Any] = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000,
+                                              "agent": "a", "secret": b"s" * 16}
+                    if req.get("session_id"):
+                        result["resumed"] = True
+                elif req.get("op") == "cancel":
+                    result = {}
+                else:
+                    result = reply if reply is not None else dict(_GENERIC_RESULT)
+                try:
+                    conn.sendall(_frame({"id": req.get("id", 0), "result": result}))
+                    for ev in after:
+                        conn.sendall(_frame(ev))
+                except OSError:
+                    return
+
+    def drop(self) -> None:
+        """Closes every connection (the client resumes a resumable session)."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            c.shutdown(socket.SHUT_RDWR)
+            c.close()
+
+    def sent(self, rid: int, op: Optional[str] = None, timeout: float = 10.0) -> bytes:
+        """The last frame written with id rid (and op), once it has arrived
+        (a request whose reply nobody awaits may still be on its way)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                for f in reversed(self.frames):
+                    m = decode_message(read_frames(f)[0]).raw or {}
+                    if m.get("id") == rid and (op is None or m.get("op") == op):
+                        return f
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no frame with id {rid} was written")
+            time.sleep(0.005)
+
     def connect(self, **opts: Any) -> Client:
-        c = Client("/nonexistent/warden.sock", **opts)
-        return c
+        return Client(self.socket, **opts)
 
     @property
     def client(self) -> Client:
         if self._client is None:
             self._client = self.connect()
-            self.conn.frames.clear()
         return self._client
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self.server.close()
+        self.drop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
-def _with_id(rec: Recorder, rid: int) -> Client:
-    c = rec.client
-    c._ids = itertools.count(rid)
+
+@pytest.fixture
+def rec() -> Generator[Recorder, None, None]:
+    r = Recorder()
+    yield r
+    r.close()
+
+
+def _with_id(c: Client, rid: int) -> Client:
+    c._a._ids = itertools.count(rid)
     return c
 
 
 def _unsubscribe(c: Client) -> None:
-    buf = _StreamBuf(c)
-    buf.sub, buf.conn = 3, c._conn
-    c._conn.streams[3] = buf  # type: ignore[union-attr]
-    buf.close()
+    rid = next(c._a._ids)
+    s = c.subscribe("/config")
+    s._core.sub = 3
+    conn = c._a._conn
+    assert conn is not None
+    conn.streams[3] = s._core
+    _with_id(c, rid)
+    s.close()
 
+
+def _subscribe_fold(c: Client) -> None:
+    """A config subscription resumed on a new connection: it subscribes
+    again with fold, from the zxid of its last update, with the paths it
+    knows exist."""
+    rec = RECORDER[0]
+    rid = BODY["id"]
+    c = rec.connect(resumable=True)
+    st = {"version": 1}
+    rec.reply = {"sub": 3}
+    rec.after = [{"id": 0, "event": "change", "sub": 3, "body": {"type": "resync", "path": p, "zxid": 40,
+                                                                 "data": b"v", "stat": st, **extra}}
+                 for p, extra in (("/config", {}), ("/config/app", {"synced": True}))]
+    _with_id(c, 900)
+    sub = c.config("/config").subscribe(recursive=True)
+    assert [(u.path, u.resync, u.synced) for u in (sub.next(10), sub.next(10))] == \
+        [("/config", True, False), ("/config/app", True, True)]
+    _with_id(c, rid - 1)  # the resuming hello, then the subscription again
+    rec.drop()
+    rec.sent(rid, "subscribe")  # the subscription made again
+    sub.close()
+    c.close()
+
+
+RECORDER: List[Recorder] = []
 
 LEADER_KEY = "/warden/elections/db/n-0000000007"
 
@@ -170,7 +247,7 @@ REQUESTS: Dict[str, Build] = {
     "unlock": lambda c: c.unlock("/locks/nightly/lock-0000000003"),
     "lock-check": lambda c: c.lock_check("/locks/nightly", 42),
     "lock-check-large-ints": lambda c: c.lock_check("/locks/nightly", 1099511627776),
-    "cancel": lambda c: c._cancel(c._conn, 13),  # type: ignore[arg-type]
+    "cancel": lambda c: c._run(c._a._cancel(c._a._conn, 13)),  # type: ignore[arg-type]
     "status": lambda c: c.status(),
     "members": lambda c: c.members(),
     "sessions": lambda c: c.sessions(),
@@ -178,6 +255,7 @@ REQUESTS: Dict[str, Build] = {
     "subscribe-node": lambda c: c.subscribe("/config/app", scope=warden.Scope.NODE),
     "subscribe-children": lambda c: c.subscribe("/config", children=True),
     "unsubscribe": _unsubscribe,
+    "subscribe-fold": _subscribe_fold,
     "campaign": lambda c: c.election("db").campaign(b"host-a"),
     "campaign-try": lambda c: c.election("/warden/elections/db").try_campaign(b"host-a"),
     "resign": lambda c: Leadership(c, "/warden/elections/db", BODY["key"], 44).resign(),
@@ -218,10 +296,9 @@ OPERATOR_ONLY_REQUESTS = {"keyring-list", "keyring-install", "keyring-use", "key
 OPERATOR_ONLY_REPLIES = {"reply-keyring-list", "reply-keyring-failures"}
 
 # Not yet offered by this client: golden frames of protocol features the
-# client is still being taught (the folded subscription: subscribe with
-# fold and known, and resync events marked deleted). Skipped by name until
-# it builds or parses them; remove each name as soon as it does.
-NOT_YET_OFFERED = {"subscribe-fold", "event-change-resync-deleted"}
+# client is still being taught. Skipped by name until it builds or parses
+# them; remove each name as soon as it does.
+NOT_YET_OFFERED: Set[str] = set()
 
 HELLOS: Dict[str, Dict[str, Any]] = {
     "hello": {"name": "app", "session_timeout": 10},
@@ -246,21 +323,22 @@ def test_every_golden_request_is_known() -> None:
 @pytest.mark.parametrize("entry", [e for e in load() if e["kind"] == "request"
                                    and e["name"] not in OPERATOR_ONLY_REQUESTS
                                    and e["name"] not in NOT_YET_OFFERED], ids=lambda e: e["name"])
-def test_golden_request(entry: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_request(entry: Dict[str, Any], rec: Recorder) -> None:
     name, want = entry["name"], entry["frame"]
-    rec = Recorder(monkeypatch)
+    rid = entry["body"]["id"]
     if name in HELLOS:
         c = rec.connect(**HELLOS[name])
         c.close()
-        got = rec.conn.frames[0]
+        got = rec.frames[0]
     else:
         build = REQUESTS.get(name)
         assert build is not None, f"unknown golden request {name}"
-        c = _with_id(rec, entry["body"]["id"])
+        c = _with_id(rec.client, rid)
         BODY.clear()
         BODY.update(unjson(entry["body"]))
+        RECORDER[:] = [rec]
         build(c)
-        got = rec.conn.frames[0]
+        got = rec.sent(rid, entry["body"]["op"])
     assert got.hex() == want, f"{name}: the client encodes\n  {got.hex()}\nbut the golden frame is\n  {want}"
     # And the bytes say what the body says.
     assert decode_message(read_frames(got)[0]).raw == unjson(entry["body"])
@@ -359,6 +437,15 @@ EVENTS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
 }
 
 
+# The events of a folded subscription (a config subscription), as the
+# updates they are.
+FOLDED: Dict[str, warden.ConfigUpdate] = {
+    "event-change-resync-synced": warden.ConfigUpdate("/config/app", b"v1", 1, 40, resync=True, synced=True),
+    "event-change-resync-deleted": warden.ConfigUpdate("/config/old", None, 0, 40, deleted=True, resync=True,
+                                                       synced=True),
+}
+
+
 @pytest.mark.parametrize("entry", [e for e in load() if e["kind"] != "request"
                                    and e["name"] not in OPERATOR_ONLY_REPLIES
                                    and e["name"] not in NOT_YET_OFFERED], ids=lambda e: e["name"])
@@ -382,6 +469,10 @@ def test_golden_reply_or_event(entry: Dict[str, Any]) -> None:
         return
     if entry["kind"] == "event":
         assert m.id == 0 and m.event == body["event"] and m.sub == body.get("sub", 0)
+        if name in FOLDED:
+            # A folded stream's event: one config update.
+            assert config_update(m.body or {}) == FOLDED[name]
+            return
         parse = EVENTS.get(m.event)
         assert parse is not None, f"{name}: unknown event {m.event}"
         parsed = parse(m.body or {})
@@ -405,12 +496,11 @@ THROUGH_CLIENT_WANT: Dict[str, Any] = {"reply-subscribe": 3, "reply-sync": 77, "
 
 
 @pytest.mark.parametrize("name", sorted(THROUGH_CLIENT))
-def test_golden_reply_through_client(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_reply_through_client(name: str, rec: Recorder) -> None:
     """The golden result read by the client's own method."""
     entry = next(e for e in load() if e["name"] == name)
-    rec = Recorder(monkeypatch)
     c = rec.client
-    rec.conn.reply = unjson(entry["body"])["result"]
+    rec.reply = unjson(entry["body"])["result"]
     assert THROUGH_CLIENT[name](c) == THROUGH_CLIENT_WANT[name]
 
 
@@ -422,28 +512,7 @@ def test_every_error_code_has_a_class() -> None:
         assert issubclass(cls, errors.WardenError) and cls.code == code
 
 
-# -- the asyncio client shares the encoder: the same bytes ----------------------
-
-class AsyncRecordingConn(RecordingConn):
-    def register(self, rid: int, stream: Any, grant: Any = None) -> Any:
-        import asyncio
-
-        from warden.aio import _APending
-        p = _APending(asyncio.get_running_loop().create_future(), stream, grant)
-        self.apending = p
-        return p
-
-    async def write(self, rid: int, p: Any, frame: bytes) -> None:  # type: ignore[override]
-        self.frames.append(frame)
-        p.sent = True
-        result = dict(_GENERIC_RESULT)
-        if (decode_message(read_frames(frame)[0]).raw or {}).get("op") == "hello":
-            result = {"protocol": 1, "session_id": 7, "session_timeout_ms": 10000, "agent": "a"}
-        if p.stream is not None:
-            p.stream.sub, p.stream.conn = 1, self
-            self.streams[1] = p.stream
-        p.fut.set_result(Message(id=rid, result=result))
-
+# -- the asyncio client (the blocking client's engine): the same bytes --------
 
 ASYNC_REQUESTS: Dict[str, Callable[[Any], Any]] = {
     "lock": lambda c: c.lock("/locks/nightly"),
@@ -460,24 +529,19 @@ ASYNC_REQUESTS: Dict[str, Callable[[Any], Any]] = {
 
 
 @pytest.mark.parametrize("name", sorted(ASYNC_REQUESTS))
-def test_golden_request_async(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_request_async(name: str, rec: Recorder) -> None:
     import asyncio
 
     import warden.aio
     entry = next(e for e in load() if e["name"] == name)
-    conn = AsyncRecordingConn()
-
-    async def fake_open(client: Any, timeout: float) -> Any:
-        return conn
-
-    monkeypatch.setattr(warden.aio.AsyncClient, "_open", fake_open)
 
     async def main() -> None:
-        c = await warden.aio.connect("/nonexistent/warden.sock", name="app", session_timeout=10)
+        c = await warden.aio.connect(rec.socket, name="app", session_timeout=10)
         hello = next(e for e in load() if e["name"] == "hello")
-        assert conn.frames[0].hex() == hello["frame"]
+        assert rec.frames[0].hex() == hello["frame"]
         c._ids = itertools.count(entry["body"]["id"])
         await ASYNC_REQUESTS[name](c)
-        assert conn.frames[1].hex() == entry["frame"]
+        assert rec.sent(entry["body"]["id"]).hex() == entry["frame"]
+        await c.close()
 
     asyncio.run(main())

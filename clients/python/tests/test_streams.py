@@ -42,7 +42,7 @@ def test_dropped_stream_is_ended_at_the_agent(agent: Agent) -> None:
         c.config(path).set(b"v")
         sub = c.subscribe(path)
         sid = sub.sub
-        conn = c._conn
+        conn = c._a._conn
         assert conn is not None and sid in conn.streams
         del sub
         gc.collect()
@@ -86,7 +86,7 @@ def test_a_stream_that_falls_behind_ends_with_overflow(agent: Agent) -> None:
             for _ in range(100):
                 sub.next(10)
         assert "did not keep up" in str(ei.value)
-        conn = r._conn
+        conn = r._a._conn
         assert conn is not None
         poll(lambda: sub.sub not in conn.streams, what="the overflowed stream ended")
         # A new subscription from last_zxid sees what came after.
