@@ -58,7 +58,8 @@ const (
 	// the client is resuming it; calls fail with ErrDisconnected meanwhile.
 	SessionDisconnected = "disconnected"
 	// SessionLost: the session is over, or can no longer be relied on;
-	// nothing it held counts any more. Final.
+	// nothing it held counts any more. Final: the client ends with
+	// ErrSessionLost.
 	SessionLost = wire.SessionLost
 )
 
@@ -177,7 +178,9 @@ func (c *Client) Agent() string {
 }
 
 // Done is closed when the client has ended: its connection closed and,
-// for a resumable session, no resume is possible. Err then says why.
+// for a resumable session, no resume is possible. Err then says why:
+// ErrClosed after Close or CloseWait, ErrSessionLost (which matches
+// ErrClosed too) when the session ended without the app closing it.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err is why the client ended, or nil while it has not.
@@ -330,6 +333,14 @@ var (
 
 	// ErrClosed: the connection (and so the session) has ended.
 	ErrClosed = errors.New("warden: connection closed")
+	// ErrSessionLost: the session is over without the app having closed
+	// the client: the connection of a session that is not resumable
+	// ended, the agent reported the session lost, or a resumable session
+	// could not be resumed within its timeout (or is gone). Nothing the
+	// session held counts any more. The client reports SessionLost and
+	// ends with it: Err, calls and streams fail with an error that
+	// matches it. It matches ErrClosed too.
+	ErrSessionLost error = sessionLostError{}
 	// ErrDisconnected: the connection of a resumable session dropped and
 	// the client is resuming the session. A call made meanwhile fails at
 	// once with it, and so does a call whose reply the drop cut off (its
@@ -342,6 +353,12 @@ var (
 	// the agent). The error is a *SocketOwnerError.
 	ErrSocketOwner = errors.New("warden: the socket belongs to an unexpected user")
 )
+
+// sessionLostError is ErrSessionLost, an ErrClosed as well.
+type sessionLostError struct{}
+
+func (sessionLostError) Error() string { return "warden: the session is lost" }
+func (sessionLostError) Unwrap() error { return ErrClosed }
 
 // CodeOf returns the agent's error code in err, or "" if it has none.
 func CodeOf(err error) wire.Code {

@@ -228,7 +228,10 @@ func (c *Client) event(cn *conn, m *wire.Message) bool {
 // connEnded takes cn out of service: its pending calls are woken (their
 // channels closed) and its streams detached. If it was the client's
 // connection, the client resumes the session (a resumable one that the
-// agent did not report lost) or ends.
+// agent did not report lost) or ends. A session that ends with its
+// connection (one not resumable, or one the agent reported lost) is lost,
+// unless the app ended the client first: the client reports SessionLost
+// and ends with ErrSessionLost.
 func (c *Client) connEnded(cn *conn, err error) {
 	c.mu.Lock()
 	if cn.pending == nil {
@@ -236,9 +239,17 @@ func (c *Client) connEnded(cn *conn, err error) {
 		return
 	}
 	pending, subs := cn.pending, cn.subs
-	cn.pending, cn.subs, cn.err = nil, nil, err
 	current := c.cn == cn
 	resume := current && c.err == nil && c.secret != nil && !cn.lost
+	lost := current && c.err == nil && !resume && c.session != 0
+	if lost {
+		if cn.lost {
+			err = fmt.Errorf("%w: the agent reported it lost", ErrSessionLost)
+		} else {
+			err = fmt.Errorf("%w: the connection to the agent ended, and the session with it: %w", ErrSessionLost, err)
+		}
+	}
+	cn.pending, cn.subs, cn.err = nil, nil, err
 	var gone []*stream
 	for _, s := range subs {
 		s.cn, s.sub = nil, 0
@@ -257,6 +268,9 @@ func (c *Client) connEnded(cn *conn, err error) {
 	c.mu.Unlock()
 	cn.nc.Close()
 	close(cn.ended)
+	if lost {
+		c.report(SessionLost) // before the calls in flight fail
+	}
 	for _, cl := range pending {
 		close(cl.ch)
 	}

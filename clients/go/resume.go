@@ -31,7 +31,7 @@ import (
 //
 // Then it reports SessionConnected. If the session cannot be resumed (it
 // expired, or the timeout passed), it reports SessionLost and the client
-// ends.
+// ends with ErrSessionLost.
 
 // resume runs after the client's connection dropped, until the session is
 // resumed or given up.
@@ -68,9 +68,9 @@ func (c *Client) resume() {
 	if c.Err() != nil {
 		return
 	}
-	err := fmt.Errorf("%w: the session could not be resumed within its timeout", ErrClosed)
+	err := fmt.Errorf("%w: it could not be resumed within its timeout", ErrSessionLost)
 	if last != nil {
-		err = fmt.Errorf("%w: the session could not be resumed: %w", ErrClosed, last)
+		err = fmt.Errorf("%w: it could not be resumed: %w", ErrSessionLost, last)
 	}
 	c.report(SessionLost)
 	c.end(err)
@@ -180,7 +180,8 @@ func (c *Client) reportLocked(state string) {
 // WaitConnected waits until the session is connected: at once when it is,
 // else through a resume under way (or a suspension) until the agent
 // confirms the session again. It fails with the client's error once the
-// client has ended (the session could not be resumed), or with ctx's.
+// client has ended (ErrSessionLost when the session could not be
+// resumed), or with ctx's.
 func (c *Client) WaitConnected(ctx context.Context) error {
 	for {
 		c.mu.Lock()

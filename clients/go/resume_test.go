@@ -19,12 +19,54 @@ import (
 type stateLog struct {
 	mu     sync.Mutex
 	states []string
+	seen   map[string]chan struct{} // closed once their state is reported
 }
 
 func (l *stateLog) record(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.states = append(l.states, s)
+	ch := l.seenLocked(s)
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// reached is closed once state has been reported.
+func (l *stateLog) reached(state string) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seenLocked(state)
+}
+
+func (l *stateLog) seenLocked(state string) chan struct{} {
+	if l.seen == nil {
+		l.seen = make(map[string]chan struct{})
+	}
+	ch, ok := l.seen[state]
+	if !ok {
+		ch = make(chan struct{})
+		l.seen[state] = ch
+	}
+	return ch
+}
+
+// await waits, at most d, until state has been reported.
+func (l *stateLog) await(t *testing.T, state string, d time.Duration) {
+	t.Helper()
+	select {
+	case <-l.reached(state):
+	case <-time.After(d):
+		t.Fatalf("no %s state within %v; states %v", state, d, l.get())
+	}
+}
+
+// isLost reports whether err is a lost session's: it matches both
+// ErrSessionLost and ErrClosed.
+func isLost(err error) bool {
+	return errors.Is(err, warden.ErrSessionLost) && errors.Is(err, warden.ErrClosed)
 }
 
 func (l *stateLog) get() []string {
@@ -268,9 +310,9 @@ func TestAutoResumeAfterAgentRestart(t *testing.T) {
 }
 
 // TestAutoResumeGivesUp: when the agent does not come back within the
-// session timeout, the client reports the session lost and ends: the
-// grant wait it kept for the resume, the subscription and WaitConnected
-// fail with ErrClosed.
+// session timeout, the client reports the session lost and ends with
+// ErrSessionLost (an ErrClosed too): the grant wait it kept for the
+// resume, the subscription, a new call and WaitConnected fail with it.
 func TestAutoResumeGivesUp(t *testing.T) {
 	sock := agenttest.SocketDir(t) + "/w.sock"
 	p := agenttest.StartProc(t, t.TempDir(), sock)
@@ -300,32 +342,122 @@ func TestAutoResumeGivesUp(t *testing.T) {
 
 	killed := time.Now()
 	p.Kill()
-	select {
-	case <-app.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not give up")
-	}
+	states.await(t, warden.SessionDisconnected, 5*time.Second)
+	states.await(t, warden.SessionLost, 10*time.Second)
 	if d := time.Since(killed); d < 900*time.Millisecond {
 		t.Fatalf("gave up %v after the drop, before the session timeout", d)
+	}
+	select {
+	case <-app.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client reported lost but did not end")
 	}
 	if got := states.get(); !slices.Equal(got, []string{warden.SessionConnected, warden.SessionDisconnected, warden.SessionLost}) {
 		t.Fatalf("session states %v", got)
 	}
-	if err := app.Err(); !errors.Is(err, warden.ErrClosed) {
-		t.Fatalf("Err() = %v, want ErrClosed", err)
+	if err := app.Err(); !isLost(err) {
+		t.Fatalf("Err() = %v, want ErrSessionLost and ErrClosed", err)
 	}
 	select {
 	case err := <-waited:
-		if !errors.Is(err, warden.ErrClosed) {
-			t.Fatalf("the lock wait ended with %v, want ErrClosed", err)
+		if !isLost(err) {
+			t.Fatalf("the lock wait ended with %v, want ErrSessionLost", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the lock wait did not end")
 	}
-	if _, err := sub.Next(ctx); !errors.Is(err, warden.ErrClosed) {
-		t.Fatalf("subscription after the end: %v", err)
+	if _, err := sub.Next(ctx); !isLost(err) {
+		t.Fatalf("subscription after the end: %v, want ErrSessionLost", err)
 	}
-	if err := app.WaitConnected(ctx); !errors.Is(err, warden.ErrClosed) {
-		t.Fatalf("WaitConnected after the end: %v", err)
+	if _, _, err := app.Get(ctx, "/gu"); !isLost(err) {
+		t.Fatalf("a call after the end: %v, want ErrSessionLost", err)
+	}
+	if err := app.WaitConnected(ctx); !isLost(err) {
+		t.Fatalf("WaitConnected after the end: %v, want ErrSessionLost", err)
+	}
+}
+
+// TestSessionLostWithConnection: the session of a client that is not
+// resumable is gone with its connection. When the agent is SIGKILLed, the
+// client reports lost, before the calls in flight fail, and ends with
+// ErrSessionLost (an ErrClosed too): a lock wait in flight, a
+// subscription, a new call and WaitConnected fail with it. A client the
+// app closes ends with ErrClosed and reports nothing.
+func TestSessionLostWithConnection(t *testing.T) {
+	sock := agenttest.SocketDir(t) + "/w.sock"
+	p := agenttest.StartProc(t, t.TempDir(), sock)
+	ctx := testCtx(t, 30*time.Second)
+	var states, closedStates stateLog
+	app := p.Dial(t, warden.Options{Name: "app", OnSessionState: states.record})
+	closed := p.Dial(t, warden.Options{Name: "closed", OnSessionState: closedStates.record})
+	holder := p.Dial(t, warden.Options{Name: "holder"})
+	if _, err := holder.Lock(ctx, "/sl/lock"); err != nil {
+		t.Fatal(err)
+	}
+	type waitEnd struct {
+		err    error
+		states []string // reported when the wait returned
+	}
+	waited := make(chan waitEnd, 1)
+	go func() {
+		_, err := app.Lock(ctx, "/sl/lock")
+		waited <- waitEnd{err, states.get()}
+	}()
+	agenttest.Eventually(t, 10*time.Second, "the app's wait in line", func() bool {
+		kids, _, err := holder.Children(ctx, "/sl/lock")
+		return err == nil && len(kids) == 2
+	})
+	sub, err := app.Subscribe(ctx, "/sl/none", warden.SubscribeOptions{Fold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := sub.Next(ctx); err != nil || !ev.Deleted || !ev.Synced {
+		t.Fatalf("initial state: %+v %v", ev, err)
+	}
+
+	// Closed by the app: not lost.
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.Err(); !errors.Is(err, warden.ErrClosed) || errors.Is(err, warden.ErrSessionLost) {
+		t.Fatalf("Err() after Close = %v, want ErrClosed only", err)
+	}
+
+	p.Kill()
+	states.await(t, warden.SessionLost, 10*time.Second)
+	select {
+	case <-app.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client reported lost but did not end")
+	}
+	if got := states.get(); !slices.Equal(got, []string{warden.SessionConnected, warden.SessionLost}) {
+		t.Fatalf("session states %v, want connected then lost", got)
+	}
+	if err := app.Err(); !isLost(err) {
+		t.Fatalf("Err() = %v, want ErrSessionLost and ErrClosed", err)
+	}
+	select {
+	case w := <-waited:
+		if !isLost(w.err) {
+			t.Fatalf("the lock wait in flight ended with %v, want ErrSessionLost", w.err)
+		}
+		if !slices.Contains(w.states, warden.SessionLost) {
+			t.Fatalf("the lock wait failed before lost was reported (states then: %v)", w.states)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lock wait in flight did not end")
+	}
+	if _, err := sub.Next(ctx); !isLost(err) {
+		t.Fatalf("subscription after the drop: %v, want ErrSessionLost", err)
+	}
+	start := time.Now()
+	if _, _, err := app.Get(ctx, "/sl"); !isLost(err) || time.Since(start) > time.Second {
+		t.Fatalf("a call after the drop: %v after %v, want ErrSessionLost at once", err, time.Since(start))
+	}
+	if err := app.WaitConnected(ctx); !isLost(err) {
+		t.Fatalf("WaitConnected after the drop: %v, want ErrSessionLost", err)
+	}
+	if got := closedStates.get(); !slices.Equal(got, []string{warden.SessionConnected}) {
+		t.Fatalf("the closed client reported %v, want connected only", got)
 	}
 }
