@@ -119,6 +119,45 @@ def test_lock_wait_and_subscription_carry_on_across_an_agent_restart(own_agent: 
     b.close()
 
 
+def test_config_subscription_resumed_past_the_history_gets_a_folded_resync(warden_bin: str) -> None:
+    """While the client is disconnected, a node it knows is deleted and the
+    history (4 changes here) moves past its last update: subscribed again,
+    it gets the agent's folded resync, the nodes that exist, then the known
+    node that is gone, the last update marked synced."""
+    agent = Agent(warden_bin, "t-resume-folded", ["--history-max-changes", "4"]).start()
+    try:
+        cfg = "/t/resume/folded"
+        c = warden.connect(agent.socket, resumable=True, session_timeout=20)
+        c.config(cfg).set(b"v0")
+        c.config(cfg + "/gone").set(b"g")
+        sub = c.config(cfg).subscribe(recursive=True)
+        assert [(u.path, u.synced) for u in (sub.next(10), sub.next(10))] == [(cfg, False), (cfg + "/gone", True)]
+        c.set(cfg, b"v1")
+        assert sub.next(10).value == b"v1"
+        # The agent restarts on another socket: the client cannot reach it.
+        main = agent.socket
+        agent.kill()
+        os.unlink(main)
+        agent.socket = main + ".2"
+        agent.start()
+        with warden.connect(agent.socket) as w:
+            w.delete(cfg + "/gone")
+            for i in range(6):
+                w.config("/t/resume/elsewhere").set(b"%d" % i)
+        os.symlink(agent.socket, main)
+        c.wait_connected(30)
+        got = [sub.next(10) for _ in range(2)]
+        assert [(u.path, u.value, u.deleted, u.resync, u.synced) for u in got] == \
+            [(cfg, b"v1", False, True, False), (cfg + "/gone", None, True, True, True)]
+        c.set(cfg, b"v2")
+        u = sub.next(10)
+        assert (u.value, u.resync) == (b"v2", False) and u.zxid > got[-1].zxid
+        sub.close()
+        c.close()
+    finally:
+        agent.cleanup()
+
+
 def test_async_lock_wait_is_sent_again_after_the_resume(own_agent: Agent) -> None:
     async def main() -> None:
         path = "/t/resume/awaiter"

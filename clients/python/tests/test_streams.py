@@ -151,3 +151,43 @@ def test_async_lock_cancelled_at_random_moments_leaves_nothing(agent: Agent) -> 
             await free.unlock()
 
     asyncio.run(main())
+
+
+def test_resume_point_of_a_subscription() -> None:
+    """What a subscription asks for when it is opened again: from the last
+    change delivered; a multi's zxid again, skipping what was delivered of
+    it; the state again after an unfinished resync; known paths (config)."""
+    from warden._stream import CHANGES, CONFIG, StreamCore, ThreadSink
+    from warden._wire import Message
+
+    def ev(t: str, path: str, zxid: int, **flags: bool) -> Message:
+        return Message(id=0, event="change", sub=1, body={"type": t, "path": path, "zxid": zxid, **flags})
+
+    sub = StreamCore({"op": "subscribe", "path": "/a", "scope": "subtree"}, CHANGES, ThreadSink(), 100)
+    for m in (ev("resync", "/a", 5), ev("synced", "/a", 5), ev("created", "/a/x", 7), ev("created", "/a/y", 7)):
+        sub.push(m)
+    # Two changes of the multi at zxid 7 delivered: replay 7, skip those two.
+    assert sub.again()["from_zxid"] == 6
+    for m in (ev("created", "/a/x", 7), ev("created", "/a/y", 7), ev("created", "/a/z", 7),
+              ev("data_changed", "/a", 9)):
+        sub.push(m)
+    sink = sub.sink
+    assert isinstance(sink, ThreadSink)
+    got = [sink.get(1) for _ in range(sink.qsize())]
+    assert [m.body.get("path") for m in got if isinstance(m, Message) and m.body] == \
+        ["/a", "/a", "/a/x", "/a/y", "/a/z", "/a"]
+    assert (sub.again()["from_zxid"], sub.skip) == (8, 1)
+    sub.push(ev("data_changed", "/a", 9))  # delivered before: skipped
+    assert sink.qsize() == 0
+    # A resync cut short: from the point before it, nothing to skip.
+    sub.push(ev("resync", "/a", 12))
+    assert (sub.again()["from_zxid"], sub.skip) == (9, 0)
+
+    cfg = StreamCore({"op": "subscribe", "path": "/c", "scope": "subtree", "fold": True}, CONFIG, ThreadSink(), 100)
+    for m in (ev("resync", "/c", 3), ev("resync", "/c/old", 3, synced=True), ev("deleted", "/c/old", 4),
+              ev("created", "/c/new", 5)):
+        cfg.push(m)
+    again = cfg.again()
+    assert (again["from_zxid"], again["known"], again["fold"]) == (4, ["/c", "/c/new"], True)
+    cfg.push(ev("resync", "/c/new", 8, deleted=True, synced=True))
+    assert cfg.again()["known"] == ["/c"]

@@ -31,7 +31,7 @@ from ._socket import check_socket_owner, socket_path
 from ._stream import CHANGES, CONFIG, ONCE, StreamCore, Sink, fresh
 from ._wire import PROTOCOL_VERSION, Message, encode_frame
 from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError, NotHeldError,
-                     OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError,
+                     OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError, TooLargeError,
                      WardenError)
 from .types import HelloResult, ResumeToken, SessionEvent, SessionState
 
@@ -74,7 +74,7 @@ class Engine:
         self._session_timeout_ms = int(session_timeout * 1000) if session_timeout else 0
         self._on_state = on_session_state
         self.stream_backlog = stream_backlog
-        self._loop = asyncio.get_running_loop()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._ids = itertools.count(1)
         self._conn: Optional[Conn] = None
         self._state = ""
@@ -83,6 +83,7 @@ class Engine:
         self._established = False
         self._changed = asyncio.Event()
         self._tasks: Set["asyncio.Task[Any]"] = set()
+        self._callbacks: Set["asyncio.Task[Any]"] = set()  # coroutine state callbacks (close() lets them run)
         self._held: Dict[str, Dict[str, Any]] = {}  # key of each lease the app holds -> its release
         self._orphans: Dict[str, Dict[str, Any]] = {}  # leases let go of while disconnected
         self._streams: Dict[StreamCore, None] = {}  # open streams, in order, opened again after a resume
@@ -93,6 +94,7 @@ class Engine:
         self.hello: Optional[HelloResult] = None
 
     async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         conn = await self._open(self._connect_timeout)
         req = _ops.hello(protocol=self._protocol, session_timeout_ms=self._session_timeout_ms,
                          client=self._name, resumable=self._resumable, heartbeat=self._session_heartbeat,
@@ -198,13 +200,15 @@ class Engine:
         self._notify()
         cb = self._on_state
         if cb is not None:
-            self._loop.call_soon(self._run_callback, cb, state)
+            asyncio.get_running_loop().call_soon(self._run_callback, cb, state)
 
     def _run_callback(self, cb: StateCallback, state: str) -> None:
         try:
             r = cb(state)
             if r is not None and asyncio.iscoroutine(r):
-                asyncio.ensure_future(r)
+                t: "asyncio.Task[Any]" = asyncio.ensure_future(r)
+                self._callbacks.add(t)
+                t.add_done_callback(self._callbacks.discard)
         except Exception:  # noqa: BLE001 - an app callback must not break the client
             pass
 
@@ -327,9 +331,9 @@ class Engine:
             await self._call_on(conn, core.again(), max(deadline - time.monotonic(), 0.001), stream=core)
         except ConnectionClosedError:
             raise
-        except WardenError as e:
+        except (WardenError, ValueError) as e:  # refused, or (known paths) over the frame limit
             self._streams.pop(core, None)
-            core.end(e)
+            core.end(e if isinstance(e, WardenError) else TooLargeError(str(e)))
             return
         if core.closed:
             await self._close_stream(core)  # closed by the app meanwhile
@@ -586,7 +590,7 @@ class Engine:
     def _abandon(self, core: StreamCore) -> None:
         """The application dropped a stream unclosed (a finalizer, on any
         thread): the loop ends it at the agent."""
-        if core.closed:
+        if core.closed or self._loop is None:
             return
         try:
             self._loop.call_soon_threadsafe(self._spawn_close, core)
