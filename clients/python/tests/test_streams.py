@@ -46,6 +46,10 @@ def test_dropped_stream_is_ended_at_the_agent(agent: Agent) -> None:
         assert conn is not None and sid in conn.streams
         del sub
         gc.collect()
+        # A stream leaves the connection's table only once the agent has
+        # answered its unsubscribe (it once left before the unsubscribe was
+        # sent, and this test's own unsubscribe could then reach the agent,
+        # which runs requests concurrently, first).
         poll(lambda: sid not in conn.streams, what="the dropped stream ended")
         # The agent no longer has it: unsubscribing it again is refused.
         with pytest.raises(warden.BadArgumentsError):
