@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import msgpack
 import pytest

@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Set, Union
 from . import _ops
 from ._conn import Conn, Pending, result_of
 from ._socket import check_socket_owner, socket_path
-from ._stream import CHANGES, CONFIG, ONCE, StreamCore, Sink, fresh
+from ._stream import CONFIG, ONCE, StreamCore, Sink, fresh
 from ._wire import PROTOCOL_VERSION, Message, encode_frame
 from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError, NotHeldError,
                      OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError, TooLargeError,

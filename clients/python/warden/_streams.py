@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any, Awaitable, Callable, Generic, Iterator, Mapping, Optional, Protocol, TypeVar
+from typing import Any, Callable, Generic, Iterator, Mapping, Optional, TypeVar
 
+from ._loop import Blocking
 from ._stream import StreamCore, ThreadSink, config_update, fresh
 from ._wire import Message
 from .aio import AsyncClient
@@ -16,14 +17,7 @@ from .types import ChangeEvent, ConfigUpdate, WatchEvent
 T = TypeVar("T")
 
 
-class Runner(Protocol):
-    """The blocking client, as its streams and recipes see it."""
-
-    _a: AsyncClient
-
-    def _run(self, aw: Awaitable[T]) -> T: ...
-
-    def _quiet(self, aw: Awaitable[None]) -> None: ...
+Runner = Blocking[AsyncClient]  # the blocking client, as its streams see it
 
 
 def _finalizer(owner: object, client: Runner, core: StreamCore) -> "weakref.finalize[Any, Any]":
