@@ -148,9 +148,14 @@ func (r *KeyringResult) Complete() bool {
 	return r.Answered == r.Agents && len(r.Failures) == 0
 }
 
+// keyQueryOptions: each agent sends its answer to a keyring request
+// through two other agents too, so one lost datagram does not make it
+// count as not answering.
+var keyQueryOptions = &serf.KeyRequestOptions{RelayFactor: 2}
+
 // ListKeys asks every agent for the gossip keys it holds.
 func (n *Node) ListKeys(ctx context.Context) (*KeyringResult, error) {
-	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) { return km.ListKeys() })
+	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) { return km.ListKeysWithOptions(keyQueryOptions) })
 }
 
 // InstallKey adds key (base64) to every agent's keyring. Agents go on
@@ -160,7 +165,9 @@ func (n *Node) InstallKey(ctx context.Context, key string) (*KeyringResult, erro
 	if _, err := decodeGossipKey(key); err != nil {
 		return nil, err
 	}
-	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) { return km.InstallKey(key) })
+	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) {
+		return km.InstallKeyWithOptions(key, keyQueryOptions)
+	})
 }
 
 // UseKey makes key, which every agent must already hold, the primary key
@@ -169,7 +176,9 @@ func (n *Node) UseKey(ctx context.Context, key string) (*KeyringResult, error) {
 	if _, err := decodeGossipKey(key); err != nil {
 		return nil, err
 	}
-	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) { return km.UseKey(key) })
+	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) {
+		return km.UseKeyWithOptions(key, keyQueryOptions)
+	})
 }
 
 // RemoveKey removes key from every agent's keyring. It refuses, before
@@ -185,7 +194,9 @@ func (n *Node) RemoveKey(ctx context.Context, key string) (*KeyringResult, error
 			return nil, ErrRemovePrimaryKey
 		}
 	}
-	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) { return km.RemoveKey(key) })
+	return n.keyQuery(ctx, func(km *serf.KeyManager) (*serf.KeyResponse, error) {
+		return km.RemoveKeyWithOptions(key, keyQueryOptions)
+	})
 }
 
 // keyQuery runs one key manager request. The query ends by itself within

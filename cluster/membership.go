@@ -65,6 +65,11 @@ func (n *Node) startSerf() error {
 		// gossips faster than the LAN one.
 		sc.MemberlistConfig = memberlist.DefaultLocalConfig()
 	}
+	// Serf queries carry only the keyring requests (warden keyring), which
+	// wait for every agent's answer: give them four times Serf's default
+	// (6.4 s on one host, 12.8 s on a LAN, for up to 9 agents) so that a
+	// busy agent is not counted as not answering.
+	sc.QueryTimeoutMult *= 4
 	mc := sc.MemberlistConfig
 	mc.BindAddr = n.cfg.BindAddr
 	mc.BindPort = n.cfg.SerfPort
