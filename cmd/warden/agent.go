@@ -105,35 +105,18 @@ func runAgent(args []string) error {
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	if cfg.TLS != nil {
-		// SIGHUP re-reads the TLS files: renewed certificates take effect
-		// for new connections, on the cluster port and the HTTP endpoint,
-		// without a restart.
+	if cfg.TLS != nil || cfg.AccessPolicy != "" {
+		// SIGHUP re-reads the TLS files (renewed certificates take effect
+		// for new connections, on the cluster port and the HTTP endpoint)
+		// and the access policy, without a restart. Whatever fails to load
+		// keeps its previous version.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		go func() {
 			for range hup {
-				if err := a.Node().ReloadTLS(); err != nil {
-					fmt.Fprintf(os.Stderr, "warden: reload TLS: %v (keeping the previous certificates)\n", err)
-				} else {
-					fmt.Fprintln(os.Stderr, "warden: reloaded the TLS certificates")
-				}
-			}
-		}()
-	}
-	if cfg.AccessPolicy != "" {
-		// SIGHUP re-reads the access policy too.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for range hup {
-				if err := a.ReloadPolicy(); err != nil {
-					fmt.Fprintf(os.Stderr, "warden: reload access policy: %v (keeping the previous one)\n", err)
-				} else {
-					fmt.Fprintln(os.Stderr, "warden: reloaded the access policy")
-				}
+				reload(cfg.TLS != nil, "TLS certificates", a.Node().ReloadTLS)
+				reload(cfg.AccessPolicy != "", "access policy", a.ReloadPolicy)
 			}
 		}()
 	}
@@ -172,4 +155,16 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// reload runs one SIGHUP reload, when on, and says how it went.
+func reload(on bool, what string, f func() error) {
+	if !on {
+		return
+	}
+	if err := f(); err != nil {
+		fmt.Fprintf(os.Stderr, "warden: reload the %s: %v (keeping the previous one)\n", what, err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "warden: reloaded the %s\n", what)
 }
