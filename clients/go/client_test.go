@@ -528,7 +528,7 @@ func TestLockTimeoutsAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lease.Path != path || !strings.HasPrefix(lease.Key, path+"/lock-") || lease.Token == 0 {
+	if lease.Path != path || !strings.HasPrefix(lease.Key, path+"/") || lease.Token == 0 {
 		t.Fatalf("lease %+v", lease)
 	}
 	if _, st := mustGet(t, holder, lease.Key); st.Czxid != lease.Token || st.EphemeralOwner != holder.SessionID() {

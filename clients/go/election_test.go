@@ -39,7 +39,7 @@ func TestElectionOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Path != path || !strings.HasPrefix(first.Key, path+"/n-") || first.Token == 0 {
+	if first.Path != path || !strings.HasPrefix(first.Key, path+"/") || first.Token == 0 {
 		t.Fatalf("leadership %+v", first)
 	}
 	if data, st := mustGet(t, probe, first.Key); string(data) != "first" || st.Czxid != first.Token || st.EphemeralOwner != probe.SessionID() {
@@ -152,8 +152,18 @@ func TestElectionProclaim(t *testing.T) {
 	wantErr(t, "resign with another session's key", stolen.Resign(ctx), warden.ErrNotHeld)
 
 	// A candidate that does not lead cannot proclaim: another session's
-	// candidate node, made by hand behind the leader.
-	behind := mustCreate(t, other, path+"/n-", "waiting", warden.Ephemeral|warden.Sequential)
+	// candidate waiting behind the leader.
+	go func() { _, _ = other.Campaign(ctx, path, []byte("waiting")) }()
+	var behind string
+	agenttest.Eventually(t, 5*time.Second, "a second candidate in line", func() bool {
+		kids, _, err := leader.Children(ctx, path)
+		for _, k := range kids {
+			if path+"/"+k != l.Key {
+				behind = path + "/" + k
+			}
+		}
+		return err == nil && len(kids) == 2
+	})
 	stolen.Key, stolen.Token = behind, 0
 	wantErr(t, "proclaim by a candidate that does not lead", stolen.Proclaim(ctx, []byte("evil")), warden.ErrNotHeld)
 	// A wrong token names another candidacy.
@@ -168,7 +178,7 @@ func TestElectionProclaim(t *testing.T) {
 	wantErr(t, "campaign at /", err, warden.ErrBadArguments)
 	_, err = leader.Leader(ctx, "no-slash")
 	wantErr(t, "leader of an invalid path", err, warden.ErrBadArguments)
-	stolen.Key = "/elections/proclaim/lock-0000000001"
+	stolen.Key = "/elections/proclaim/x-0000000001"
 	wantErr(t, "resign a key that is not a candidate's", stolen.Resign(ctx), warden.ErrBadArguments)
 
 	// Leadership ends with the session: the candidate behind takes over.
@@ -464,7 +474,7 @@ func TestElectionTokensAndExclusion(t *testing.T) {
 }
 
 // TestElectionLockDelay: a leader whose session expired (rather than
-// closed) is followed only after the lock-delay, so a leader cut off from
+// closed) is followed only after the lock delay, so a leader cut off from
 // the cluster has stopped before the next starts.
 func TestElectionLockDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
@@ -502,12 +512,12 @@ func TestElectionLockDelay(t *testing.T) {
 	select {
 	case at = <-got:
 	case <-time.After(10 * time.Second):
-		t.Fatal("next candidate not elected after the lock-delay")
+		t.Fatal("next candidate not elected after the lock delay")
 	}
 	// The observer hears of the expiry a little after it was applied.
 	if d := at.Sub(expired); d < delay-50*time.Millisecond {
-		t.Fatalf("elected %v after the old leader's session expired, want the lock-delay of %v first", d, delay)
+		t.Fatalf("elected %v after the old leader's session expired, want the lock delay of %v first", d, delay)
 	} else {
-		t.Logf("elected %v after the expiry (lock-delay %v)", d, delay)
+		t.Logf("elected %v after the expiry (lock delay %v)", d, delay)
 	}
 }

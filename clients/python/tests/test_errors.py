@@ -48,8 +48,10 @@ def test_znode_errors(agent: Agent) -> None:
 def test_lock_errors(agent: Agent) -> None:
     path = "/t/errors/lock"
     with warden.connect(agent.socket) as a, warden.connect(agent.socket) as b:
+        gone = a.lock(path).key
+        a.unlock(gone)
         with pytest.raises(warden.NotHeldError):
-            a.unlock(path + "/lock-0000000099")
+            a.unlock(gone)
         lease = a.lock(path)
         with pytest.raises(warden.NotHeldError):
             b.unlock(lease.key)

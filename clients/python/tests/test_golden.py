@@ -58,7 +58,7 @@ def unjson(v: Any) -> Any:
 # -- requests -------------------------------------------------------------------
 
 _GENERIC_RESULT: Dict[str, Any] = {
-    "key": "/k/lock-0000000001", "token": 1, "sub": 1, "watch": 1, "path": "/p", "stat": {},
+    "key": "/k/c-0000000001", "token": 1, "sub": 1, "watch": 1, "path": "/p", "stat": {},
     "data": b"", "exists": True, "children": [], "results": [], "zxid": 1, "held": True,
     "value": 0, "version": 0, "job": "", "tasks": [], "group": "", "members": [],
 }
@@ -217,7 +217,14 @@ def _subscribe_fold(c: Client) -> None:
 
 RECORDER: List[Recorder] = []
 
-LEADER_KEY = "/warden/elections/db/n-0000000007"
+
+
+def _body(name: str) -> Dict[str, Any]:
+    body: Dict[str, Any] = next(e for e in load() if e["name"] == name)["body"]
+    return body
+
+
+HELD_KEY = _body("reply-lock")["result"]["key"]
 
 # name -> how to make the request through the public API (given the client
 # whose next id is the entry's id, and the entry's body for the arguments
@@ -242,11 +249,11 @@ REQUESTS: Dict[str, Build] = {
                                 Op.delete("/app/b")]),
     "sync": lambda c: c.sync(),
     "lock": lambda c: c.lock("/locks/nightly"),
-    "lock-try": lambda c: c.try_lock("/locks/nightly"),
-    "lock-wait": lambda c: c.lock("/locks/nightly", timeout=1.5),
-    "unlock": lambda c: c.unlock("/locks/nightly/lock-0000000003"),
-    "lock-check": lambda c: c.lock_check("/locks/nightly", 42),
-    "lock-check-large-ints": lambda c: c.lock_check("/locks/nightly", 1099511627776),
+    "try-lock": lambda c: c.try_lock("/locks/nightly"),
+    "timed-lock": lambda c: c.lock("/locks/nightly", timeout=1.5),
+    "unlock": lambda c: c.unlock(HELD_KEY),
+    "check-lock": lambda c: c.lock_check("/locks/nightly", 42),
+    "check-token-large-ints": lambda c: c.lock_check("/locks/nightly", 1099511627776),
     "cancel": lambda c: c._run(c._a._cancel(c._a._conn, 13)),  # type: ignore[arg-type]
     "status": lambda c: c.status(),
     "members": lambda c: c.members(),
@@ -274,7 +281,7 @@ REQUESTS: Dict[str, Build] = {
     "read-lock": lambda c: c.read_lock("/locks/table"),
     "write-lock": lambda c: c.write_lock("/locks/table", timeout=0.25),
     "semaphore-acquire": lambda c: c.semaphore("/sems/db", 3).acquire(),
-    "semaphore-release": lambda c: SemaphoreLease(c, "/sems/db", "/sems/db/lease-0000000009", 0).release(),
+    "semaphore-release": lambda c: SemaphoreLease(c, "/sems/db", _body("semaphore-release")["key"], 0).release(),
     "barrier-set": lambda c: c.barrier("/barriers/deploy").set(),
     "barrier-remove": lambda c: c.barrier("/barriers/deploy").remove(),
     "barrier-wait": lambda c: c.barrier("/barriers/deploy").wait(),
@@ -413,7 +420,7 @@ REPLIES: Dict[str, Check] = {
     "reply-set": _stat_of,
     "reply-multi": lambda r: assert_parsed(parse_multi(r), r["results"]),
     "reply-sync": lambda r: _check_values(r, {"zxid": 77}),
-    "reply-lock-check": lambda r: _check_values(r, {"held": True}),
+    "reply-check-lock": lambda r: _check_values(r, {"held": True}),
     "reply-status": lambda r: assert_parsed(Status.parse(r), r),
     "reply-members": lambda r: assert_parsed(parse_members(r), r["members"]),
     "reply-sessions": lambda r: assert_parsed(parse_sessions(r), r["sessions"]),
@@ -487,10 +494,10 @@ def test_golden_reply_or_event(entry: Dict[str, Any]) -> None:
 THROUGH_CLIENT: Dict[str, Callable[[Client], Any]] = {
     "reply-subscribe": lambda c: c.subscribe("/config").sub,
     "reply-sync": lambda c: c.sync(),
-    "reply-lock-check": lambda c: c.lock_check("/locks/nightly", 42),
+    "reply-check-lock": lambda c: c.lock_check("/locks/nightly", 42),
     "reply-sessions": lambda c: [(s.id, s.pid, s.uid, s.gid, s.resumable, s.heartbeat) for s in c.sessions()],
 }
-THROUGH_CLIENT_WANT: Dict[str, Any] = {"reply-subscribe": 3, "reply-sync": 77, "reply-lock-check": True,
+THROUGH_CLIENT_WANT: Dict[str, Any] = {"reply-subscribe": 3, "reply-sync": 77, "reply-check-lock": True,
                                        "reply-sessions": [(5, 4242, 1000, 1000, False, False),
                                                           (90, 77, 1001, 100, True, True)]}
 
@@ -516,7 +523,7 @@ def test_every_error_code_has_a_class() -> None:
 
 ASYNC_REQUESTS: Dict[str, Callable[[Any], Any]] = {
     "lock": lambda c: c.lock("/locks/nightly"),
-    "lock-wait": lambda c: c.lock("/locks/nightly", timeout=1.5),
+    "timed-lock": lambda c: c.lock("/locks/nightly", timeout=1.5),
     "campaign": lambda c: c.election("db").campaign(b"host-a"),
     "report": lambda c: c.task("nightly", "t1").report(50, "half"),
     "subscribe": lambda c: c.subscribe("/config", recursive=True, from_zxid=40).open(),

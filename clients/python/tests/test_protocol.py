@@ -72,8 +72,8 @@ def test_builders_follow_the_op_table() -> None:
 def test_result_classes_read_their_wire_types() -> None:
     # Every bound class's fields are keys of its wire type (else the module
     # would not import); check a renamed one and nested ones parse.
-    ld = types.Leader.parse({"key": "/e/n-1", "data": b"v", "token": 4})
-    assert (ld.key, ld.value, ld.token) == ("/e/n-1", b"v", 4)
+    ld = types.Leader.parse({"key": "/e/c-1", "data": b"v", "token": 4})
+    assert (ld.key, ld.value, ld.token) == ("/e/c-1", b"v", 4)
     ev = types.TaskEvent.parse({"task": {"task": "t", "percent": 12.5, "data": "x"}, "removed": True})
     assert ev.task.percent == 12.5 and ev.task.data == b"x" and ev.removed
     g = types.GroupResult.parse({"group": "g", "members": [{"member": "a"}, 7, {"member": "b", "data": b"1"}]})

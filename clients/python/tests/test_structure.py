@@ -1,11 +1,11 @@
 """The package's shape: no import cycles (not even under TYPE_CHECKING),
-each module importable on its own, no source file over 800 lines, and no
-recipe's node names in the client (the agent reclaims places in line)."""
+each module importable on its own, no source file over 800 lines. (That no
+file of the clients names a recipe's nodes is checked by the wire package's
+TestClientsKnowNoRecipeNodeNames.)"""
 
 from __future__ import annotations
 
 import ast
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,11 +64,3 @@ def test_no_source_file_over_800_lines() -> None:
             and not p.read_text().startswith("# Code generated")}
     assert not long, long
 
-
-def test_no_recipe_node_names_in_the_client() -> None:
-    # Contender and lease node names (lock-, n-, lease-, _lock/, leases/)
-    # are the agent's business: the agent reclaims places in line.
-    pattern = re.compile(r"lock-|lease-|_lock/|leases/|[\"'/]n-")
-    found = [f"{p.name}:{i}: {line.strip()}" for p in sorted(PACKAGE.glob("*.py"))
-             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
-    assert not found, "\n".join(found)

@@ -70,7 +70,9 @@ agentTest(A, "errors: znode codes", async () => {
 });
 
 agentTest(A, "errors: lock codes (not_held, timeout, canceled)", async () => {
-  await expectCode(c.unlock("/locks/none/lock-0000000001"), NotHeldError, "not_held");
+  const gone = await c.lock("/locks/none");
+  await c.unlock(gone.key);
+  await expectCode(c.unlock(gone.key), NotHeldError, "not_held");
   const held = await other.lock("/locks/err");
   assert.equal(await c.tryLock("/locks/err"), null, "a try that fails is null, not a timeout");
   await expectCode(c.lock("/locks/err", { timeoutMs: 50 }), TimeoutError, "timeout");

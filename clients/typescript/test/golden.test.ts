@@ -164,11 +164,11 @@ const requestTable: Record<string, (b: B) => Request> = {
   sync: () => requests.sync(),
   // lock without a timeout waits until granted: wait_ms -1.
   lock: (b) => requests.lock(b.path, b.wait_ms === -1 ? waitMs({}) : waitMs({ timeoutMs: b.wait_ms })),
-  "lock-try": (b) => requests.lock(b.path, waitMs({ timeoutMs: 0 })),
-  "lock-wait": (b) => requests.lock(b.path, waitMs({ timeoutMs: b.wait_ms })),
+  "try-lock": (b) => requests.lock(b.path, waitMs({ timeoutMs: 0 })),
+  "timed-lock": (b) => requests.lock(b.path, waitMs({ timeoutMs: b.wait_ms })),
   unlock: (b) => requests.unlock(b.key),
-  "lock-check": (b) => requests.lockCheck(b.path, b.token),
-  "lock-check-large-ints": (b) => requests.lockCheck(b.path, b.token),
+  "check-lock": (b) => requests.lockCheck(b.path, b.token),
+  "check-token-large-ints": (b) => requests.lockCheck(b.path, b.token),
   cancel: (b) => requests.cancel(b.target),
   status: () => requests.status(),
   members: () => requests.members(),
@@ -287,7 +287,7 @@ const replyTable: Record<string, (r: Fields, want: B) => void> = {
   "reply-sync": (r, w) => assert.equal(Number(r["zxid"]), w.zxid),
   "reply-lock": (r, w) => assert.deepEqual(parseLease(r), { key: w.key, token: w.token }),
   "reply-lease": (r, w) => assert.deepEqual(parseLease(r), { key: w.key, token: w.token }),
-  "reply-lock-check": (r, w) => assert.equal(r["held"] === true, w.held === true),
+  "reply-check-lock": (r, w) => assert.equal(r["held"] === true, w.held === true),
   "reply-subscribe": (r, w) => assert.equal(Number(r["sub"]), w.sub),
   "reply-status": (r, w) =>
     assert.deepEqual(parseStatus(r), {

@@ -121,18 +121,18 @@ test("frames with an id or a sub over 2^53 match nothing and are ignored; the co
 test("a lock granted with a token over 2^53 fails with RangeError and is released, not leaked", async () => {
   const p = await peer((req) => {
     if (req["op"] === "hello") return hello;
-    if (req["op"] === "lock") return { key: "/l/lock-0000000001", token: HUGE };
-    if (req["op"] === "campaign") return { key: "/e/n-0000000001", token: HUGE };
+    if (req["op"] === "lock") return { key: "/l/c-0000000001", token: HUGE };
+    if (req["op"] === "campaign") return { key: "/e/c-0000000001", token: HUGE };
     return {};
   });
   try {
     const c = await connect({ socket: p.socket });
     await assert.rejects(c.lock("/l"), RangeError);
     const unlock = await within(p.seen("unlock"), 5000, "the unlock");
-    assert.equal(unlock["key"], "/l/lock-0000000001");
+    assert.equal(unlock["key"], "/l/c-0000000001");
     await assert.rejects(c.election("/e").campaign("v"), RangeError);
     const resign = await within(p.seen("resign"), 5000, "the resign");
-    assert.equal(resign["key"], "/e/n-0000000001");
+    assert.equal(resign["key"], "/e/c-0000000001");
     assert.equal(resign["token"], HUGE, "resigned with the exact token");
     assert.equal(c.error, null, "the connection goes on");
     await c.ping();

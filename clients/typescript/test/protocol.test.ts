@@ -55,7 +55,7 @@ test("every error code has its class, named as the table says", () => {
 
 test("builders write only their op's fields, in the table's order", () => {
   const built = [
-    requests.hello({ client: "a", sessionId: 7, secret: new Uint8Array([1]), reclaim: true, holds: ["/l/lock-1"] }),
+    requests.hello({ client: "a", sessionId: 7, secret: new Uint8Array([1]), reclaim: true, holds: ["/l/c-1"] }),
     requests.report("j", "t", 5, "m", "s", new Uint8Array([1])),
     requests.proclaim("/k", new Uint8Array([1]), 3),
     requests.barrierEnter("/b", 2, "m", -1),
@@ -75,8 +75,8 @@ test("builders write only their op's fields, in the table's order", () => {
 test("decode converts by the table's types; the parsers keep their own semantics", () => {
   assert.deepEqual(decode("GroupMember", { member: "w1" }), { member: "w1", data: new Uint8Array(0) });
   assert.deepEqual(decode("Stat", null, ["czxid", "numChildren"]), { czxid: 0, numChildren: 0 });
-  const l = parseLeader({ key: "/e/n-1", data: new Uint8Array([7]), token: 3 });
-  assert.deepEqual([l.key, [...l.value], l.token], ["/e/n-1", [7], 3]);
+  const l = parseLeader({ key: "/e/c-1", data: new Uint8Array([7]), token: 3 });
+  assert.deepEqual([l.key, [...l.value], l.token], ["/e/c-1", [7], 3]);
   const ev = parseTaskEvent({ task: { task: "t", percent: 12.5 }, removed: true });
   assert.equal(ev.task.percent, 12.5);
   assert.equal(ev.removed, true);

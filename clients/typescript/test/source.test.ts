@@ -1,8 +1,7 @@
 // Checks of the client's source itself: no module imports itself through
 // others (type-only imports included), no hand-written source file grows
-// past 800 lines, and no source knows how the agent names the nodes of its
-// recipes (the agent, not the client, removes what a dropped connection
-// left queued).
+// past 800 lines. (That no file of the clients names a recipe's nodes is
+// checked by the wire package's TestClientsKnowNoRecipeNodeNames.)
 
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -98,21 +97,4 @@ test(`source: no hand-written file in src is over ${MAX_LINES} lines`, () => {
     if (lines > MAX_LINES) long.push(`${name}: ${lines} lines`);
   }
   assert.deepEqual(long, []);
-});
-
-// The names the agent gives the nodes of locks, read-write locks,
-// semaphores and elections (a contender's node and its prefix, a
-// semaphore's sub-nodes), however they would be written.
-const NODE_NAMES = /lock-|lease-|_lock\/|leases\/|(?<![\w-])n-(?:[\dN*]|["'`])|["'`/]n-/;
-
-test("source: no recipe node names in src, comments included", () => {
-  for (const bad of ["PATH/lock-0000000001", '"n-"', "/n-*", "leases/lease-", "_lock/"]) assert.match(bad, NODE_NAMES, bad);
-  for (const ok of ["non-negative", "run-time", "an in-flight", "lock_check", "read_lock", "unlock"]) assert.doesNotMatch(ok, NODE_NAMES, ok);
-  const found: string[] = [];
-  for (const [name, text] of sources()) {
-    text.split("\n").forEach((line, i) => {
-      if (NODE_NAMES.test(line)) found.push(`${name}:${i + 1}: ${line.trim()}`);
-    });
-  }
-  assert.deepEqual(found, []);
 });

@@ -1,6 +1,7 @@
-package warden_test
+package localapi_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // candidate.
 func TestSquattedLineIgnored(t *testing.T) {
 	a := agenttest.Start(t)
-	ctx := testCtx(t, 20*time.Second)
-	squatter, app := dial(t, a), dial(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	squatter, app := procClient(t, a.SocketPath()), procClient(t, a.SocketPath())
 	for _, p := range []string{"/sq", "/sq/lock", "/sq/lock/lock-0000000000", "/sq/rw", "/sq/rw/lock-0000000000",
 		"/sq/elect", "/sq/elect/n-0000000000"} {
 		if _, err := squatter.Create(ctx, p, []byte("squat"), warden.Persistent); err != nil {
@@ -30,7 +32,7 @@ func TestSquattedLineIgnored(t *testing.T) {
 	if _, err := app.TryWriteLock(ctx, "/sq/rw"); err != nil {
 		t.Fatalf("write lock behind a squatted contender name: %v", err)
 	}
-	lead, err := app.Campaign(testCtx(t, 5*time.Second), "/sq/elect", []byte("me"))
+	lead, err := app.Campaign(ctx, "/sq/elect", []byte("me"))
 	if err != nil {
 		t.Fatalf("campaign behind a squatted candidate name: %v", err)
 	}
