@@ -136,20 +136,25 @@ def _bind(cls: Type[_T], wire: str, **rename: str) -> None:
     _BY_CLASS[cls] = parse
 
 
-def _parse(cls: Type[_T], d: Mapping[str, Any]) -> _T:
-    p: Callable[[Mapping[str, Any]], _T] = _BY_CLASS[cls]
-    return p(d)
+class _Parsed:
+    """A result or event class, parsed by the parser _bind made of it."""
+
+    @classmethod
+    def parse(cls: Type[_T], d: Mapping[str, Any]) -> _T:
+        p: Callable[[Mapping[str, Any]], _T] = _BY_CLASS[cls]
+        return p(d)
 
 
-def _list_field(wire: str) -> Tuple[str, _Conv]:
-    """The key and conversion of the one field of a result type that only
-    holds a list (MultiResult, MembersResult, SessionsResult)."""
+def _list_parser(wire: str) -> Callable[[Mapping[str, Any]], List[Any]]:
+    """The parser of a result type that only holds a list (MultiResult,
+    MembersResult, SessionsResult): the list."""
     (f,) = _protocol.TYPES[wire]
-    return f.key, _converter(f.type)
+    conv = _converter(f.type)
+    return lambda d: conv(d.get(f.key))
 
 
 @dataclass(frozen=True)
-class Stat:
+class Stat(_Parsed):
     """A znode's metadata. Zxids are log positions; times are ms since the epoch."""
 
     czxid: int = 0
@@ -164,23 +169,15 @@ class Stat:
     data_length: int = 0
     num_children: int = 0
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "Stat":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class HelloResult:
+class HelloResult(_Parsed):
     protocol: int
     session_id: int
     session_timeout_ms: int
     agent: str
     secret: bytes = b""
     resumed: bool = False
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "HelloResult":
-        return _parse(cls, d)
 
 
 @dataclass(frozen=True)
@@ -206,80 +203,50 @@ class ResumeToken:
 
 
 @dataclass(frozen=True)
-class CreateResult:
+class CreateResult(_Parsed):
     path: str
     stat: Stat
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "CreateResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class GetResult:
+class GetResult(_Parsed):
     data: bytes
     stat: Stat
     watch: int = 0
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "GetResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class ExistsResult:
+class ExistsResult(_Parsed):
     exists: bool
     stat: Stat
     watch: int = 0
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "ExistsResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class ChildrenResult:
+class ChildrenResult(_Parsed):
     children: List[str]
     stat: Stat
     watch: int = 0
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "ChildrenResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class OpResult:
+class OpResult(_Parsed):
     """One op's outcome in a multi. ``path`` is set for create."""
 
     path: str
     stat: Stat
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "OpResult":
-        return _parse(cls, d)
-
-
-def parse_multi(d: Mapping[str, Any]) -> List[OpResult]:
-    key, conv = _list_field("MultiResult")
-    results: List[OpResult] = conv(d.get(key))
-    return results
-
 
 @dataclass(frozen=True)
-class LeaseResult:
+class LeaseResult(_Parsed):
     """A grant: lock, candidacy, membership, semaphore lease, queued item."""
 
     key: str
     token: int
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "LeaseResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class Leader:
+class Leader(_Parsed):
     """Who leads an election."""
 
     key: str
@@ -294,10 +261,6 @@ class Leader:
     def __bool__(self) -> bool:
         return self.key != ""
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "Leader":
-        return _parse(cls, d)
-
 
 def parse_leader(d: Mapping[str, Any]) -> Optional[Leader]:
     """The leader, or None when nobody leads."""
@@ -306,7 +269,7 @@ def parse_leader(d: Mapping[str, Any]) -> Optional[Leader]:
 
 
 @dataclass(frozen=True)
-class ChangeEvent:
+class ChangeEvent(_Parsed):
     """One change of a subscription: ``type`` is created, deleted,
     data_changed, resync or synced."""
 
@@ -320,36 +283,24 @@ class ChangeEvent:
     def deleted(self) -> bool:
         return self.type == "deleted"
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "ChangeEvent":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class WatchEvent:
+class WatchEvent(_Parsed):
     """What fired a one-shot watch: created, deleted, data_changed or children_changed."""
 
     type: str
     path: str
     zxid: int
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "WatchEvent":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class SessionEvent:
+class SessionEvent(_Parsed):
     state: str
     session_id: int
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "SessionEvent":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class TaskReport:
+class TaskReport(_Parsed):
     """A task's latest report. ``updated`` is ms since the epoch."""
 
     task: str
@@ -359,88 +310,56 @@ class TaskReport:
     data: bytes
     updated: int
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "TaskReport":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class ProgressResult:
+class ProgressResult(_Parsed):
     job: str
     tasks: List[TaskReport]
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "ProgressResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class TaskEvent:
+class TaskEvent(_Parsed):
     """A watched task's new report, or its end (``removed``)."""
 
     task: TaskReport
     removed: bool = False
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "TaskEvent":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class GroupMember:
+class GroupMember(_Parsed):
     member: str
     data: bytes = b""
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "GroupMember":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class GroupResult:
+class GroupResult(_Parsed):
     group: str
     members: List[GroupMember]
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "GroupResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class MemberEvent:
+class MemberEvent(_Parsed):
     """A watched group's change: a member joined or changed, or ``left``."""
 
     member: GroupMember
     left: bool = False
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "MemberEvent":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class QueueItem:
+class QueueItem(_Parsed):
     key: str
     data: bytes
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "QueueItem":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class CounterResult:
+class CounterResult(_Parsed):
     value: int
     version: int
     swapped: bool = False
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "CounterResult":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class Status:
+class Status(_Parsed):
     """An agent's view of the cluster."""
 
     node: str
@@ -453,13 +372,9 @@ class Status:
     sessions: int
     znodes: int
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "Status":
-        return _parse(cls, d)
-
 
 @dataclass(frozen=True)
-class AgentMember:
+class AgentMember(_Parsed):
     """One agent of the cluster, as ``members`` lists them."""
 
     name: str
@@ -470,19 +385,9 @@ class AgentMember:
     suffrage: str
     version: str
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "AgentMember":
-        return _parse(cls, d)
-
-
-def parse_members(d: Mapping[str, Any]) -> List[AgentMember]:
-    key, conv = _list_field("MembersResult")
-    members: List[AgentMember] = conv(d.get(key))
-    return members
-
 
 @dataclass(frozen=True)
-class SessionInfo:
+class SessionInfo(_Parsed):
     """One open session of the cluster, as ``sessions`` lists them: who
     opened it (the app's process, as the kernel reported it to its agent)
     and how."""
@@ -500,16 +405,6 @@ class SessionInfo:
     heartbeat: bool
     created: int
     """When it was opened, ms since the epoch."""
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> "SessionInfo":
-        return _parse(cls, d)
-
-
-def parse_sessions(d: Mapping[str, Any]) -> List[SessionInfo]:
-    key, conv = _list_field("SessionsResult")
-    sessions: List[SessionInfo] = conv(d.get(key))
-    return sessions
 
 
 @dataclass(frozen=True)
@@ -575,3 +470,8 @@ for _cls, _wire in ((Stat, "Stat"), (HelloResult, "HelloResult"), (CreateResult,
     _bind(_cls, _wire)
 _bind(Leader, "LeaderResult", value="data")
 del _cls, _wire
+
+# The lists of the results that only hold one.
+parse_multi: Callable[[Mapping[str, Any]], List[OpResult]] = _list_parser("MultiResult")
+parse_members: Callable[[Mapping[str, Any]], List[AgentMember]] = _list_parser("MembersResult")
+parse_sessions: Callable[[Mapping[str, Any]], List[SessionInfo]] = _list_parser("SessionsResult")
