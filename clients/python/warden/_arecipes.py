@@ -174,6 +174,7 @@ class AsyncElection:
         return await leader(self.client, self.path)
 
     def observe(self) -> AsyncStream[Leader]:
+        """The current leader, then each change of leader or of its value."""
         return observe(self.client, self.path)
 
 
@@ -391,6 +392,7 @@ class AsyncConfig:
 
     def subscribe(self, from_zxid: int = 0, *, recursive: bool = False) -> AsyncConfigSubscription:
         """The current value (a resync) then every change; from_zxid resumes.
-        Use with ``async for``, ``async with`` or ``await``."""
+        After a resumed session's connection dropped, it carries on from the
+        last update delivered, with no gap and no duplicate."""
         req = _ops.subscribe(self.path, "subtree" if recursive else "", from_zxid)
         return AsyncConfigSubscription(self.client, req, from_zxid)

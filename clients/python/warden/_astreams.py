@@ -1,34 +1,22 @@
 """Streams of the asyncio client: subscriptions, config subscriptions,
-recipes' watches and one-shot watches."""
+recipes' watches and one-shot watches. The blocking client's streams
+(``warden._streams``) read these same objects' events from a thread-safe
+queue."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from typing import Any, AsyncIterator, Callable, Dict, Generator, Generic, Mapping, Optional, TypeVar
 
 from ._engine import Engine
-from ._stream import CHANGES, CONFIG, REOPEN, AsyncSink, StreamCore, config_update, fresh
+from ._stream import CHANGES, CONFIG, ONCE, REOPEN, StreamCore, config_update, deadline, left
+from ._wire import Message
 from .errors import StreamClosedError
 from .types import ChangeEvent, ConfigUpdate, WatchEvent
 
 T = TypeVar("T")
-
-
-def _finalizer(owner: object, engine: Engine, core: StreamCore) -> "weakref.finalize[Any, Any]":
-    """Ends core's stream at the agent when owner, the application's handle
-    on it, is dropped unclosed."""
-    f = weakref.finalize(owner, engine._abandon, core)
-    f.atexit = False
-    return f
-
-
-async def _next(core: StreamCore, timeout: Optional[float]) -> Any:
-    if core.ended is not None:
-        raise fresh(core.ended)
-    assert isinstance(core.sink, AsyncSink)
-    return core.take(await core.sink.get(timeout))
+S = TypeVar("S", bound="AsyncStream[Any]")
 
 
 class AsyncStream(Generic[T]):
@@ -56,7 +44,7 @@ class AsyncStream(Generic[T]):
         """The reply that opened the stream."""
         return self._core.result if self._core is not None else {}
 
-    async def open(self) -> "AsyncStream[T]":
+    async def open(self: S) -> S:
         """Opens the stream at the agent (once, however many tasks ask at once)."""
         while self._core is None:
             if self._opening is not None:
@@ -68,15 +56,17 @@ class AsyncStream(Generic[T]):
                 continue
             self._opening = asyncio.get_running_loop().create_future()
             try:
-                self._core = await self._client._open_stream(self._req, self._mode, AsyncSink())
-                self._finalizer = _finalizer(self, self._client, self._core)
+                self._core = core = await self._client._open_stream(self._req, self._mode)
+                # Ends the stream at the agent when the application drops it unclosed.
+                self._finalizer = weakref.finalize(self, self._client._abandon, core)
+                self._finalizer.atexit = False
             finally:
                 fut, self._opening = self._opening, None
                 if not fut.done():
                     fut.set_result(None)
         return self
 
-    def __await__(self) -> Generator[Any, None, "AsyncStream[T]"]:
+    def __await__(self: S) -> Generator[Any, None, S]:
         return self.open().__await__()
 
     @property
@@ -84,21 +74,23 @@ class AsyncStream(Generic[T]):
         """The stream's id at the agent (on its present connection)."""
         return self._core.sub if self._core is not None else 0
 
-    async def next(self, timeout: Optional[float] = None) -> T:
-        """The next event; TimeoutError if none within timeout seconds."""
-        await self.open()
-        assert self._core is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            m = await _next(self._core, left)
-            if m.event == self._kind and m.body is not None:
-                v = self._parse(m.body)
-                if v is not None:
-                    return self._seen(v)
+    def _accept(self, m: Message) -> Optional[T]:
+        """What the event m is to the application; None for one it skips."""
+        v = self._parse(m.body) if m.event == self._kind and m.body is not None else None
+        return None if v is None else self._seen(v)
 
     def _seen(self, v: T) -> T:
         return v
+
+    async def next(self, timeout: Optional[float] = None) -> T:
+        """The next event; TimeoutError if none within timeout seconds."""
+        core = (await self.open())._core
+        assert core is not None
+        end = deadline(timeout)
+        while True:
+            v = self._accept(await core.aread(left(end)))
+            if v is not None:
+                return v
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iterate()
@@ -120,7 +112,7 @@ class AsyncStream(Generic[T]):
         if self._core is not None:
             await self._client._close_stream(self._core)
 
-    async def __aenter__(self) -> "AsyncStream[T]":
+    async def __aenter__(self: S) -> S:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -151,34 +143,22 @@ class AsyncConfigSubscription(AsyncStream[ConfigUpdate]):
         self.last = v.zxid
         return v
 
-    async def __aenter__(self) -> "AsyncConfigSubscription":
-        await self.open()
-        return self
 
-
-class AsyncWatch:
+class AsyncWatch(AsyncStream[WatchEvent]):
     """A one-shot watch."""
 
-    def __init__(self, client: Engine, core: StreamCore) -> None:
-        self._client = client
-        self._core = core
+    def __init__(self, client: Engine, req: Mapping[str, Any]) -> None:
+        super().__init__(client, req, "watch", WatchEvent.parse, ONCE)
         self._fired: Optional[WatchEvent] = None
-        self._finalizer = _finalizer(self, client, core)
+
+    def _seen(self, v: WatchEvent) -> WatchEvent:
+        self._fired = v
+        return v
 
     async def wait(self, timeout: Optional[float] = None) -> WatchEvent:
         """The event that fired the watch (the same again once it has fired)."""
-        if self._fired is not None:
-            return self._fired
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            m = await _next(self._core, left)
-            if m.event == "watch" and m.body is not None:
-                self._fired = WatchEvent.parse(m.body)
-                self._finalizer.detach()
-                return self._fired
+        return self._fired if self._fired is not None else await self.next(timeout)
 
     async def stop(self) -> None:
         """Removes a watch that has not fired."""
-        self._finalizer.detach()
-        await self._client._close_stream(self._core)
+        await self.close()

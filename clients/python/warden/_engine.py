@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Set, Union
 from . import _ops
 from ._conn import Conn, Pending, result_of
 from ._socket import check_socket_owner, socket_path
-from ._stream import CONFIG, ONCE, StreamCore, Sink, fresh
+from ._stream import CONFIG, ONCE, AsyncSink, Sink, StreamCore, fresh
 from ._wire import PROTOCOL_VERSION, Message, encode_frame
 from .errors import (BadArgumentsError, ConnectionClosedError, DisconnectedError, NotHeldError,
                      OperationTimeoutError, SessionExpiredError, SessionLostError, StreamClosedError, TooLargeError,
@@ -87,6 +87,8 @@ class Engine:
         self._held: Dict[str, Dict[str, Any]] = {}  # key of each lease the app holds -> its release
         self._orphans: Dict[str, Dict[str, Any]] = {}  # leases let go of while disconnected
         self._streams: Dict[StreamCore, None] = {}  # open streams, in order, opened again after a resume
+        # Where streams' events go: the blocking client reads them from thread-safe queues.
+        self._sink: Callable[[], Sink] = AsyncSink
         self.session_id = 0
         self.agent = ""
         self.session_timeout = 0.0
@@ -554,8 +556,8 @@ class Engine:
 
     # -- streams -----------------------------------------------------------------
 
-    async def _open_stream(self, req: Mapping[str, Any], mode: str, sink: Sink) -> StreamCore:
-        core = StreamCore(dict(req), mode, sink, self.stream_backlog)
+    async def _open_stream(self, req: Mapping[str, Any], mode: str) -> StreamCore:
+        core = StreamCore(dict(req), mode, self._sink(), self.stream_backlog)
         if mode == CONFIG:
             core.req["fold"] = True
 

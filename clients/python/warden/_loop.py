@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 A = TypeVar("A")
+R = TypeVar("R")
+S = TypeVar("S")
 
 _CLEANUP_TIMEOUT = 40.0  # a cancelled grant awaits its own reply for up to 35 s
 
@@ -119,6 +121,17 @@ def blocking(f: "Callable[Concatenate[A, P], Awaitable[T]]") -> "Callable[Concat
     (or raises) what f does."""
     def call(self: Blocking[A], /, *args: "P.args", **kwargs: "P.kwargs") -> T:
         return self._run(f(self._a, *args, **kwargs))
+
+    functools.update_wrapper(call, f)
+    return call
+
+
+def wrapping(f: "Callable[Concatenate[A, P], R]",
+             wrap: "Callable[[Blocking[A], R], S]") -> "Callable[Concatenate[Blocking[A], P], S]":
+    """The blocking twin of the method f, which returns an asyncio object (a
+    stream, not yet opened) at once: wrap makes the object's blocking face."""
+    def call(self: Blocking[A], /, *args: "P.args", **kwargs: "P.kwargs") -> S:
+        return wrap(self, f(self._a, *args, **kwargs))
 
     functools.update_wrapper(call, f)
     return call

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import time
 from typing import Any, Dict, Optional, Set, Union
 
 from ._wire import Message
@@ -35,6 +36,16 @@ def fresh(err: WardenError) -> WardenError:
     e = type(err)(err.message, index=err.index)
     e.code = err.code
     return e
+
+
+def deadline(timeout: Optional[float]) -> Optional[float]:
+    """When a wait of timeout seconds (None: forever) ends."""
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def left(end: Optional[float]) -> Optional[float]:
+    """The seconds left until end (a deadline; None: forever)."""
+    return None if end is None else max(end - time.monotonic(), 0.0)
 
 
 def overflow_error(backlog: int) -> StreamOverflowError:
@@ -176,8 +187,23 @@ class StreamCore:
                 self.known.add(path)
         return True
 
-    def take(self, item: Item) -> Message:
-        """What a read of item returns (End raises its error, then always)."""
+    def read(self, timeout: Optional[float]) -> Message:
+        """The next event, from the blocking API's thread-safe queue."""
+        assert isinstance(self.sink, ThreadSink)
+        self._check()
+        return self._take(self.sink.get(timeout))
+
+    async def aread(self, timeout: Optional[float]) -> Message:
+        """The next event, from the asyncio API's queue."""
+        assert isinstance(self.sink, AsyncSink)
+        self._check()
+        return self._take(await self.sink.get(timeout))
+
+    def _check(self) -> None:
+        if self.ended is not None:
+            raise fresh(self.ended)  # every read after the end
+
+    def _take(self, item: Item) -> Message:
         if isinstance(item, End):
             self.ended = item.err
             raise fresh(item.err)

@@ -1,45 +1,22 @@
-"""Streams of the blocking client. Their events are read from a thread-safe
-queue the engine fills; closing one runs on the client's loop."""
+"""Streams of the blocking client: each is the blocking face of an asyncio
+stream (``warden._astreams``) opened on the client's loop, whose events the
+engine puts in a thread-safe queue that the application's threads read
+without going through the loop. Closing one runs on the loop."""
 
 from __future__ import annotations
 
-import time
-import weakref
-from typing import Any, Callable, Generic, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Generic, Iterator, Optional, TypeVar
 
+from ._astreams import AsyncConfigSubscription, AsyncStream, AsyncSubscription, AsyncWatch
 from ._loop import Blocking
-from ._stream import StreamCore, ThreadSink, config_update, fresh
-from ._wire import Message
-from .aio import AsyncClient
+from ._stream import StreamCore, deadline, left
 from .errors import StreamClosedError
 from .types import ChangeEvent, ConfigUpdate, WatchEvent
 
 T = TypeVar("T")
+S = TypeVar("S", bound="Stream[Any]")
 
-
-Runner = Blocking[AsyncClient]  # the blocking client, as its streams see it
-
-
-def _finalizer(owner: object, client: Runner, core: StreamCore) -> "weakref.finalize[Any, Any]":
-    """Ends core's stream at the agent when owner, the application's handle
-    on it, is dropped unclosed."""
-    f = weakref.finalize(owner, client._a._abandon, core)
-    f.atexit = False
-    return f
-
-
-def _next(core: StreamCore, timeout: Optional[float]) -> Message:
-    if core.ended is not None:
-        raise fresh(core.ended)
-    assert isinstance(core.sink, ThreadSink)
-    return core.take(core.sink.get(timeout))
-
-
-def unwrap(kind: str, parse: Callable[[Mapping[str, Any]], T]) -> Callable[[Message], Optional[T]]:
-    """A parser of the events called kind."""
-    def f(m: Message) -> Optional[T]:
-        return parse(m.body) if m.event == kind and m.body is not None else None
-    return f
+Runner = Blocking[Any]  # whose loop runs the stream: the blocking client or a recipe of it
 
 
 class Stream(Generic[T]):
@@ -52,29 +29,31 @@ class Stream(Generic[T]):
     after close()) once the events already received have been read.
     """
 
-    def __init__(self, client: Runner, core: StreamCore, parse: Callable[[Message], Optional[T]]) -> None:
+    def __init__(self, client: Runner, a: AsyncStream[T]) -> None:
         self._client = client
-        self._core = core
-        self._parse = parse
-        self._finalizer = _finalizer(self, client, core)
+        self._a = a  # dropped unclosed, it ends the stream at the agent
+        if a._core is None:
+            client._run(a.open())
+
+    @property
+    def _core(self) -> StreamCore:
+        assert self._a._core is not None
+        return self._a._core
 
     @property
     def sub(self) -> int:
         """The stream's id at the agent (on its present connection)."""
-        return self._core.sub
+        return self._a.sub
 
     def next(self, timeout: Optional[float] = None) -> T:
         """The next event. Raises TimeoutError if none comes within timeout
         seconds, StreamClosedError after close()."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        core = self._core
+        end = deadline(timeout)
         while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            v = self._parse(_next(self._core, left))
+            v = self._a._accept(core.read(left(end)))
             if v is not None:
-                return self._seen(v)
-
-    def _seen(self, v: T) -> T:
-        return v
+                return v
 
     def __iter__(self) -> Iterator[T]:
         try:
@@ -89,10 +68,9 @@ class Stream(Generic[T]):
 
     def close(self) -> None:
         """Ends the stream (sends unsubscribe). Safe to call twice."""
-        self._finalizer.detach()
-        self._client._quiet(self._client._a._close_stream(self._core))
+        self._client._quiet(self._a.close())
 
-    def __enter__(self) -> "Stream[T]":
+    def __enter__(self: S) -> S:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -108,64 +86,35 @@ class Subscription(Stream[ChangeEvent]):
     (``from_zxid=sub.last_zxid``).
     """
 
-    def __init__(self, client: Runner, core: StreamCore, from_zxid: int) -> None:
-        super().__init__(client, core, unwrap("change", ChangeEvent.parse))
-        self.last_zxid = from_zxid
+    _a: AsyncSubscription
 
-    def _seen(self, v: ChangeEvent) -> ChangeEvent:
-        if v.zxid > self.last_zxid:
-            self.last_zxid = v.zxid
-        return v
-
-    def __enter__(self) -> "Subscription":
-        return self
-
-
-def _config(m: Message) -> Optional[ConfigUpdate]:
-    return config_update(m.body) if m.event == "change" and m.body is not None else None
+    @property
+    def last_zxid(self) -> int:
+        return self._a.last_zxid
 
 
 class ConfigSubscription(Stream[ConfigUpdate]):
     """A config's updates, in order. Iterate it, or call next(). ``last``
     is the zxid to resume from."""
 
-    def __init__(self, client: Runner, core: StreamCore, from_zxid: int) -> None:
-        super().__init__(client, core, _config)
-        self.last = from_zxid
+    _a: AsyncConfigSubscription
 
-    def _seen(self, v: ConfigUpdate) -> ConfigUpdate:
-        self.last = v.zxid
-        return v
-
-    def __enter__(self) -> "ConfigSubscription":
-        return self
+    @property
+    def last(self) -> int:
+        return self._a.last
 
 
-class Watch:
+class Watch(Stream[WatchEvent]):
     """A one-shot watch set by get_w, exists_w or children_w."""
 
-    def __init__(self, client: Runner, core: StreamCore) -> None:
-        self._client = client
-        self._core = core
-        self._fired: Optional[WatchEvent] = None
-        self._finalizer = _finalizer(self, client, core)
+    _a: AsyncWatch
 
     def wait(self, timeout: Optional[float] = None) -> WatchEvent:
         """The event that fired the watch (the same one again when called after
         it fired). TimeoutError if none within timeout."""
-        if self._fired is not None:
-            return self._fired
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            m = _next(self._core, left)
-            if m.event == "watch" and m.body is not None:
-                self._fired = WatchEvent.parse(m.body)
-                self._finalizer.detach()
-                return self._fired
+        fired = self._a._fired
+        return fired if fired is not None else self.next(timeout)
 
     def stop(self) -> None:
         """Removes a watch that has not fired."""
-        self._finalizer.detach()
-        self._client._quiet(self._client._a._close_stream(self._core))
-
+        self.close()

@@ -26,7 +26,7 @@ from ._arecipes import (AsyncBarrier, AsyncConfig, AsyncCounter, AsyncDoubleBarr
                         AsyncTask, _Acquire)
 from ._astreams import AsyncConfigSubscription, AsyncStream, AsyncSubscription, AsyncWatch
 from ._engine import Engine, StateCallback
-from ._stream import DEFAULT_STREAM_BACKLOG, ONCE, AsyncSink
+from ._stream import DEFAULT_STREAM_BACKLOG
 from ._wire import PROTOCOL_VERSION
 from .types import (ANY_VERSION, AgentMember, ChildrenResult, CreateResult, ExistsResult, GetResult, GroupMember,
                     GroupResult, Leader, MemberEvent, OpResult, ProgressResult, ResumeToken, SessionInfo, Stat,
@@ -37,13 +37,14 @@ class AsyncClient(Engine):
     """An asyncio connection to the local warden agent and its session.
     Make one with ``await warden.aio.connect()``."""
 
-    async def request(self, op: str, **fields: Any) -> Dict[str, Any]:
-        """Sends any request; returns its raw result map."""
+    async def request(self, /, op: str, **fields: Any) -> Dict[str, Any]:
+        """Sends any request and returns its raw result map: a low-level escape
+        hatch for ops this client has no method for."""
         return await self._call({"op": op, **fields})
 
     async def _watch(self, req: Mapping[str, Any]) -> Tuple[Dict[str, Any], AsyncWatch]:
-        core = await self._open_stream(req, ONCE, AsyncSink())
-        return core.result, AsyncWatch(self, core)
+        w = await AsyncWatch(self, req).open()
+        return w.result, w
 
     # -- znodes ------------------------------------------------------------------
 
@@ -123,8 +124,7 @@ class AsyncClient(Engine):
                   scope: Optional[str] = None, from_zxid: int = 0) -> AsyncSubscription:
         """Every change under path, in order: the node itself, or with
         recursive=True the node and everything below, or with children=True
-        its direct children. from_zxid resumes after that zxid. Use with
-        ``async for``, ``async with`` or ``await``."""
+        its direct children. from_zxid resumes after that zxid."""
         sc = scope if scope is not None else ("subtree" if recursive else "children" if children else "")
         return AsyncSubscription(self, _ops.subscribe(path, str(sc), from_zxid), from_zxid)
 

@@ -14,19 +14,17 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 from . import _arecipes as r
-from . import _ops
 from ._conn import Conn, Pending, result_of
-from ._loop import Blocking, LoopThread, blocking, closing
-from ._stream import CHANGES, CONFIG, DEFAULT_STREAM_BACKLOG, ONCE, REOPEN, StreamCore, ThreadSink, fresh
-from ._streams import ConfigSubscription, Stream, Subscription, Watch, unwrap
+from ._loop import Blocking, LoopThread, blocking, closing, wrapping
+from ._stream import DEFAULT_STREAM_BACKLOG, ThreadSink, fresh
+from ._streams import ConfigSubscription, Stream, Subscription, Watch
 from ._wire import PROTOCOL_VERSION
 from .aio import AsyncClient
 from .errors import ConnectionClosedError, OperationTimeoutError
-from .types import (ChildrenResult, ExistsResult, GetResult, HelloResult, Leader, MemberEvent, ResumeToken,
-                    SessionState, Stat, TaskEvent)
+from .types import HelloResult, Leader, MemberEvent, ResumeToken, SessionState, Stat, TaskEvent
 
 StateCallback = Callable[[str], None]
 T = TypeVar("T")
@@ -89,6 +87,7 @@ class Client(Blocking[AsyncClient]):
                             heartbeat=heartbeat, resume=resume, no_session=no_session,
                             on_session_state=report, connect_timeout=connect_timeout, protocol=protocol,
                             stream_backlog=stream_backlog)
+            a._sink = ThreadSink
             await a._start()
             return a
 
@@ -168,19 +167,12 @@ class Client(Blocking[AsyncClient]):
 
     # -- requests and znodes -------------------------------------------------------
 
-    def request(self, op: str, **fields: Any) -> Dict[str, Any]:
-        """Sends any request and returns its raw result map: a low-level escape
-        hatch for ops this client has no method for."""
-        return self._run(self._a.request(op, **fields))
-
     def submit(self, op: str, **fields: Any) -> PendingRequest:
         """Sends any request without waiting for its reply (low level)."""
         conn, rid, p = self._run(self._a._submit({"op": op, **fields}))
         return PendingRequest(self, conn, rid, p)
 
-    def _stream(self, req: Mapping[str, Any], mode: str) -> StreamCore:
-        return self._run(self._a._open_stream(req, mode, ThreadSink()))
-
+    request = blocking(AsyncClient.request)
     create = blocking(AsyncClient.create)
     get = blocking(AsyncClient.get)
     set = blocking(AsyncClient.set)
@@ -201,34 +193,22 @@ class Client(Blocking[AsyncClient]):
 
     def get_w(self, path: str) -> Tuple[bytes, Stat, Watch]:
         """get, with a one-shot watch fired when the data changes or the node goes."""
-        core = self._stream(_ops.get(path, watch=True), ONCE)
-        g = GetResult.parse(core.result)
-        return g.data, g.stat, Watch(self, core)
+        data, stat, w = self._run(self._a.get_w(path))
+        return data, stat, Watch(self, w)
 
     def exists_w(self, path: str) -> Tuple[Optional[Stat], Watch]:
         """exists, with a one-shot watch fired when the node is created, changed or deleted."""
-        core = self._stream(_ops.exists(path, watch=True), ONCE)
-        e = ExistsResult.parse(core.result)
-        return (e.stat if e.exists else None), Watch(self, core)
+        stat, w = self._run(self._a.exists_w(path))
+        return stat, Watch(self, w)
 
     def children_w(self, path: str) -> Tuple[List[str], Watch]:
         """children, with a one-shot watch fired when a child comes or goes."""
-        core = self._stream(_ops.children(path, watch=True), ONCE)
-        return ChildrenResult.parse(core.result).children, Watch(self, core)
+        names, w = self._run(self._a.children_w(path))
+        return names, Watch(self, w)
 
-    def subscribe(self, path: str, *, recursive: bool = False, children: bool = False,
-                  scope: Optional[str] = None, from_zxid: int = 0) -> Subscription:
-        """Every change under path, in order: the node itself, or with
-        recursive=True the node and everything below, or with children=True
-        its direct children. from_zxid resumes after that zxid."""
-        sc = scope if scope is not None else ("subtree" if recursive else "children" if children else "")
-        return Subscription(self, self._stream(_ops.subscribe(path, str(sc), from_zxid), CHANGES), from_zxid)
+    subscribe = wrapping(AsyncClient.subscribe, Subscription)
 
     # -- locks -------------------------------------------------------------------
-
-    def _lease(self, req: Dict[str, Any], path: str, tried: bool = False) -> Optional[Lease]:
-        a = self._run(r.try_(r.lease(self._a, req, path)) if tried else r.lease(self._a, req, path))
-        return Lease(self, a.path, a.key, a.token) if a is not None else None
 
     def lock(self, path: str, timeout: Optional[float] = None) -> Lease:
         """Acquires the lock at path, waiting in line (first come, first served).
@@ -236,25 +216,25 @@ class Client(Blocking[AsyncClient]):
         wait: OperationTimeoutError when it runs out. If interrupted while
         waiting, the request is canceled (and a lock granted meanwhile
         released)."""
-        return _held(self._lease(_ops.lock(path, _ops.wait_ms(timeout)), path))
+        return Lease._of(self, self._run(self._a.lock(path, timeout)))
 
     def try_lock(self, path: str) -> Optional[Lease]:
         """The lock if it is free now, else None."""
-        return self._lease(_ops.lock(path, 0), path, tried=True)
+        return Lease._maybe(self, self._run(self._a.try_lock(path)))
 
     def read_lock(self, path: str, timeout: Optional[float] = None) -> Lease:
         """The lock at path for reading: shared with readers, never with a writer."""
-        return _held(self._lease(_ops.read_lock(path, _ops.wait_ms(timeout)), path))
+        return Lease._of(self, self._run(self._a.read_lock(path, timeout)))
 
     def write_lock(self, path: str, timeout: Optional[float] = None) -> Lease:
         """The lock at path for writing (the same line as lock)."""
-        return _held(self._lease(_ops.write_lock(path, _ops.wait_ms(timeout)), path))
+        return Lease._of(self, self._run(self._a.write_lock(path, timeout)))
 
     def try_read_lock(self, path: str) -> Optional[Lease]:
-        return self._lease(_ops.read_lock(path, 0), path, tried=True)
+        return Lease._maybe(self, self._run(self._a.try_read_lock(path)))
 
     def try_write_lock(self, path: str) -> Optional[Lease]:
-        return self._lease(_ops.write_lock(path, 0), path, tried=True)
+        return Lease._maybe(self, self._run(self._a.try_write_lock(path)))
 
     def semaphore(self, path: str, n: int) -> Semaphore:
         """The semaphore at path with n leases."""
@@ -266,28 +246,20 @@ class Client(Blocking[AsyncClient]):
         """The election called name (under /warden/elections), or at a path."""
         return Election(self, name)
 
-    def observe(self, path: str) -> Stream[Leader]:
-        """The election's current leader, then each change (``leader.none``
-        when nobody leads)."""
-        return Stream(self, self._stream(_ops.observe(_ops.election_path(path)), REOPEN),
-                      unwrap("leader", Leader.parse))
+    observe = wrapping(AsyncClient.observe, Stream[Leader])
 
     def task(self, job: str, task: str) -> Task:
         """The task of job to report progress for. Nothing is sent until a report."""
         return Task(self, job, task)
 
-    def watch_progress(self, job: str) -> Stream[TaskEvent]:
-        """The job's current tasks, then every report and every task's end."""
-        return Stream(self, self._stream(_ops.progress_watch(job), REOPEN), unwrap("task", TaskEvent.parse))
+    watch_progress = wrapping(AsyncClient.watch_progress, Stream[TaskEvent])
 
     def join(self, group: str, member: str, data: bytes = b"") -> Membership:
         """Joins group as member (NodeExistsError if another session holds the id)."""
-        m = self._run(r.join(self._a, group, member, data))
+        m = self._run(self._a.join(group, member, data))
         return Membership(self, group, member, m.key, m.token)
 
-    def watch_group(self, group: str) -> Stream[MemberEvent]:
-        """The group's current members, then every join, change and leave."""
-        return Stream(self, self._stream(_ops.group_watch(group), REOPEN), unwrap("member", MemberEvent.parse))
+    watch_group = wrapping(AsyncClient.watch_group, Stream[MemberEvent])
 
     def barrier(self, path: str) -> Barrier:
         return Barrier(self, path)
@@ -303,11 +275,6 @@ class Client(Blocking[AsyncClient]):
 
     def config(self, path: str) -> Config:
         return Config(self, path)
-
-
-def _held(lease: Optional[Lease]) -> Lease:
-    assert lease is not None
-    return lease
 
 
 # -- recipe objects ------------------------------------------------------------
@@ -342,6 +309,15 @@ class _Held(_Handle[HA]):
         self.token = token
         """The fencing token: it strictly increases from one holder to the next."""
         self._a = self._twin(client._a, path, key, token)
+
+    @classmethod
+    def _of(cls: Type[HS], client: Client, a: r._Held) -> HS:
+        """The blocking face of the asyncio lease a."""
+        return cls(client, a.path, a.key, a.token)
+
+    @classmethod
+    def _maybe(cls: Type[HS], client: Client, a: Optional[r._Held]) -> Optional[HS]:
+        return None if a is None else cls._of(client, a)
 
     def __enter__(self: HS) -> HS:
         return self
@@ -384,8 +360,7 @@ class Election(_Handle[r.AsyncElection]):
     def campaign(self, value: bytes = b"", timeout: Optional[float] = None) -> Leadership:
         """Enters as a candidate with value and returns once elected. With a
         timeout (seconds), OperationTimeoutError if not elected in time."""
-        ld = self._run(self._a._campaign(value, timeout))
-        self.leadership = Leadership(self.client, ld.path, ld.key, ld.token)
+        self.leadership = Leadership._of(self.client, self._run(self._a.campaign(value, timeout)))
         return self.leadership
 
     def try_campaign(self, value: bytes = b"") -> Optional[Leadership]:
@@ -409,10 +384,7 @@ class Election(_Handle[r.AsyncElection]):
         self.leadership.proclaim(value)
 
     leader = blocking(r.AsyncElection.leader)
-
-    def observe(self) -> Stream[Leader]:
-        """The current leader, then each change of leader or of its value."""
-        return self.client.observe(self.path)
+    observe = wrapping(r.AsyncElection.observe, Stream[Leader])
 
 
 class Task(_Handle[r.AsyncTask]):
@@ -472,8 +444,7 @@ class Semaphore(_Handle[r.AsyncSemaphore]):
         self._a = r.AsyncSemaphore(client._a, path, n)
 
     def acquire(self, timeout: Optional[float] = None) -> SemaphoreLease:
-        a = self._run(self._a._acquire(timeout))
-        return SemaphoreLease(self.client, a.path, a.key, a.token)
+        return SemaphoreLease._of(self.client, self._run(self._a.acquire(timeout)))
 
     def try_acquire(self) -> Optional[SemaphoreLease]:
         try:
@@ -556,12 +527,7 @@ class Config(_Handle[r.AsyncConfig]):
     get = blocking(r.AsyncConfig.get)
     set = blocking(r.AsyncConfig.set)
 
-    def subscribe(self, from_zxid: int = 0, *, recursive: bool = False) -> ConfigSubscription:
-        """The current value (a resync) then every change; from_zxid resumes.
-        After a resumed session's connection dropped, it carries on from the
-        last update delivered, with no gap and no duplicate."""
-        req = _ops.subscribe(self.path, "subtree" if recursive else "", from_zxid)
-        return ConfigSubscription(self.client, self.client._stream(req, CONFIG), from_zxid)
+    subscribe = wrapping(r.AsyncConfig.subscribe, ConfigSubscription)
 
 def _run_callbacks(states: "queue.SimpleQueue[Optional[str]]", cb: StateCallback) -> None:
     while True:
