@@ -50,21 +50,24 @@ def test_request_keys_are_the_tables() -> None:
 
 
 def test_builders_follow_the_op_table() -> None:
-    # Every builder names only fields of its op, in the table's order.
+    # A request names only fields of its op, in the table's order.
     built = {
-        "hello": _ops.hello(client="a"), "create": _ops.create("/a", b"x", ephemeral=True),
-        "report": _ops.report("j", "t", percent=5, data=b"d"), "proclaim": _ops.proclaim("/k", b"v", 3),
-        "barrier_enter": _ops.barrier_enter("/b", 2, "m", -1), "counter_cas": _ops.counter_cas("/c", 0, 1),
-        "semaphore_acquire": _ops.semaphore_acquire("/s", 2, 0),
+        "hello": _ops.req("hello", client="a", protocol=1),
+        "create": _ops.req("create", ephemeral=True, data=b"x", path="/a"),
+        "report": _ops.req("report", data=b"d", percent=5.0, task="t", job="j"),
+        "proclaim": _ops.req("proclaim", token=3, data=b"v", key="/k"),
+        "barrier_enter": _ops.req("barrier_enter", wait_ms=-1, member="m", count=2, path="/b"),
+        "counter_cas": _ops.req("counter_cas", value=1, expect=0, path="/c"),
+        "semaphore_acquire": _ops.req("semaphore_acquire", wait_ms=0, count=2, path="/s"),
     }
     for op, req in built.items():
         keys = [f.key for f in _protocol.OPS[op].request]
         got = [k for k in req if k != "op"]
         assert got == [k for k in keys if k in got], f"{op}: {got} not in the order {keys}"
     with pytest.raises(ValueError):
-        _ops._req("lock", path="/l", token=1)  # lock has no token
+        _ops.req("lock", path="/l", token=1)  # lock has no token
     with pytest.raises(ValueError):
-        _ops._req("lock_check", path="/l")  # lock_check needs a token
+        _ops.req("lock_check", path="/l")  # lock_check needs a token
     with pytest.raises(ValueError):
         types._multi_op("create", path="/a", version=1)  # a multi's create has no version
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Dict, Generator, Generic, Optional, Tuple, Type, TypeVar
 
 from . import _ops
+from ._ops import wait_ms
 from ._astreams import AsyncConfigSubscription, AsyncStream
 from ._engine import Engine
 from .errors import ConnectionClosedError, NodeExistsError, NoNodeError, OperationTimeoutError
@@ -38,16 +39,16 @@ class _Acquire(Generic[R]):
 
 
 async def lock_check(c: Engine, path: str, token: int) -> bool:
-    return (await c._call(_ops.lock_check(path, token))).get("held") is True
+    return (await c._op("lock_check", path=path, token=token)).get("held") is True
 
 
 async def leader(c: Engine, path: str) -> Optional[Leader]:
     """Who leads the election at path; None when nobody does."""
-    return parse_leader(await c._call(_ops.leader(path)))
+    return parse_leader(await c._op("leader", path=path))
 
 
 def observe(c: Engine, path: str) -> AsyncStream[Leader]:
-    return AsyncStream(c, _ops.observe(path), "leader", Leader.parse)
+    return AsyncStream(c, _ops.req("observe", path=path), "leader", Leader.parse)
 
 
 H = TypeVar("H", bound="_Held")
@@ -99,7 +100,7 @@ class AsyncLease(_Held):
     """A held lock (plain, read or write). ``token`` is its fencing token."""
 
     def _release_req(self) -> Dict[str, Any]:
-        return _ops.unlock(self.key)
+        return _ops.req("unlock", key=self.key)
 
     async def unlock(self) -> None:
         """Releases the lock; the next waiter is granted it at once."""
@@ -129,7 +130,7 @@ class AsyncLeadership(_Held):
     """A won election, held until resign() or the end of the session."""
 
     def _release_req(self) -> Dict[str, Any]:
-        return _ops.resign(self.key, self.token)
+        return _ops.req("resign", key=self.key, token=self.token)
 
     async def resign(self) -> None:
         """Gives up leadership; the next candidate is elected at once."""
@@ -137,7 +138,7 @@ class AsyncLeadership(_Held):
 
     async def proclaim(self, value: bytes) -> None:
         """Replaces the leader's value, which observers then see."""
-        await self.client._call(_ops.proclaim(self.key, value, self.token))
+        await self.client._op("proclaim", key=self.key, data=value, token=self.token)
 
 
 class AsyncElection:
@@ -147,7 +148,7 @@ class AsyncElection:
         self.leadership: Optional[AsyncLeadership] = None
 
     async def _campaign(self, value: bytes, timeout: Optional[float]) -> AsyncLeadership:
-        req = _ops.campaign(self.path, value, _ops.wait_ms(timeout))
+        req = _ops.req("campaign", path=self.path, data=value, wait_ms=wait_ms(timeout))
         self.leadership = await held(self.client, req, AsyncLeadership, self.path)
         return self.leadership
 
@@ -192,13 +193,13 @@ class AsyncTask:
                      data: bytes = b"") -> None:
         """Reports percent (0 to 100) done, with a message. Each report replaces
         the last; later reports are coalesced by the agent."""
-        await self.client._call(_ops.report(self.job, self.name, state=state, percent=percent,
-                                            message=message, data=data))
+        await self.client._op("report", job=self.job, task=self.name, state=state, percent=float(percent),
+                              message=message, data=data)
 
     async def done(self) -> None:
         """Ends the task (watchers see it removed). Not an error if it has ended."""
         try:
-            await self.client._call(_ops.delete(self.path, ANY_VERSION))
+            await self.client._op("delete", path=self.path, version=ANY_VERSION)
         except NoNodeError:
             pass
 
@@ -213,10 +214,10 @@ class AsyncMembership:
 
     async def update(self, data: bytes) -> None:
         """Replaces the member's data."""
-        await self.client._call(_ops.join(self.group, self.member, data))
+        await self.client._op("join", group=self.group, member=self.member, data=data)
 
     async def leave(self) -> None:
-        await self.client._call(_ops.leave(self.group, self.member))
+        await self.client._op("leave", group=self.group, member=self.member)
 
     async def _exit(self) -> None:
         try:
@@ -227,9 +228,10 @@ class AsyncMembership:
 
 async def join(c: Engine, group: str, member: str, data: bytes) -> AsyncMembership:
     async def undo(r: Dict[str, Any]) -> None:
-        await c._undo(_ops.leave(group, member))
+        await c._undo(_ops.req("leave", group=group, member=member))
 
-    lr = LeaseResult.parse(await c._grant(_ops.join(group, member, data), undo))
+    req = _ops.req("join", group=group, member=member, data=data)
+    lr = LeaseResult.parse(await c._grant(req, undo))
     return AsyncMembership(c, group, member, lr.key, lr.token)
 
 
@@ -237,7 +239,7 @@ class AsyncSemaphoreLease(_Held):
     """One held lease of a semaphore."""
 
     def _release_req(self) -> Dict[str, Any]:
-        return _ops.semaphore_release(self.key)
+        return _ops.req("semaphore_release", key=self.key)
 
     async def release(self) -> None:
         await self._release()
@@ -250,7 +252,7 @@ class AsyncSemaphore:
         self.n = n
 
     async def _acquire(self, timeout: Optional[float]) -> AsyncSemaphoreLease:
-        req = _ops.semaphore_acquire(self.path, self.n, _ops.wait_ms(timeout))
+        req = _ops.req("semaphore_acquire", path=self.path, count=self.n, wait_ms=wait_ms(timeout))
         return await held(self.client, req, AsyncSemaphoreLease, self.path)
 
     def acquire(self, timeout: Optional[float] = None) -> _Acquire[AsyncSemaphoreLease]:
@@ -267,14 +269,14 @@ class AsyncBarrier:
 
     async def set(self) -> None:
         """Sets the barrier: whoever waits on it waits until it is removed."""
-        await self.client._grant(_ops.barrier_set(self.path))
+        await self.client._grant(_ops.req("barrier_set", path=self.path))
 
     async def remove(self) -> None:
-        await self.client._call(_ops.barrier_remove(self.path))
+        await self.client._op("barrier_remove", path=self.path)
 
     async def wait(self, timeout: Optional[float] = None) -> None:
         """Returns once the barrier is not set; OperationTimeoutError after timeout."""
-        await self.client._grant(_ops.barrier_wait(self.path, _ops.wait_ms(timeout)))
+        await self.client._grant(_ops.req("barrier_wait", path=self.path, wait_ms=wait_ms(timeout)))
 
 
 class AsyncDoubleBarrier:
@@ -286,11 +288,13 @@ class AsyncDoubleBarrier:
 
     async def enter(self, timeout: Optional[float] = None) -> None:
         """Enters, and returns once count members have entered."""
-        await self.client._grant(_ops.barrier_enter(self.path, self.count, self.member, _ops.wait_ms(timeout)))
+        await self.client._grant(_ops.req("barrier_enter", path=self.path, count=self.count, member=self.member,
+                                          wait_ms=wait_ms(timeout)))
 
     async def leave(self, timeout: Optional[float] = None) -> None:
         """Leaves, and returns once every member has left."""
-        await self.client._grant(_ops.barrier_leave(self.path, self.member, _ops.wait_ms(timeout)))
+        await self.client._grant(_ops.req("barrier_leave", path=self.path, member=self.member,
+                                          wait_ms=wait_ms(timeout)))
 
     async def __aenter__(self) -> "AsyncDoubleBarrier":
         await self.enter()
@@ -310,12 +314,14 @@ class AsyncQueue:
 
     async def put(self, data: bytes) -> str:
         """Appends an item; returns its key."""
-        return LeaseResult.parse(await self.client._grant(_ops.queue_put(self.path, data))).key
+        req = _ops.req("queue_put", path=self.path, data=data)
+        return LeaseResult.parse(await self.client._grant(req)).key
 
     async def take(self, timeout: Optional[float] = None) -> QueueItem:
         """Removes and returns the first item, waiting while the queue is empty.
         An item taken just as the caller gave up is lost to the queue."""
-        return QueueItem.parse(await self.client._grant(_ops.queue_take(self.path, _ops.wait_ms(timeout))))
+        req = _ops.req("queue_take", path=self.path, wait_ms=wait_ms(timeout))
+        return QueueItem.parse(await self.client._grant(req))
 
     async def try_take(self) -> Optional[QueueItem]:
         """The first item if there is one now, else None."""
@@ -329,14 +335,16 @@ class AsyncCounter:
 
     async def add(self, delta: int = 1) -> int:
         """Adds delta; returns the new value."""
-        return CounterResult.parse(await self.client._grant(_ops.counter_add(self.path, delta))).value
+        req = _ops.req("counter_add", path=self.path, delta=delta)
+        return CounterResult.parse(await self.client._grant(req)).value
 
     async def get(self) -> int:
-        return CounterResult.parse(await self.client._call(_ops.counter_get(self.path))).value
+        return CounterResult.parse(await self.client._op("counter_get", path=self.path)).value
 
     async def compare_and_set(self, expect: int, value: int) -> Tuple[bool, int]:
         """Sets value if the counter is expect. Returns (swapped, value now)."""
-        r = CounterResult.parse(await self.client._grant(_ops.counter_cas(self.path, expect, value)))
+        req = _ops.req("counter_cas", path=self.path, expect=expect, value=value)
+        r = CounterResult.parse(await self.client._grant(req))
         return r.swapped, r.value
 
     cas = compare_and_set
@@ -352,7 +360,7 @@ class AsyncConfig:
 
     async def get(self) -> Tuple[bytes, int]:
         """(value, version). NoNodeError if it was never set."""
-        r = GetResult.parse(await self.client._call(_ops.get(self.path)))
+        r = GetResult.parse(await self.client._op("get", path=self.path))
         return r.data, r.stat.version
 
     async def set(self, value: bytes, expected: int = ANY_VERSION) -> int:
@@ -364,7 +372,7 @@ class AsyncConfig:
             return 0
         while True:
             try:
-                r = await self.client._call(_ops.set_(self.path, value, expected))
+                r = await self.client._op("set", path=self.path, data=value, version=expected)
                 return Stat.parse(r.get("stat") or {}).version
             except NoNodeError:
                 if expected != ANY_VERSION:
@@ -378,21 +386,21 @@ class AsyncConfig:
     async def _create(self, value: bytes) -> None:
         c = self.client
         try:
-            await c._call(_ops.create(self.path, value))
+            await c._op("create", path=self.path, data=value)
             return
         except NoNodeError:
             pass
         for i in range(1, len(self.path)):
             if self.path[i] == "/":
                 try:
-                    await c._call(_ops.create(self.path[:i]))
+                    await c._op("create", path=self.path[:i])
                 except NodeExistsError:
                     pass
-        await c._call(_ops.create(self.path, value))
+        await c._op("create", path=self.path, data=value)
 
     def subscribe(self, from_zxid: int = 0, *, recursive: bool = False) -> AsyncConfigSubscription:
         """The current value (a resync) then every change; from_zxid resumes.
         After a resumed session's connection dropped, it carries on from the
         last update delivered, with no gap and no duplicate."""
-        req = _ops.subscribe(self.path, "subtree" if recursive else "", from_zxid)
+        req = _ops.req("subscribe", path=self.path, scope="subtree" if recursive else "", from_zxid=from_zxid)
         return AsyncConfigSubscription(self.client, req, from_zxid)

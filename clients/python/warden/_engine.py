@@ -47,10 +47,10 @@ RESEND_OPS = frozenset(("lock", "read_lock", "write_lock", "semaphore_acquire", 
 def _release_of(op: str, r: Mapping[str, Any]) -> Dict[str, Any]:
     key, token = str(r.get("key", "")), r.get("token")
     if op == "campaign":
-        return _ops.resign(key, token if isinstance(token, int) else 0)
+        return _ops.req("resign", key=key, token=token if isinstance(token, int) else 0)
     if op == "semaphore_acquire":
-        return _ops.semaphore_release(key)
-    return _ops.unlock(key)
+        return _ops.req("semaphore_release", key=key)
+    return _ops.req("unlock", key=key)
 
 
 class Engine:
@@ -98,9 +98,9 @@ class Engine:
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         conn = await self._open(self._connect_timeout)
-        req = _ops.hello(protocol=self._protocol, session_timeout_ms=self._session_timeout_ms,
-                         client=self._name, resumable=self._resumable, heartbeat=self._session_heartbeat,
-                         no_session=self._no_session)
+        req = _ops.req("hello", protocol=self._protocol, session_timeout_ms=self._session_timeout_ms,
+                       client=self._name, resumable=self._resumable, heartbeat=self._session_heartbeat,
+                       no_session=self._no_session)
         if self._resume is not None:
             req.update(session_id=self._resume.session_id, secret=self._resume.secret)
         hello = await self._handshake(conn, req, self._connect_timeout)
@@ -278,8 +278,8 @@ class Engine:
             try:
                 conn = await self._open(min(left, 5.0))
                 holds = sorted(self._held)
-                req = _ops.hello(protocol=self._protocol, session_id=self.session_id, secret=self._secret)
-                req.update(reclaim=True, holds=holds)
+                req = _ops.req("hello", protocol=self._protocol, session_id=self.session_id, secret=self._secret,
+                               reclaim=True, holds=holds)
                 await self._handshake(conn, req, left)
                 conn.send_bound = max(self.session_timeout, 1.0)
                 await self._restore(conn, set(holds), deadline)
@@ -361,7 +361,7 @@ class Engine:
             conn = self._conn
             if conn is not None and self._terminal is None:
                 try:
-                    await self._call_on(conn, _ops.ping(), self.session_timeout)
+                    await self._call_on(conn, _ops.req("ping"), self.session_timeout)
                 except (WardenError, TimeoutError):
                     pass
 
@@ -443,7 +443,7 @@ class Engine:
 
     async def _cancel(self, conn: Conn, rid: int) -> None:
         try:
-            await self._send_on(conn, _ops.cancel(rid))
+            await self._send_on(conn, _ops.req("cancel", target=rid))
         except WardenError:
             pass
 
@@ -468,6 +468,10 @@ class Engine:
 
     async def _call(self, req: Mapping[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         return await self._call_on(self._live_conn(), req, timeout)
+
+    async def _op(self, op: str, **fields: Any) -> Dict[str, Any]:
+        """The result of the request of op with fields (see _ops.req)."""
+        return await self._call(_ops.req(op, **fields))
 
     async def _submit(self, req: Mapping[str, Any]) -> "tuple[Conn, int, Pending]":
         conn = self._live_conn()
@@ -582,7 +586,7 @@ class Engine:
 
     async def _unsubscribe(self, conn: Conn, core: StreamCore, timeout: Optional[float]) -> None:
         try:
-            await self._call_on(conn, _ops.unsubscribe(core.sub), timeout)
+            await self._call_on(conn, _ops.req("unsubscribe", sub=core.sub), timeout)
         except (BadArgumentsError, ConnectionClosedError, TimeoutError):
             pass  # the stream, or its connection, had already ended
         finally:

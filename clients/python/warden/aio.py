@@ -51,74 +51,74 @@ class AsyncClient(Engine):
     async def create(self, path: str, data: bytes = b"", *, ephemeral: bool = False, sequential: bool = False,
                      container: bool = False) -> str:
         """Creates a node; returns the path created (with the sequence suffix)."""
-        return CreateResult.parse(await self._call(_ops.create(path, data, ephemeral=ephemeral,
-                                                               sequential=sequential, container=container))).path
+        return CreateResult.parse(await self._op("create", path=path, data=data, ephemeral=ephemeral,
+                                                 sequential=sequential, container=container)).path
 
     async def get(self, path: str) -> Tuple[bytes, Stat]:
         """A node's data and Stat. NoNodeError if it does not exist."""
-        res = GetResult.parse(await self._call(_ops.get(path)))
+        res = GetResult.parse(await self._op("get", path=path))
         return res.data, res.stat
 
     async def set(self, path: str, data: bytes, version: int = ANY_VERSION) -> Stat:
         """Replaces a node's data if its version is version (or ANY_VERSION)."""
-        return Stat.parse((await self._call(_ops.set_(path, data, version))).get("stat") or {})
+        return Stat.parse((await self._op("set", path=path, data=data, version=version)).get("stat") or {})
 
     async def delete(self, path: str, version: int = ANY_VERSION) -> None:
         """Deletes a childless node if its version is version (or ANY_VERSION)."""
-        await self._call(_ops.delete(path, version))
+        await self._op("delete", path=path, version=version)
 
     async def exists(self, path: str) -> Optional[Stat]:
         """The node's Stat, or None when it does not exist."""
-        res = ExistsResult.parse(await self._call(_ops.exists(path)))
+        res = ExistsResult.parse(await self._op("exists", path=path))
         return res.stat if res.exists else None
 
     async def children(self, path: str) -> List[str]:
         """A node's children's names, in byte order."""
-        return ChildrenResult.parse(await self._call(_ops.children(path))).children
+        return ChildrenResult.parse(await self._op("children", path=path)).children
 
     async def get_w(self, path: str) -> Tuple[bytes, Stat, AsyncWatch]:
         """get, with a one-shot watch fired when the data changes or the node goes."""
-        res, w = await self._watch(_ops.get(path, watch=True))
+        res, w = await self._watch(_ops.req("get", path=path, watch=True))
         g = GetResult.parse(res)
         return g.data, g.stat, w
 
     async def exists_w(self, path: str) -> Tuple[Optional[Stat], AsyncWatch]:
         """exists, with a one-shot watch fired when the node is created, changed or deleted."""
-        res, w = await self._watch(_ops.exists(path, watch=True))
+        res, w = await self._watch(_ops.req("exists", path=path, watch=True))
         e = ExistsResult.parse(res)
         return (e.stat if e.exists else None), w
 
     async def children_w(self, path: str) -> Tuple[List[str], AsyncWatch]:
         """children, with a one-shot watch fired when a child comes or goes."""
-        res, w = await self._watch(_ops.children(path, watch=True))
+        res, w = await self._watch(_ops.req("children", path=path, watch=True))
         return ChildrenResult.parse(res).children, w
 
     async def multi(self, ops: Sequence[Mapping[str, Any]]) -> List[OpResult]:
         """Applies ops (built with warden.Op) all or nothing. On failure the
         error's index names the op."""
-        return parse_multi(await self._call(_ops.multi(ops)))
+        return parse_multi(await self._op("multi", ops=[dict(o) for o in ops]))
 
     async def sync(self) -> int:
         """Waits until this agent has applied every write committed before the
         call; returns the zxid reached."""
-        z = (await self._call(_ops.sync())).get("zxid")
+        z = (await self._op("sync")).get("zxid")
         return z if isinstance(z, int) else 0
 
     async def ping(self, timeout: Optional[float] = None) -> None:
-        await self._call(_ops.ping(), timeout)
+        await self._call(_ops.req("ping"), timeout)
 
     async def status(self) -> Status:
-        return Status.parse(await self._call(_ops.status()))
+        return Status.parse(await self._op("status"))
 
     async def members(self) -> List[AgentMember]:
         """The cluster's agents."""
-        return parse_members(await self._call(_ops.members()))
+        return parse_members(await self._op("members"))
 
     async def sessions(self) -> List[SessionInfo]:
         """The cluster's open sessions, by id, as this agent's copy of the
         tree has them (this client's own included). Needs read access to
         "/"; works on a connection without a session."""
-        return parse_sessions(await self._call(_ops.sessions()))
+        return parse_sessions(await self._op("sessions"))
 
     def subscribe(self, path: str, *, recursive: bool = False, children: bool = False,
                   scope: Optional[str] = None, from_zxid: int = 0) -> AsyncSubscription:
@@ -126,7 +126,8 @@ class AsyncClient(Engine):
         recursive=True the node and everything below, or with children=True
         its direct children. from_zxid resumes after that zxid."""
         sc = scope if scope is not None else ("subtree" if recursive else "children" if children else "")
-        return AsyncSubscription(self, _ops.subscribe(path, str(sc), from_zxid), from_zxid)
+        req = _ops.req("subscribe", path=path, scope=str(sc), from_zxid=from_zxid)
+        return AsyncSubscription(self, req, from_zxid)
 
     async def lock_check(self, path: str, token: int) -> bool:
         """Whether token is the fencing token of the lock's current holder."""
@@ -142,29 +143,29 @@ class AsyncClient(Engine):
         the lock at path, waiting in line (timeout in seconds, passed to the
         agent as the wait; None waits forever). Cancelling the awaiting task
         cancels the wait at the agent."""
-        return self._lease_cm(_ops.lock(path, _ops.wait_ms(timeout)), path)
+        return self._lease_cm(_ops.req("lock", path=path, wait_ms=_ops.wait_ms(timeout)), path)
 
     async def try_lock(self, path: str) -> Optional[AsyncLease]:
         """The lock if it is free now, else None."""
-        return await r.try_(r.lease(self, _ops.lock(path, 0), path))
+        return await r.try_(r.lease(self, _ops.req("lock", path=path, wait_ms=0), path))
 
     async def unlock(self, key: str) -> None:
         """Releases a lease by its key."""
-        await self._release(_ops.unlock(key), key)
+        await self._release(_ops.req("unlock", key=key), key)
 
     def read_lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         """The lock at path for reading: shared with readers, never with a writer."""
-        return self._lease_cm(_ops.read_lock(path, _ops.wait_ms(timeout)), path)
+        return self._lease_cm(_ops.req("read_lock", path=path, wait_ms=_ops.wait_ms(timeout)), path)
 
     def write_lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         """The lock at path for writing (the same line as lock)."""
-        return self._lease_cm(_ops.write_lock(path, _ops.wait_ms(timeout)), path)
+        return self._lease_cm(_ops.req("write_lock", path=path, wait_ms=_ops.wait_ms(timeout)), path)
 
     async def try_read_lock(self, path: str) -> Optional[AsyncLease]:
-        return await r.try_(r.lease(self, _ops.read_lock(path, 0), path))
+        return await r.try_(r.lease(self, _ops.req("read_lock", path=path, wait_ms=0), path))
 
     async def try_write_lock(self, path: str) -> Optional[AsyncLease]:
-        return await r.try_(r.lease(self, _ops.write_lock(path, 0), path))
+        return await r.try_(r.lease(self, _ops.req("write_lock", path=path, wait_ms=0), path))
 
     def semaphore(self, path: str, n: int) -> AsyncSemaphore:
         """The semaphore at path with n leases."""
@@ -191,22 +192,22 @@ class AsyncClient(Engine):
 
     async def progress(self, job: str) -> List[TaskReport]:
         """Every live task of job with its latest report."""
-        return ProgressResult.parse(await self._call(_ops.progress_get(job))).tasks
+        return ProgressResult.parse(await self._op("progress_get", job=job)).tasks
 
     def watch_progress(self, job: str) -> AsyncStream[TaskEvent]:
         """The job's current tasks, then every report and every task's end."""
-        return AsyncStream(self, _ops.progress_watch(job), "task", TaskEvent.parse)
+        return AsyncStream(self, _ops.req("progress_watch", job=job), "task", TaskEvent.parse)
 
     def join(self, group: str, member: str, data: bytes = b"") -> _Acquire[AsyncMembership]:
         """Joins group as member (NodeExistsError if another session holds the id)."""
         return _Acquire(lambda: r.join(self, group, member, data), lambda m: m._exit())
 
     async def group_members(self, group: str) -> List[GroupMember]:
-        return GroupResult.parse(await self._call(_ops.members_of(group))).members
+        return GroupResult.parse(await self._op("members_of", group=group)).members
 
     def watch_group(self, group: str) -> AsyncStream[MemberEvent]:
         """The group's current members, then every join, change and leave."""
-        return AsyncStream(self, _ops.group_watch(group), "member", MemberEvent.parse)
+        return AsyncStream(self, _ops.req("group_watch", group=group), "member", MemberEvent.parse)
 
     def barrier(self, path: str) -> AsyncBarrier:
         return AsyncBarrier(self, path)
