@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 import msgpack
 
 from ._protocol import PROTOCOL_VERSION as PROTOCOL_VERSION
-from ._protocol import REQUEST, TYPES
+from ._protocol import REQUEST, TYPES, Field
 
 MAX_FRAME_SIZE = 4 << 20
 MAX_DATA_SIZE = 1 << 20
@@ -27,14 +27,11 @@ MAX_MULTI_OPS = 1000
 REQUEST_KEYS = tuple(f.key for f in REQUEST)
 # Keys of a multi's op maps, in order.
 OP_KEYS = tuple(f.key for f in TYPES["Op"])
-# Each key's wire type (str, bin, int, uint, bool, float, []T).
-_TYPES: Dict[str, str] = {f.key: f.type for f in REQUEST}
-_OP_TYPES: Dict[str, str] = {f.key: f.type for f in TYPES["Op"]}
 # Keys written whenever given, even when zero.
-_ALWAYS = frozenset(f.key for f in REQUEST if f.omit == "never")
 _OPTIONAL_NUMBERS = frozenset(f.key for f in REQUEST + TYPES["Op"] if f.omit == "nil")
-_OP_ALWAYS = frozenset(f.key for f in TYPES["Op"] if f.omit == "never")
-_OP_KEY_SET = frozenset(OP_KEYS)
+# The keys of each kind of map the client writes, and the set of them.
+_SPECS: Dict[str, Tuple[Tuple[Field, ...], FrozenSet[str]]] = {
+    "request": (REQUEST, frozenset(REQUEST_KEYS)), "multi op": (TYPES["Op"], frozenset(OP_KEYS))}
 
 
 class ProtocolError(Exception):
@@ -59,7 +56,7 @@ def _value(key: str, v: Any, typ: str) -> Any:
     if typ == "float":
         return float(v)
     if typ == "[]Op":
-        return [_op_map(o) for o in v]
+        return [_map(o, "multi op") for o in v]
     if typ.startswith("[]"):
         return [_value(key, e, typ[2:]) for e in v]
     if isinstance(v, bool) or not isinstance(v, int):
@@ -72,47 +69,31 @@ def _empty(v: Any) -> bool:
         isinstance(v, (str, bytes, bytearray, list, tuple)) and len(v) == 0)
 
 
-def _op_map(op: Mapping[str, Any]) -> Dict[str, Any]:
-    unknown = set(op) - _OP_KEY_SET
+def _map(fields: Mapping[str, Any], what: str) -> Dict[str, Any]:
+    """fields as the agent's encoder writes a map of what (a request or a
+    multi op): in its keys' order, each converted to its wire type; a
+    "never" key always (its zero value when not given), a "nil" one when
+    given, any other unless empty."""
+    spec, keys = _SPECS[what]
+    unknown = set(fields) - keys
     if unknown:
-        raise ValueError(f"unknown multi op fields: {sorted(unknown)}")
+        raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
     out: Dict[str, Any] = {}
-    for k in OP_KEYS:
-        v = op.get(k)
-        if k in _OP_ALWAYS:
-            out[k] = _value(k, "" if v is None else v, _OP_TYPES[k])
-        elif k in _OPTIONAL_NUMBERS:
-            if v is not None:
-                out[k] = _value(k, v, _OP_TYPES[k])
-        elif not _empty(v):
-            out[k] = _value(k, v, _OP_TYPES[k])
+    for key, typ, omit in spec:
+        v = fields.get(key)
+        if omit == "never":
+            v = ("" if typ == "str" else 0) if v is None else v
+        elif v is None if omit == "nil" else _empty(v):
+            continue
+        out[key] = _value(key, v, typ)
     return out
-
-
-_ORDER = {k: i for i, k in enumerate(REQUEST_KEYS)}
 
 
 def request_map(fields: Mapping[str, Any]) -> Dict[str, Any]:
     """Orders and filters a request's fields as the agent's encoder does."""
-    items = []
-    for k, v in fields.items():
-        pos = _ORDER.get(k)
-        if pos is None:
-            raise ValueError(f"unknown request field: {k!r}")
-        if k in _ALWAYS:
-            v = (0 if k == "id" else "") if v is None else v
-        elif k in _OPTIONAL_NUMBERS:
-            if v is None:
-                continue
-        elif _empty(v):
-            continue
-        items.append((pos, k, _value(k, v, _TYPES[k])))
-    if "id" not in fields:
-        items.append((0, "id", 0))
     if "op" not in fields:
         raise ValueError("a request needs an op")
-    items.sort()
-    return {k: v for _, k, v in items}
+    return _map(fields, "request")
 
 
 def encode_body(fields: Mapping[str, Any]) -> bytes:
