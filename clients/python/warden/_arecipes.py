@@ -4,7 +4,7 @@ barriers, queues, counters and configs."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, Generator, Generic, Optional, Tuple, Type, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Generator, Generic, Optional, Protocol, Tuple, Type, TypeVar
 
 from . import _ops
 from ._ops import wait_ms
@@ -15,27 +15,31 @@ from .types import (ANY_VERSION, CONFIG_ABSENT, PROGRESS_ROOT, CounterResult, Ge
                     QueueItem, Stat, parse_leader)
 
 R = TypeVar("R")
+X = TypeVar("X", bound="_Exits")
 
 
-class _Acquire(Generic[R]):
+class _Exits(Protocol):
+    async def _exit(self) -> None: ...
+
+
+class _Acquire(Generic[X]):
     """An acquisition: ``x = await it`` or ``async with it as x`` (released on exit)."""
 
-    def __init__(self, acquire: Callable[[], Awaitable[R]], release: Callable[[R], Awaitable[None]]) -> None:
+    def __init__(self, acquire: Callable[[], Awaitable[X]]) -> None:
         self._acquire = acquire
-        self._release = release
-        self._held: Optional[R] = None
+        self._held: Optional[X] = None
 
-    def __await__(self) -> Generator[Any, None, R]:
+    def __await__(self) -> Generator[Any, None, X]:
         return self._acquire().__await__()
 
-    async def __aenter__(self) -> R:
+    async def __aenter__(self) -> X:
         self._held = await self._acquire()
         return self._held
 
     async def __aexit__(self, *exc: object) -> None:
         held, self._held = self._held, None
         if held is not None:
-            await self._release(held)
+            await held._exit()
 
 
 async def lock_check(c: Engine, path: str, token: int) -> bool:
@@ -84,16 +88,16 @@ class _Held:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={self.path!r}, key={self.key!r}, token={self.token})"
 
+    @classmethod
+    async def _grant(cls: Type[H], c: Engine, req: Dict[str, Any], path: str) -> H:
+        """The lease a grant request returns (released again if the caller
+        gave up while it was being granted)."""
+        async def undo(r: Dict[str, Any]) -> None:
+            lr = LeaseResult.parse(r)
+            await cls(c, path, lr.key, lr.token)._exit()
 
-async def held(c: Engine, req: Dict[str, Any], cls: Type[H], path: str) -> H:
-    """The lease a grant request returns (released again if the caller gave
-    up while it was being granted)."""
-    async def undo(r: Dict[str, Any]) -> None:
-        lr = LeaseResult.parse(r)
-        await cls(c, path, lr.key, lr.token)._exit()
-
-    lr = LeaseResult.parse(await c._grant(req, undo))
-    return cls(c, path, lr.key, lr.token)
+        lr = LeaseResult.parse(await c._grant(req, undo))
+        return cls(c, path, lr.key, lr.token)
 
 
 class AsyncLease(_Held):
@@ -111,11 +115,6 @@ class AsyncLease(_Held):
     async def check(self) -> bool:
         """Whether this lease still holds its lock (lock_check of its token)."""
         return await lock_check(self.client, self.path, self.token)
-
-
-async def lease(c: Engine, req: Dict[str, Any], path: str) -> AsyncLease:
-    """A lock, read or write lock."""
-    return await held(c, req, AsyncLease, path)
 
 
 async def try_(acquire: Awaitable[R]) -> Optional[R]:
@@ -149,12 +148,12 @@ class AsyncElection:
 
     async def _campaign(self, value: bytes, timeout: Optional[float]) -> AsyncLeadership:
         req = _ops.req("campaign", path=self.path, data=value, wait_ms=wait_ms(timeout))
-        self.leadership = await held(self.client, req, AsyncLeadership, self.path)
+        self.leadership = await AsyncLeadership._grant(self.client, req, self.path)
         return self.leadership
 
     def campaign(self, value: bytes = b"", timeout: Optional[float] = None) -> _Acquire[AsyncLeadership]:
         """Awaitable (and async context manager) that returns once elected."""
-        return _Acquire(lambda: self._campaign(value, timeout), lambda ld: ld._exit())
+        return _Acquire(lambda: self._campaign(value, timeout))
 
     async def try_campaign(self, value: bytes = b"") -> Optional[AsyncLeadership]:
         """Leads now if nobody leads, else returns None."""
@@ -253,20 +252,24 @@ class AsyncSemaphore:
 
     async def _acquire(self, timeout: Optional[float]) -> AsyncSemaphoreLease:
         req = _ops.req("semaphore_acquire", path=self.path, count=self.n, wait_ms=wait_ms(timeout))
-        return await held(self.client, req, AsyncSemaphoreLease, self.path)
+        return await AsyncSemaphoreLease._grant(self.client, req, self.path)
 
     def acquire(self, timeout: Optional[float] = None) -> _Acquire[AsyncSemaphoreLease]:
-        return _Acquire(lambda: self._acquire(timeout), lambda lease: lease._exit())
+        return _Acquire(lambda: self._acquire(timeout))
 
     async def try_acquire(self) -> Optional[AsyncSemaphoreLease]:
         return await try_(self._acquire(0))
 
 
-class AsyncBarrier:
+class _OnPath:
+    """A recipe of the node at path."""
+
     def __init__(self, client: Engine, path: str) -> None:
         self.client = client
         self.path = path
 
+
+class AsyncBarrier(_OnPath):
     async def set(self) -> None:
         """Sets the barrier: whoever waits on it waits until it is removed."""
         await self.client._grant(_ops.req("barrier_set", path=self.path))
@@ -307,11 +310,7 @@ class AsyncDoubleBarrier:
             pass  # the connection or the session has ended
 
 
-class AsyncQueue:
-    def __init__(self, client: Engine, path: str) -> None:
-        self.client = client
-        self.path = path
-
+class AsyncQueue(_OnPath):
     async def put(self, data: bytes) -> str:
         """Appends an item; returns its key."""
         req = _ops.req("queue_put", path=self.path, data=data)
@@ -328,11 +327,7 @@ class AsyncQueue:
         return await try_(self.take(0))
 
 
-class AsyncCounter:
-    def __init__(self, client: Engine, path: str) -> None:
-        self.client = client
-        self.path = path
-
+class AsyncCounter(_OnPath):
     async def add(self, delta: int = 1) -> int:
         """Adds delta; returns the new value."""
         req = _ops.req("counter_add", path=self.path, delta=delta)
@@ -350,13 +345,9 @@ class AsyncCounter:
     cas = compare_and_set
 
 
-class AsyncConfig:
+class AsyncConfig(_OnPath):
     """A configuration value in one znode (or a tree under it): get, set by
     version, and follow every change in order."""
-
-    def __init__(self, client: Engine, path: str) -> None:
-        self.client = client
-        self.path = path
 
     async def get(self) -> Tuple[bytes, int]:
         """(value, version). NoNodeError if it was never set."""

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Mapping
 
 from . import _arecipes as r
 from . import _ops
+from ._ops import wait_ms
 from ._arecipes import (AsyncBarrier, AsyncConfig, AsyncCounter, AsyncDoubleBarrier, AsyncElection, AsyncLease,
                         AsyncLeadership, AsyncMembership, AsyncQueue, AsyncSemaphore, AsyncSemaphoreLease,
                         AsyncTask, _Acquire)
@@ -135,19 +136,20 @@ class AsyncClient(Engine):
 
     # -- locks -------------------------------------------------------------------
 
-    def _lease_cm(self, req: Dict[str, Any], path: str) -> _Acquire[AsyncLease]:
-        return _Acquire(lambda: r.lease(self, req, path), lambda lease: lease._exit())
+    def _lease(self, op: str, path: str, timeout: Optional[float]) -> _Acquire[AsyncLease]:
+        """A lock, read or write lock (op) at path."""
+        return _Acquire(lambda: AsyncLease._grant(self, _ops.req(op, path=path, wait_ms=wait_ms(timeout)), path))
 
     def lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         """``lease = await client.lock(path)`` or ``async with client.lock(path) as lease``:
         the lock at path, waiting in line (timeout in seconds, passed to the
         agent as the wait; None waits forever). Cancelling the awaiting task
         cancels the wait at the agent."""
-        return self._lease_cm(_ops.req("lock", path=path, wait_ms=_ops.wait_ms(timeout)), path)
+        return self._lease("lock", path, timeout)
 
     async def try_lock(self, path: str) -> Optional[AsyncLease]:
         """The lock if it is free now, else None."""
-        return await r.try_(r.lease(self, _ops.req("lock", path=path, wait_ms=0), path))
+        return await r.try_(self._lease("lock", path, 0))
 
     async def unlock(self, key: str) -> None:
         """Releases a lease by its key."""
@@ -155,17 +157,17 @@ class AsyncClient(Engine):
 
     def read_lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         """The lock at path for reading: shared with readers, never with a writer."""
-        return self._lease_cm(_ops.req("read_lock", path=path, wait_ms=_ops.wait_ms(timeout)), path)
+        return self._lease("read_lock", path, timeout)
 
     def write_lock(self, path: str, timeout: Optional[float] = None) -> _Acquire[AsyncLease]:
         """The lock at path for writing (the same line as lock)."""
-        return self._lease_cm(_ops.req("write_lock", path=path, wait_ms=_ops.wait_ms(timeout)), path)
+        return self._lease("write_lock", path, timeout)
 
     async def try_read_lock(self, path: str) -> Optional[AsyncLease]:
-        return await r.try_(r.lease(self, _ops.req("read_lock", path=path, wait_ms=0), path))
+        return await r.try_(self._lease("read_lock", path, 0))
 
     async def try_write_lock(self, path: str) -> Optional[AsyncLease]:
-        return await r.try_(r.lease(self, _ops.req("write_lock", path=path, wait_ms=0), path))
+        return await r.try_(self._lease("write_lock", path, 0))
 
     def semaphore(self, path: str, n: int) -> AsyncSemaphore:
         """The semaphore at path with n leases."""
@@ -200,7 +202,7 @@ class AsyncClient(Engine):
 
     def join(self, group: str, member: str, data: bytes = b"") -> _Acquire[AsyncMembership]:
         """Joins group as member (NodeExistsError if another session holds the id)."""
-        return _Acquire(lambda: r.join(self, group, member, data), lambda m: m._exit())
+        return _Acquire(lambda: r.join(self, group, member, data))
 
     async def group_members(self, group: str) -> List[GroupMember]:
         return GroupResult.parse(await self._op("members_of", group=group)).members

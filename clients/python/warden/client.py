@@ -453,13 +453,24 @@ class Semaphore(_Handle[r.AsyncSemaphore]):
             return None
 
 
-class Barrier(_Handle[r.AsyncBarrier]):
-    """Holds back whoever waits on it until it is removed."""
+OP = TypeVar("OP", bound=r._OnPath)
+
+
+class _OnPath(_Handle[OP]):
+    """A recipe of the node at path."""
+
+    _twin: Type[OP]
 
     def __init__(self, client: Client, path: str) -> None:
         self.client = client
         self.path = path
-        self._a = r.AsyncBarrier(client._a, path)
+        self._a = self._twin(client._a, path)
+
+
+class Barrier(_OnPath[r.AsyncBarrier]):
+    """Holds back whoever waits on it until it is removed."""
+
+    _twin = r.AsyncBarrier
 
     set = blocking(r.AsyncBarrier.set)
     remove = blocking(r.AsyncBarrier.remove)
@@ -488,26 +499,20 @@ class DoubleBarrier(_Handle[r.AsyncDoubleBarrier]):
         self._quiet(self._a.__aexit__())
 
 
-class Queue(_Handle[r.AsyncQueue]):
+class Queue(_OnPath[r.AsyncQueue]):
     """A first-in first-out queue; each item goes to exactly one taker, at most once."""
 
-    def __init__(self, client: Client, path: str) -> None:
-        self.client = client
-        self.path = path
-        self._a = r.AsyncQueue(client._a, path)
+    _twin = r.AsyncQueue
 
     put = blocking(r.AsyncQueue.put)
     take = blocking(r.AsyncQueue.take)
     try_take = blocking(r.AsyncQueue.try_take)
 
 
-class Counter(_Handle[r.AsyncCounter]):
+class Counter(_OnPath[r.AsyncCounter]):
     """A shared signed 64-bit integer, updated atomically; a missing counter is 0."""
 
-    def __init__(self, client: Client, path: str) -> None:
-        self.client = client
-        self.path = path
-        self._a = r.AsyncCounter(client._a, path)
+    _twin = r.AsyncCounter
 
     add = blocking(r.AsyncCounter.add)
     get = blocking(r.AsyncCounter.get)
@@ -515,14 +520,11 @@ class Counter(_Handle[r.AsyncCounter]):
     cas = compare_and_set
 
 
-class Config(_Handle[r.AsyncConfig]):
+class Config(_OnPath[r.AsyncConfig]):
     """A configuration value in one znode (or a tree under it): get, set by
     version, and follow every change in order."""
 
-    def __init__(self, client: Client, path: str) -> None:
-        self.client = client
-        self.path = path
-        self._a = r.AsyncConfig(client._a, path)
+    _twin = r.AsyncConfig
 
     get = blocking(r.AsyncConfig.get)
     set = blocking(r.AsyncConfig.set)
