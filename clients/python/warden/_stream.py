@@ -65,38 +65,10 @@ class End:
 Item = Union[Message, End]
 
 
-class ThreadSink:
-    """A stream's queue for the blocking API: filled on the event loop,
-    read by application threads."""
+class _Sink:
+    """A stream's queue of events: filled on the event loop."""
 
-    def __init__(self) -> None:
-        self.q: "queue.SimpleQueue[Item]" = queue.SimpleQueue()
-
-    def put(self, item: Item) -> None:
-        self.q.put(item)
-
-    def qsize(self) -> int:
-        return self.q.qsize()
-
-    def clear(self) -> None:
-        try:
-            while True:
-                self.q.get_nowait()
-        except queue.Empty:
-            pass
-
-    def get(self, timeout: Optional[float]) -> Item:
-        try:
-            return self.q.get(timeout=timeout) if timeout is not None else self.q.get()
-        except queue.Empty:
-            raise TimeoutError(f"no event within {timeout} s") from None
-
-
-class AsyncSink:
-    """A stream's queue for the asyncio API (made and read on the loop)."""
-
-    def __init__(self) -> None:
-        self.q: "asyncio.Queue[Item]" = asyncio.Queue()
+    q: "Union[queue.SimpleQueue[Item], asyncio.Queue[Item]]"
 
     def put(self, item: Item) -> None:
         self.q.put_nowait(item)
@@ -105,8 +77,31 @@ class AsyncSink:
         return self.q.qsize()
 
     def clear(self) -> None:
-        while not self.q.empty():
-            self.q.get_nowait()
+        try:
+            while True:
+                self.q.get_nowait()
+        except (queue.Empty, asyncio.QueueEmpty):
+            pass
+
+
+class ThreadSink(_Sink):
+    """A stream's queue for the blocking API, read by application threads."""
+
+    def __init__(self) -> None:
+        self.q: "queue.SimpleQueue[Item]" = queue.SimpleQueue()
+
+    def get(self, timeout: Optional[float]) -> Item:
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no event within {timeout} s") from None
+
+
+class AsyncSink(_Sink):
+    """A stream's queue for the asyncio API (made and read on the loop)."""
+
+    def __init__(self) -> None:
+        self.q: "asyncio.Queue[Item]" = asyncio.Queue()
 
     async def get(self, timeout: Optional[float]) -> Item:
         try:
