@@ -63,6 +63,8 @@ class _Held:
     ``async with`` block releases it (quietly: a session that has ended holds
     nothing any more, and one being resumed has it released by the resume)."""
 
+    _grant_op = ""  # the op that grants it: its release is _ops.release's
+
     def __init__(self, client: Engine, path: str, key: str, token: int) -> None:
         self.client = client
         self.path = path
@@ -71,7 +73,7 @@ class _Held:
         """The fencing token: it strictly increases from one holder to the next."""
 
     def _release_req(self) -> Dict[str, Any]:
-        raise NotImplementedError
+        return _ops.release(self._grant_op, self.key, self.token)
 
     async def _release(self) -> None:
         await self.client._release(self._release_req(), self.key)
@@ -103,8 +105,7 @@ class _Held:
 class AsyncLease(_Held):
     """A held lock (plain, read or write). ``token`` is its fencing token."""
 
-    def _release_req(self) -> Dict[str, Any]:
-        return _ops.req("unlock", key=self.key)
+    _grant_op = "lock"
 
     async def unlock(self) -> None:
         """Releases the lock; the next waiter is granted it at once."""
@@ -128,8 +129,7 @@ async def try_(acquire: Awaitable[R]) -> Optional[R]:
 class AsyncLeadership(_Held):
     """A won election, held until resign() or the end of the session."""
 
-    def _release_req(self) -> Dict[str, Any]:
-        return _ops.req("resign", key=self.key, token=self.token)
+    _grant_op = "campaign"
 
     async def resign(self) -> None:
         """Gives up leadership; the next candidate is elected at once."""
@@ -237,8 +237,7 @@ async def join(c: Engine, group: str, member: str, data: bytes) -> AsyncMembersh
 class AsyncSemaphoreLease(_Held):
     """One held lease of a semaphore."""
 
-    def _release_req(self) -> Dict[str, Any]:
-        return _ops.req("semaphore_release", key=self.key)
+    _grant_op = "semaphore_acquire"
 
     async def release(self) -> None:
         await self._release()

@@ -44,15 +44,6 @@ _CANCEL_REPLY_TIMEOUT = 35.0  # a lock's contender create may take up to 30 s to
 RESEND_OPS = frozenset(("lock", "read_lock", "write_lock", "semaphore_acquire", "campaign", "queue_take"))
 
 
-def _release_of(op: str, r: Mapping[str, Any]) -> Dict[str, Any]:
-    key, token = str(r.get("key", "")), r.get("token")
-    if op == "campaign":
-        return _ops.req("resign", key=key, token=token if isinstance(token, int) else 0)
-    if op == "semaphore_acquire":
-        return _ops.req("semaphore_release", key=key)
-    return _ops.req("unlock", key=key)
-
-
 class Engine:
     def __init__(self, socket: Optional[str] = None, *, session_timeout: Optional[float] = None,
                  name: str = "", resumable: bool = False, heartbeat: bool = False,
@@ -343,7 +334,8 @@ class Engine:
     def _granted(self, op: str, result: Dict[str, Any]) -> None:
         key = result.get("key")
         if isinstance(key, str) and key:
-            self._held[key] = _release_of(op, result)
+            token = result.get("token")
+            self._held[key] = _ops.release(op, key, token if isinstance(token, int) else 0)
 
     def _deliver(self, conn: Conn, core: StreamCore, m: Message) -> None:
         if core.mode == ONCE and m.event == "watch":

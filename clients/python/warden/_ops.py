@@ -33,6 +33,16 @@ def req(op: str, **fields: Any) -> Req:
     return out
 
 
+def release(grant: str, key: str, token: int = 0) -> Req:
+    """The request that lets go of what a grant of op grant (a lock, read or
+    write lock, campaign or semaphore_acquire) holds: key, with token."""
+    if grant == "campaign":
+        return req("resign", key=key, token=token)
+    if grant == "semaphore_acquire":
+        return req("semaphore_release", key=key)
+    return req("unlock", key=key)
+
+
 def wait_ms(timeout: Optional[float]) -> int:
     """A blocking call's ``timeout`` in seconds as the agent's ``wait_ms``:
     None waits until granted (-1), 0 tries once."""
