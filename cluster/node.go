@@ -176,7 +176,7 @@ func (n *Node) Open() error {
 			}
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, store, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, store, snaps, unpipelined{n.transport})
 	if err != nil {
 		n.closeStores()
 		return fmt.Errorf("start raft: %w", err)

@@ -273,3 +273,19 @@ func (d *dialer) handshake(c net.Conn, peer string, timeout time.Duration) (net.
 	_ = tc.SetDeadline(time.Time{})
 	return tc, nil
 }
+
+// unpipelined is the Raft transport with pipelined replication turned off:
+// the leader sends each follower one AppendEntries at a time (each carries
+// every entry waiting, up to Raft's batch size). hashicorp/raft's pipeline
+// can wedge for good (v1.7; the transport's in-flight channels are
+// unbuffered at its default depth): when a follower refuses an append, the
+// goroutine reading the follower's answers stops, and one more pipelined
+// send then blocks forever. The leader never replicates to that follower
+// again, and Raft's shutdown waits on the blocked send, so the agent hangs
+// on SIGTERM. The nemesis suite (systest/nemesis) hit it in half of its
+// runs, after partitions and restarts made followers refuse appends.
+type unpipelined struct{ *raft.NetworkTransport }
+
+func (unpipelined) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
