@@ -81,8 +81,8 @@ NEMESIS := bin/nemesis
 NEMESIS_ARGS ?=
 nemesis: build
 	$(GO) build -o $(NEMESIS) ./systest/nemesis
-	./$(NEMESIS) -warden $(BIN) -servers 5 -duration 45s $(NEMESIS_ARGS)
-	./$(NEMESIS) -warden $(BIN) -servers 3 -replicas 2 -duration 30s $(NEMESIS_ARGS)
+	./$(NEMESIS) -warden $(BIN) -servers 5 -duration 45s -interval 1s $(NEMESIS_ARGS)
+	./$(NEMESIS) -warden $(BIN) -servers 3 -replicas 2 -duration 30s -interval 1s $(NEMESIS_ARGS)
 
 nemesis-long: build
 	$(GO) build -o $(NEMESIS) ./systest/nemesis
@@ -92,7 +92,7 @@ nemesis-long: build
 # Each planted bug must make its checker fail the run (exit 1).
 nemesis-plants: build
 	$(GO) build -o $(NEMESIS) ./systest/nemesis
-	@for p in read-without-sync:partition-one no-fencing:pause phantom-ack:kill; do \
+	@for p in read-without-sync:partition-one no-fencing:pause-holder phantom-ack:kill; do \
 	  plant=$${p%%:*}; faults=$${p##*:}; \
 	  echo "== plant $$plant (faults: $$faults)"; \
 	  ./$(NEMESIS) -warden $(BIN) -servers 3 -duration 30s -interval 1s -plant $$plant -faults $$faults; rc=$$?; \

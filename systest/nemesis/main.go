@@ -168,7 +168,7 @@ func run(c config) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.duration)
 	defer cancel()
 	w.start(ctx, agents, c.clients)
-	n := &nemesis{h: h, agents: agents, kinds: kinds, interval: c.interval, r: rand.New(rand.NewSource(c.seed)), logf: logf}
+	n := &nemesis{h: h, agents: agents, w: w, kinds: kinds, interval: c.interval, r: rand.New(rand.NewSource(c.seed)), logf: logf}
 	n.run(ctx)
 	<-ctx.Done()
 	logf("healing")

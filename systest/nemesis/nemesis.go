@@ -11,13 +11,14 @@ import (
 )
 
 // faultKinds are what the nemesis can do; -faults picks among them.
-var faultKinds = []string{"kill", "kill-leader", "pause", "partition-one", "partition-minority", "clock-jump"}
+var faultKinds = []string{"kill", "kill-leader", "pause", "pause-holder", "partition-one", "partition-minority", "clock-jump"}
 
 // nemesis acts every few seconds at random on the cluster, one fault at a
 // time, and records each fault with its times.
 type nemesis struct {
 	h        *history
 	agents   []*agent
+	w        *workload
 	kinds    []string
 	interval time.Duration
 	r        *rand.Rand
@@ -88,13 +89,22 @@ func (n *nemesis) act(ctx context.Context, f *fault) error {
 		a.clockOffset = max(0, a.clockOffset+n.r.Intn(2*86400)-86400)
 		f.Note = fmt.Sprintf("monotonic clock %+ds", a.clockOffset-before)
 		return a.start()
-	case "pause":
-		a := n.agents[n.r.Intn(len(n.agents))]
+	case "pause", "pause-holder":
+		a, d := n.agents[n.r.Intn(len(n.agents))], n.between(time.Second, 4*time.Second)
+		if f.Kind == "pause-holder" {
+			// The lock holder's agent, for longer than its session's
+			// timeout plus the lock-delay: the lock passes on while the
+			// holder, unaware, goes on writing.
+			if a = n.w.holder.Load(); a == nil {
+				return fmt.Errorf("skip: nobody holds the lock")
+			}
+			d = n.between(3500*time.Millisecond, 5*time.Second)
+		}
 		f.Targets = []string{a.Name}
 		if err := a.signal(syscall.SIGSTOP); err != nil {
 			return err
 		}
-		hold(ctx, n.between(time.Second, 4*time.Second))
+		hold(ctx, d)
 		return a.signal(syscall.SIGCONT)
 	case "partition-one", "partition-minority":
 		size := 1

@@ -30,6 +30,7 @@ type workload struct {
 	plantRead bool // planted bug: Read skips the sync
 	wg        sync.WaitGroup
 	seq       atomic.Int64
+	holder    atomic.Pointer[agent] // the agent of the lock's current holder, if a hold is on
 }
 
 const (
@@ -220,19 +221,21 @@ func (w *workload) locker(ctx context.Context, a *agent) {
 				continue
 			}
 			hold := check.Hold{Client: id, Token: lease.Token, Granted: w.h.now(), Released: -1}
-			// Most holds are short; one in five outlasts the session
-			// timeout, so a pause or a partition of the holder's agent
-			// catches it holding while the lock passes on.
+			// Most holds are short; one in five lasts 1–6 s, past the
+			// session's timeout, so a pause or a partition of the
+			// holder's agent catches it holding while the lock passes on.
 			d := 20*time.Millisecond + time.Duration(r.Int63n(int64(60*time.Millisecond)))
 			if r.Intn(5) == 0 {
-				d = 500*time.Millisecond + time.Duration(r.Int63n(int64(2500*time.Millisecond)))
+				d = time.Second + time.Duration(r.Int63n(int64(5*time.Second)))
 			}
 			until := time.Now().Add(d)
+			w.holder.Store(a)
 			for time.Now().Before(until) && lostAt.Load() == 0 && c.Err() == nil {
 				w.res.write(id, lease.Token)
 				pause(context.Background(), r, 5*time.Millisecond)
 			}
 			hold.Released = w.h.now()
+			w.holder.CompareAndSwap(a, nil)
 			if lostAt.Load() == 0 && c.Err() == nil && !unlock(c, lease, lost) {
 				// The unlock did not go through: the hold ended with the
 				// session, which the agent says is lost (an agent paused
