@@ -147,7 +147,10 @@ func (n *Node) Open() error {
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs
-	rc.BatchApplyCh = true
+	// Not BatchApplyCh: Raft never answers a future left in that buffer
+	// when it shuts down, and whoever waits for it (a write, a sync, the
+	// leader loop's barriers, which Close awaits) would wait forever. The
+	// leader still commits every write waiting to be taken in one batch.
 	rc.NotifyCh = n.leaderCh
 	rc.Logger = n.cfg.Logger.Named("raft")
 	logs, err := raft.NewLogCache(512, store)
@@ -371,7 +374,8 @@ func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error
 	f := n.raft.Apply(entry, n.timeout(ctx))
 	done := make(chan struct{})
 	// (Raft's future has no channel; this waits for it. Raft answers
-	// every future by the time it has shut down.)
+	// every future by the time it has shut down, as long as its apply
+	// channel has no buffer: see Open.)
 	if !n.run.Go(func(context.Context) {
 		_ = f.Error()
 		close(done)

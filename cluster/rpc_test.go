@@ -140,3 +140,18 @@ func serveFake(c net.Conn, answer func(*rpcRequest) *rpcResponse) {
 		}
 	}
 }
+
+// TestRaftTransportDoesNotPipeline: Raft gets a transport that refuses
+// pipelined replication, so it sends each follower one AppendEntries at a
+// time. hashicorp/raft's pipeline can block a send forever after a
+// follower refuses an append (the leader then never replicates to that
+// follower again, and shutdown hangs); the nemesis suite hit it.
+func TestRaftTransportDoesNotPipeline(t *testing.T) {
+	var tr raft.Transport = unpipelined{}
+	if _, err := tr.AppendEntriesPipeline("peer", "127.0.0.1:1"); !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		t.Fatalf("AppendEntriesPipeline: %v, want raft.ErrPipelineReplicationNotSupported", err)
+	}
+	if _, ok := tr.(raft.WithClose); !ok {
+		t.Fatal("the transport lost its Close, which Raft calls when it shuts down")
+	}
+}

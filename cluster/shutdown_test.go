@@ -181,3 +181,50 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }
+
+// TestCloseUnderWrites: closing a leader while writes and barriers pour in
+// from many goroutines returns within a bound. hashicorp/raft never
+// answers a future still queued in a buffered apply channel when it shuts
+// down, so with such a buffer (raft.Config.BatchApplyCh) a waiter for one of
+// those futures, which Close awaits, hung it forever.
+func TestCloseUnderWrites(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		n := startTestNode(t, fmt.Sprintf("s%d", round), func(c *Config) { c.Server, c.Bootstrap = true, true })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := n.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := n.OpenSession(ctx, SessionOptions{Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes := make(chan struct{}, 1024)
+		for g := 0; g < 32; g++ {
+			go func() {
+				for i := 0; ctx.Err() == nil; i++ {
+					op := fsm.Op{Kind: fsm.OpCreate, Path: fmt.Sprintf("/w%d-%d", g, i)}
+					if _, err := n.Write(ctx, s.ID, []fsm.Op{op}); err != nil {
+						return
+					}
+					_, _ = n.Sync(ctx)
+					select {
+					case writes <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		}
+		for i := 0; i < 200; i++ {
+			<-writes
+		}
+		closed := make(chan struct{})
+		go func() { n.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(15 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Fatalf("round %d: Close did not return within 15s under writes:\n%s", round, buf[:runtime.Stack(buf, true)])
+		}
+		cancel()
+	}
+}
