@@ -186,6 +186,15 @@ func (ls *localSessions) evaluate(now time.Time) (next time.Time) {
 	return next
 }
 
+// current reports whether the session id is one of ours that the leader
+// acknowledged within its timeout. It first moves every session by the
+// clock, so one past its timeout is lost (and its app told) right now, not
+// at the keepalive loop's next wake-up.
+func (ls *localSessions) current(id uint64, now time.Time) bool {
+	ls.evaluate(now)
+	return ls.has(id)
+}
+
 // closed is the FSM's hook for a session that ended. If it was one of ours
 // and we did not close it ourselves, it expired: the app is told.
 func (ls *localSessions) closed(id uint64, reason fsm.CloseReason) {

@@ -114,6 +114,13 @@ func secretHash(secret []byte) []byte {
 // resumed.
 func (n *Node) Detach(id uint64) { n.local.remove(id) }
 
+// SessionCurrent reports whether this agent can vouch for its session id
+// now: the leader acknowledged a keepalive for it within its timeout (the
+// rule that reports "lost"). An agent paused or cut off past the timeout
+// may apply a grant the leader made before it expired the session; a
+// grant is passed to the app only while this holds.
+func (n *Node) SessionCurrent(id uint64) bool { return n.local.current(id, time.Now()) }
+
 // CloseSession ends a session: its ephemeral nodes are deleted in the same
 // log entry. Closing a session that is already gone is not an error.
 func (n *Node) CloseSession(ctx context.Context, id uint64, reason fsm.CloseReason) error {

@@ -15,6 +15,9 @@ func init() {
 		if err != nil {
 			return nil, toWire(err)
 		}
+		if e := c.vouch(); e != nil {
+			return nil, e
+		}
 		return &wire.LeaseResult{Key: l.Key, Token: l.Token}, nil
 	})
 	register(wire.OpResign, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {

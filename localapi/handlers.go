@@ -122,6 +122,20 @@ func (c *conn) session() recipes.Session {
 	return recipes.Session{Store: c.s.backend, ID: c.sid}
 }
 
+// vouch is the last step of every grant (lock, read and write lock,
+// semaphore, campaign): the grant goes to the app only if the agent can
+// still vouch for its session. An agent paused or cut off past the
+// session's timeout may apply a grant the leader made before it expired
+// the session, while another app already holds what was granted; the app
+// is told its session is lost instead.
+func (c *conn) vouch() *wire.Error {
+	if c.s.backend.SessionCurrent(c.sid) {
+		return nil
+	}
+	return &wire.Error{Code: wire.CodeSessionExpired,
+		Message: "granted, but the session expired first: the agent could not renew it within its timeout"}
+}
+
 // waitFor turns a request's wait_ms into a recipe's wait: absent or
 // negative waits until granted, 0 tries once.
 func waitFor(req *wire.Request) time.Duration {

@@ -13,6 +13,9 @@ func init() {
 		if err != nil {
 			return nil, toWire(err)
 		}
+		if e := c.vouch(); e != nil {
+			return nil, e
+		}
 		return &wire.LockResult{Key: lease.Key, Token: lease.Token}, nil
 	})
 	register(wire.OpUnlock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {

@@ -14,12 +14,18 @@ func init() {
 		if err != nil {
 			return nil, toWire(err)
 		}
+		if e := c.vouch(); e != nil {
+			return nil, e
+		}
 		return &wire.LeaseResult{Key: lease.Key, Token: lease.Token}, nil
 	})
 	register(wire.OpWriteLock, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
 		lease, err := c.session().WriteLock(ctx, req.Path, waitFor(req))
 		if err != nil {
 			return nil, toWire(err)
+		}
+		if e := c.vouch(); e != nil {
+			return nil, e
 		}
 		return &wire.LeaseResult{Key: lease.Key, Token: lease.Token}, nil
 	})

@@ -14,6 +14,9 @@ func init() {
 		if err != nil {
 			return nil, toWire(err)
 		}
+		if e := c.vouch(); e != nil {
+			return nil, e
+		}
 		return &wire.LeaseResult{Key: lease.Key, Token: lease.Token}, nil
 	})
 	register(wire.OpSemRelease, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {

@@ -50,6 +50,10 @@ type Backend interface {
 	CloseSession(ctx context.Context, id uint64, reason fsm.CloseReason) error
 	// Detach stops keeping a session alive without closing it.
 	Detach(id uint64)
+	// SessionCurrent reports whether the agent can vouch for its session
+	// now: the leader acknowledged it within its timeout. Grants go to
+	// the app only while it holds.
+	SessionCurrent(id uint64) bool
 	Sync(ctx context.Context) (uint64, error)
 	Name() string
 	Status() wire.StatusResult
