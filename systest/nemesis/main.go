@@ -48,6 +48,8 @@ type config struct {
 	linTime   time.Duration
 	liveLimit time.Duration
 	netns     string
+	histories int
+	topos     string
 }
 
 func main() {
@@ -66,6 +68,8 @@ func main() {
 	flag.StringVar(&c.plant, "plant", "", "plant a bug to see a checker catch it: read-without-sync, no-fencing, phantom-ack")
 	flag.DurationVar(&c.linTime, "check-timeout", 2*time.Minute, "longest the linearizability search may take")
 	flag.DurationVar(&c.liveLimit, "liveness", 30*time.Second, "longest an agent may take to serve after the healing")
+	flag.IntVar(&c.histories, "histories", 1, "histories to run one after another (each on a fresh cluster), with a summary of all at the end")
+	flag.StringVar(&c.topos, "topologies", "", "with -histories: the topologies to alternate, e.g. 5,3+2 (servers+replicas; default: -servers and -replicas)")
 	flag.StringVar(&c.netns, "netns", "", "(internal) the namespace this run is in")
 	flag.Parse()
 	if c.netns == "" {
@@ -74,7 +78,7 @@ func main() {
 	if c.seed == 0 {
 		c.seed = time.Now().UnixNano()
 	}
-	ok, err := run(c)
+	ok, err := series(c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nemesis:", err)
 		os.Exit(2)
@@ -103,23 +107,23 @@ type report struct {
 	OK        bool                     `json:"ok"`
 }
 
-func run(c config) (bool, error) {
+func run(c config) (report, error) {
 	bin, err := filepath.Abs(c.bin)
 	if err != nil {
-		return false, err
+		return report{}, err
 	}
 	if _, err := os.Stat(bin); err != nil {
-		return false, fmt.Errorf("the warden binary: %w (build it: go build -o bin/warden ./cmd/warden)", err)
+		return report{}, fmt.Errorf("the warden binary: %w (build it: go build -o bin/warden ./cmd/warden)", err)
 	}
 	for _, cmd := range []string{"ip", "unshare"} {
 		if _, err := exec.LookPath(cmd); err != nil {
-			return false, fmt.Errorf("needs the %s command: %w", cmd, err)
+			return report{}, fmt.Errorf("needs the %s command: %w", cmd, err)
 		}
 	}
 	kinds := strings.Split(c.faults, ",")
 	for _, k := range kinds {
 		if !contains(faultKinds, k) {
-			return false, fmt.Errorf("unknown fault %q (known: %s)", k, strings.Join(faultKinds, ", "))
+			return report{}, fmt.Errorf("unknown fault %q (known: %s)", k, strings.Join(faultKinds, ", "))
 		}
 	}
 	if c.out == "" {
@@ -128,11 +132,11 @@ func run(c config) (bool, error) {
 		err = os.MkdirAll(c.out, 0o755)
 	}
 	if err != nil {
-		return false, err
+		return report{}, err
 	}
 	dir, err := os.MkdirTemp("", "warden-nemesis-data-")
 	if err != nil {
-		return false, err
+		return report{}, err
 	}
 	defer os.RemoveAll(dir)
 	logf("seed %d; %d servers, %d replicas; %v of faults (%s); report in %s", c.seed, c.servers, c.replicas, c.duration, c.faults, c.out)
@@ -149,7 +153,7 @@ func run(c config) (bool, error) {
 	}()
 	for _, a := range agents {
 		if err := a.start(); err != nil {
-			return false, err
+			return report{}, err
 		}
 	}
 	keys := make([]string, c.keys)
@@ -157,7 +161,7 @@ func run(c config) (bool, error) {
 		keys[i] = fmt.Sprintf("%s/r%d", root, i)
 	}
 	if err := setup(agents, keys); err != nil {
-		return false, err
+		return report{}, err
 	}
 	logf("cluster up")
 
@@ -173,11 +177,11 @@ func run(c config) (bool, error) {
 	<-ctx.Done()
 	logf("healing")
 	if err := recoverAll(agents); err != nil {
-		return false, err
+		return report{}, err
 	}
 	w.wait()
 	if n.err != nil {
-		return false, n.err
+		return report{}, n.err
 	}
 	if c.plant == "phantom-ack" {
 		h.addCreate(root+"/c/never-made", true)
@@ -190,7 +194,7 @@ func run(c config) (bool, error) {
 	rep.Checks["liveness"] = check.Result{OK: len(problems) == 0, Checked: len(agents), Problems: problems}
 	ts, rounds, err := settledTrees(agents, 5)
 	if err != nil {
-		return false, fmt.Errorf("reading the final trees: %w", err)
+		return report{}, fmt.Errorf("reading the final trees: %w", err)
 	}
 	rep.TreeReads = rounds
 	logf("checking %d register ops, %d holds, %d resource writes, %d acknowledged creates",
@@ -216,7 +220,7 @@ func run(c config) (bool, error) {
 		rep.OK = rep.OK && r.OK
 	}
 	summarize(rep, took)
-	return rep.OK, writeJSON(c.out, rep, h)
+	return rep, writeJSON(c.out, rep, h)
 }
 
 // setup waits until every agent serves and agrees on a leader, then

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// series runs c.histories histories one after another, each on a fresh
+// cluster with its own seed, alternating the topologies, and ends with a
+// summary of all of them (also in summary.json and summary.md).
+func series(c config) (bool, error) {
+	topos, err := parseTopologies(c.topos, c.servers, c.replicas)
+	if err != nil {
+		return false, err
+	}
+	if c.histories <= 1 && len(topos) == 1 {
+		rep, err := run(c)
+		return rep.OK, err
+	}
+	base := c.out
+	if base == "" {
+		if base, err = os.MkdirTemp("", "warden-nemesis-series-"); err != nil {
+			return false, err
+		}
+	}
+	var reps []report
+	for i := 0; i < max(c.histories, 1); i++ {
+		hc := c
+		hc.servers, hc.replicas = topos[i%len(topos)][0], topos[i%len(topos)][1]
+		hc.seed = c.seed + int64(i)
+		hc.out = filepath.Join(base, fmt.Sprintf("%03d", i+1))
+		logf("== history %d of %d", i+1, c.histories)
+		rep, err := run(hc)
+		if err != nil {
+			return false, fmt.Errorf("history %d (seed %d): %w", i+1, hc.seed, err)
+		}
+		reps = append(reps, rep)
+	}
+	md := summary(reps)
+	fmt.Print("\n" + md)
+	if err := os.WriteFile(filepath.Join(base, "summary.md"), []byte(md), 0o644); err != nil {
+		return false, err
+	}
+	b, err := json.MarshalIndent(reps, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(filepath.Join(base, "summary.json"), b, 0o644); err != nil {
+		return false, err
+	}
+	ok := true
+	for _, r := range reps {
+		ok = ok && r.OK
+	}
+	logf("summary in %s", base)
+	return ok, nil
+}
+
+// parseTopologies reads "5,3+2" as [[5 0] [3 2]].
+func parseTopologies(s string, servers, replicas int) ([][2]int, error) {
+	if s == "" {
+		return [][2]int{{servers, replicas}}, nil
+	}
+	var out [][2]int
+	for _, t := range strings.Split(s, ",") {
+		sv, rp, _ := strings.Cut(t, "+")
+		n, err := strconv.Atoi(sv)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("topology %q: want SERVERS or SERVERS+REPLICAS", t)
+		}
+		m := 0
+		if rp != "" {
+			if m, err = strconv.Atoi(rp); err != nil || m < 0 {
+				return nil, fmt.Errorf("topology %q: want SERVERS or SERVERS+REPLICAS", t)
+			}
+		}
+		out = append(out, [2]int{n, m})
+	}
+	return out, nil
+}
+
+// summary is a Markdown account of a series: per topology, the histories
+// and their verdicts, the faults, the operations, and every check.
+func summary(reps []report) string {
+	type group struct {
+		n, ok    int
+		faults   map[string]int
+		verified int
+		ops      map[string]int
+		failed   map[string]int
+		live     time.Duration
+		stop     time.Duration
+		seeds    []string
+	}
+	groups := map[string]*group{}
+	var names []string
+	for _, r := range reps {
+		name := fmt.Sprintf("%d servers", r.Servers)
+		if r.Replicas > 0 {
+			name += fmt.Sprintf(" + %d replicas", r.Replicas)
+		}
+		g := groups[name]
+		if g == nil {
+			g = &group{faults: map[string]int{}, ops: map[string]int{}, failed: map[string]int{}}
+			groups[name] = g
+			names = append(names, name)
+		}
+		g.n++
+		if r.OK {
+			g.ok++
+		} else {
+			g.seeds = append(g.seeds, strconv.FormatInt(r.Seed, 10))
+		}
+		for _, f := range r.Faults {
+			if !strings.HasPrefix(f.Note, "skip") {
+				g.faults[f.Kind]++
+			}
+			if f.Verified {
+				g.verified++
+			}
+		}
+		for k, v := range r.Ops {
+			g.ops[k] += v
+		}
+		for k, res := range r.Checks {
+			if !res.OK {
+				g.failed[k]++
+			}
+		}
+		for _, d := range r.Liveness {
+			g.live = max(g.live, d)
+		}
+		for _, d := range r.Shutdown {
+			g.stop = max(g.stop, d)
+		}
+	}
+	var b strings.Builder
+	for _, name := range names {
+		g := groups[name]
+		fmt.Fprintf(&b, "### %s: %d histories, %d passed every check\n\n", name, g.n, g.ok)
+		if len(g.seeds) > 0 {
+			fmt.Fprintf(&b, "Failed (seeds): %s\n\n", strings.Join(g.seeds, ", "))
+		}
+		b.WriteString("| faults | count |\n|---|---|\n")
+		for _, k := range sortedKeys(g.faults) {
+			fmt.Fprintf(&b, "| %s | %d |\n", k, g.faults[k])
+		}
+		fmt.Fprintf(&b, "| cuts seen to block traffic | %d |\n\n", g.verified)
+		b.WriteString("| operations | count |\n|---|---|\n")
+		for _, k := range sortedKeys(g.ops) {
+			fmt.Fprintf(&b, "| %s | %d |\n", k, g.ops[k])
+		}
+		b.WriteString("\n| check | histories failed |\n|---|---|\n")
+		for _, k := range []string{"linearizable", "monotonic-reads", "lock-safety", "durability", "liveness", "shutdown"} {
+			fmt.Fprintf(&b, "| %s | %d |\n", k, g.failed[k])
+		}
+		fmt.Fprintf(&b, "\nLongest time to serve after healing: %v; longest exit after SIGTERM: %v.\n\n",
+			g.live.Round(time.Millisecond), g.stop.Round(time.Millisecond))
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[string]int) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
