@@ -8,7 +8,7 @@
 // check fails and 2 if the run itself could not be made.
 //
 //	go build -o bin/warden ./cmd/warden
-//	go run ./systest/nemesis -warden bin/warden -duration 60s
+//	go run ./systest/nemesis -warden bin/warden -duration 60s -histories 3 -topologies 5,3+2
 //
 // It needs root (network namespace, policy-routing rules) and the ip and
 // unshare commands. Every process and rule it makes goes with it.
@@ -50,6 +50,7 @@ type config struct {
 	netns     string
 	histories int
 	topos     string
+	keep      bool
 }
 
 func main() {
@@ -61,7 +62,8 @@ func main() {
 	flag.DurationVar(&c.interval, "interval", 3*time.Second, "mean pause between two faults")
 	flag.StringVar(&c.faults, "faults", strings.Join(faultKinds, ","), "faults to choose from: "+strings.Join(faultKinds, ", "))
 	flag.Int64Var(&c.seed, "seed", 0, "random seed (0: from the clock; the run prints it)")
-	flag.StringVar(&c.out, "out", "", "directory for the report, history and agent logs (default: a new temporary directory)")
+	flag.StringVar(&c.out, "out", "systest/nemesis/results", "directory for results: a JSON line per history (histories.jsonl), and for a failed history its report, history and agent logs")
+	flag.BoolVar(&c.keep, "keep", false, "keep the history and agent logs of histories that pass too")
 	flag.DurationVar(&c.pace, "pace", 20*time.Millisecond, "mean pause between one register client's ops")
 	flag.IntVar(&c.clients, "clients", 2, "register clients per agent")
 	flag.IntVar(&c.keys, "keys", 8, "registers (znodes)")
@@ -126,12 +128,7 @@ func run(c config) (report, error) {
 			return report{}, fmt.Errorf("unknown fault %q (known: %s)", k, strings.Join(faultKinds, ", "))
 		}
 	}
-	if c.out == "" {
-		c.out, err = os.MkdirTemp("", "warden-nemesis-")
-	} else {
-		err = os.MkdirAll(c.out, 0o755)
-	}
-	if err != nil {
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return report{}, err
 	}
 	dir, err := os.MkdirTemp("", "warden-nemesis-data-")
@@ -139,7 +136,7 @@ func run(c config) (report, error) {
 		return report{}, err
 	}
 	defer os.RemoveAll(dir)
-	logf("seed %d; %d servers, %d replicas; %v of faults (%s); report in %s", c.seed, c.servers, c.replicas, c.duration, c.faults, c.out)
+	logf("seed %d; %d servers, %d replicas; %v of faults (%s)", c.seed, c.servers, c.replicas, c.duration, c.faults)
 
 	agents := newAgents(bin, dir, c.servers, c.replicas, []string{"--lock-delay", "1s"})
 	defer func() {

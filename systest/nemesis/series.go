@@ -19,47 +19,66 @@ func series(c config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if c.histories <= 1 && len(topos) == 1 {
-		rep, err := run(c)
-		return rep.OK, err
+	root := c.out
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return false, err
 	}
-	base := c.out
-	if base == "" {
-		if base, err = os.MkdirTemp("", "warden-nemesis-series-"); err != nil {
-			return false, err
-		}
-	}
+	n := max(c.histories, 1)
 	var reps []report
-	for i := 0; i < max(c.histories, 1); i++ {
+	for i := 0; i < n; i++ {
 		hc := c
 		hc.servers, hc.replicas = topos[i%len(topos)][0], topos[i%len(topos)][1]
 		hc.seed = c.seed + int64(i)
-		hc.out = filepath.Join(base, fmt.Sprintf("%03d", i+1))
-		logf("== history %d of %d", i+1, c.histories)
+		hc.out = filepath.Join(root, fmt.Sprintf("%s-%d", time.Now().Format("20060102-150405"), hc.seed))
+		if n > 1 {
+			logf("== history %d of %d", i+1, n)
+		}
 		rep, err := run(hc)
 		if err != nil {
-			return false, fmt.Errorf("history %d (seed %d): %w", i+1, hc.seed, err)
+			return false, fmt.Errorf("history %d (seed %d): %w (its agents' logs: %s)", i+1, hc.seed, err, hc.out)
+		}
+		if err := appendLine(filepath.Join(root, "histories.jsonl"), rep); err != nil {
+			return false, err
+		}
+		if rep.OK && !c.keep {
+			os.RemoveAll(hc.out)
+		} else {
+			logf("history, report and agent logs kept in %s", hc.out)
 		}
 		reps = append(reps, rep)
-	}
-	md := summary(reps)
-	fmt.Print("\n" + md)
-	if err := os.WriteFile(filepath.Join(base, "summary.md"), []byte(md), 0o644); err != nil {
-		return false, err
-	}
-	b, err := json.MarshalIndent(reps, "", "  ")
-	if err != nil {
-		return false, err
-	}
-	if err := os.WriteFile(filepath.Join(base, "summary.json"), b, 0o644); err != nil {
-		return false, err
 	}
 	ok := true
 	for _, r := range reps {
 		ok = ok && r.OK
 	}
-	logf("summary in %s", base)
+	if n == 1 {
+		return ok, nil
+	}
+	md := summary(reps)
+	fmt.Print("\n" + md)
+	name := filepath.Join(root, fmt.Sprintf("summary-%s.md", time.Now().Format("20060102-150405")))
+	if err := os.WriteFile(name, []byte(md), 0o644); err != nil {
+		return false, err
+	}
+	logf("summary in %s; one JSON line per history in %s", name, filepath.Join(root, "histories.jsonl"))
 	return ok, nil
+}
+
+// appendLine adds v as one JSON line to the file at path.
+func appendLine(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // parseTopologies reads "5,3+2" as [[5 0] [3 2]].
