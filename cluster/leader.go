@@ -45,7 +45,7 @@ func (n *Node) monitorLeadership(ctx context.Context) {
 // with Serf until ctx ends. The loops it starts are stopped before it
 // returns.
 func (n *Node) leaderLoop(ctx context.Context) {
-	for n.raft.Barrier(n.cfg.ApplyTimeout).Error() != nil {
+	for await(ctx, n.raft.Barrier(n.cfg.ApplyTimeout)) != nil {
 		select {
 		case <-ctx.Done():
 			return
@@ -81,7 +81,7 @@ func (n *Node) nudgeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-n.nudgeCh:
-			_ = n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+			_ = await(ctx, n.raft.Barrier(n.cfg.ApplyTimeout))
 		}
 	}
 }

@@ -308,7 +308,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 			voter := m.Tags[tagRole] == roleServer
 			switch {
 			case present && have.Address != addr && id != self:
-				if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+				if err := await(ctx, n.raft.RemoveServer(id, 0, timeout)); err != nil {
 					return err
 				}
 				present = false
@@ -322,11 +322,11 @@ func (n *Node) reconcile(ctx context.Context) error {
 			var err error
 			switch {
 			case voter:
-				err = n.raft.AddVoter(id, addr, 0, timeout).Error()
+				err = await(ctx, n.raft.AddVoter(id, addr, 0, timeout))
 			case present && have.Suffrage == raft.Voter:
-				err = n.raft.DemoteVoter(id, 0, timeout).Error()
+				err = await(ctx, n.raft.DemoteVoter(id, 0, timeout))
 			default:
-				err = n.raft.AddNonvoter(id, addr, 0, timeout).Error()
+				err = await(ctx, n.raft.AddNonvoter(id, addr, 0, timeout))
 			}
 			if err != nil {
 				return fmt.Errorf("add %s: %w", id, err)
@@ -334,7 +334,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 			n.cfg.Logger.Info("added to raft", "member", id, "voter", voter)
 		case serf.StatusLeft:
 			if present && id != self {
-				if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+				if err := await(ctx, n.raft.RemoveServer(id, 0, timeout)); err != nil {
 					return err
 				}
 				n.cfg.Logger.Info("removed from raft (left)", "member", id)
@@ -350,7 +350,7 @@ func (n *Node) reconcile(ctx context.Context) error {
 	for _, name := range reaped {
 		id := raft.ServerID(name)
 		if _, present := current[id]; present && !inSerf[id] && id != self {
-			if err := n.raft.RemoveServer(id, 0, timeout).Error(); err != nil {
+			if err := await(ctx, n.raft.RemoveServer(id, 0, timeout)); err != nil {
 				return err
 			}
 			n.cfg.Logger.Info("removed from raft (reaped)", "member", id)

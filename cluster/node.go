@@ -372,24 +372,22 @@ func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error
 		return nil, translate(err)
 	}
 	f := n.raft.Apply(entry, n.timeout(ctx))
-	done := make(chan struct{})
-	// (Raft's future has no channel; this waits for it. Raft answers
-	// every future by the time it has shut down, as long as its apply
-	// channel has no buffer: see Open.)
-	if !n.run.Go(func(context.Context) {
-		_ = f.Error()
-		close(done)
-	}) {
-		return nil, ErrClosed
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, translate(ctx.Err())
-	case <-n.shutdown:
-		return nil, ErrClosed
-	}
-	if err := f.Error(); err != nil {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.shutdown:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	if err := await(wctx, f); err != nil {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		if ctx.Err() != nil {
+			return nil, translate(ctx.Err())
+		}
 		return nil, translate(err)
 	}
 	res, ok := f.Response().(*fsm.Result)
@@ -412,7 +410,7 @@ func (n *Node) Sync(ctx context.Context) (uint64, error) {
 		var index uint64
 		var err error
 		if n.IsLeader() {
-			if err = n.raft.Barrier(n.timeout(ctx)).Error(); err == nil {
+			if err = await(ctx, n.raft.Barrier(n.timeout(ctx))); err == nil {
 				index = n.fsm.Index()
 			}
 		} else if addr, _ := n.raft.LeaderWithID(); addr != "" {
@@ -582,4 +580,21 @@ func (n *Node) proveName(ctx context.Context, name, addr string) error {
 		return fmt.Errorf("agent %s at %s showed a certificate for %q", name, addr, got)
 	}
 	return nil
+}
+
+// await waits for Raft's answer to f, or until ctx ends. Raft does not
+// answer every future when it shuts down: a log entry left in a channel
+// between its goroutines (on its way to the FSM, say) is dropped
+// unanswered. Every goroutine Close waits for therefore waits on a future
+// only through await, and the one goroutine left behind waiting for such
+// an answer goes with the process.
+func await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

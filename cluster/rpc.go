@@ -300,7 +300,7 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 		case name == n.cfg.NodeName:
 			err = fmt.Errorf("%w: the leader cannot remove itself", ErrRefused)
 		default:
-			if err = n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout).Error(); err == nil {
+			if err = await(ctx, n.raft.RemoveServer(raft.ServerID(name), 0, n.cfg.ApplyTimeout)); err == nil {
 				// Serf's own leave message is best effort too: say it for
 				// the agent, so that this Serf (whose view drives the
 				// Raft configuration) and the others see it left, not
@@ -315,7 +315,7 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 			}
 		}
 	case rpcBarrier:
-		if err = n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
+		if err = await(ctx, n.raft.Barrier(n.cfg.ApplyTimeout)); err == nil {
 			body = n.fsm.Index()
 		}
 	default:
