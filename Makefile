@@ -11,8 +11,14 @@ PKGS    := ./...
 
 all: build
 
+# The version and commit `warden version` prints (empty when this is not a
+# git checkout: the binary then says 0.1.0-dev and what go build stamped).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X github.com/warden-dev/warden/agent.Version=$(VERSION)) $(if $(COMMIT),-X github.com/warden-dev/warden/agent.commit=$(COMMIT))
+
 build:
-	$(GO) build -o $(BIN) ./cmd/warden
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/warden
 
 # A single dev server with its data in a temporary folder; Ctrl-C stops it.
 # It prints its socket; make run SOCKET=PATH picks another.

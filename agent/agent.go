@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -12,13 +13,15 @@ import (
 	"github.com/warden-dev/warden/cluster"
 	"github.com/warden-dev/warden/localapi"
 	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/logging"
 )
 
 // Agent is a running warden agent.
 type Agent struct {
 	cfg    *Config
 	socket string // cfg.SocketPath, else the default
-	logger hclog.Logger
+	logger *slog.Logger // every line carries node=NAME
+	hc     hclog.Logger // the same, for Raft, the cluster port and the local API
 	node   *cluster.Node
 	api    *localapi.Server
 	tmpDir string // removed on shutdown (dev mode without a data dir)
@@ -29,20 +32,34 @@ type Agent struct {
 	shutdownErr  error
 }
 
-// New allocates an agent; Start opens it.
-func New(cfg *Config, logger hclog.Logger) (*Agent, error) {
+// New allocates an agent; Start opens it. Its logs, and those of the
+// libraries it embeds (Raft, Serf, memberlist), go to logger with the
+// attribute node=NAME added; nil means standard error, in cfg.LogFormat,
+// at cfg.LogLevel.
+func New(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var level *slog.LevelVar
 	if logger == nil {
-		logger = hclog.New(&hclog.LoggerOptions{Name: "warden", Level: hclog.LevelFromString(cfg.LogLevel)})
+		level = new(slog.LevelVar)
+		l, _ := logging.ParseLevel(cfg.LogLevel) // checked by Validate
+		level.Set(l)
+		var err error
+		if logger, err = logging.New(os.Stderr, cfg.logFormat(), level); err != nil {
+			return nil, err
+		}
 	}
+	logger = logger.With("node", cfg.NodeName)
 	socket := cfg.SocketPath
 	if socket == "" {
 		socket = wire.DefaultSocketPath()
 	}
-	return &Agent{cfg: cfg, socket: socket, logger: logger}, nil
+	return &Agent{cfg: cfg, socket: socket, logger: logger, hc: logging.HCLog(logger, level)}, nil
 }
+
+// Logger is the agent's logger (its lines carry node=NAME).
+func (a *Agent) Logger() *slog.Logger { return a.logger }
 
 // Start checks the socket's place (see localapi.CheckSocket), opens the
 // data dir, starts Raft, waits for a leader, closes the
@@ -96,8 +113,8 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		cc.TrailingLogs = min(cc.TrailingLogs, a.cfg.SnapshotThreshold)
 	}
 	cc.Version = Version
-	cc.Logger = a.logger
-	cc.LogOutput = a.logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
+	cc.Logger = a.hc
+	cc.LogOutput = logging.NewWriter(a.logger, slog.LevelInfo)
 	if a.cfg.Tune != nil {
 		a.cfg.Tune(cc)
 	}
@@ -121,7 +138,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	a.logger.Info("waiting for the cluster", "node", a.cfg.NodeName, "serf", a.node.SerfAddr(), "rpc", a.node.RPCAddr())
+	a.logger.Info("waiting for the cluster", "serf", a.node.SerfAddr(), "rpc", a.node.RPCAddr())
 	if err = a.node.WaitReady(wctx); err != nil {
 		return err
 	}
@@ -142,7 +159,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	lc.Logger = a.logger.Named("localapi")
+	lc.Logger = a.hc.Named("localapi")
 	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err
 	}
@@ -150,7 +167,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.ready.Store(true)
-	a.logger.Info("agent started", "node", a.cfg.NodeName, "socket", a.socket, "data_dir", dataDir)
+	a.logger.Info("agent started", "socket", a.socket, "data_dir", dataDir)
 	return nil
 }
 

@@ -7,10 +7,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	sockaddr "github.com/hashicorp/go-sockaddr"
 	"github.com/warden-dev/warden/cluster"
 	"github.com/warden-dev/warden/localapi"
+	"github.com/warden-dev/warden/logging"
 )
 
 // PortDefault asks for the mode's default port: a free one in dev mode,
@@ -66,6 +66,9 @@ type Config struct {
 	Join []string
 	// LogLevel is trace, debug, info, warn or error.
 	LogLevel string
+	// LogFormat is text (logfmt-style key=value lines) or json (one JSON
+	// object per line); empty means text.
+	LogFormat string
 	// DefaultSessionTimeout applies when an app's hello names none.
 	DefaultSessionTimeout time.Duration
 	// MinSessionTimeout and MaxSessionTimeout bound the timeout an app may
@@ -117,6 +120,7 @@ func DefaultConfig() *Config {
 		SerfPort:              PortDefault,
 		HTTPPort:              PortDefault,
 		LogLevel:              "info",
+		LogFormat:             "text",
 		DefaultSessionTimeout: localapi.DefaultConfig().DefaultSessionTimeout,
 		MinSessionTimeout:     cluster.DefaultConfig().MinSessionTimeout,
 		MaxSessionTimeout:     cluster.DefaultConfig().MaxSessionTimeout,
@@ -165,10 +169,24 @@ func (c *Config) Validate() error {
 	if c.HTTPPort < HTTPDisabled || c.HTTPPort > 65535 {
 		return fmt.Errorf("http port %d is out of range", c.HTTPPort)
 	}
-	if hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
-		return fmt.Errorf("unknown log level %q (want trace, debug, info, warn or error)", c.LogLevel)
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := logging.CheckFormat(c.logFormat()); err != nil {
+		return err
+	}
+	if n := len(c.EncryptKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("the gossip key (--encrypt) is %d bytes; want 16, 24 or 32 (warden keygen makes one)", n)
 	}
 	return nil
+}
+
+// logFormat is LogFormat, text when empty.
+func (c *Config) logFormat() string {
+	if c.LogFormat == "" {
+		return "text"
+	}
+	return c.LogFormat
 }
 
 // bindAddr resolves the address to bind.

@@ -19,7 +19,8 @@ var allowed = map[string][]string{
 	"recipes":       {"fsm"},
 	"localapi":      {"fsm", "recipes", "localapi/wire"},
 	"clients/go":    {"localapi/wire"},
-	"agent":         {"fsm", "cluster", "recipes", "localapi", "localapi/wire"},
+	"logging":       {},
+	"agent":         {"fsm", "cluster", "recipes", "localapi", "localapi/wire", "logging"},
 }
 
 func TestDependencyDirection(t *testing.T) {

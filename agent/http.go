@@ -14,9 +14,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Version is the agent's version, advertised to other agents.
-var Version = "0.1.0-dev"
-
 // httpServer serves status, members, health and metrics.
 type httpServer struct {
 	*http.Server
@@ -64,7 +61,7 @@ func (a *Agent) listenHTTP(bind string, port int) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		// Failed handshakes (plain HTTP, a client without a trusted
 		// certificate) are logged at debug level, not on stderr.
-		ErrorLog: a.logger.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
+		ErrorLog: a.hc.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
 	a.http = &httpServer{Server: srv, ln: ln, done: make(chan error, 1)}
 	// Served from the start, so probes answer while the agent waits for
 	// its cluster.

@@ -106,37 +106,46 @@ type Config struct {
 	// the write is retried (deduplicated) until its own deadline.
 	ForwardTimeout time.Duration
 
-	// Logger receives the node's and Raft's logs.
+	// NoLeaderWarnInterval: while WaitReady waits on a node that cannot
+	// get a leader by itself (a lone server without BootstrapExpect or
+	// Raft state), it logs what to add at once and then this often; 0
+	// never does.
+	NoLeaderWarnInterval time.Duration
+
+	// Logger receives the node's and Raft's logs (its transport's and
+	// snapshot store's too).
 	Logger hclog.Logger
-	// LogOutput receives the snapshot store's and transport's logs.
+	// LogOutput receives Serf's and memberlist's std-log lines, each
+	// starting with a level tag such as "[DEBUG]".
 	LogOutput io.Writer
 }
 
 // DefaultConfig returns timings suited to a LAN or a single host.
 func DefaultConfig() *Config {
 	return &Config{
-		NodeName:          hostname(),
-		BindAddr:          "127.0.0.1",
-		RPCPort:           DefaultRPCPort,
-		SerfPort:          DefaultSerfPort,
-		DefaultSerfPort:   DefaultSerfPort,
-		RetryJoinInterval: time.Second,
-		ReconnectTimeout:  24 * time.Hour,
-		LockDelay:         time.Second,
-		Version:           "dev",
-		HeartbeatTimeout:  500 * time.Millisecond,
-		ElectionTimeout:   500 * time.Millisecond,
-		CommitTimeout:     10 * time.Millisecond,
-		SnapshotThreshold: 8192,
-		SnapshotInterval:  5 * time.Second,
-		TrailingLogs:      10240,
-		MinSessionTimeout: 500 * time.Millisecond,
-		MaxSessionTimeout: 5 * time.Minute,
-		ExpiryTick:        50 * time.Millisecond,
-		ApplyTimeout:      10 * time.Second,
-		ForwardTimeout:    2 * time.Second,
-		Logger:            hclog.NewNullLogger(),
-		LogOutput:         io.Discard,
+		NodeName:             hostname(),
+		BindAddr:             "127.0.0.1",
+		RPCPort:              DefaultRPCPort,
+		SerfPort:             DefaultSerfPort,
+		DefaultSerfPort:      DefaultSerfPort,
+		RetryJoinInterval:    time.Second,
+		ReconnectTimeout:     24 * time.Hour,
+		LockDelay:            time.Second,
+		Version:              "dev",
+		HeartbeatTimeout:     500 * time.Millisecond,
+		ElectionTimeout:      500 * time.Millisecond,
+		CommitTimeout:        10 * time.Millisecond,
+		SnapshotThreshold:    8192,
+		SnapshotInterval:     5 * time.Second,
+		TrailingLogs:         10240,
+		MinSessionTimeout:    500 * time.Millisecond,
+		MaxSessionTimeout:    5 * time.Minute,
+		ExpiryTick:           50 * time.Millisecond,
+		ApplyTimeout:         10 * time.Second,
+		ForwardTimeout:       2 * time.Second,
+		NoLeaderWarnInterval: 30 * time.Second,
+		Logger:               hclog.NewNullLogger(),
+		LogOutput:            io.Discard,
 	}
 }
 

@@ -119,7 +119,7 @@ func (n *Node) Open() error {
 		return fmt.Errorf("open raft store: %w", err)
 	}
 	n.store = store
-	snaps, err := raft.NewFileSnapshotStore(n.cfg.DataDir, 2, n.cfg.LogOutput)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.cfg.Logger.Named("snapshot"))
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("open snapshot store: %w", err)
@@ -135,7 +135,9 @@ func (n *Node) Open() error {
 	if n.tls == nil {
 		n.mux.admit = n.isMemberIP
 	}
-	n.transport = raft.NewNetworkTransport(n.mux.raft, 3, 10*time.Second, n.cfg.LogOutput)
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.mux.raft, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
+	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeName)
 	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
@@ -209,11 +211,21 @@ func (n *Node) closeStores() {
 }
 
 // WaitReady waits until this node knows a leader and has applied every
-// entry committed before the call.
+// entry committed before the call. While it waits on a node that cannot
+// get a leader by itself (see noLeaderHint), it says what to add, at
+// once and every NoLeaderWarnInterval.
 func (n *Node) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
+	start := time.Now()
+	var warned time.Time
 	for {
+		if n.cfg.NoLeaderWarnInterval > 0 && time.Since(warned) >= n.cfg.NoLeaderWarnInterval {
+			if hint := n.noLeaderHint(time.Since(start)); hint != "" {
+				n.cfg.Logger.Warn(hint, "waiting", time.Since(start).Round(time.Second).String())
+				warned = time.Now()
+			}
+		}
 		if addr, _ := n.raft.LeaderWithID(); addr != "" {
 			// Caught up: everything committed before now is applied here,
 			// so the tree this agent serves (and its orphan sessions) is

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/warden-dev/warden/agent"
 	warden "github.com/warden-dev/warden/clients/go"
 	"github.com/warden-dev/warden/cluster"
+	"github.com/warden-dev/warden/logging"
 )
 
 // SocketDir returns a fresh short directory for sockets (a Unix socket
@@ -57,7 +58,10 @@ func Start(t testing.TB, opts ...func(*agent.Config)) *agent.Agent {
 	for _, o := range opts {
 		o(cfg)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "agent", Level: hclog.Warn, Output: testWriter{t}})
+	logger, err := logging.New(testWriter{t}, "text", slog.LevelWarn)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := agent.New(cfg, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,9 @@ func init() {
 }
 
 func runKeygen(args []string) error {
+	if helpAsked(args) {
+		return printVerbUsage("keygen")
+	}
 	if len(args) > 0 {
 		return usagef("usage: warden keygen")
 	}

@@ -15,6 +15,7 @@ func init() {
 		usage: "--list | --install KEY | --use KEY | --remove KEY [--socket PATH]",
 		help:  "rotate the gossip encryption keys of every agent",
 		run:   runKeyring,
+		long:  keyringHelp,
 	})
 }
 
@@ -30,8 +31,6 @@ To rotate the key:
   warden keyring --use NEW       # every agent encrypts with NEW
   warden keyring --remove OLD    # every agent forgets OLD
   warden keyring --list          # check: only NEW, primary on every agent
-
-Flags:
 `
 
 func runKeyring(args []string) error {
@@ -43,10 +42,6 @@ func runKeyring(args []string) error {
 	install := fs.String("install", "", "add KEY (base64, from warden keygen) to every agent's keyring")
 	use := fs.String("use", "", "make KEY, installed on every agent, the key they encrypt with")
 	remove := fs.String("remove", "", "remove KEY from every agent's keyring (not the primary key)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: warden keyring --list | --install KEY | --use KEY | --remove KEY\n\n"+keyringHelp)
-		fs.PrintDefaults()
-	}
 	return cf.run(fs, args, 0, 0, func(ctx context.Context, cl *warden.Client) error {
 		chosen := 0
 		for _, set := range []bool{*list, *install != "", *use != "", *remove != ""} {

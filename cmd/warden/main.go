@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 type command struct {
 	usage string // arguments, after the verb
 	help  string // one line
+	long  string // more, for -h (optional)
 	run   func(args []string) error
 }
 
@@ -24,11 +26,22 @@ var commands = map[string]command{}
 func register(name string, c command) { commands[name] = c }
 
 // usageError is a mistake in how the command was called (exit status 2).
-type usageError struct{ msg string }
+// quiet ones (bad settings in a config file) are not followed by the
+// verb's usage.
+type usageError struct {
+	msg   string
+	quiet bool
+}
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// inputf is a usage error about input other than the arguments (exit
+// status 2, without the usage line).
+func inputf(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...), quiet: true}
+}
 
 // exitError carries a command's own exit status (warden lock exits with
 // its child's).
@@ -41,12 +54,22 @@ func main() {
 }
 
 func run(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage()
-		if len(args) == 0 {
-			return 2
+	if len(args) == 0 {
+		printUsage(os.Stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		if len(args) > 1 {
+			// warden help VERB: the verb's -h.
+			if _, ok := commands[args[1]]; ok {
+				return run([]string{args[1], "-h"})
+			}
 		}
+		printUsage(os.Stdout)
 		return 0
+	case "--version", "-version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	name := args[0]
 	c, ok := commands[name]
@@ -62,6 +85,9 @@ func run(args []string) int {
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ue) && ue.quiet:
+		fmt.Fprintf(os.Stderr, "warden %s: %s\n", name, ue.msg)
+		return 2
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "warden %s: %s\nusage: warden %s %s\n", name, ue.msg, name, c.usage)
 		return 2
@@ -70,17 +96,19 @@ func run(args []string) int {
 	return 1
 }
 
-func printUsage() {
-	fmt.Fprintln(os.Stderr, "usage: warden <command> [flags] [args]\n\ncommands:")
+// printUsage lists the verbs: on standard output when asked for (-h),
+// on standard error after a mistake.
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: warden <command> [flags] [args]\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-11s %s\n", n, commands[n].help)
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].help)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'warden <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'warden <command> -h' for a command's flags, 'warden --version' for the version.")
 }
 
 // socketUsage is the --socket flag's help for the client verbs.
@@ -89,3 +117,19 @@ func socketUsage() string {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// helpAsked reports whether args ask a verb without flags of its own for
+// its usage.
+func helpAsked(args []string) bool {
+	return len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help")
+}
+
+// printVerbUsage prints a verb's usage on standard output.
+func printVerbUsage(name string) error {
+	c := commands[name]
+	fmt.Printf("usage: warden %s %s\n\n%s\n", name, c.usage, c.help)
+	if c.long != "" {
+		fmt.Printf("\n%s", c.long)
+	}
+	return nil
+}

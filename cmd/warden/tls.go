@@ -38,6 +38,9 @@ const (
 )
 
 func runTLS(args []string) error {
+	if helpAsked(args) {
+		return printVerbUsage("tls")
+	}
 	if len(args) < 2 || args[1] != "create" || (args[0] != "ca" && args[0] != "cert") {
 		return usagef("usage: warden tls ca create | warden tls cert create --node NAME")
 	}
