@@ -19,7 +19,7 @@ import (
 // Agent is a running warden agent.
 type Agent struct {
 	cfg    *Config
-	socket string // cfg.SocketPath, else the default
+	socket string       // cfg.SocketPath, else the default
 	logger *slog.Logger // every line carries node=NAME
 	hc     hclog.Logger // the same, for Raft, the cluster port and the local API
 	node   *cluster.Node
