@@ -318,3 +318,36 @@ lock_delay = "250ms"
 		t.Fatalf("status over the file's socket: %+v", st)
 	}
 }
+
+// TestExampleConfig: deploy/warden.hcl names every key (set or commented
+// out) and makes a valid agent.
+func TestExampleConfig(t *testing.T) {
+	const path = "../../deploy/warden.hcl"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newAgentFlags().fs.VisitAll(func(f *flag.Flag) {
+		if notSettings[f.Name] {
+			return
+		}
+		key := settingKey(f.Name)
+		found := false
+		for _, l := range strings.Split(string(b), "\n") {
+			l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "#"))
+			if strings.HasPrefix(l, key+" ") || strings.HasPrefix(l, key+"=") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s does not show the key %s", path, key)
+		}
+	})
+	af, err := loadAgentConfig([]string{"--config", path}, noEnvironment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := af.cfg.Validate(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
