@@ -202,3 +202,18 @@ func TestNoLeaderHint(t *testing.T) {
 		t.Fatalf("a server with --bootstrap-expect 1 was told to add it:\n%s", b)
 	}
 }
+
+// TestLogJSONStartFailure: with --log-format json, an agent that cannot
+// start says why in a JSON line too, and exits 1.
+func TestLogJSONStartFailure(t *testing.T) {
+	r := runBinary(t, nil, "agent", "--dev", "--node", "logged", "--socket", "/nonexistent-warden-dir/sub/w.sock",
+		"--data-dir", t.TempDir(), "--http-port", "-2", "--log-format", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1: %+v", r.code, r)
+	}
+	lines := parseLogs(t, []byte(r.stderr))
+	last := lines[len(lines)-1]
+	if last.Level != "ERROR" || last.Msg != "the agent did not start" || !strings.Contains(r.stderr, "nonexistent-warden-dir") {
+		t.Fatalf("the last line: %+v\n%s", last, r.stderr)
+	}
+}
