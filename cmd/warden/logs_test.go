@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,5 +216,37 @@ func TestLogJSONStartFailure(t *testing.T) {
 	last := lines[len(lines)-1]
 	if last.Level != "ERROR" || last.Msg != "the agent did not start" || !strings.Contains(r.stderr, "nonexistent-warden-dir") {
 		t.Fatalf("the last line: %+v\n%s", last, r.stderr)
+	}
+}
+
+// TestLogNoLinePerRequest: at the default level, app requests (30 CLI
+// calls, each a connection, a session and a write or read) add no lines.
+func TestLogNoLinePerRequest(t *testing.T) {
+	const calls = 30
+	lines := parseLogs(t, agentLogs(t, func(sock string) {
+		bin := agenttest.Binary(t)
+		for i := 0; i < calls; i++ {
+			args := []string{"create", "--socket", sock, "/n" + strconv.Itoa(i), "x"}
+			if i%2 == 1 {
+				args = []string{"get", "--socket", sock, "/n" + strconv.Itoa(i-1)}
+			}
+			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+				t.Fatalf("warden %v: %v\n%s", args, err, out)
+			}
+		}
+	}, "--log-format", "json"))
+	after := -1
+	for i, l := range lines {
+		if l.Msg == "agent started" {
+			after = i
+		}
+	}
+	if after < 0 {
+		t.Fatal("no 'agent started' line")
+	}
+	t.Logf("%d lines after the start", len(lines)-after-1)
+	// What may follow: the shutdown's lines (Serf's, Raft's).
+	if rest := lines[after+1:]; len(rest) > 5 {
+		t.Fatalf("%d lines after the start for %d requests: %+v", len(rest), calls, rest)
 	}
 }
