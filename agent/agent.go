@@ -16,14 +16,15 @@ import (
 
 // Agent is a running warden agent.
 type Agent struct {
-	cfg    *Config
-	socket string // cfg.SocketPath, else the default
-	logger hclog.Logger
-	node   *cluster.Node
-	api    *localapi.Server
-	tmpDir string // removed on shutdown (dev mode without a data dir)
-	http   *httpServer
-	ready  atomic.Bool // the socket is open
+	cfg     *Config
+	socket  string // cfg.SocketPath, else the default
+	logger  hclog.Logger
+	node    *cluster.Node
+	api     *localapi.Server
+	tmpDir  string // removed on shutdown (dev mode without a data dir)
+	http    *httpServer
+	metrics *metrics    // the agent's registry, served on GET /metrics
+	ready   atomic.Bool // the socket is open
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -41,7 +42,12 @@ func New(cfg *Config, logger hclog.Logger) (*Agent, error) {
 	if socket == "" {
 		socket = wire.DefaultSocketPath()
 	}
-	return &Agent{cfg: cfg, socket: socket, logger: logger}, nil
+	a := &Agent{cfg: cfg, socket: socket, logger: logger}
+	a.metrics = newMetrics(a)
+	if a.metrics.raftErr != nil {
+		logger.Warn("Raft's library metrics are off", "error", a.metrics.raftErr)
+	}
+	return a, nil
 }
 
 // Start checks the socket's place (see localapi.CheckSocket), opens the
@@ -143,6 +149,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 	}
 	lc.Logger = a.logger.Named("localapi")
+	lc.Observer = a.metrics
 	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err
 	}

@@ -72,7 +72,10 @@ func (c *conn) serve() {
 	defer close(c.stopped)
 	defer c.nc.Close()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
-	if err := c.hello(r); err != nil {
+	end := c.s.meters.begin(wire.OpHello)
+	err := c.hello(r)
+	end(helloCode(err))
+	if err != nil {
 		log.Debug("connection refused", "error", err)
 		return
 	}
@@ -96,6 +99,7 @@ func (c *conn) serve() {
 		}
 		if werr != nil {
 			c.replyError(req.ID, werr)
+			c.s.meters.begin(req.Op)(werr.Code)
 			continue
 		}
 		c.start(req)
@@ -309,17 +313,24 @@ func (c *conn) closeSession() {
 
 // start runs a request in its own goroutine, so one blocked request (a lock
 // wait) never holds up the others.
+//
+// Every request's outcome is counted here, once (see Observer): the
+// requests refused before they start as well as those handled.
 func (c *conn) start(req *wire.Request) {
+	end := c.s.meters.begin(req.Op)
 	if req.ID == 0 {
 		c.replyError(0, wire.Errorf(wire.CodeBadArguments, "request id must be at least 1"))
+		end(wire.CodeBadArguments)
 		return
 	}
 	if req.Op == wire.OpCancel {
 		c.cancel(req)
+		end(CodeOK)
 		return
 	}
 	if c.sid == 0 && !sessionless[req.Op] {
 		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+fsm.QuoteName(req.Op)+" needs a session; this connection was opened without one"))
+		end(wire.CodeNoSession)
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
@@ -332,6 +343,7 @@ func (c *conn) start(req *wire.Request) {
 		c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadArguments,
 			fmt.Sprintf("request id %d reused while in flight", req.ID))})
 		c.nc.Close()
+		end(wire.CodeBadArguments)
 		return
 	}
 	if len(c.inflight) >= c.s.cfg.MaxInFlight {
@@ -339,6 +351,7 @@ func (c *conn) start(req *wire.Request) {
 		cancel()
 		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
 			fmt.Sprintf("%d requests already in flight on this connection", c.s.cfg.MaxInFlight)))
+		end(wire.CodeTooManyRequests)
 		return
 	}
 	opens := streamOps[req.Op] || req.Watch
@@ -347,6 +360,7 @@ func (c *conn) start(req *wire.Request) {
 		cancel()
 		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
 			fmt.Sprintf("%d streams (watches and subscriptions) already open on this connection", c.s.cfg.MaxStreams)))
+		end(wire.CodeTooManyRequests)
 		return
 	}
 	if opens {
@@ -369,9 +383,10 @@ func (c *conn) start(req *wire.Request) {
 		cancel()
 		if werr != nil {
 			c.replyError(req.ID, werr)
-			return
+		} else {
+			c.reply(req.ID, result)
 		}
-		c.reply(req.ID, result)
+		end(codeOf(werr))
 	}()
 }
 
