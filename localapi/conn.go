@@ -98,8 +98,8 @@ func (c *conn) serve() {
 			break
 		}
 		if werr != nil {
-			c.replyError(req.ID, werr)
 			c.s.meters.begin(req.Op)(werr.Code)
+			c.replyError(req.ID, werr)
 			continue
 		}
 		c.start(req)
@@ -315,22 +315,24 @@ func (c *conn) closeSession() {
 // wait) never holds up the others.
 //
 // Every request's outcome is counted here, once (see Observer): the
-// requests refused before they start as well as those handled.
+// requests refused before they start as well as those handled; each is
+// counted before its reply is sent, so an app that has its reply finds it
+// counted.
 func (c *conn) start(req *wire.Request) {
 	end := c.s.meters.begin(req.Op)
 	if req.ID == 0 {
-		c.replyError(0, wire.Errorf(wire.CodeBadArguments, "request id must be at least 1"))
 		end(wire.CodeBadArguments)
+		c.replyError(0, wire.Errorf(wire.CodeBadArguments, "request id must be at least 1"))
 		return
 	}
 	if req.Op == wire.OpCancel {
-		c.cancel(req)
 		end(CodeOK)
+		c.cancel(req)
 		return
 	}
 	if c.sid == 0 && !sessionless[req.Op] {
-		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+fsm.QuoteName(req.Op)+" needs a session; this connection was opened without one"))
 		end(wire.CodeNoSession)
+		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+fsm.QuoteName(req.Op)+" needs a session; this connection was opened without one"))
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
@@ -340,27 +342,27 @@ func (c *conn) start(req *wire.Request) {
 		cancel()
 		// Either reply would be ambiguous: the app has lost track of its
 		// requests, so the connection ends.
+		end(wire.CodeBadArguments)
 		c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadArguments,
 			fmt.Sprintf("request id %d reused while in flight", req.ID))})
 		c.nc.Close()
-		end(wire.CodeBadArguments)
 		return
 	}
 	if len(c.inflight) >= c.s.cfg.MaxInFlight {
 		c.mu.Unlock()
 		cancel()
+		end(wire.CodeTooManyRequests)
 		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
 			fmt.Sprintf("%d requests already in flight on this connection", c.s.cfg.MaxInFlight)))
-		end(wire.CodeTooManyRequests)
 		return
 	}
 	opens := streamOps[req.Op] || req.Watch
 	if opens && len(c.subs)+c.opening >= c.s.cfg.MaxStreams {
 		c.mu.Unlock()
 		cancel()
+		end(wire.CodeTooManyRequests)
 		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
 			fmt.Sprintf("%d streams (watches and subscriptions) already open on this connection", c.s.cfg.MaxStreams)))
-		end(wire.CodeTooManyRequests)
 		return
 	}
 	if opens {
@@ -381,12 +383,12 @@ func (c *conn) start(req *wire.Request) {
 		}
 		c.mu.Unlock()
 		cancel()
+		end(codeOf(werr))
 		if werr != nil {
 			c.replyError(req.ID, werr)
-		} else {
-			c.reply(req.ID, result)
+			return
 		}
-		end(codeOf(werr))
+		c.reply(req.ID, result)
 	}()
 }
 

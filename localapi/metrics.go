@@ -14,7 +14,8 @@ import (
 type Observer interface {
 	// Request is called once for every request answered: its op (OpOther
 	// for an op this agent does not serve), the reply's error code
-	// (CodeOK for a result) and the time from its arrival to its reply.
+	// (CodeOK for a result) and the time from its arrival until its reply
+	// was ready (it is counted just before the reply is sent).
 	Request(op string, code wire.Code, d time.Duration)
 }
 
