@@ -3,6 +3,7 @@ package agent_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,7 +14,35 @@ import (
 	"github.com/warden-dev/warden/agent/agenttest"
 )
 
-const dashboard = "../deploy/grafana/warden-dashboard.json"
+const (
+	dashboard = "../deploy/grafana/warden-dashboard.json"
+	alerts    = "../deploy/prometheus/warden-alerts.yml"
+)
+
+// alertExprs returns the expr of every rule in the alerts file (each on
+// one line, as the file writes them).
+func alertExprs(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if e, ok := strings.CutPrefix(strings.TrimSpace(line), "expr:"); ok {
+			out = append(out, strings.TrimSpace(e))
+		}
+	}
+	return out
+}
+
+// promtool accepts the alerting rules.
+func TestAlertRules(t *testing.T) {
+	tool := promtool(t)
+	if out, err := exec.Command(tool, "check", "rules", alerts).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+}
 
 // exprs returns every "expr" string anywhere in a decoded JSON value.
 func exprs(v any) []string {
@@ -96,8 +125,9 @@ func seriesNames(fams map[string]*dto.MetricFamily) map[string]bool {
 	return out
 }
 
-// Every metric the dashboard's queries read is on a real agent's
-// /metrics after a lock workload: renaming a metric fails here.
+// Every metric the dashboard's queries and the alerting rules read is on
+// a real agent's /metrics after a lock workload: renaming a metric fails
+// here.
 func TestDashboardMetricsExist(t *testing.T) {
 	raw, err := os.ReadFile(dashboard)
 	if err != nil {
@@ -118,6 +148,15 @@ func TestDashboardMetricsExist(t *testing.T) {
 	if len(used) < 25 {
 		t.Fatalf("found %d metric names in the dashboard's queries, want at least 25: %v", len(used), used)
 	}
+	rules := alertExprs(t)
+	if len(rules) < 10 {
+		t.Fatalf("found %d rules in %s, want at least 10", len(rules), alerts)
+	}
+	for _, e := range rules {
+		for _, n := range metricNames(e) {
+			used[n] = true
+		}
+	}
 	a := agenttest.Start(t)
 	_, fams := lockWorkload(t, a)
 	have := seriesNames(fams)
@@ -129,6 +168,6 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Errorf("the dashboard reads metrics the agent does not serve: %v", missing)
+		t.Errorf("the dashboard or the alerting rules read metrics the agent does not serve: %v", missing)
 	}
 }
