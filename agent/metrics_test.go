@@ -1,23 +1,29 @@
 package agent_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/vmihailenco/msgpack/v5"
 	"github.com/warden-dev/warden/agent"
 	"github.com/warden-dev/warden/agent/agenttest"
 	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/localapi/wire"
 )
 
 // scrape fetches a's /metrics and returns the page and its families.
@@ -237,5 +243,64 @@ func TestMetricsPerAgent(t *testing.T) {
 	}
 	if v, _ := value(fams, "raft_commit_time"); v == 0 {
 		t.Error("raft_commit_time is missing from agent b")
+	}
+}
+
+// An op the agent does not serve is counted under op "other" with its
+// error code, so apps cannot mint labels; a request refused before it
+// runs (a write on a connection without a session) is counted too.
+func TestMetricsUnknownOp(t *testing.T) {
+	a := agenttest.Start(t)
+	nc, err := net.Dial("unix", a.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	call := func(req *wire.Request) *wire.Message {
+		t.Helper()
+		if err := wire.WriteFrame(nc, req); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			frame, err := wire.ReadFrame(r, nil, wire.MaxFrameSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m wire.Message
+			if err := msgpack.Unmarshal(frame, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.ID == req.ID {
+				return &m
+			}
+		}
+	}
+	if m := call(&wire.Request{ID: 1, Op: wire.OpHello}); m.Error != nil {
+		t.Fatalf("hello: %v", m.Error)
+	}
+	for id := uint64(2); id < 5; id++ {
+		if m := call(&wire.Request{ID: id, Op: fmt.Sprintf("no_such_op_%d", id)}); m.Error == nil || m.Error.Code != wire.CodeUnknownOp {
+			t.Fatalf("unknown op answered %+v", m)
+		}
+	}
+	c, err := warden.Dial(context.Background(), warden.Options{Socket: a.SocketPath(), NoSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Lock(context.Background(), "/l"); err == nil {
+		t.Fatal("lock without a session succeeded")
+	}
+	_, fams := scrape(t, a)
+	wantValue(t, fams, 3, "warden_api_requests_total", "op", "other", "code", "unknown_op")
+	wantValue(t, fams, 1, "warden_api_requests_total", "op", "lock", "code", "no_session")
+	for _, m := range fams["warden_api_requests_total"].Metric {
+		for _, l := range m.Label {
+			if strings.HasPrefix(l.GetValue(), "no_such_op") {
+				t.Errorf("an unknown op became a label: %v", m.Label)
+			}
+		}
 	}
 }
