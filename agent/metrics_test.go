@@ -304,3 +304,27 @@ func TestMetricsUnknownOp(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot the agent writes shows in its snapshot metrics and Raft's.
+func TestMetricsSnapshot(t *testing.T) {
+	a := agenttest.Start(t, func(c *agent.Config) {
+		c.SnapshotThreshold = 4
+		c.SnapshotInterval = 100 * time.Millisecond
+	})
+	lockWorkload(t, a)
+	var fams map[string]*dto.MetricFamily
+	agenttest.Eventually(t, 20*time.Second, "a snapshot is written", func() bool {
+		_, fams = scrape(t, a)
+		n, _ := value(fams, "warden_snapshots_total")
+		return n >= 1
+	})
+	if v, _ := value(fams, "warden_snapshot_last_bytes"); v <= 0 {
+		t.Errorf("warden_snapshot_last_bytes = %v after a snapshot", v)
+	}
+	if v, _ := value(fams, "warden_snapshot_last_duration_seconds"); v <= 0 {
+		t.Errorf("warden_snapshot_last_duration_seconds = %v after a snapshot", v)
+	}
+	if v, _ := value(fams, "raft_snapshot_persist"); v == 0 {
+		t.Error("raft_snapshot_persist has no samples after a snapshot")
+	}
+}
