@@ -7,6 +7,9 @@ BIN     := bin/warden
 SOCKET  ?=
 PKGS    := ./...
 
+# promtool for the metrics test (see $(PROMTOOL) below).
+PROMTOOL := bin/promtool
+
 .PHONY: all build run test test-short test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants
 
 all: build
@@ -58,8 +61,22 @@ test-short:
 # Go packages run one at a time (-p 1): many tests start real agent
 # processes and assert latencies, which a second package's agents would
 # disturb on a small machine.
-test-go:
-	WARDEN_INTEROP=1 $(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+test-go: $(PROMTOOL)
+	WARDEN_INTEROP=1 WARDEN_PROMTOOL=$(CURDIR)/$(PROMTOOL) $(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+
+# promtool, which the agent's metrics test runs (promtool check metrics on
+# a real agent's /metrics), taken out of Debian's prometheus package
+# without installing the package (no server, no service). The package
+# lists are updated first when they lack it. (PROMTOOL is set at the top.)
+$(PROMTOOL):
+	@mkdir -p $(dir $@)
+	@tmp=$$(mktemp -d); \
+	( cd $$tmp && \
+	  { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus; }; } && \
+	  dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool ) && \
+	  mv $$tmp/usr/bin/promtool $@; rc=$$?; rm -rf $$tmp; \
+	if [ $$rc -ne 0 ]; then echo "could not get promtool from Debian's prometheus package (apt-get download prometheus)"; exit 1; fi; \
+	$@ --version | head -1
 
 # The cluster system tests again with mutual TLS (and hostname
 # verification) on every agent's cluster port.

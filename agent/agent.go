@@ -18,15 +18,16 @@ import (
 
 // Agent is a running warden agent.
 type Agent struct {
-	cfg    *Config
-	socket string       // cfg.SocketPath, else the default
-	logger *slog.Logger // every line carries node=NAME
-	hc     hclog.Logger // the same, for Raft, the cluster port and the local API
-	node   *cluster.Node
-	api    *localapi.Server
-	tmpDir string // removed on shutdown (dev mode without a data dir)
-	http   *httpServer
-	ready  atomic.Bool // the socket is open
+	cfg     *Config
+	socket  string       // cfg.SocketPath, else the default
+	logger  *slog.Logger // every line carries node=NAME
+	hc      hclog.Logger // the same, for Raft, the cluster port and the local API
+	node    *cluster.Node
+	api     *localapi.Server
+	tmpDir  string // removed on shutdown (dev mode without a data dir)
+	http    *httpServer
+	metrics *metrics    // the agent's registry, served on GET /metrics
+	ready   atomic.Bool // the socket is open
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -55,7 +56,12 @@ func New(cfg *Config, logger *slog.Logger) (*Agent, error) {
 	if socket == "" {
 		socket = wire.DefaultSocketPath()
 	}
-	return &Agent{cfg: cfg, socket: socket, logger: logger, hc: logging.HCLog(logger, level)}, nil
+	a := &Agent{cfg: cfg, socket: socket, logger: logger, hc: logging.HCLog(logger, level)}
+	a.metrics = newMetrics(a)
+	if a.metrics.raftErr != nil {
+		logger.Warn("Raft's library metrics are off", "error", a.metrics.raftErr)
+	}
+	return a, nil
 }
 
 // Logger is the agent's logger (its lines carry node=NAME).
@@ -160,6 +166,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 	}
 	lc.Logger = a.hc.Named("localapi")
+	lc.Observer = a.metrics
 	if a.api, err = localapi.New(lc, backend{Node: a.node, server: cc.Server}); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -57,7 +56,7 @@ func (a *Agent) listenHTTP(bind string, port int) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /metrics", a.metrics)
+	mux.Handle("GET /metrics", a.metrics.handler(a.hc))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		// Failed handshakes (plain HTTP, a client without a trusted
 		// certificate) are logged at debug level, not on stderr.
@@ -87,48 +86,6 @@ func (a *Agent) HTTPAddr() string {
 }
 
 func (a *Agent) backend() backend { return backend{Node: a.node, server: a.cfg.Server || a.cfg.Dev} }
-
-// metrics writes a few gauges in Prometheus' text format.
-func (a *Agent) metrics(w http.ResponseWriter, r *http.Request) {
-	st := a.backend().Status()
-	leader := 0
-	if st.State == "Leader" {
-		leader = 1
-	}
-	conns := 0
-	if a.ready.Load() {
-		conns = a.api.Connections()
-	}
-	stats := a.node.Stats()
-	var mem runtime.MemStats
-	runtime.ReadMemStats(&mem)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	for _, m := range []struct {
-		name, help string
-		v          uint64
-	}{
-		{"warden_history_changes", "Changes held for subscriptions to resume from.", uint64(stats.HistoryChanges)},
-		{"warden_history_bytes", "Size of the changes held for subscriptions.", uint64(stats.HistoryBytes)},
-		{"warden_cached_results", "Results of numbered writes kept to answer retries.", uint64(stats.Results)},
-		{"warden_lock_delays", "Locks held back after their holder's session expired.", uint64(stats.LockDelays)},
-		{"warden_watches", "One-shot watches registered.", uint64(stats.Watches)},
-		{"warden_local_sessions", "Sessions this agent keeps alive for its apps.", uint64(stats.LocalSessions)},
-		{"warden_expiry_tracked_sessions", "Sessions the leader tracks for expiry.", uint64(stats.ExpiryTracked)},
-		{"go_goroutines", "Goroutines that currently exist.", uint64(runtime.NumGoroutine())},
-		{"go_memstats_heap_inuse_bytes", "Bytes in in-use heap spans.", mem.HeapInuse},
-		{"go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", mem.HeapAlloc},
-		{"go_memstats_sys_bytes", "Bytes obtained from the system.", mem.Sys},
-		{"warden_sessions", "Open sessions in the cluster.", uint64(st.Sessions)},
-		{"warden_znodes", "Znodes in the tree.", uint64(st.Znodes)},
-		{"warden_raft_applied_index", "Last Raft index applied here.", st.AppliedIndex},
-		{"warden_raft_commit_index", "Last Raft index known committed.", st.CommitIndex},
-		{"warden_raft_term", "Current Raft term.", st.Term},
-		{"warden_is_leader", "1 if this agent leads.", uint64(leader)},
-		{"warden_local_connections", "Apps connected to this agent.", uint64(conns)},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", m.name, m.help, m.name, m.name, m.v)
-	}
-}
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

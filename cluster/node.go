@@ -46,9 +46,10 @@ type Node struct {
 	nudgeCh     chan struct{} // forwarded writes the followers must hear committed
 	known       string        // what saveKnown last wrote (only its goroutine uses it)
 
-	mu           sync.Mutex
-	reaped       map[string]bool // agents Serf reaped, to drop from Raft
-	bootstrapped atomic.Bool
+	mu            sync.Mutex
+	reaped        map[string]bool // agents Serf reaped, to drop from Raft
+	bootstrapped  atomic.Bool
+	leaderChanges atomic.Uint64 // see countLeaderChanges
 
 	// run owns the node's goroutines (see group): the mux's accept loop,
 	// Serf's event handler and join retries, the leadership monitor, the
@@ -149,6 +150,9 @@ func (n *Node) Open() error {
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs
+	// Raft's library metrics (go-metrics) with the peer in the metric's
+	// name duplicate those with a peer label: only the labelled ones.
+	rc.NoLegacyTelemetry = true
 	// Not BatchApplyCh: Raft never answers a future left in that buffer
 	// when it shuts down, and whoever waits for it (a write, a sync, the
 	// leader loop's barriers, which Close awaits) would wait forever. The
@@ -187,6 +191,7 @@ func (n *Node) Open() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raftUp.Store(n.raft)
+	n.raft.RegisterObserver(raft.NewObserver(nil, false, n.countLeaderChanges))
 	n.mux.start()
 	if err := n.startSerf(); err != nil {
 		n.raft.Shutdown()
@@ -478,20 +483,43 @@ type Stats struct {
 	fsm.Sizes
 	// LocalSessions are the sessions this agent keeps alive for its apps.
 	LocalSessions int
+	// LocalByState counts LocalSessions by their state (StateConnected,
+	// StateSuspended); every state has an entry, zero or not.
+	LocalByState map[SessionState]int
 	// ExpiryTracked are the sessions the leader tracks for expiry (0 on
 	// a follower).
 	ExpiryTracked int
+	// LeaderChanges counts the times this agent learnt of a new leader
+	// (itself included) since it started.
+	LeaderChanges uint64
+	// Snapshots describe the snapshots this agent persisted.
+	Snapshots fsm.SnapshotStats
 }
 
 // Stats returns sizes of this agent's state.
 func (n *Node) Stats() Stats {
+	byState := map[SessionState]int{StateConnected: 0, StateSuspended: 0}
 	n.local.mu.Lock()
 	local := len(n.local.m)
+	for _, s := range n.local.m {
+		byState[s.state]++
+	}
 	n.local.mu.Unlock()
 	n.expiry.mu.Lock()
 	tracked := len(n.expiry.renewed)
 	n.expiry.mu.Unlock()
-	return Stats{Sizes: n.fsm.Sizes(), LocalSessions: local, ExpiryTracked: tracked}
+	return Stats{Sizes: n.fsm.Sizes(), LocalSessions: local, LocalByState: byState, ExpiryTracked: tracked,
+		LeaderChanges: n.leaderChanges.Load(), Snapshots: n.fsm.SnapshotStats()}
+}
+
+// countLeaderChanges is a Raft observer's filter: it counts the leader
+// observations that name a leader and lets none through (the observer
+// has no channel). Raft calls it on its own goroutine, so it only adds.
+func (n *Node) countLeaderChanges(o *raft.Observation) bool {
+	if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
+		n.leaderChanges.Add(1)
+	}
+	return false
 }
 
 // boltOptions tune the Raft log's bolt file for a log that is compacted

@@ -23,6 +23,7 @@ type FSM struct {
 	watches *watches
 	applied chan struct{} // closed and replaced on every publish
 	hist    *history      // recent changes, for subscriptions; guarded by mu
+	snaps   snapshotStats // what Persist measured (local, not replicated)
 
 	// OnApply, when set before Raft starts, is called (from the apply
 	// goroutine, after publishing) with the events of each entry.
@@ -370,6 +371,8 @@ func (f *FSM) NodeCount() int { return f.current().nodes.Len() }
 // with time or with the writes applied.
 type Sizes struct {
 	Znodes, Sessions int
+	// DataBytes is the sum of the znodes' data lengths.
+	DataBytes int64
 	// Results are the cached results of numbered writes (for retries);
 	// LockDelays the locks held back after an expiry.
 	Results, LockDelays int
@@ -386,7 +389,7 @@ func (f *FSM) Sizes() Sizes {
 	st, changes, bytes := f.st, f.hist.n, f.hist.bytes
 	f.mu.RUnlock()
 	return Sizes{
-		Znodes: st.nodes.Len(), Sessions: st.sessions.Len(),
+		Znodes: st.nodes.Len(), Sessions: st.sessions.Len(), DataBytes: st.dataBytes,
 		Results: st.results.Len(), LockDelays: st.delays.Len(),
 		Watches: f.watches.count(), HistoryChanges: changes, HistoryBytes: bytes,
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -43,20 +44,65 @@ type snapResult struct {
 
 // snapshot is one published version; versions never change, so Persist
 // may run while applies continue.
-type snapshot struct{ st *state }
+type snapshot struct {
+	st    *state
+	stats *snapshotStats
+}
+
+// snapshotStats describe the snapshots this replica persisted, for
+// metrics. They are local, never part of the replicated state.
+type snapshotStats struct {
+	count, lastBytes, lastNanos atomic.Int64
+}
+
+// SnapshotStats describe the snapshots this replica persisted.
+type SnapshotStats struct {
+	// Count is how many snapshots Persist wrote since the FSM was made.
+	Count int64
+	// LastBytes and LastDuration are the size and write time of the
+	// latest one (zero before the first).
+	LastBytes    int64
+	LastDuration time.Duration
+}
 
 // Snapshot captures the current version in O(1).
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{st: f.current()}, nil
+	return &snapshot{st: f.current(), stats: &f.snaps}, nil
+}
+
+// SnapshotStats returns what this replica's snapshots measured.
+func (f *FSM) SnapshotStats() SnapshotStats {
+	return SnapshotStats{Count: f.snaps.count.Load(), LastBytes: f.snaps.lastBytes.Load(),
+		LastDuration: time.Duration(f.snaps.lastNanos.Load())}
 }
 
 // Persist writes the version to sink.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.st.writeTo(sink); err != nil {
+	start := time.Now()
+	cw := &countingWriter{w: sink}
+	if err := s.st.writeTo(cw); err != nil {
 		_ = sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.stats.lastBytes.Store(cw.n)
+	s.stats.lastNanos.Store(int64(time.Since(start)))
+	s.stats.count.Add(1)
+	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Release does nothing: the version is garbage once unreferenced.
@@ -140,7 +186,7 @@ func readState(r io.Reader) (*state, error) {
 		if n.Node == nil {
 			return nil, fmt.Errorf("read snapshot node %d: empty", i)
 		}
-		st.nodes.ReplaceOrInsert(nodeItem{key: n.Key, node: n.Node})
+		st.putItem(nodeItem{key: n.Key, node: n.Node})
 		if owner := n.Node.Stat.EphemeralOwner; owner != 0 {
 			st.ephemerals.ReplaceOrInsert(ephemeralKey(owner, keyPath([]byte(n.Key))))
 		}

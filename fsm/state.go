@@ -35,6 +35,7 @@ type state struct {
 	results    *btree.BTreeG[resultItem]
 	delays     *btree.BTreeG[delayItem] // lock-delays by lock path
 	index      uint64                   // the last applied Raft index
+	dataBytes  int64                    // the sum of every znode's data length (kept by putNode and deleteNode)
 }
 
 // delayItem holds back a lock whose holder's session expired. How long
@@ -69,6 +70,7 @@ func (s *state) clone() *state {
 		results:    s.results.Clone(),
 		delays:     s.delays.Clone(),
 		index:      s.index,
+		dataBytes:  s.dataBytes,
 	}
 }
 
@@ -78,11 +80,21 @@ func (s *state) node(path string) (*Node, bool) {
 }
 
 func (s *state) putNode(path string, n *Node) {
-	s.nodes.ReplaceOrInsert(nodeItem{key: string(nodeKey(path)), node: n})
+	s.putItem(nodeItem{key: string(nodeKey(path)), node: n})
+}
+
+// putItem inserts or replaces a node, keeping dataBytes.
+func (s *state) putItem(it nodeItem) {
+	if old, had := s.nodes.ReplaceOrInsert(it); had {
+		s.dataBytes -= int64(len(old.node.Data))
+	}
+	s.dataBytes += int64(len(it.node.Data))
 }
 
 func (s *state) deleteNode(path string) {
-	s.nodes.Delete(nodeItem{key: string(nodeKey(path))})
+	if old, had := s.nodes.Delete(nodeItem{key: string(nodeKey(path))}); had {
+		s.dataBytes -= int64(len(old.node.Data))
+	}
 }
 
 // children lists the names of path's children in byte order.

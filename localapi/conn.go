@@ -72,7 +72,10 @@ func (c *conn) serve() {
 	defer close(c.stopped)
 	defer c.nc.Close()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
-	if err := c.hello(r); err != nil {
+	end := c.s.meters.begin(wire.OpHello)
+	err := c.hello(r)
+	end(helloCode(err))
+	if err != nil {
 		log.Debug("connection refused", "error", err)
 		return
 	}
@@ -95,6 +98,7 @@ func (c *conn) serve() {
 			break
 		}
 		if werr != nil {
+			c.s.meters.begin(req.Op)(werr.Code)
 			c.replyError(req.ID, werr)
 			continue
 		}
@@ -309,16 +313,25 @@ func (c *conn) closeSession() {
 
 // start runs a request in its own goroutine, so one blocked request (a lock
 // wait) never holds up the others.
+//
+// Every request's outcome is counted here, once (see Observer): the
+// requests refused before they start as well as those handled; each is
+// counted before its reply is sent, so an app that has its reply finds it
+// counted.
 func (c *conn) start(req *wire.Request) {
+	end := c.s.meters.begin(req.Op)
 	if req.ID == 0 {
+		end(wire.CodeBadArguments)
 		c.replyError(0, wire.Errorf(wire.CodeBadArguments, "request id must be at least 1"))
 		return
 	}
 	if req.Op == wire.OpCancel {
+		end(CodeOK)
 		c.cancel(req)
 		return
 	}
 	if c.sid == 0 && !sessionless[req.Op] {
+		end(wire.CodeNoSession)
 		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+fsm.QuoteName(req.Op)+" needs a session; this connection was opened without one"))
 		return
 	}
@@ -329,6 +342,7 @@ func (c *conn) start(req *wire.Request) {
 		cancel()
 		// Either reply would be ambiguous: the app has lost track of its
 		// requests, so the connection ends.
+		end(wire.CodeBadArguments)
 		c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadArguments,
 			fmt.Sprintf("request id %d reused while in flight", req.ID))})
 		c.nc.Close()
@@ -337,6 +351,7 @@ func (c *conn) start(req *wire.Request) {
 	if len(c.inflight) >= c.s.cfg.MaxInFlight {
 		c.mu.Unlock()
 		cancel()
+		end(wire.CodeTooManyRequests)
 		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
 			fmt.Sprintf("%d requests already in flight on this connection", c.s.cfg.MaxInFlight)))
 		return
@@ -345,6 +360,7 @@ func (c *conn) start(req *wire.Request) {
 	if opens && len(c.subs)+c.opening >= c.s.cfg.MaxStreams {
 		c.mu.Unlock()
 		cancel()
+		end(wire.CodeTooManyRequests)
 		c.replyError(req.ID, wire.Errorf(wire.CodeTooManyRequests,
 			fmt.Sprintf("%d streams (watches and subscriptions) already open on this connection", c.s.cfg.MaxStreams)))
 		return
@@ -367,6 +383,7 @@ func (c *conn) start(req *wire.Request) {
 		}
 		c.mu.Unlock()
 		cancel()
+		end(codeOf(werr))
 		if werr != nil {
 			c.replyError(req.ID, werr)
 			return

@@ -116,6 +116,8 @@ type Config struct {
 	Policy *Policy
 	// Logger receives connection-level logs.
 	Logger hclog.Logger
+	// Observer hears every request answered, for metrics; nil is none.
+	Observer Observer
 }
 
 // DefaultConfig returns the defaults, listening on
@@ -161,6 +163,7 @@ type Server struct {
 	perUID map[int32]int // open connections by peer uid
 	policy atomic.Pointer[Policy]
 	euid   uint32 // the agent's own user, which has admin like root
+	meters *meters
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -174,7 +177,8 @@ func New(cfg *Config, b Backend) (*Server, error) {
 	if policy == nil {
 		policy = OpenPolicy()
 	}
-	s := &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), perUID: make(map[int32]int), euid: uint32(os.Geteuid())}
+	s := &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), perUID: make(map[int32]int), euid: uint32(os.Geteuid()),
+		meters: newMeters(cfg.Observer)}
 	s.policy.Store(policy)
 	return s, nil
 }

@@ -32,6 +32,7 @@ func (c *conn) openStream(reqCtx context.Context, run func(ctx context.Context, 
 	sub := c.nextSub
 	c.subs[sub] = cancel
 	c.mu.Unlock()
+	c.s.meters.streams.Add(1)
 	emit := func(event string, body any) bool {
 		if ctx.Err() != nil {
 			return false
@@ -66,6 +67,7 @@ func (c *conn) closeStream(sub uint64) bool {
 	delete(c.subs, sub)
 	c.mu.Unlock()
 	if ok {
+		c.s.meters.streams.Add(-1)
 		cancel()
 	}
 	return ok
