@@ -48,6 +48,7 @@ type Node struct {
 
 	mu           sync.Mutex
 	reaped       map[string]bool // agents Serf reaped, to drop from Raft
+	restores     restores        // the restore upload this node takes as leader
 	bootstrapped atomic.Bool
 
 	// run owns the node's goroutines (see group): the mux's accept loop,
@@ -101,6 +102,7 @@ func (n *Node) Open() error {
 	if err := n.prepareDataDir(); err != nil {
 		return err
 	}
+	cleanRestores(n.cfg.DataDir)
 	if n.cfg.TLS != nil {
 		keys, err := loadTLS(*n.cfg.TLS)
 		if err != nil {
