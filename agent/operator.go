@@ -24,7 +24,7 @@ func (b backend) RestoreSnapshot(ctx context.Context, upload string, offset uint
 	if err != nil {
 		return nil, operatorError(err)
 	}
-	return &wire.RestoreResult{Done: res.Done, Zxid: res.Zxid, Nodes: res.Nodes, Index: res.Index}, nil
+	return &wire.RestoreResult{Done: res.Done, Zxid: res.Zxid, Nodes: res.Nodes, SessionsEnded: res.Sessions, Index: res.Index}, nil
 }
 
 // RemovePeer removes an agent that is not alive from Raft (and Serf).

@@ -59,12 +59,15 @@ type RestoreChunk struct {
 }
 
 // RestoreResult says what a finished upload restored: the snapshot's zxid
-// and nodes, and the Raft index the cluster went on from (above the zxid).
+// and nodes (after its sessions' ephemeral nodes went), and the Raft index
+// the cluster went on from (above the zxid).
 type RestoreResult struct {
 	Done  bool   `msgpack:"done"` // the upload was final and is restored
 	Zxid  uint64 `msgpack:"zxid"`
 	Nodes uint64 `msgpack:"nodes"`
-	Index uint64 `msgpack:"index"`
+	// Sessions are the snapshot's sessions the restore ended.
+	Sessions int    `msgpack:"sessions"`
+	Index    uint64 `msgpack:"index"`
 }
 
 // Restore sends one chunk of a restore upload to the leader.
@@ -149,8 +152,7 @@ func (n *Node) restoreFile(ctx context.Context, f *os.File, force bool) (*Restor
 	}
 	// Verify before Raft sees it: Raft panics on a snapshot its FSM
 	// cannot restore.
-	h, err := fsm.VerifyBackup(f)
-	if err != nil {
+	if _, err := fsm.VerifyBackup(f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if !force {
@@ -165,12 +167,36 @@ func (n *Node) restoreFile(ctx context.Context, f *os.File, force bool) (*Restor
 	if _, err := f.Seek(fsm.BackupHeaderSize, io.SeekStart); err != nil {
 		return nil, err
 	}
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: h.Zxid, Size: int64(h.Length)}
-	if err := n.raft.Restore(meta, f, restoreTimeout); err != nil {
+	// The snapshot's sessions end here, as expired: see fsm.ForRestore.
+	b, ended, err := fsm.ForRestore(f, now(), n.cfg.LockDelay.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	data, err := os.CreateTemp(n.cfg.DataDir, "restore-*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		data.Close()
+		os.Remove(data.Name())
+	}()
+	if err := b.Encode(data); err != nil {
+		return nil, err
+	}
+	size, err := data.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := data.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: b.Zxid, Size: size}
+	if err := n.raft.Restore(meta, data, restoreTimeout); err != nil {
 		return nil, translate(err)
 	}
-	n.cfg.Logger.Info("restored a snapshot", "zxid", h.Zxid, "nodes", h.Nodes, "raft_index", n.raft.LastIndex())
-	return &RestoreResult{Done: true, Zxid: h.Zxid, Nodes: h.Nodes, Index: n.raft.LastIndex()}, nil
+	index := n.raft.LastIndex()
+	n.cfg.Logger.Info("restored a snapshot", "zxid", b.Zxid, "nodes", b.Nodes, "sessions_ended", ended, "raft_index", index)
+	return &RestoreResult{Done: true, Zxid: b.Zxid, Nodes: b.Nodes, Sessions: ended, Index: index}, nil
 }
 
 // restoreRPC answers rpcRestore on the leader.

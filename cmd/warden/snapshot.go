@@ -171,7 +171,8 @@ func runSnapshotRestore(args []string) error {
 		}
 		return err
 	}
-	fmt.Printf("restored %s: zxid %d, %d znodes (sha256 %x); the cluster goes on from Raft index %d\n", path, res.Zxid, res.Nodes, h.SHA256[:8], res.Index)
+	fmt.Printf("restored %s: zxid %d, %d znodes (sha256 %x); %d sessions of the snapshot ended; the cluster goes on from Raft index %d\n",
+		path, res.Zxid, res.Nodes, h.SHA256[:8], res.SessionsEnded, res.Index)
 	return nil
 }
 

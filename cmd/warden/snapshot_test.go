@@ -119,6 +119,11 @@ func TestSnapshotSaveUnderLoadRestore(t *testing.T) {
 	if _, err := setup.Create(ctx, "/load", nil, warden.Persistent); err != nil {
 		t.Fatal(err)
 	}
+	// An ephemeral node of a live session: the restore ends the
+	// snapshot's sessions, so it must not come back.
+	if _, err := setup.Create(ctx, "/eph", []byte("e"), warden.Ephemeral); err != nil {
+		t.Fatal(err)
+	}
 
 	var mu sync.Mutex
 	var acked []ackedWrite
@@ -201,8 +206,9 @@ func TestSnapshotSaveUnderLoadRestore(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("snapshot restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, fmt.Sprintf("zxid %d", z)) {
-		t.Errorf("restore output does not name zxid %d:\n%s", z, r.stdout)
+	// The seven sessions of the load (six writers and setup) ended.
+	if !strings.Contains(r.stdout, fmt.Sprintf("zxid %d, %d znodes", z, info.Nodes-1)) || !strings.Contains(r.stdout, "; 7 sessions of the snapshot ended") {
+		t.Errorf("restore output does not name zxid %d, %d znodes and 7 sessions ended:\n%s", z, info.Nodes-1, r.stdout)
 	}
 
 	// Every server of the new cluster holds exactly the model.
@@ -214,8 +220,11 @@ func TestSnapshotSaveUnderLoadRestore(t *testing.T) {
 		}
 		tree := snapshotTree(t, c, "/")
 		trees = append(trees, tree)
-		if uint64(len(tree)) != info.Nodes {
-			t.Errorf("%s: %d znodes after the restore, the snapshot has %d", p.Name, len(tree), info.Nodes)
+		if uint64(len(tree)) != info.Nodes-1 {
+			t.Errorf("%s: %d znodes after the restore; the snapshot has %d, /eph included", p.Name, len(tree), info.Nodes)
+		}
+		if _, ok := tree["/eph"]; ok {
+			t.Errorf("%s: the ephemeral node of a session of the old cluster was restored", p.Name)
 		}
 		for path, w := range want {
 			got, ok := tree[path]

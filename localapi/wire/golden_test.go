@@ -196,7 +196,7 @@ func goldenCases(t *testing.T) []struct {
 			{Key: oldGossipKey, Agents: 3, Primary: 0}, {Key: gossipKey, Agents: 3, Primary: 3}}})}},
 		{"reply-snapshot-save", "reply", &wire.Message{ID: 64, Result: raw(t, &wire.SnapshotChunk{Zxid: 120, Nodes: 17, Offset: 1048576,
 			Data: []byte{0x81, 0xa1}, Done: true, Size: 1048578, SHA256: make([]byte, 32)})}},
-		{"reply-snapshot-restore", "reply", &wire.Message{ID: 65, Result: raw(t, &wire.RestoreResult{Done: true, Zxid: 120, Nodes: 17, Index: 121})}},
+		{"reply-snapshot-restore", "reply", &wire.Message{ID: 65, Result: raw(t, &wire.RestoreResult{Done: true, Zxid: 120, Nodes: 17, SessionsEnded: 2, Index: 121})}},
 		{"reply-remove-peer", "reply", &wire.Message{ID: 66, Result: raw(t, &wire.PeerResult{Node: "node-c", RemovedFromRaft: true, Voters: 2})}},
 		{"reply-keyring-failures", "reply", &wire.Message{ID: 61, Result: raw(t, &wire.KeyringResult{Agents: 3, Answered: 2, Failures: []wire.KeyringFailure{
 			{Node: "app-7", Message: "no keyring to install the key into"}}})}},

@@ -42,13 +42,18 @@ type SnapshotChunk struct {
 }
 
 // RestoreResult answers snapshot_restore: with Done, the restored
-// snapshot's zxid and node count, and the Raft index the cluster goes on
+// snapshot's zxid and node count (without the ephemeral nodes of the
+// sessions it ended), and the Raft index the cluster goes on
 // from (every later write's zxid is above it).
 type RestoreResult struct {
 	Done  bool   `msgpack:"done" json:"done"`
 	Zxid  uint64 `msgpack:"zxid,omitempty" json:"zxid"`
 	Nodes uint64 `msgpack:"nodes,omitempty" json:"nodes"`
-	Index uint64 `msgpack:"index,omitempty" json:"index"`
+	// SessionsEnded are the snapshot's sessions the restore ended (and
+	// with them their ephemeral nodes): they belonged to the agents of
+	// the cluster it was taken from.
+	SessionsEnded int    `msgpack:"sessions_ended,omitempty" json:"sessions_ended"`
+	Index         uint64 `msgpack:"index,omitempty" json:"index"`
 }
 
 // PeerResult answers remove_peer and force_leave: whether the agent left
