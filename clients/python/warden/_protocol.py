@@ -799,6 +799,7 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("done", "bool", "never"),
         Field("zxid", "uint", "empty"),
         Field("nodes", "uint", "empty"),
+        Field("sessions_ended", "int", "empty"),
         Field("index", "uint", "empty"),
     ),
     "SessionEvent": (

@@ -1040,6 +1040,7 @@ export const TYPES = {
     ["done", "bool", "never", "done"],
     ["zxid", "uint", "empty", "zxid"],
     ["nodes", "uint", "empty", "nodes"],
+    ["sessions_ended", "int", "empty", "sessionsEnded"],
     ["index", "uint", "empty", "index"],
   ],
   SessionEvent: [
@@ -1267,6 +1268,7 @@ export interface WireTypes {
     done: boolean;
     zxid: number;
     nodes: number;
+    sessionsEnded: number;
     index: number;
   };
   SessionEvent: {
