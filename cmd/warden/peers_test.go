@@ -117,4 +117,22 @@ func TestRemovePeer(t *testing.T) {
 	if _, err := cl.Set(ctx, "/after-remove", []byte("y"), -1); err != nil {
 		t.Fatalf("a write with 3 voters again: %v", err)
 	}
+
+	// force-leave alone, of a server killed again: left in Serf and out
+	// of Raft in one step.
+	victim.Kill()
+	agenttest.Eventually(t, 30*time.Second, "force-leave of the killed server to be accepted", func() bool {
+		r = wardenAt(t, survivor, "force-leave", victim.Name)
+		if r.code != 0 && !strings.Contains(r.stderr, "is alive") {
+			t.Fatalf("force-leave %s: exit %d\n%s%s", victim.Name, r.code, r.stdout, r.stderr)
+		}
+		return r.code == 0
+	})
+	if !strings.Contains(r.stdout, "marked left in Serf") || !strings.Contains(r.stdout, "2 voters remain") {
+		t.Errorf("force-leave output:\n%s", r.stdout)
+	}
+	agenttest.Eventually(t, 5*time.Second, "2 voters after force-leave", func() bool { return strings.Join(voters(t, leader), ",") == strings.Join(want, ",") })
+	if _, err := cl.Set(ctx, "/after-remove", []byte("z"), -1); err != nil {
+		t.Fatalf("a write after force-leave: %v", err)
+	}
 }
