@@ -269,6 +269,9 @@ func (n *Node) Close() error {
 		// it may be waiting on (Raft's futures, Serf, connections) has
 		// stopped: wait for them before closing the stores under them.
 		n.run.Wait()
+		n.restores.mu.Lock()
+		n.restores.drop()
+		n.restores.mu.Unlock()
 		n.closeStores()
 	})
 	return n.closeErr
