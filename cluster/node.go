@@ -48,6 +48,7 @@ type Node struct {
 
 	mu            sync.Mutex
 	reaped        map[string]bool // agents Serf reaped, to drop from Raft
+	restores      restores        // the restore upload this node takes as leader
 	bootstrapped  atomic.Bool
 	leaderChanges atomic.Uint64 // see countLeaderChanges
 
@@ -102,6 +103,7 @@ func (n *Node) Open() error {
 	if err := n.prepareDataDir(); err != nil {
 		return err
 	}
+	cleanRestores(n.cfg.DataDir)
 	if n.cfg.TLS != nil {
 		keys, err := loadTLS(*n.cfg.TLS)
 		if err != nil {
@@ -284,6 +286,9 @@ func (n *Node) Close() error {
 		// it may be waiting on (Raft's futures, Serf, connections) has
 		// stopped: wait for them before closing the stores under them.
 		n.run.Wait()
+		n.restores.mu.Lock()
+		n.restores.drop()
+		n.restores.mu.Unlock()
 		n.closeStores()
 	})
 	return n.closeErr

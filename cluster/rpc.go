@@ -31,6 +31,10 @@ const (
 	rpcKeepalive = "keepalive" // Body: keepaliveRequest; answer: keepaliveResponse
 	rpcBarrier   = "barrier"   // answer: the leader's applied index (uint64)
 	rpcLeave     = "leave"     // Body: the leaving agent's name; it is removed from Raft
+	// Body: RestoreChunk; answer: RestoreResult.
+	rpcRestore = "restore"
+	// Body: peerRequest; answer: PeerResult.
+	rpcRemovePeer = "remove_peer"
 )
 
 // rpcCode says why a call failed. Codes are part of the protocol between
@@ -54,6 +58,9 @@ const (
 	// codeTimeout: the leader did not commit the entry in time; it may
 	// still be applied (a retry with the same sequence is applied once).
 	codeTimeout rpcCode = "timeout"
+	// codeNotEmpty: a restore found data in the cluster's tree and was
+	// not forced; nothing was done.
+	codeNotEmpty rpcCode = "not_empty"
 	// codeInternal: anything else.
 	codeInternal rpcCode = "internal"
 )
@@ -65,6 +72,7 @@ var rpcSentinels = map[rpcCode]error{
 	codeBadRequest: ErrBadRequest,
 	codeTooLarge:   ErrTooLarge,
 	codeTimeout:    ErrTimeout,
+	codeNotEmpty:   ErrNotEmpty,
 	codeInternal:   errRemoteInternal,
 }
 
@@ -79,6 +87,8 @@ func codeOf(err error) rpcCode {
 		return codeBadRequest
 	case errors.Is(err, ErrTooLarge):
 		return codeTooLarge
+	case errors.Is(err, ErrNotEmpty):
+		return codeNotEmpty
 	case errors.Is(terr, ErrTimeout):
 		return codeTimeout
 	}
@@ -268,11 +278,18 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 		n.cfg.Logger.Warn("refused an rpc", "method", req.Method, "peer", peer, "error", err)
 		return failure(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-	defer cancel()
 	var body any
 	var err error
+	if req.Method == rpcRestore {
+		// Its own, longer timeout: the last chunk restores the tree.
+		body, err = n.restoreRPC(ctx, req.Body)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
 	switch req.Method {
+	case rpcRestore:
+	case rpcRemovePeer:
+		body, err = n.removePeerRPC(ctx, req.Body)
 	case rpcApply:
 		// An entry that does not decode would stop every replica's FSM:
 		// refuse it here, before it reaches the log.

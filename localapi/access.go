@@ -278,6 +278,9 @@ var pathless = map[string]bool{
 	wire.OpMembers: true, wire.OpCancel: true, wire.OpUnsubscribe: true,
 	// The keyring ops name no path; they check their own, stricter rule.
 	wire.OpKeyringList: true, wire.OpKeyringInstall: true, wire.OpKeyringUse: true, wire.OpKeyringRemove: true,
+	// The snapshot and peer ops name no path; they need admin on "/"
+	// (see operator.go).
+	wire.OpSnapshotSave: true, wire.OpSnapshotRestore: true, wire.OpRemovePeer: true, wire.OpForceLeave: true,
 }
 
 // privileged reports whether the peer is root or the agent's own user.

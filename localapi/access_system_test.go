@@ -180,3 +180,62 @@ func TestAccessPolicy(t *testing.T) {
 		t.Errorf("no session of uid/gid %d in %+v", nobody, ss)
 	}
 }
+
+// TestOperatorOpsNeedAdminOnRoot: backing up, restoring and removing peers
+// need admin on "/": another user with write on the whole tree is refused,
+// and one the policy gives admin on "/" may save a snapshot.
+func TestOperatorOpsNeedAdminOnRoot(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "access")
+	if err := os.WriteFile(policy, []byte("uid:65534 write /\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := shared(t, "--access-policy", policy)
+	// A directory the other user can reach and write (t.TempDir's
+	// parents are private).
+	dir, err := os.MkdirTemp("", "warden-snap-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "s.snap")
+	for _, args := range [][]string{
+		{"snapshot", "save", file},
+		{"operator", "remove-peer", "proc"},
+		{"force-leave", "proc"},
+	} {
+		out, code := asNobody(t, sock, args...)
+		if code == 0 || !strings.Contains(out, "needs admin on /") {
+			t.Errorf("warden %v with write on /: exit %d, %q; want permission denied", args, code, out)
+		}
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("a refused save left %s (%v)", file, err)
+	}
+	// The agent's own user (root here) saves; nobody may not restore it.
+	if out, err := exec.Command(agenttest.Binary(t), "snapshot", "save", "--socket", sock, file).CombinedOutput(); err != nil {
+		t.Fatalf("save as root: %v\n%s", err, out)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := asNobody(t, sock, "snapshot", "restore", "--force", file); code == 0 || !strings.Contains(out, "needs admin on /") {
+		t.Errorf("restore with write on /: exit %d, %q; want permission denied", code, out)
+	}
+
+	// With admin on "/" (another agent, another policy), nobody saves.
+	admin := filepath.Join(t.TempDir(), "access")
+	if err := os.WriteFile(admin, []byte("uid:65534 admin /\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock2 := shared(t, "--access-policy", admin)
+	file2 := filepath.Join(dir, "t.snap")
+	if out, code := asNobody(t, sock2, "snapshot", "save", file2); code != 0 {
+		t.Errorf("save with admin on /: exit %d, %s", code, out)
+	}
+	if _, err := os.Stat(file2); err != nil {
+		t.Errorf("save with admin on /: %v", err)
+	}
+}

@@ -52,6 +52,8 @@ type conn struct {
 	opening  int                           // requests in flight that may open a stream
 	nextSub  uint64
 	reporter *recipes.Reporter // the session's coalescing progress reporter, made on first report
+	saving   *saving           // the snapshot_save in progress, if any
+	upload   string            // the snapshot_restore upload in progress, if any
 	handlers sync.WaitGroup
 }
 
@@ -109,6 +111,11 @@ func (c *conn) serve() {
 	// connection are written first. Keep this order.
 	c.end()
 	c.handlers.Wait()
+	c.mu.Lock()
+	if c.saving != nil {
+		c.saving.close()
+	}
+	c.mu.Unlock()
 }
 
 // refuse tells an app its connection is not served, and closes it.

@@ -101,3 +101,58 @@ func printJSON(v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+func init() {
+	register("operator", command{
+		usage: "remove-peer NAME",
+		help:  "remove a server that is down from the Raft configuration now (docs/operations.md)",
+		run:   runOperator,
+	})
+	register("force-leave", command{
+		usage: "NAME",
+		help:  "mark a failed agent as left in Serf, and remove it from Raft if it is a server",
+		run:   runForceLeave,
+	})
+}
+
+func runOperator(args []string) error {
+	if len(args) == 0 {
+		return usagef("missing subcommand: remove-peer")
+	}
+	if args[0] != "remove-peer" {
+		return usagef("unknown subcommand %q: remove-peer", args[0])
+	}
+	return runRemovePeer("operator remove-peer", args[1:], false)
+}
+
+func runForceLeave(args []string) error { return runRemovePeer("force-leave", args, true) }
+
+func runRemovePeer(name string, args []string, forceLeave bool) error {
+	var cf clientFlags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cf.register(fs)
+	cf.noSession = true
+	asJSON := fs.Bool("json", false, "print JSON")
+	return cf.run(fs, args, 1, 1, func(ctx context.Context, cl *warden.Client) error {
+		call := cl.RemovePeer
+		if forceLeave {
+			call = cl.ForceLeave
+		}
+		res, err := call(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(res)
+		}
+		if res.LeftSerf {
+			fmt.Printf("%s is marked left in Serf\n", res.Node)
+		}
+		if res.RemovedFromRaft {
+			fmt.Printf("%s is removed from the Raft configuration; %d voters remain (quorum %d)\n", res.Node, res.Voters, res.Voters/2+1)
+		} else {
+			fmt.Printf("%s was not in the Raft configuration\n", res.Node)
+		}
+		return nil
+	})
+}

@@ -133,6 +133,10 @@ func goldenCases(t *testing.T) []struct {
 		{"keyring-install", "request", &wire.Request{ID: 61, Op: wire.OpKeyringInstall, Key: gossipKey}},
 		{"keyring-use", "request", &wire.Request{ID: 62, Op: wire.OpKeyringUse, Key: gossipKey}},
 		{"keyring-remove", "request", &wire.Request{ID: 63, Op: wire.OpKeyringRemove, Key: oldGossipKey}},
+		{"snapshot-save", "request", &wire.Request{ID: 64, Op: wire.OpSnapshotSave, Offset: 1048576}},
+		{"snapshot-restore", "request", &wire.Request{ID: 65, Op: wire.OpSnapshotRestore, Data: []byte{0x87, 0xa1}, Offset: 2097152, Final: true, Force: true}},
+		{"remove-peer", "request", &wire.Request{ID: 66, Op: wire.OpRemovePeer, Node: "node-c"}},
+		{"force-leave", "request", &wire.Request{ID: 67, Op: wire.OpForceLeave, Node: "node-c"}},
 		{"subscribe-fold", "request", &wire.Request{ID: 64, Op: wire.OpSubscribe, Path: "/config", Scope: wire.ScopeSubtree, FromZxid: 40,
 			Fold: true, Known: []string{"/config", "/config/app"}}},
 
@@ -190,6 +194,10 @@ func goldenCases(t *testing.T) []struct {
 			{ID: 90, Agent: "app-7", Pid: 77, Uid: 1001, Gid: 100, Client: "worker", TimeoutMs: 30000, Resumable: true, Heartbeat: true, Created: 1700000000900}}})}},
 		{"reply-keyring-list", "reply", &wire.Message{ID: 60, Result: raw(t, &wire.KeyringResult{Agents: 3, Answered: 3, Keys: []wire.GossipKey{
 			{Key: oldGossipKey, Agents: 3, Primary: 0}, {Key: gossipKey, Agents: 3, Primary: 3}}})}},
+		{"reply-snapshot-save", "reply", &wire.Message{ID: 64, Result: raw(t, &wire.SnapshotChunk{Zxid: 120, Nodes: 17, Offset: 1048576,
+			Data: []byte{0x81, 0xa1}, Done: true, Size: 1048578, SHA256: make([]byte, 32)})}},
+		{"reply-snapshot-restore", "reply", &wire.Message{ID: 65, Result: raw(t, &wire.RestoreResult{Done: true, Zxid: 120, Nodes: 17, SessionsEnded: 2, Index: 121})}},
+		{"reply-remove-peer", "reply", &wire.Message{ID: 66, Result: raw(t, &wire.PeerResult{Node: "node-c", RemovedFromRaft: true, Voters: 2})}},
 		{"reply-keyring-failures", "reply", &wire.Message{ID: 61, Result: raw(t, &wire.KeyringResult{Agents: 3, Answered: 2, Failures: []wire.KeyringFailure{
 			{Node: "app-7", Message: "no keyring to install the key into"}}})}},
 		{"event-change-resync-synced", "event", &wire.Message{Event: wire.EventChange, Sub: 3, Body: raw(t, &wire.ChangeEvent{Type: wire.ChangeResync, Path: "/config/app", Zxid: 40, Data: []byte("v1"), Stat: stat, Synced: true})}},

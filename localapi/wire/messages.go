@@ -104,6 +104,12 @@ type Request struct {
 	Delta   int64   `msgpack:"delta,omitempty"`  // counter_add
 	Expect  *int64  `msgpack:"expect,omitempty"` // counter_cas
 	Value   *int64  `msgpack:"value,omitempty"`  // counter_cas, counter_set
+
+	// Operator ops (see operator.go).
+	Offset uint64 `msgpack:"offset,omitempty"` // snapshot_save, snapshot_restore: where the chunk starts
+	Final  bool   `msgpack:"final,omitempty"`  // snapshot_restore: the last chunk; restore now
+	Force  bool   `msgpack:"force,omitempty"`  // snapshot_restore: even over a tree that holds data
+	Node   string `msgpack:"node,omitempty"`   // remove_peer, force_leave: the agent's name
 }
 
 // Op is one op of a multi: create, delete, set or check.

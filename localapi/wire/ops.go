@@ -241,4 +241,17 @@ var Ops = []OpSpec{
 		Errors: []Code{CodePermissionDenied}},
 	{Op: OpKeyringRemove, Result: (*KeyringResult)(nil), Sessionless: true, Request: keyringOp,
 		Errors: []Code{CodePermissionDenied}},
+
+	{Op: OpSnapshotSave, Result: (*SnapshotChunk)(nil), Sessionless: true,
+		Request: []FieldSpec{opt("offset")},
+		Errors:  []Code{CodePermissionDenied, CodeUnavailable, CodeTimeout, CodeCanceled}},
+	{Op: OpSnapshotRestore, Result: (*RestoreResult)(nil), Sessionless: true,
+		Request: []FieldSpec{opt("data"), opt("offset"), opt("final"), opt("force")},
+		Errors:  []Code{CodePermissionDenied, CodeNotEmpty, CodeUnavailable, CodeTimeout, CodeCanceled}},
+	{Op: OpRemovePeer, Result: (*PeerResult)(nil), Sessionless: true,
+		Request: []FieldSpec{need("node")},
+		Errors:  []Code{CodePermissionDenied, CodeUnavailable, CodeTimeout, CodeCanceled}},
+	{Op: OpForceLeave, Result: (*PeerResult)(nil), Sessionless: true,
+		Request: []FieldSpec{need("node")},
+		Errors:  []Code{CodePermissionDenied, CodeUnavailable, CodeTimeout, CodeCanceled}},
 }

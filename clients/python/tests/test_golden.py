@@ -296,11 +296,14 @@ REQUESTS: Dict[str, Build] = {
 }
 
 # Operator ops not offered by this client: the gossip keyring ops are for
-# `warden keyring` (the Go client and CLI), which only the agent's own user
-# and root may use. Their golden frames are skipped here by name, request
+# `warden keyring`, the snapshot and peer ops for `warden snapshot`,
+# `warden operator remove-peer` and `warden force-leave` (the Go client and
+# CLI), which need the agent's own user, root or admin on "/". Their golden frames are skipped here by name, request
 # and replies alike; every other golden frame must be built or parsed.
-OPERATOR_ONLY_REQUESTS = {"keyring-list", "keyring-install", "keyring-use", "keyring-remove"}
-OPERATOR_ONLY_REPLIES = {"reply-keyring-list", "reply-keyring-failures"}
+OPERATOR_ONLY_REQUESTS = {"keyring-list", "keyring-install", "keyring-use", "keyring-remove",
+                          "snapshot-save", "snapshot-restore", "remove-peer", "force-leave"}
+OPERATOR_ONLY_REPLIES = {"reply-keyring-list", "reply-keyring-failures",
+                         "reply-snapshot-save", "reply-snapshot-restore", "reply-remove-peer"}
 
 # Not yet offered by this client: golden frames of protocol features the
 # client is still being taught. Skipped by name until it builds or parses

@@ -97,6 +97,10 @@ REQUEST: Tuple[Field, ...] = (
     Field("delta", "int", "empty"),
     Field("expect", "int", "nil"),
     Field("value", "int", "nil"),
+    Field("offset", "uint", "empty"),
+    Field("final", "bool", "empty"),
+    Field("force", "bool", "empty"),
+    Field("node", "str", "empty"),
 )
 
 OPS: Dict[str, OpSpec] = {
@@ -582,6 +586,45 @@ OPS: Dict[str, OpSpec] = {
         errors=("permission_denied",),
         sessionless=True,
     ),
+    "snapshot_save": OpSpec(
+        request=(
+            OpField("offset", "uint", "empty", False),
+        ),
+        result="SnapshotChunk",
+        events=(),
+        errors=("timeout", "unavailable", "permission_denied", "canceled"),
+        sessionless=True,
+    ),
+    "snapshot_restore": OpSpec(
+        request=(
+            OpField("data", "bin", "empty", False),
+            OpField("offset", "uint", "empty", False),
+            OpField("final", "bool", "empty", False),
+            OpField("force", "bool", "empty", False),
+        ),
+        result="RestoreResult",
+        events=(),
+        errors=("not_empty", "timeout", "unavailable", "permission_denied", "canceled"),
+        sessionless=True,
+    ),
+    "remove_peer": OpSpec(
+        request=(
+            OpField("node", "str", "empty", True),
+        ),
+        result="PeerResult",
+        events=(),
+        errors=("timeout", "unavailable", "permission_denied", "canceled"),
+        sessionless=True,
+    ),
+    "force_leave": OpSpec(
+        request=(
+            OpField("node", "str", "empty", True),
+        ),
+        result="PeerResult",
+        events=(),
+        errors=("timeout", "unavailable", "permission_denied", "canceled"),
+        sessionless=True,
+    ),
 }
 
 # The ops of a multi: the fields of each beyond op.
@@ -738,6 +781,12 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("path", "str", "empty"),
         Field("stat", "Stat", "never"),
     ),
+    "PeerResult": (
+        Field("node", "str", "never"),
+        Field("removed_from_raft", "bool", "never"),
+        Field("left_serf", "bool", "never"),
+        Field("voters", "int", "never"),
+    ),
     "ProgressResult": (
         Field("job", "str", "never"),
         Field("tasks", "[]Task", "never"),
@@ -745,6 +794,13 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
     "QueueItem": (
         Field("key", "str", "never"),
         Field("data", "bin", "never"),
+    ),
+    "RestoreResult": (
+        Field("done", "bool", "never"),
+        Field("zxid", "uint", "empty"),
+        Field("nodes", "uint", "empty"),
+        Field("sessions_ended", "int", "empty"),
+        Field("index", "uint", "empty"),
     ),
     "SessionEvent": (
         Field("state", "str", "never"),
@@ -764,6 +820,15 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
     ),
     "SessionsResult": (
         Field("sessions", "[]SessionInfo", "never"),
+    ),
+    "SnapshotChunk": (
+        Field("zxid", "uint", "never"),
+        Field("nodes", "uint", "never"),
+        Field("offset", "uint", "never"),
+        Field("data", "bin", "never"),
+        Field("done", "bool", "never"),
+        Field("size", "uint", "empty"),
+        Field("sha256", "bin", "empty"),
     ),
     "Stat": (
         Field("czxid", "uint", "never"),

@@ -69,6 +69,10 @@ export const REQUEST_FIELDS = [
   ["delta", "int", "empty"],
   ["expect", "int", "nil"],
   ["value", "int", "nil"],
+  ["offset", "uint", "empty"],
+  ["final", "bool", "empty"],
+  ["force", "bool", "empty"],
+  ["node", "str", "empty"],
 ] as const satisfies readonly FieldSpec[];
 
 /** Every op. */
@@ -555,6 +559,45 @@ export const OPS = {
     errors: ["permission_denied"],
     sessionless: true,
   },
+  snapshot_save: {
+    request: [
+      ["offset", "uint", false],
+    ],
+    result: "SnapshotChunk",
+    events: [],
+    errors: ["timeout", "unavailable", "permission_denied", "canceled"],
+    sessionless: true,
+  },
+  snapshot_restore: {
+    request: [
+      ["data", "bin", false],
+      ["offset", "uint", false],
+      ["final", "bool", false],
+      ["force", "bool", false],
+    ],
+    result: "RestoreResult",
+    events: [],
+    errors: ["not_empty", "timeout", "unavailable", "permission_denied", "canceled"],
+    sessionless: true,
+  },
+  remove_peer: {
+    request: [
+      ["node", "str", true],
+    ],
+    result: "PeerResult",
+    events: [],
+    errors: ["timeout", "unavailable", "permission_denied", "canceled"],
+    sessionless: true,
+  },
+  force_leave: {
+    request: [
+      ["node", "str", true],
+    ],
+    result: "PeerResult",
+    events: [],
+    errors: ["timeout", "unavailable", "permission_denied", "canceled"],
+    sessionless: true,
+  },
 } as const satisfies Record<string, OpSpec>;
 
 /** An op's name. */
@@ -750,6 +793,21 @@ export interface OpRequests {
   keyring_remove: {
     key: string;
   };
+  snapshot_save: {
+    offset?: number | bigint;
+  };
+  snapshot_restore: {
+    data?: Uint8Array;
+    offset?: number | bigint;
+    final?: boolean;
+    force?: boolean;
+  };
+  remove_peer: {
+    node: string;
+  };
+  force_leave: {
+    node: string;
+  };
 }
 
 /** Every request field as an app gives it (beyond id and op). */
@@ -792,6 +850,10 @@ export interface RequestFields {
   delta?: number | bigint;
   expect?: number | bigint;
   value?: number | bigint;
+  offset?: number | bigint;
+  final?: boolean;
+  force?: boolean;
+  node?: string;
 }
 
 /** An op of a multi as an app gives it. */
@@ -960,6 +1022,12 @@ export const TYPES = {
     ["path", "str", "empty", "path"],
     ["stat", "Stat", "never", "stat"],
   ],
+  PeerResult: [
+    ["node", "str", "never", "node"],
+    ["removed_from_raft", "bool", "never", "removedFromRaft"],
+    ["left_serf", "bool", "never", "leftSerf"],
+    ["voters", "int", "never", "voters"],
+  ],
   ProgressResult: [
     ["job", "str", "never", "job"],
     ["tasks", "[]Task", "never", "tasks"],
@@ -967,6 +1035,13 @@ export const TYPES = {
   QueueItem: [
     ["key", "str", "never", "key"],
     ["data", "bin", "never", "data"],
+  ],
+  RestoreResult: [
+    ["done", "bool", "never", "done"],
+    ["zxid", "uint", "empty", "zxid"],
+    ["nodes", "uint", "empty", "nodes"],
+    ["sessions_ended", "int", "empty", "sessionsEnded"],
+    ["index", "uint", "empty", "index"],
   ],
   SessionEvent: [
     ["state", "str", "never", "state"],
@@ -986,6 +1061,15 @@ export const TYPES = {
   ],
   SessionsResult: [
     ["sessions", "[]SessionInfo", "never", "sessions"],
+  ],
+  SnapshotChunk: [
+    ["zxid", "uint", "never", "zxid"],
+    ["nodes", "uint", "never", "nodes"],
+    ["offset", "uint", "never", "offset"],
+    ["data", "bin", "never", "data"],
+    ["done", "bool", "never", "done"],
+    ["size", "uint", "empty", "size"],
+    ["sha256", "bin", "empty", "sha256"],
   ],
   Stat: [
     ["czxid", "uint", "never", "czxid"],
@@ -1166,6 +1250,12 @@ export interface WireTypes {
     path: string;
     stat: WireTypes["Stat"];
   };
+  PeerResult: {
+    node: string;
+    removedFromRaft: boolean;
+    leftSerf: boolean;
+    voters: number;
+  };
   ProgressResult: {
     job: string;
     tasks: Array<WireTypes["Task"]>;
@@ -1173,6 +1263,13 @@ export interface WireTypes {
   QueueItem: {
     key: string;
     data: Uint8Array;
+  };
+  RestoreResult: {
+    done: boolean;
+    zxid: number;
+    nodes: number;
+    sessionsEnded: number;
+    index: number;
   };
   SessionEvent: {
     state: string;
@@ -1192,6 +1289,15 @@ export interface WireTypes {
   };
   SessionsResult: {
     sessions: Array<WireTypes["SessionInfo"]>;
+  };
+  SnapshotChunk: {
+    zxid: number;
+    nodes: number;
+    offset: number;
+    data: Uint8Array;
+    done: boolean;
+    size: number;
+    sha256: Uint8Array;
   };
   Stat: {
     czxid: number;

@@ -105,8 +105,9 @@ function sameValue(got: unknown, want: unknown, where: string): void {
 type B = Record<string, any>;
 
 // Operator ops not offered by this client: the gossip keyring ops are for
-// `warden keyring` (the Go client and CLI), which only the agent's own user
-// and root may use. Their golden frames are skipped here by name, requests
+// `warden keyring`, the snapshot and peer ops for `warden snapshot`,
+// `warden operator remove-peer` and `warden force-leave` (the Go client and
+// CLI), which need the agent's own user, root or admin on "/". Their golden frames are skipped here by name, requests
 // and replies alike; every other golden frame must be built or parsed.
 const operatorOnly = new Set([
   "keyring-list",
@@ -115,6 +116,13 @@ const operatorOnly = new Set([
   "keyring-remove",
   "reply-keyring-list",
   "reply-keyring-failures",
+  "snapshot-save",
+  "snapshot-restore",
+  "remove-peer",
+  "force-leave",
+  "reply-snapshot-save",
+  "reply-snapshot-restore",
+  "reply-remove-peer",
 ]);
 
 // Not yet offered by this client: golden frames of protocol features the
