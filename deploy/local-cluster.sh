@@ -108,12 +108,12 @@ stop_one() { # name signal
   local name=$1 sig=$2 pid i
   pid=$(pid_of "$name") || { rm -f "$dir/$name/pid"; echo "$name is not running"; return 0; }
   kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do
+  for ((i = 0; i < 50; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   if kill -0 "$pid" 2>/dev/null; then
-    echo "$name did not stop in 15 s; killing it" >&2
+    echo "$name did not stop in 5 s; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   fi
