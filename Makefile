@@ -178,4 +178,4 @@ soak: build
 	WARDEN_SOAK_DURATION=$(DURATION) WARDEN_SOAK_OUT=$(abspath $(OUT)) $(GO) test -run TestSoak -count=1 -v -timeout 0 ./bench/soak/
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
