@@ -200,8 +200,9 @@ func TestImageRunsUnderPodman(t *testing.T) {
 	if err != nil {
 		t.Fatalf("podman run: %v\n%s", err, out)
 	}
+	bin := deploytest.Binary(t)
 	wardenCLI := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, deploytest.Binary(t), args...)
+		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(os.Environ(), "WARDEN_SOCKET="+filepath.Join(sockDir, "warden.sock"), fmt.Sprintf("WARDEN_SOCKET_OWNER=%d", image.UID))
 		b, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(b)), err
