@@ -10,15 +10,19 @@ PKGS    := ./...
 # promtool for the metrics test (see $(PROMTOOL) below).
 PROMTOOL := bin/promtool
 
-.PHONY: all build run test test-short test-go test-tls test-python test-typescript vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants
+.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants image dist
 
 all: build
 
-# The version and commit `warden version` prints (empty when this is not a
-# git checkout: the binary then says 0.1.0-dev and what go build stamped).
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
-COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := $(if $(VERSION),-X github.com/warden-dev/warden/agent.Version=$(VERSION)) $(if $(COMMIT),-X github.com/warden-dev/warden/agent.commit=$(COMMIT))
+# The version and commit `warden version` prints, stamped into every
+# binary make builds: VERSION is the latest v* tag (without the v), else
+# 0.1.0-dev; COMMIT the checkout's revision, with -dirty for a modified
+# tree (empty outside a git checkout: the binary then says what go build
+# stamped).
+GIT_VERSION := $(shell git describe --tags --match 'v*' 2>/dev/null | sed 's/^v//')
+VERSION     ?= $(or $(GIT_VERSION),0.1.0-dev)
+COMMIT      ?= $(shell git describe --always --dirty --abbrev=40 --match 'no-tag^' 2>/dev/null)
+LDFLAGS     := -X github.com/warden-dev/warden/agent.Version=$(VERSION) $(if $(COMMIT),-X github.com/warden-dev/warden/agent.commit=$(COMMIT))
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/warden
@@ -28,21 +32,44 @@ build:
 run: build
 	./$(BIN) agent --dev $(if $(SOCKET),--socket $(SOCKET))
 
-# A local cluster of 3 servers and 2 replicas on 127.0.0.11-13 and
-# 127.0.0.21-22 (default ports), state in .cluster/.
+# A local cluster of SERVERS servers and REPLICAS replicas (3 and 2) on
+# 127.0.0.11.. and 127.0.0.21.. (default ports), state in .cluster/;
+# deploy/local-cluster.sh also stops, kills and restarts one agent by name
+# (docs/operations.md).
+SERVERS  ?= 3
+REPLICAS ?= 2
 cluster: build
-	deploy/local-cluster.sh start
+	deploy/local-cluster.sh start $(SERVERS) $(REPLICAS)
 
 cluster-stop:
-	deploy/local-cluster.sh stop
+	deploy/local-cluster.sh down
+
+# Releases (docs/operations.md). VERSION (above) names the archives and
+# the image and is stamped into their static binaries.
+IMAGE       ?= bin/warden-image.tar
+IMAGE_ARCH  ?= $(shell $(GO) env GOARCH)
+DIST        ?= dist
+
+# The container image, as a tarball for docker load or podman load, built
+# from a static binary without a container engine (deploy/image).
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/linux-$(IMAGE_ARCH)/warden ./cmd/warden
+	cd deploy && $(GO) run ./cmd/warden-image -binary ../bin/linux-$(IMAGE_ARCH)/warden -version $(VERSION) -out $(abspath $(IMAGE))
+
+# DIST/warden-VERSION-linux-{amd64,arm64}.tar.gz, the Python client's
+# wheel and sdist, the TypeScript client's npm tarball, and SHA256SUMS.
+dist:
+	rm -rf $(DIST)
+	DIST=$(DIST) VERSION=$(VERSION) GO=$(GO) deploy/dist.sh archives python npm sums
 
 # Every test: the Python and TypeScript clients' suites (their scripts
 # install what they need), then the Go tests with the race detector (fuzz
 # targets run their seed corpora), among them the test in which apps of all
-# three clients contend for one lock (WARDEN_INTEROP=1 makes it required).
+# three clients contend for one lock (WARDEN_INTEROP=1 makes it required),
+# and the deployment artifacts' checks (test-deploy).
 # Every suite runs even when an earlier one failed; a line per suite at the
 # end says how each went, and make test fails if any did.
-SUITES := vet test-python test-typescript test-go test-tls nemesis
+SUITES := vet test-python test-typescript test-go test-tls test-deploy nemesis
 test:
 	@failed=0; summary=""; \
 	for s in $(SUITES); do \
@@ -82,6 +109,19 @@ $(PROMTOOL):
 # verification) on every agent's cluster port.
 test-tls:
 	WARDEN_TEST_TLS=1 $(GO) test -count=1 -p 1 -timeout 30m ./cluster/
+
+# The deployment artifacts (deploy/, a Go module of its own): the systemd
+# unit (systemd-analyze), the image (read back, and run under podman), the
+# Kubernetes manifests (strictly decoded), make dist's archives and
+# packages, and local-cluster.sh (a server SIGKILLed and restarted).
+# deploy/setup.sh installs the tools; a missing one fails the suite.
+test-deploy: image
+	deploy/setup.sh
+	$(MAKE) --no-print-directory dist DIST=bin/test-dist
+	cd deploy && $(GO) vet ./...
+	cd deploy && WARDEN_DEPLOY_REQUIRE=1 WARDEN_BIN=$(CURDIR)/bin/linux-$(IMAGE_ARCH)/warden \
+	  WARDEN_IMAGE=$(abspath $(IMAGE)) WARDEN_DIST=$(CURDIR)/bin/test-dist \
+	  $(GO) test -count=1 -p 1 -timeout 5m ./...
 
 test-python: build
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/test.sh
@@ -161,4 +201,4 @@ soak: build
 	WARDEN_SOAK_DURATION=$(DURATION) WARDEN_SOAK_OUT=$(abspath $(OUT)) $(GO) test -run TestSoak -count=1 -v -timeout 0 ./bench/soak/
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

@@ -1,76 +1,208 @@
 #!/usr/bin/env bash
-# Starts (or stops) a local Warden cluster for trying it by hand: three
-# servers and two replicas, each on its own loopback address with the
-# default ports. State lives in .cluster/ under the repository.
+# A local Warden cluster for trying things by hand, failures included:
+# servers and replicas on loopback addresses of their own with the default
+# ports, each agent started, stopped, killed or restarted by name.
 #
-#   deploy/local-cluster.sh start   # prints each agent's socket
-#   deploy/local-cluster.sh stop
+#   deploy/local-cluster.sh start [SERVERS [REPLICAS]]  # default 3 2; prints the state dir and sockets
+#   deploy/local-cluster.sh status                      # each agent, the members, the leader
+#   deploy/local-cluster.sh stop NAME                   # SIGTERM one agent (its data stays)
+#   deploy/local-cluster.sh kill NAME                   # SIGKILL one agent
+#   deploy/local-cluster.sh restart NAME                # (stop and) start one agent on its data
+#   deploy/local-cluster.sh stop-all                    # stop every agent, keep the state
+#   deploy/local-cluster.sh down                        # stop every agent, delete the state
+#
+# Servers are server1.. on NET.11.., replicas replica1.. on NET.21..; NET is
+# 127.0.0 unless WARDEN_CLUSTER_NET says otherwise. The state (data dirs,
+# sockets, logs) lives in WARDEN_CLUSTER_DIR, by default .cluster/ in the
+# repository. WARDEN_BIN picks the binary (default bin/warden).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/.cluster"
-bin="$root/bin/warden"
-servers=(127.0.0.11 127.0.0.12 127.0.0.13)
-replicas=(127.0.0.21 127.0.0.22)
+dir=${WARDEN_CLUSTER_DIR:-$root/.cluster}
+bin=${WARDEN_BIN:-$root/bin/warden}
+net=${WARDEN_CLUSTER_NET:-127.0.0}
+# How long one agent may take to answer on its socket, and the cluster to
+# have a leader, in tenths of a second.
+wait_tenths=${WARDEN_CLUSTER_WAIT:-300}
 
-start_agent() { # name ip extra-args...
-  local name=$1 ip=$2; shift 2
-  mkdir -p "$dir/$name"
-  "$bin" agent --node "$name" --bind "$ip" --http-bind "$ip" --join "${servers[0]}" \
-    --data-dir "$dir/$name/data" --socket "$dir/$name.sock" "$@" \
-    >"$dir/$name/agent.log" 2>&1 &
+starting=
+die() {
+  echo "local-cluster: $*" >&2
+  [ -z "$starting" ] || echo "local-cluster: start failed; '$0 down' stops what it started" >&2
+  exit 1
+}
+
+usage() {
+  sed -n '/^#   deploy/s/^#   //p' "$0" >&2
+  exit 2
+}
+
+# names lists the cluster's agents, servers first.
+names() { cat "$dir/names"; }
+
+known() { # name
+  [ -f "$dir/names" ] || die "no cluster in $dir (start one first)"
+  grep -qx "$1" "$dir/names" || die "no agent named $1 (agents: $(names | tr '\n' ' '))"
+}
+
+pid_of() { # name: prints the pid of a running agent, or fails
+  local f="$dir/$1/pid" pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+launch() { # name: starts the agent with the arguments it was created with
+  local name=$1 args
+  mapfile -t args <"$dir/$name/args"
+  "$bin" agent "${args[@]}" >>"$dir/$name/agent.log" 2>&1 &
   echo $! >"$dir/$name/pid"
 }
 
+create() { # name ip extra-args...: records an agent's arguments and starts it
+  local name=$1 ip=$2; shift 2
+  mkdir -p "$dir/$name"
+  local joins=() s
+  for s in $(seq 1 "$(cat "$dir/servers")"); do
+    [ "$net.$((10 + s))" = "$ip" ] || joins+=(--join "$net.$((10 + s))")
+  done
+  printf '%s\n' --node "$name" --bind "$ip" --http-bind "$ip" "${joins[@]}" \
+    --data-dir "$dir/$name/data" --socket "$dir/$name.sock" "$@" >"$dir/$name/args"
+  echo "$name" >>"$dir/names"
+  launch "$name"
+}
+
 wait_socket() { # name
-  local sock="$dir/$1.sock"
-  for _ in $(seq 1 300); do
-    "$bin" status --socket "$sock" --op-timeout 1s >/dev/null 2>&1 && return 0
+  local i
+  for ((i = 0; i < wait_tenths; i++)); do
+    "$bin" status --socket "$dir/$1.sock" --op-timeout 1s >/dev/null 2>&1 && return 0
+    pid_of "$1" >/dev/null || die "agent $1 exited; see $dir/$1/agent.log"
     sleep 0.1
   done
-  echo "agent $1 did not come up; see $dir/$1/agent.log" >&2
+  die "agent $1 did not answer on its socket; see $dir/$1/agent.log"
+}
+
+# leader prints the leader as the running agent it asks sees it, or fails.
+leader() {
+  local n out
+  for n in $(names); do
+    pid_of "$n" >/dev/null || continue
+    out=$("$bin" status --json --socket "$dir/$n.sock" --op-timeout 1s 2>/dev/null) || continue
+    out=$(sed -n 's/^ *"leader": *"\([^"]*\)".*/\1/p' <<<"$out")
+    [ -n "$out" ] && { echo "$out"; return 0; }
+  done
   return 1
 }
 
-case "${1:-start}" in
-start)
-  [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
-  if compgen -G "$dir/*/pid" >/dev/null; then
-    echo "a cluster seems to be running already (make cluster-stop first)" >&2
-    exit 1
+wait_leader() {
+  local i
+  for ((i = 0; i < wait_tenths; i++)); do
+    leader >/dev/null && return 0
+    sleep 0.1
+  done
+  die "no leader after $((wait_tenths / 10)) s; see the logs in $dir"
+}
+
+stop_one() { # name signal
+  local name=$1 sig=$2 pid i
+  pid=$(pid_of "$name") || { rm -f "$dir/$name/pid"; echo "$name is not running"; return 0; }
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "$name did not stop in 5 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   fi
+  rm -f "$dir/$name/pid"
+  echo "$name ($sig) stopped"
+}
+
+stop_all() {
+  local n
+  [ -f "$dir/names" ] || return 0
+  # Replicas first, then the servers: the last servers keep a quorum for
+  # the others' leaving.
+  for n in $(names | tac); do stop_one "$n" TERM; done
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+start)
+  servers=${1:-3} replicas=${2:-2}
+  [[ $servers =~ ^[1-9]$ ]] || die "servers: want 1 to 9, not '$servers'"
+  [[ $replicas =~ ^[0-9]+$ ]] && [ "$replicas" -le 79 ] || die "replicas: want 0 to 79, not '$replicas'"
+  [ -x "$bin" ] || die "no binary at $bin (make build)"
+  [ ! -e "$dir/names" ] || die "a cluster is already in $dir (down first)"
   mkdir -p "$dir"
-  for i in "${!servers[@]}"; do
-    start_agent "server$((i + 1))" "${servers[$i]}" --server --bootstrap-expect 3
+  echo "$servers" >"$dir/servers"
+  : >"$dir/names"
+  starting=1
+  for ((i = 1; i <= servers; i++)); do
+    create "server$i" "$net.$((10 + i))" --server --bootstrap-expect "$servers"
   done
-  for i in "${!replicas[@]}"; do
-    start_agent "replica$((i + 1))" "${replicas[$i]}"
+  for ((i = 1; i <= replicas; i++)); do
+    create "replica$i" "$net.$((20 + i))"
   done
-  names=(server1 server2 server3 replica1 replica2)
-  for n in "${names[@]}"; do wait_socket "$n"; done
+  for n in $(names); do wait_socket "$n"; done
+  wait_leader
+  starting=
+  echo "state: $dir"
   "$bin" members --socket "$dir/server1.sock"
   echo
-  for n in "${names[@]}"; do echo "$n: WARDEN_SOCKET=$dir/$n.sock"; done
+  for n in $(names); do echo "$n: WARDEN_SOCKET=$dir/$n.sock"; done
   echo
-  echo "try: WARDEN_SOCKET=$dir/replica1.sock $bin lock /demo -- echo held"
+  echo "try: WARDEN_SOCKET=$dir/$(names | tail -1).sock $bin lock /demo -- echo held"
   ;;
-stop)
-  for p in "$dir"/*/pid; do
-    [ -f "$p" ] || continue
-    kill "$(cat "$p")" 2>/dev/null || true
+status)
+  [ -f "$dir/names" ] || die "no cluster in $dir"
+  echo "state: $dir"
+  any=
+  for n in $(names); do
+    if pid=$(pid_of "$n"); then
+      printf '%-10s %-14s running (pid %s)\n' "$n" "$(sed -n '4p' "$dir/$n/args")" "$pid"
+      any=${any:-$n}
+    else
+      printf '%-10s %-14s stopped\n' "$n" "$(sed -n '4p' "$dir/$n/args")"
+    fi
   done
-  for p in "$dir"/*/pid; do
-    [ -f "$p" ] || continue
-    pid=$(cat "$p")
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$p"
-  done
-  rm -rf "$dir"
-  echo "cluster stopped"
+  [ -n "$any" ] || exit 0
+  echo
+  "$bin" members --socket "$dir/$any.sock" --op-timeout 5s || true
+  echo
+  if l=$(leader); then echo "leader: $l"; else echo "leader: none"; exit 1; fi
+  ;;
+stop | kill)
+  if [ "$cmd" = stop ] && [ $# -eq 0 ]; then
+    # Bare `stop`, as before: the whole cluster, state included.
+    exec "$0" down
+  fi
+  [ $# -eq 1 ] || usage
+  known "$1"
+  if [ "$cmd" = kill ]; then stop_one "$1" KILL; else stop_one "$1" TERM; fi
+  ;;
+restart)
+  [ $# -eq 1 ] || usage
+  known "$1"
+  stop_one "$1" TERM >/dev/null
+  launch "$1"
+  wait_socket "$1"
+  echo "$1 restarted (pid $(cat "$dir/$1/pid"))"
+  ;;
+stop-all)
+  stop_all
+  ;;
+down)
+  stop_all
+  # Nothing but a cluster's own directory is deleted.
+  if [ -f "$dir/names" ]; then rm -rf "$dir"; fi
+  echo "cluster down"
   ;;
 *)
-  echo "usage: $0 start|stop" >&2
-  exit 2
+  usage
   ;;
 esac
