@@ -116,6 +116,9 @@ func init() {
 }
 
 func runOperator(args []string) error {
+	if helpAsked(args) {
+		return printVerbUsage("operator")
+	}
 	if len(args) == 0 {
 		return usagef("missing subcommand: remove-peer")
 	}

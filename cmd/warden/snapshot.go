@@ -24,6 +24,9 @@ func init() {
 }
 
 func runSnapshot(args []string) error {
+	if helpAsked(args) {
+		return printVerbUsage("snapshot")
+	}
 	if len(args) == 0 {
 		return usagef("missing subcommand: save, inspect or restore")
 	}
