@@ -3,6 +3,7 @@ package agent
 import (
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	gometrics "github.com/hashicorp/go-metrics/compat"
@@ -34,9 +35,12 @@ func raftCollector() (prometheus.Collector, error) {
 	raftSink.once.Do(func() {
 		// The sink registers itself; with a registry of its own, not
 		// Prometheus' global default one. Agents register it again in
-		// theirs. Expiration 0: series never vanish between scrapes.
+		// theirs. Series not updated for 10 minutes vanish (those of a
+		// peer removed from the cluster, say); Raft's regular ones are
+		// updated far more often.
 		sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{
 			Name: "warden_raft_library_sink", Registerer: prometheus.NewRegistry(),
+			Expiration: 10 * time.Minute,
 		})
 		if err != nil {
 			raftSink.err = err

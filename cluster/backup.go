@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,6 +34,11 @@ var (
 // restoreTimeout bounds the leader's part of a restore once the whole
 // file is there: verifying it and Raft installing it.
 const restoreTimeout = 2 * time.Minute
+
+// restoreIndexGap is how far above the cluster's last Raft index a
+// restore lands (see restoreFile): zxids jump by about this much at a
+// restore.
+const restoreIndexGap = 1 << 20
 
 // MaxRestoreChunk bounds one chunk of a restore upload.
 const MaxRestoreChunk = 4 << 20
@@ -63,11 +69,13 @@ type RestoreChunk struct {
 // the cluster went on from (above the zxid).
 type RestoreResult struct {
 	Done  bool   `msgpack:"done"` // the upload was final and is restored
-	Zxid  uint64 `msgpack:"zxid"`
+	Zxid  uint64 `msgpack:"zxid"` // the snapshot's
 	Nodes uint64 `msgpack:"nodes"`
 	// Sessions are the snapshot's sessions the restore ended.
-	Sessions int    `msgpack:"sessions"`
-	Index    uint64 `msgpack:"index"`
+	Sessions int `msgpack:"sessions"`
+	// Index is where the restore landed: the restored tree's index, the
+	// zxid every later write is above.
+	Index uint64 `msgpack:"index"`
 }
 
 // Restore sends one chunk of a restore upload to the leader.
@@ -152,7 +160,8 @@ func (n *Node) restoreFile(ctx context.Context, f *os.File, force bool) (*Restor
 	}
 	// Verify before Raft sees it: Raft panics on a snapshot its FSM
 	// cannot restore.
-	if _, err := fsm.VerifyBackup(f); err != nil {
+	h, err := fsm.VerifyBackup(f)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if !force {
@@ -167,8 +176,17 @@ func (n *Node) restoreFile(ctx context.Context, f *os.File, force bool) (*Restor
 	if _, err := f.Seek(fsm.BackupHeaderSize, io.SeekStart); err != nil {
 		return nil, err
 	}
+	// Where the restore lands. Raft stores a user snapshot at
+	// max(meta.Index, its last index) + 1; the tree must carry that index
+	// too, or this cluster's zxids would go back (its agents hold trees up
+	// to the last index, and subscriptions resuming from a zxid above the
+	// tree's would miss the restore). The tree is encoded before Raft
+	// runs the restore, so meta.Index is set restoreIndexGap above the
+	// last index: the restore lands exactly at meta.Index+1 unless that
+	// many entries are appended meanwhile.
+	at := max(h.Zxid, n.raft.LastIndex()) + restoreIndexGap
 	// The snapshot's sessions end here, as expired: see fsm.ForRestore.
-	b, ended, err := fsm.ForRestore(f, now(), n.cfg.LockDelay.Milliseconds())
+	b, ended, err := fsm.ForRestore(f, at+1, now(), n.cfg.LockDelay.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -190,13 +208,18 @@ func (n *Node) restoreFile(ctx context.Context, f *os.File, force bool) (*Restor
 	if _, err := data.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: b.Zxid, Size: size}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: at, Size: size}
 	if err := n.raft.Restore(meta, data, restoreTimeout); err != nil {
 		return nil, translate(err)
 	}
-	index := n.raft.LastIndex()
-	n.cfg.Logger.Info("restored a snapshot", "zxid", b.Zxid, "nodes", b.Nodes, "sessions_ended", ended, "raft_index", index)
-	return &RestoreResult{Done: true, Zxid: b.Zxid, Nodes: b.Nodes, Sessions: ended, Index: index}, nil
+	if si, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64); si > b.Zxid {
+		// More than restoreIndexGap entries were appended while the tree
+		// was encoded (or Raft snapshotted since): the tree's index may
+		// be below entries the agents had applied.
+		n.cfg.Logger.Error("the restored tree's index is below Raft's snapshot index", "tree", b.Zxid, "raft_snapshot", si)
+	}
+	n.cfg.Logger.Info("restored a snapshot", "zxid", h.Zxid, "nodes", b.Nodes, "sessions_ended", ended, "index", b.Zxid)
+	return &RestoreResult{Done: true, Zxid: h.Zxid, Nodes: b.Nodes, Sessions: ended, Index: b.Zxid}, nil
 }
 
 // restoreRPC answers rpcRestore on the leader.

@@ -76,9 +76,9 @@ http_tls_verify_client = false
 # Which local users and groups may read, write or administer which paths.
 # access_policy = "/etc/warden/access.policy"
 
-# Start on a damaged raft.db, accepting the loss of writes after the last
-# snapshot. A one-off: never leave it on (it has no WARDEN_ variable).
-recover = false
+# (--recover, to start on a damaged raft.db accepting the loss of the
+# writes after the last snapshot, is a one-off for the command line: it
+# has no key here and no WARDEN_ variable, so it cannot stay on.)
 
 # --- Limits ----------------------------------------------------------------
 

@@ -148,20 +148,30 @@ func (f *FSM) Backup() *Backup {
 func (b *Backup) Encode(w io.Writer) error { return b.st.writeTo(w) }
 
 // ForRestore reads a backup's data (as Encode writes it) for a restore into
-// a cluster, and ends every session it holds as an expiry would, at the
-// snapshot's zxid: their ephemeral nodes are deleted (their parents'
-// cversion and pzxid move to that zxid), their cached results dropped, and
+// a cluster whose Raft snapshot will sit at index, and ends every session
+// it holds as an expiry would, at that index: their ephemeral nodes are
+// deleted (their parents' cversion and pzxid move to it), their cached
+// results dropped, and
 // the locks they held are held back for lockDelayMs from now (the
 // proposer's clock, now). Those sessions belong to agents of the cluster
 // the snapshot was taken from: none of them keeps them alive in the new
 // one, and a session of the new cluster with the same id must not take
 // them over. It returns the tree to restore and the sessions it ended.
-func ForRestore(r io.Reader, now, lockDelayMs int64) (*Backup, int, error) {
+//
+// The tree's index becomes index, not the snapshot's zxid: the cluster's
+// zxids must never go back, and its agents hold trees at indexes up to
+// the Raft index the restore lands at. index must be at least the
+// snapshot's zxid.
+func ForRestore(r io.Reader, index uint64, now, lockDelayMs int64) (*Backup, int, error) {
 	st, err := readState(r)
 	if err != nil {
 		return nil, 0, err
 	}
-	c := &change{st: st, zxid: st.index, time: now}
+	if index < st.index {
+		return nil, 0, fmt.Errorf("restore index %d is below the snapshot's zxid %d", index, st.index)
+	}
+	st.index = index
+	c := &change{st: st, zxid: index, time: now}
 	var ids []uint64
 	st.sessions.Ascend(func(it sessionItem) bool {
 		ids = append(ids, it.id)

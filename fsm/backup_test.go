@@ -24,12 +24,20 @@ func TestForRestoreEndsSessions(t *testing.T) {
 	if bk.Nodes != 3 {
 		t.Fatalf("backup has %d nodes, want 3", bk.Nodes)
 	}
-	b, ended, err := ForRestore(&buf, 10, 0)
+	data := buf.Bytes()
+	if _, _, err := ForRestore(bytes.NewReader(data), bk.Zxid-1, 10, 0); err == nil {
+		t.Fatal("ForRestore at an index below the snapshot's zxid: no error")
+	}
+	// The restore lands above the snapshot's zxid (the cluster's own
+	// index was higher): the tree takes that index, and the sessions
+	// end there.
+	at := bk.Zxid + 100
+	b, ended, err := ForRestore(bytes.NewReader(data), at, 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ended != 1 || b.Nodes != 2 || b.Zxid != bk.Zxid {
-		t.Fatalf("ForRestore: %d sessions ended, %d nodes, zxid %d; want 1, 2, %d", ended, b.Nodes, b.Zxid, bk.Zxid)
+	if ended != 1 || b.Nodes != 2 || b.Zxid != at {
+		t.Fatalf("ForRestore: %d sessions ended, %d nodes, zxid %d; want 1, 2, %d", ended, b.Nodes, b.Zxid, at)
 	}
 	var out bytes.Buffer
 	if err := b.Encode(&out); err != nil {
@@ -45,9 +53,12 @@ func TestForRestoreEndsSessions(t *testing.T) {
 	if _, _, _, err := g.Get("/p/e", false); err == nil {
 		t.Errorf("the ended session's ephemeral node survived")
 	}
-	data, st, _, err := g.Get("/p", false)
-	if err != nil || string(data) != "keep" || st.NumChildren != 0 || st.Pzxid != bk.Zxid {
-		t.Errorf("/p after restore: %q %+v %v; want no children, pzxid %d", data, st, err, bk.Zxid)
+	pdata, st, _, err := g.Get("/p", false)
+	if err != nil || string(pdata) != "keep" || st.NumChildren != 0 || st.Pzxid != at {
+		t.Errorf("/p after restore: %q %+v %v; want no children, pzxid %d", pdata, st, err, at)
+	}
+	if g.Index() != at {
+		t.Errorf("index after restore %d, want %d", g.Index(), at)
 	}
 }
 

@@ -20,13 +20,13 @@ import (
 // has both at once.
 
 // notSettings are the agent's flags that say what to do rather than how
-// to run: no key, no variable.
-var notSettings = map[string]bool{"config": true, "validate": true}
+// to run: no key, no variable. --recover is one: it accepts losing
+// writes, once, and must not stay on in a file or an environment that
+// outlives the one start it was meant for.
+var notSettings = map[string]bool{"config": true, "validate": true, "recover": true}
 
-// noEnv are settings without a variable: --recover accepts losing writes,
-// once, and must not stay on in an environment that outlives the one
-// start it was meant for.
-var noEnv = map[string]bool{"recover": true}
+// noEnv are settings without a variable.
+var noEnv = map[string]bool{}
 
 // settingKey is a flag's key in the config file.
 func settingKey(flagName string) string { return strings.ReplaceAll(flagName, "-", "_") }

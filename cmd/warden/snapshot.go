@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -61,8 +62,14 @@ func runSnapshotSave(args []string) error {
 }
 
 func saveSnapshot(ctx context.Context, cl *warden.Client, path string) (h fsm.BackupHeader, err error) {
+	// A new file of the user's own, readable by nobody else (the tree's
+	// data is in it): a stale FILE.part, whatever its mode, or a link
+	// there, is replaced rather than written through.
 	part := path + ".part"
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err := os.Remove(part); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return h, err
+	}
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return h, err
 	}
@@ -174,7 +181,7 @@ func runSnapshotRestore(args []string) error {
 		}
 		return err
 	}
-	fmt.Printf("restored %s: zxid %d, %d znodes (sha256 %x); %d sessions of the snapshot ended; the cluster goes on from Raft index %d\n",
+	fmt.Printf("restored %s: zxid %d, %d znodes (sha256 %x); %d sessions of the snapshot ended; later writes get zxids above %d\n",
 		path, res.Zxid, res.Nodes, h.SHA256[:8], res.SessionsEnded, res.Index)
 	return nil
 }

@@ -284,22 +284,45 @@ func TestSnapshotSaveUnderLoadRestore(t *testing.T) {
 	if _, _, err := c.Get(ctx, "/after-restore"); err != nil {
 		t.Fatalf("the refused restore changed the tree: %v", err)
 	}
+	reached, err := c.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r = wardenAt(t, dst.Servers[1], "snapshot", "restore", "--force", file)
 	if r.code != 0 {
 		t.Fatalf("snapshot restore --force: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	ro := dialAt(t, dst.Servers[1], true)
-	if _, err := ro.Sync(ctx); err != nil {
+	// The cluster's zxids go on above where they were, although the
+	// snapshot's zxid is below them: on every server, a sync after the
+	// restore reaches past the index before it, and the tree there is
+	// the snapshot's.
+	for _, p := range dst.Servers {
+		ro := dialAt(t, p, true)
+		after, err := ro.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after <= reached {
+			t.Errorf("%s: sync after the forced restore at zxid %d; the cluster was at %d before it", p.Name, after, reached)
+		}
+		if _, _, err := ro.Get(ctx, "/after-restore"); err == nil {
+			t.Errorf("%s: /after-restore survived a forced restore of a snapshot without it", p.Name)
+		}
+	}
+	// The restore ended c's session, as every session of the cluster.
+	c = dialAt(t, dst.Servers[0], false)
+	res, err = c.Multi(ctx, warden.CreateOp("/after-force", []byte("x"), warden.Persistent))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ro.Get(ctx, "/after-restore"); err == nil {
-		t.Errorf("/after-restore survived a forced restore of a snapshot without it")
+	if res[0].Stat.Czxid <= reached {
+		t.Errorf("a create after the forced restore got zxid %d, not above the %d the cluster had reached", res[0].Stat.Czxid, reached)
 	}
 }
 
 // TestSnapshotInspectAndBadFiles: inspect prints a snapshot's zxid, nodes
 // and size, offline; a corrupted or truncated file is refused by inspect
-// and by restore (before anything reaches the cluster); a save that fails
+// and by restore (reached anything reaches the cluster); a save that fails
 // leaves no file.
 func TestSnapshotInspectAndBadFiles(t *testing.T) {
 	e := startAgent(t)
