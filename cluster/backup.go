@@ -106,12 +106,19 @@ func (n *Node) Restore(ctx context.Context, c *RestoreChunk) (*RestoreResult, er
 	return &res, nil
 }
 
+// restoreIdle is how long the leader keeps a restore upload that gets no
+// chunk (its sender gave up, or this node lost the leadership meanwhile)
+// before it drops it and its file.
+const restoreIdle = 2 * time.Minute
+
 // restores is the leader's one restore upload in progress.
 type restores struct {
 	mu     sync.Mutex
 	upload string
 	f      *os.File
 	size   uint64
+	limit  uint64      // the file's size, as its header says (0: header not yet seen)
+	idle   *time.Timer // drops the upload after restoreIdle without a chunk
 }
 
 // chunk takes one chunk; with the final one it restores the file.
@@ -125,9 +132,33 @@ func (r *restores) chunk(ctx context.Context, n *Node, c *RestoreChunk) (*Restor
 			return nil, err
 		}
 		r.upload, r.f, r.size = c.Upload, f, 0
+		upload := c.Upload
+		r.idle = time.AfterFunc(restoreIdle, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.upload == upload {
+				n.cfg.Logger.Warn("dropped a restore upload that got no chunk for a while", "upload", upload, "idle", restoreIdle.String())
+				r.drop()
+			}
+		})
 	}
 	if r.f == nil || r.upload != c.Upload || r.size != c.Offset {
 		return nil, fmt.Errorf("%w: restore upload %q at offset %d is not the one this leader is taking (start again)", ErrRefused, c.Upload, c.Offset)
+	}
+	r.idle.Reset(restoreIdle)
+	if r.limit == 0 && r.size+uint64(len(c.Data)) >= fsm.BackupHeaderSize {
+		// The header names the data's length: nothing past it is taken,
+		// so an upload cannot fill the leader's disk.
+		h, err := fsm.ReadBackupHeader(io.MultiReader(io.NewSectionReader(r.f, 0, int64(r.size)), bytes.NewReader(c.Data)))
+		if err != nil {
+			r.drop()
+			return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
+		r.limit = fsm.BackupHeaderSize + h.Length
+	}
+	if r.limit != 0 && r.size+uint64(len(c.Data)) > r.limit {
+		r.drop()
+		return nil, fmt.Errorf("%w: the restore upload is longer than the %d bytes its header declares", ErrBadRequest, r.limit)
 	}
 	if _, err := r.f.Write(c.Data); err != nil {
 		r.drop()
@@ -143,11 +174,14 @@ func (r *restores) chunk(ctx context.Context, n *Node, c *RestoreChunk) (*Restor
 
 // drop abandons the upload in progress, if any.
 func (r *restores) drop() {
+	if r.idle != nil {
+		r.idle.Stop()
+	}
 	if r.f != nil {
 		r.f.Close()
 		os.Remove(r.f.Name())
 	}
-	r.upload, r.f, r.size = "", nil, 0
+	r.upload, r.f, r.size, r.limit, r.idle = "", nil, 0, 0, nil
 }
 
 // restoreFile verifies the backup file f and, on the leader, makes it the

@@ -351,7 +351,8 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 // authorize holds a caller whose certificate names it (peer, with hostname
 // verification) to acting as itself: it may renew only its own sessions,
 // announce only its own leave, open or take up sessions only in its own
-// name, and write as or close only sessions it owns. Without hostname
+// name, and write as or close only sessions it owns; operator requests
+// (restore, peer removal) come only from servers. Without hostname
 // verification (peer "") a member may act for any other.
 func (n *Node) authorize(req *rpcRequest, peer string) error {
 	if peer == "" {
@@ -368,6 +369,13 @@ func (n *Node) authorize(req *rpcRequest, peer string) error {
 		if err := msgpack.Unmarshal(req.Body, &name); err == nil && name != peer {
 			return fmt.Errorf("%w: agent %s may not announce the leave of %s", ErrRefused, peer, name)
 		}
+	case rpcRestore, rpcRemovePeer:
+		// Operator requests change the whole cluster: only a server (a
+		// voter) may relay them, so a replica's certificate, which every
+		// host of apps has, cannot wipe the tree or remove a peer.
+		if !n.isVoter(peer) {
+			return fmt.Errorf("%w: agent %s is not a server; run %s on a server's agent", ErrRefused, peer, req.Method)
+		}
 	case rpcApply:
 		a, err := fsm.ActorOf(req.Body)
 		if err != nil {
@@ -383,6 +391,20 @@ func (n *Node) authorize(req *rpcRequest, peer string) error {
 		}
 	}
 	return nil
+}
+
+// isVoter reports whether name is a voter in the Raft configuration.
+func (n *Node) isVoter(name string) bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == name {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
 }
 
 // rpcConn is a pooled connection to one agent.

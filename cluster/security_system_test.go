@@ -304,6 +304,15 @@ func TestTLSAgentsActOnlyAsThemselves(t *testing.T) {
 	if answer, err := in.rpc(addr, "apply", ctl); err != nil || answer != "" {
 		t.Fatalf("a sessionless write by a certified agent: %q, %v", answer, err)
 	}
+	// Operator requests, which replace the tree or drop a server, are
+	// taken only from servers: a certified agent that is not a voter is
+	// refused before its request is read.
+	for _, method := range []string{"restore", "remove_peer"} {
+		body, _ := msgpack.Marshal(map[string]any{"upload": "x", "data": []byte("x"), "final": true, "force": true})
+		if answer, err := in.rpc(addr, method, body); err != nil || !strings.Contains(answer, "is not a server") {
+			t.Errorf("%s by a certified agent that is not a server: answer %q, %v; want a refusal", method, answer, err)
+		}
+	}
 	checkUnharmed(t, c, v, leader, before)
 }
 

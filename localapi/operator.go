@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/warden-dev/warden/fsm"
 	"github.com/warden-dev/warden/localapi/wire"
@@ -63,18 +64,29 @@ func operatorError(err error) *wire.Error {
 	return toWire(err)
 }
 
+// saveIdle is how long a snapshot_save waits for the app to ask for its
+// next chunk before it lets the tree's version go.
+const saveIdle = 2 * time.Minute
+
 // saving is a snapshot_save in progress on a connection: the tree's data
-// comes out of a pipe its encoder writes.
+// comes out of a pipe its encoder writes. The encoder holds the tree's
+// version until it has written it or the pipe is closed: when the save is
+// done, when a new one starts, when the connection ends, or after saveIdle
+// without a request for the next chunk.
 type saving struct {
-	mu     sync.Mutex
-	b      *fsm.Backup
-	r      *io.PipeReader
-	offset uint64
-	sum    hash.Hash
-	done   bool
+	mu          sync.Mutex
+	zxid, nodes uint64
+	r           *io.PipeReader
+	idle        *time.Timer
+	offset      uint64
+	sum         hash.Hash
+	done        bool
 }
 
-func (s *saving) close() { s.r.Close() }
+func (s *saving) close() {
+	s.idle.Stop()
+	s.r.Close()
+}
 
 func snapshotSave(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
 	ob, werr := c.operator(req.Op)
@@ -90,7 +102,8 @@ func snapshotSave(c *conn, ctx context.Context, req *wire.Request) (any, *wire.E
 			return nil, operatorError(err)
 		}
 		pr, pw := io.Pipe()
-		s = &saving{b: b, r: pr, sum: sha256.New()}
+		s = &saving{zxid: b.Zxid, nodes: b.Nodes, r: pr, sum: sha256.New()}
+		s.idle = time.AfterFunc(saveIdle, func() { pr.CloseWithError(errors.New("no request for the next chunk within " + saveIdle.String())) })
 		// The encoder ends when the data is written, or when the reader
 		// is closed (by a new save or by the connection's end).
 		go func() { pw.CloseWithError(b.Encode(pw)) }()
@@ -110,17 +123,20 @@ func snapshotSave(c *conn, ctx context.Context, req *wire.Request) (any, *wire.E
 	if s.done || req.Offset != s.offset {
 		return nil, wire.Errorf(wire.CodeBadArguments, fmt.Sprintf("snapshot_save at offset %d, but the save in progress is at %d", req.Offset, s.offset))
 	}
+	s.idle.Reset(saveIdle)
 	buf := make([]byte, wire.MaxSnapshotChunk)
 	n, err := io.ReadFull(s.r, buf)
-	out := &wire.SnapshotChunk{Zxid: s.b.Zxid, Nodes: s.b.Nodes, Offset: s.offset, Data: buf[:n]}
+	out := &wire.SnapshotChunk{Zxid: s.zxid, Nodes: s.nodes, Offset: s.offset, Data: buf[:n]}
 	s.sum.Write(buf[:n])
 	s.offset += uint64(n)
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		s.done = true
+		s.idle.Stop()
 		out.Done, out.Size, out.SHA256 = true, s.offset, s.sum.Sum(nil)
 	case err != nil:
 		s.done = true
+		s.close()
 		return nil, wire.Errorf(wire.CodeInternal, "encode snapshot: "+err.Error())
 	}
 	return out, nil
