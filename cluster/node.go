@@ -40,6 +40,11 @@ type Node struct {
 	serfCh    chan serf.Event
 	rpcAddr   string // this agent's advertised Raft and RPC address
 
+	// refuse, when a test sets it before Open, makes the cluster port
+	// (without TLS) refuse the addresses it holds for, as it refuses
+	// those of agents that are not members.
+	refuse func(net.IP) bool
+
 	leaderCh    chan bool // raft's NotifyCh
 	expiry      *expirer
 	reconcileCh chan struct{}
@@ -218,9 +223,9 @@ func (n *Node) closeStores() {
 }
 
 // WaitReady waits until this node knows a leader and has applied every
-// entry committed before the call. While it waits on a node that cannot
-// get a leader by itself (see noLeaderHint), it says what to add, at
-// once and every NoLeaderWarnInterval.
+// entry committed before the call (see catchUp). While it waits on a node
+// that cannot get a leader by itself (see noLeaderHint), it says what to
+// add, at once and every NoLeaderWarnInterval.
 func (n *Node) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
@@ -236,9 +241,9 @@ func (n *Node) WaitReady(ctx context.Context) error {
 		if addr, _ := n.raft.LeaderWithID(); addr != "" {
 			// Caught up: everything committed before now is applied here,
 			// so the tree this agent serves (and its orphan sessions) is
-			// current.
+			// current, and the leader's entries reach this agent.
 			sctx, cancel := context.WithTimeout(ctx, time.Second)
-			_, err := n.Sync(sctx)
+			err := n.catchUp(sctx)
 			cancel()
 			if err == nil {
 				return nil
@@ -552,6 +557,9 @@ func (n *Node) ReloadTLS() error {
 // (The Raft configuration admits the leader and the other servers to an
 // agent that restarted, before its Serf has found them again.)
 func (n *Node) isMemberIP(ip net.IP) bool {
+	if n.refuse != nil && n.refuse(ip) {
+		return false
+	}
 	if ip.Equal(net.ParseIP(n.cfg.BindAddr)) {
 		return true
 	}

@@ -30,6 +30,7 @@ const (
 	rpcApply     = "apply"     // Body: a log entry; answer: *fsm.Result
 	rpcKeepalive = "keepalive" // Body: keepaliveRequest; answer: keepaliveResponse
 	rpcBarrier   = "barrier"   // answer: the leader's applied index (uint64)
+	rpcCatchUp   = "catch_up"  // answer: catchUpResponse (see Node.catchUp)
 	rpcLeave     = "leave"     // Body: the leaving agent's name; it is removed from Raft
 	// Body: RestoreChunk; answer: RestoreResult.
 	rpcRestore = "restore"
@@ -171,6 +172,13 @@ type keepaliveRequest struct {
 
 type keepaliveResponse struct {
 	Unknown []uint64 `msgpack:"unknown"` // sessions the leader no longer has
+}
+
+// catchUpResponse answers rpcCatchUp: a barrier the leader committed for
+// the call, and its applied zxid once it had.
+type catchUpResponse struct {
+	Index uint64 `msgpack:"index"` // the barrier's Raft index
+	Zxid  uint64 `msgpack:"zxid"`  // the leader's applied index (as rpcBarrier answers)
 }
 
 // RPC messages are framed: a 4-byte big-endian length, then the msgpack
@@ -334,6 +342,18 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 	case rpcBarrier:
 		if err = await(ctx, n.raft.Barrier(n.cfg.ApplyTimeout)); err == nil {
 			body = n.fsm.Index()
+		}
+	case rpcCatchUp:
+		f := n.raft.Barrier(n.cfg.ApplyTimeout)
+		if err = await(ctx, f); err == nil {
+			r := &catchUpResponse{Zxid: n.fsm.Index()}
+			if i, ok := f.(raft.IndexFuture); ok {
+				r.Index = i.Index()
+			}
+			body = r
+			// The caller waits to apply the barrier: send it the commit
+			// index now, not after the commit timeout.
+			n.nudgeFollowers()
 		}
 	default:
 		err = fmt.Errorf("%w: unknown rpc method %q", ErrBadRequest, req.Method)

@@ -56,16 +56,34 @@ func (n *Node) OpenSession(ctx context.Context, o SessionOptions) (fsm.Session, 
 		}
 		s.Secret = secretHash(secret)
 	}
+	entry, err := fsm.Encode(fsm.CmdOpenSession, &fsm.OpenSession{Time: now(), Session: s})
+	if err != nil {
+		return fsm.Session{}, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
 	sent := time.Now()
-	res, err := n.apply(ctx, fsm.CmdOpenSession, &fsm.OpenSession{Time: now(), Session: s})
+	res, err := n.propose(ctx, entry)
 	if err != nil {
 		return fsm.Session{}, err
 	}
 	if err := res.Error(); err != nil {
 		return fsm.Session{}, err
 	}
+	// The session's clock runs at the leader from the moment it applied
+	// the open: keep it alive from then on, not only once this replica
+	// has applied the open too (as apply would wait for), or a replica
+	// the leader's entries reach late lets a short session expire before
+	// its app has it.
+	n.local.add(res.Session, timeout, 1, sent, o.OnState)
+	if err := n.fsm.WaitIndex(ctx, res.Zxid); err != nil {
+		n.local.remove(res.Session) // left to expire, as if its app had gone
+		return fsm.Session{}, translate(err)
+	}
 	s.ID, s.Secret = res.Session, secret
-	n.local.add(s.ID, timeout, 1, sent, o.OnState)
 	return s, nil
 }
 

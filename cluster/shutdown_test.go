@@ -116,6 +116,12 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 // timings, closed when the test ends.
 func startTestNode(t *testing.T, name string, tune func(*Config)) *Node {
 	t.Helper()
+	return openTestNode(t, newTestNode(t, name, tune))
+}
+
+// newTestNode allocates what startTestNode opens.
+func newTestNode(t *testing.T, name string, tune func(*Config)) *Node {
+	t.Helper()
 	c := DefaultConfig()
 	c.NodeName, c.DataDir = name, t.TempDir()
 	c.RPCPort, c.SerfPort = 0, 0
@@ -131,6 +137,12 @@ func startTestNode(t *testing.T, name string, tune func(*Config)) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// openTestNode opens n, to be closed when the test ends.
+func openTestNode(t *testing.T, n *Node) *Node {
+	t.Helper()
 	if err := n.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -103,15 +103,7 @@ type Client struct {
 // *SocketOwnerError (errors.Is ErrSocketOwner), a socket that belongs to
 // a user other than the expected one, before connecting to it.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	c := &Client{
-		opts: opts, socket: SocketPath(opts.Socket),
-		streams: make(map[*stream]struct{}),
-		held:    make(map[string]struct{}),
-		orphans: make(map[string]*wire.Request),
-		changed: make(chan struct{}),
-		done:    make(chan struct{}),
-	}
-	c.ctx, c.stop = context.WithCancel(context.Background())
+	c := newClient(opts)
 	req := &wire.Request{
 		Op: wire.OpHello, Protocol: wire.ProtocolVersion,
 		SessionTimeoutMs: opts.SessionTimeout.Milliseconds(), Client: opts.Name,
@@ -125,17 +117,48 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		c.end(ErrClosed)
 		return nil, err
 	}
+	if err := c.take(cn, hello); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newClient(opts Options) *Client {
+	c := &Client{
+		opts: opts, socket: SocketPath(opts.Socket),
+		streams: make(map[*stream]struct{}),
+		held:    make(map[string]struct{}),
+		orphans: make(map[string]*wire.Request),
+		changed: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	return c
+}
+
+// take makes cn, whose hello succeeded, the client's connection. If cn
+// has ended already, it ends the client and says why.
+func (c *Client) take(cn *conn, hello *wire.HelloResult) error {
 	c.session, c.secret = hello.SessionID, hello.Secret
 	c.timeout = time.Duration(hello.SessionTimeoutMs) * time.Millisecond
 	if !c.install(cn, hello) {
 		err := cn.endErr()
+		c.mu.Lock()
+		if cn.lost {
+			// The agent answered the hello, then reported the session
+			// lost and closed the connection (a session that expired at
+			// the leader before its opening reached the agent): say so,
+			// as the client would have had it taken cn first.
+			err = fmt.Errorf("%w: the agent reported it lost as it was opened", ErrSessionLost)
+		}
+		c.mu.Unlock()
 		c.end(err)
-		return nil, err
+		return err
 	}
-	if opts.Heartbeat {
+	if c.opts.Heartbeat {
 		go c.heartbeat()
 	}
-	return c, nil
+	return nil
 }
 
 // ResumeToken returns what Options.Resume needs to take this session up
