@@ -99,6 +99,17 @@ func TestKeyringRotation(t *testing.T) {
 	k1, k2 := keygen(t), keygen(t)
 	c := agenttest.StartClusterWith(t, agenttest.ClusterOptions{Servers: 3, Args: []string{"--encrypt", k1}})
 	s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
+	// A keyring request reaches the agents its agent knows through Serf:
+	// wait until each knows every other (a cluster is up as soon as Raft
+	// has its servers, which can be before gossip has told every agent of
+	// every other).
+	for _, p := range c.Servers {
+		for _, q := range c.Servers {
+			agenttest.Eventually(t, 30*time.Second, p.Name+" to see "+q.Name+" alive", func() bool {
+				return memberStatus(t, p, q.Name) == "alive"
+			})
+		}
+	}
 
 	if got := listedKeys(t, wardenAt(t, s1, "keyring", "--list")); len(got) != 1 || got[k1] != "3/3 3" {
 		t.Fatalf("before the rotation: keys %v; want only K1 on 3 of 3, primary on 3", got)
