@@ -148,8 +148,15 @@ func dial(ctx context.Context, sock string, r *recorder, name string) *warden.Cl
 }
 
 // stopped tells an error caused by the end of the run from a real one.
+// Past the run's deadline every error is the end's: a dial or a read
+// takes its deadline from the run's context and can fail on it before
+// the context's own timer has marked the context done.
 func stopped(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, context.Canceled)
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // timed runs op and records it under kind, or records its error.
