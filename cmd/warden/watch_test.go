@@ -214,3 +214,32 @@ func TestWatchCLIRecursiveAndChildren(t *testing.T) {
 		map[string]any{"type": "deleted", "path": "/t/b", "version": 0.0},
 	)
 }
+
+// TestWatchFromBeyondCurrent: watch --from a zxid past the current one
+// fails at once (exit 1), naming the current zxid, instead of hanging.
+func TestWatchFromBeyondCurrent(t *testing.T) {
+	e := startAgent(t)
+	c := e.dial()
+	ctx := testCtx(t, 30*time.Second)
+	if _, err := c.Create(ctx, "/w", nil, warden.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := c.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.start("watch", "--from", strconv.FormatUint(cur+1_000_000, 10), "/w")
+	if code := b.wait(t, 20*time.Second); code != 1 {
+		t.Fatalf("warden watch --from beyond: exit %d, stderr %s", code, b.errb)
+	}
+	// The current zxid, as the agent tells it: at least cur (a write may
+	// have come since).
+	_, after, _ := strings.Cut(b.errb.String(), "current zxid ")
+	named, err := strconv.ParseUint(strings.TrimRight(after[:strings.IndexAny(after+":", ": ")], ":"), 10, 64)
+	if err != nil || named < cur || named >= cur+1_000_000 {
+		t.Fatalf("stderr %q does not name the current zxid (%d or a little more)", b.errb, cur)
+	}
+	if b.out.String() != "" {
+		t.Fatalf("printed %q", b.out)
+	}
+}
