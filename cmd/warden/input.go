@@ -19,8 +19,9 @@ import (
 //	-         standard input, to its end
 //	@FILE     the file's contents
 //	@@TEXT    the literal value @TEXT (one @ removed)
-//	(none)    standard input when it is not a terminal (a pipe, a file,
-//	          /dev/null); otherwise empty for create, an error for set
+//	(none)    standard input when it is a pipe, a socket or a file;
+//	          otherwise (a terminal, /dev/null) empty for create, an
+//	          error for set
 //
 // DATA, @FILE or @@TEXT given while standard input already holds bytes
 // (a redirected file with something left to read, a pipe with bytes
@@ -35,16 +36,17 @@ type valueSource string
 
 // nodeValue returns the value a verb's DATA argument (has reports whether
 // one was given) stands for, reading standard input or a file as it says.
-// emptyOK: with no DATA and standard input a terminal, the value is empty
-// (create); otherwise that is a usage error (set).
+// emptyOK: with no DATA and nothing piped or redirected in, the value is
+// empty (create); otherwise that is a usage error (set), so that a
+// forgotten argument cannot empty a node.
 func nodeValue(arg string, has, emptyOK bool) ([]byte, error) {
 	stdin := os.Stdin
 	switch {
-	case !has && isTerminal(stdin):
+	case !has && !isStream(stdin):
 		if emptyOK {
 			return nil, nil
 		}
-		return nil, usagef("missing DATA: give it as an argument, as - (standard input) or @FILE, or pipe it in")
+		return nil, usagef("missing DATA: give it as an argument, as - (standard input) or @FILE, or pipe it in ('' for an empty value)")
 	case !has, arg == "-":
 		return readValue(stdin, "standard input")
 	}
@@ -93,6 +95,18 @@ func checkSize(b []byte, src valueSource) ([]byte, error) {
 // tooLarge rewords the agent's too_large refusal of a value of n bytes.
 func tooLarge(err error, n int) error {
 	return fmt.Errorf("the value (%d bytes) is over the agent's limit: %w", n, err)
+}
+
+// isStream reports whether f is something a value can be piped or
+// redirected in through: a pipe, a socket or a regular file (not a
+// terminal or another device, such as /dev/null).
+func isStream(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	m := fi.Mode()
+	return m.IsRegular() || m&(os.ModeNamedPipe|os.ModeSocket) != 0
 }
 
 // isTerminal reports whether f is a terminal.

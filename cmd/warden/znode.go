@@ -25,9 +25,9 @@ func init() {
 // valueHelp is the long help of create and set.
 const valueHelp = `DATA is the value itself; - reads it from standard input, @FILE from a
 file, and @@TEXT stores @TEXT. Without DATA the value is read from
-standard input unless that is a terminal (create then stores an empty
-value). DATA given while standard input holds bytes is refused. A value
-is at most 1 MiB.
+standard input when that is a pipe or a file; otherwise create stores an
+empty value and set refuses. DATA given while standard input holds
+bytes is refused. A value is at most 1 MiB (docs/cli.md).
 `
 
 // clientFlags are the flags every client verb takes.

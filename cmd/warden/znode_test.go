@@ -159,6 +159,16 @@ func TestValueInput(t *testing.T) {
 		t.Fatalf("create /empty </dev/null: %+v", r)
 	}
 	e.wantValue("/empty", nil)
+	// set with no DATA and nothing piped in (/dev/null): a forgotten
+	// argument, refused; an empty file redirected in is a value.
+	if r := e.cli("set", "/word"); r.code != 2 || !strings.Contains(r.stderr, "missing DATA") {
+		t.Fatalf("set /word </dev/null: %+v", r)
+	}
+	e.wantValue("/word", []byte("hello"))
+	if r := e.cliIn(openFile(t, writeFile(t, "none", nil)), "set", "/lit"); r.code != 0 {
+		t.Fatalf("set /lit < empty file: %+v", r)
+	}
+	e.wantValue("/lit", nil)
 
 	// Over 1 MiB: refused with the limit named, nothing written.
 	over := writeFile(t, "over", randomValue(1<<20+1))
