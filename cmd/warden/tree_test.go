@@ -42,6 +42,13 @@ func TestCreateParents(t *testing.T) {
 	if err != nil || len(kids) != 1 {
 		t.Fatalf("children of /q/r: %v %v", kids, err)
 	}
+	// A path the create refuses gets no parents.
+	for _, p := range []string{"/p1/p2/", "/p1/p2/./x", "/p1/\x01/x"} {
+		if r := e.cli("create", "-p", p, "v"); r.code != 1 || !strings.Contains(r.stderr, "invalid path") {
+			t.Fatalf("create -p %q: %+v", p, r)
+		}
+	}
+	e.wantMissing(c, "/p1")
 }
 
 // TestRemoveRecursive: rm -r deletes a node and everything below it and

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/fsm"
 )
 
 func init() {
@@ -124,6 +125,14 @@ func runCreate(args []string) error {
 	}
 	defer done()
 	if parents {
+		// A path the create would refuse gets no parents either.
+		check := fs.Arg(0)
+		if *seq {
+			check += "0000000000" // the suffix the tree will add
+		}
+		if err := fsm.ValidatePath(check); err != nil {
+			return err
+		}
 		if err := makeParents(ctx, cl, fs.Arg(0)); err != nil {
 			return err
 		}
