@@ -91,7 +91,17 @@ func init() {
 		return &wire.MembersResult{Members: c.s.backend.Members()}, nil
 	})
 	register(wire.OpSessions, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-		return &wire.SessionsResult{Sessions: c.s.backend.Sessions()}, nil
+		ss := c.s.backend.Sessions()
+		for i := range ss {
+			hs, err := recipes.Holdings(c.s.backend, c.s.backend.Ephemerals(ss[i].ID))
+			if err != nil {
+				return nil, toWire(err)
+			}
+			for _, h := range hs {
+				ss[i].Holds = append(ss[i].Holds, wire.Hold{Kind: h.Kind, Path: h.Path, Key: h.Key, State: h.State})
+			}
+		}
+		return &wire.SessionsResult{Sessions: ss}, nil
 	})
 }
 

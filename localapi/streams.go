@@ -102,6 +102,9 @@ func init() {
 				return nil, wire.Errorf(wire.CodeBadArguments, fmt.Sprintf("scope must be node, children or subtree, not %q", req.Scope))
 			}
 		}
+		if werr := c.checkResumePoint(ctx, req.FromZxid); werr != nil {
+			return nil, werr
+		}
 		sub, err := c.s.backend.Subscribe(req.Path, scope, req.FromZxid)
 		if err != nil {
 			return nil, toWire(err)
@@ -141,6 +144,25 @@ func init() {
 		}
 		return &wire.Empty{}, nil
 	})
+}
+
+// checkResumePoint refuses a from_zxid past every zxid the cluster has
+// given out: such a subscription would wait, silently, for the cluster to
+// catch up with a number that no event has yet carried. A from_zxid past
+// this replica's own is normal when the replica lags (the subscriber read
+// it from another agent), so before refusing the agent catches up with the
+// leader; when it cannot (no leader), it cannot tell, and lets the
+// subscription wait as before.
+func (c *conn) checkResumePoint(ctx context.Context, from uint64) *wire.Error {
+	if from == 0 || from <= c.s.backend.Status().AppliedIndex {
+		return nil
+	}
+	zxid, err := c.s.backend.Sync(ctx)
+	if err != nil || from <= zxid {
+		return nil
+	}
+	return wire.Errorf(wire.CodeBadArguments, fmt.Sprintf(
+		"from_zxid %d is beyond the current zxid %d: no change has that zxid yet (resume from the zxid of the last event you handled)", from, zxid))
 }
 
 func changeType(t fsm.EventType) string {

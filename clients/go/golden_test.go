@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -379,7 +380,7 @@ func TestGoldenOperatorOps(t *testing.T) {
 		{ID: 5, Agent: "node-a", Pid: 4242, Uid: 1000, Gid: 1000, Client: "app", TimeoutMs: 10000, Created: 1700000000000},
 		{ID: 90, Agent: "app-7", Pid: 77, Uid: 1001, Gid: 100, Client: "worker", TimeoutMs: 30000, Resumable: true, Heartbeat: true, Created: 1700000000900},
 	}
-	if got := sessions(t); !slices.Equal(got, want) {
+	if got := sessions(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("sessions: %+v", got)
 	}
 

@@ -6,16 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/localapi/wire"
 )
 
 func init() {
 	register("members", command{usage: "[--json]", help: "list the cluster's agents", run: runMembers})
 	register("status", command{usage: "[--json]", help: "show this agent's Raft state", run: runStatus})
-	register("sessions", command{usage: "[--json]", help: "list the cluster's open sessions and the processes that hold them", run: runSessions})
+	register("sessions", command{usage: "[--json]", help: "list the cluster's open sessions, the processes that hold them and what each holds", run: runSessions})
 }
 
 func runSessions(args []string) error {
@@ -23,7 +25,7 @@ func runSessions(args []string) error {
 	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)
 	cf.register(fs)
 	cf.noSession = true
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print JSON, with every node each session holds")
 	return cf.run(fs, args, 0, 0, func(ctx context.Context, cl *warden.Client) error {
 		ss, err := cl.Sessions(ctx)
 		if err != nil {
@@ -33,10 +35,15 @@ func runSessions(args []string) error {
 			if ss == nil {
 				ss = []warden.SessionInfo{}
 			}
+			for i := range ss {
+				if ss[i].Holds == nil {
+					ss[i].Holds = []wire.Hold{}
+				}
+			}
 			return printJSON(ss)
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tAGENT\tPID\tUID\tGID\tCLIENT\tTIMEOUT\tKIND\tAGE")
+		fmt.Fprintln(w, "ID\tAGENT\tPID\tUID\tGID\tCLIENT\tTIMEOUT\tKIND\tAGE\tHOLDS")
 		for _, s := range ss {
 			kind := "plain"
 			switch {
@@ -46,11 +53,49 @@ func runSessions(args []string) error {
 				kind = "heartbeat"
 			}
 			age := time.Since(time.UnixMilli(s.Created)).Round(time.Second)
-			fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%s\t%v\t%s\t%v\n", s.ID, s.Agent, s.Pid, s.Uid, s.Gid, s.Client,
-				time.Duration(s.TimeoutMs)*time.Millisecond, kind, age)
+			fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%s\t%v\t%s\t%v\t%s\n", s.ID, s.Agent, s.Pid, s.Uid, s.Gid, s.Client,
+				time.Duration(s.TimeoutMs)*time.Millisecond, kind, age, holdsSummary(s.Holds))
 		}
 		return w.Flush()
 	})
+}
+
+// holdsSummary is the HOLDS column: what a session holds or waits for,
+// recipe by recipe ("lock /a", "lock /b (waiting)", "leader /e",
+// "candidate /e", "member /warden/groups/g/m"), then its other ephemeral
+// nodes, named when there are at most two and counted otherwise; "-" for
+// nothing. --json lists every node.
+func holdsSummary(hs []wire.Hold) string {
+	var parts, eph []string
+	for _, h := range hs {
+		switch h.Kind {
+		case "ephemeral":
+			eph = append(eph, h.Key)
+		case "election":
+			parts = append(parts, h.State+" "+h.Path)
+		case "group":
+			parts = append(parts, "member "+h.Key)
+		case "task":
+			parts = append(parts, "task "+h.Key)
+		default:
+			p := h.Kind + " " + h.Path
+			if h.State != "held" {
+				p += " (" + h.State + ")"
+			}
+			parts = append(parts, p)
+		}
+	}
+	if len(eph) > 2 {
+		parts = append(parts, fmt.Sprintf("%d ephemerals", len(eph)))
+	} else {
+		for _, k := range eph {
+			parts = append(parts, "ephemeral "+k)
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runMembers(args []string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/warden-dev/warden/agent/agenttest"
 	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/localapi/wire"
 )
 
 // watchOut parses `warden watch` output: one JSON object per line, with
@@ -213,4 +215,73 @@ func TestWatchCLIRecursiveAndChildren(t *testing.T) {
 		map[string]any{"type": "data_changed", "path": "/t/a", "version": 1.0, "data": "a2"},
 		map[string]any{"type": "deleted", "path": "/t/b", "version": 0.0},
 	)
+}
+
+// TestWatchFromBeyondCurrent: watch --from a zxid past the current one
+// fails at once (exit 1), naming the current zxid, instead of hanging.
+func TestWatchFromBeyondCurrent(t *testing.T) {
+	e := startAgent(t)
+	c := e.dial()
+	ctx := testCtx(t, 30*time.Second)
+	if _, err := c.Create(ctx, "/w", nil, warden.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := c.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.start("watch", "--from", strconv.FormatUint(cur+1_000_000, 10), "/w")
+	if code := b.wait(t, 20*time.Second); code != 1 {
+		t.Fatalf("warden watch --from beyond: exit %d, stderr %s", code, b.errb)
+	}
+	// The current zxid, as the agent tells it: at least cur (a write may
+	// have come since).
+	_, after, _ := strings.Cut(b.errb.String(), "current zxid ")
+	named, err := strconv.ParseUint(strings.TrimRight(after[:strings.IndexAny(after+":", ": ")], ":"), 10, 64)
+	if err != nil || named < cur || named >= cur+1_000_000 {
+		t.Fatalf("stderr %q does not name the current zxid (%d or a little more)", b.errb, cur)
+	}
+	if b.out.String() != "" {
+		t.Fatalf("printed %q", b.out)
+	}
+}
+
+// TestWatchFromThroughReplica: a zxid handed out by the leader is a good
+// resume point on a replica, even one that has not applied it yet: the
+// agent catches up before it judges a from_zxid beyond its own zxid.
+func TestWatchFromThroughReplica(t *testing.T) {
+	cl := agenttest.StartCluster(t, 1, 1)
+	dial := func(p *agenttest.Proc) *warden.Client {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := warden.Dial(ctx, warden.Options{Socket: p.Socket, Name: t.Name(), NoSession: p == cl.Replicas[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	leader, replica := dial(cl.Servers[0]), dial(cl.Replicas[0])
+	ctx := testCtx(t, 60*time.Second)
+	if _, err := leader.Create(ctx, "/r", nil, warden.Persistent); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		st, err := leader.Set(ctx, "/r", []byte(strconv.Itoa(i)), warden.AnyVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := replica.Subscribe(ctx, "/r", warden.SubscribeOptions{FromZxid: uint64(st.Mzxid)})
+		if err != nil {
+			t.Fatalf("resume after zxid %d through the replica: %v", st.Mzxid, err)
+		}
+		if _, err := leader.Set(ctx, "/r", []byte("next"), warden.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := sub.Next(ctx)
+		if err != nil || ev.Type != wire.ChangeDataChanged || ev.Zxid <= uint64(st.Mzxid) || string(ev.Data) != "next" {
+			t.Fatalf("after resuming at %d: %+v, %v", st.Mzxid, ev, err)
+		}
+		sub.Close(ctx)
+	}
 }

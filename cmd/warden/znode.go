@@ -3,22 +3,33 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	warden "github.com/warden-dev/warden/clients/go"
+	"github.com/warden-dev/warden/fsm"
 )
 
 func init() {
-	register("create", command{usage: "[--sequential] [--container] PATH [DATA]", help: "create a node", run: runCreate})
-	register("set", command{usage: "[--version N] PATH DATA", help: "set a node's data", run: runSet})
+	register("create", command{usage: "[-p] [--sequential] [--container] PATH [DATA | - | @FILE]", help: "create a node", long: valueHelp, run: runCreate})
+	register("set", command{usage: "[--version N] PATH [DATA | - | @FILE]", help: "set a node's data", long: valueHelp, run: runSet})
 	register("get", command{usage: "PATH", help: "print a node's data", run: runGet})
 	register("stat", command{usage: "[--json] PATH", help: "print a node's Stat", run: runStat})
 	register("ls", command{usage: "PATH", help: "list a node's children", run: runLs})
-	register("rm", command{usage: "[--version N] PATH", help: "delete a node", run: runRm})
+	register("rm", command{usage: "[--version N | -r] PATH", help: "delete a node (-r: and everything below it)", run: runRm})
 }
+
+// valueHelp is the long help of create and set.
+const valueHelp = `DATA is the value itself; - reads it from standard input, @FILE from a
+file, and @@TEXT stores @TEXT. Without DATA the value is read from
+standard input when that is a pipe or a file; otherwise create stores an
+empty value and set refuses. DATA given while standard input holds
+bytes is refused. A value is at most 1 MiB (docs/cli.md).
+`
 
 // clientFlags are the flags every client verb takes.
 type clientFlags struct {
@@ -91,6 +102,9 @@ func runCreate(args []string) error {
 	cf.register(fs)
 	seq := fs.Bool("sequential", false, "append an increasing 10-digit suffix")
 	container := fs.Bool("container", false, "delete the node once its last child goes")
+	var parents bool
+	fs.BoolVar(&parents, "p", false, "create missing parents first, with empty data (like mkdir -p)")
+	fs.BoolVar(&parents, "parents", false, "the same as -p")
 	if err := parseArgs(fs, args, 1, 2); err != nil {
 		return err
 	}
@@ -101,16 +115,57 @@ func runCreate(args []string) error {
 	if *container {
 		mode |= warden.Container
 	}
+	data, err := nodeValue(fs.Arg(1), fs.NArg() == 2, true)
+	if err != nil {
+		return err
+	}
 	cl, ctx, done, err := cf.dial()
 	if err != nil {
 		return err
 	}
 	defer done()
-	path, err := cl.Create(ctx, fs.Arg(0), []byte(fs.Arg(1)), mode)
+	if parents {
+		// A path the create would refuse gets no parents either.
+		check := fs.Arg(0)
+		if *seq {
+			check += "0000000000" // the suffix the tree will add
+		}
+		if err := fsm.ValidatePath(check); err != nil {
+			return err
+		}
+		if err := makeParents(ctx, cl, fs.Arg(0)); err != nil {
+			return err
+		}
+	}
+	path, err := cl.Create(ctx, fs.Arg(0), data, mode)
+	if errors.Is(err, warden.ErrTooLarge) {
+		return tooLarge(err, len(data))
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Println(path)
+	return nil
+}
+
+// makeParents creates every missing ancestor of path (the parent of a
+// sequential prefix such as /q/item- or /q/ is /q), parents first, as
+// persistent nodes with empty data. One that exists already, or that
+// another client creates meanwhile, is fine.
+func makeParents(ctx context.Context, cl *warden.Client, path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return nil // the create itself says what is wrong
+	}
+	parent := path[:strings.LastIndexByte(path, '/')]
+	for i := 1; i <= len(parent); i++ {
+		if i < len(parent) && parent[i] != '/' {
+			continue
+		}
+		_, err := cl.Create(ctx, parent[:i], nil, warden.Persistent)
+		if err != nil && !errors.Is(err, warden.ErrNodeExists) {
+			return fmt.Errorf("creating parent %s: %w", parent[:i], err)
+		}
+	}
 	return nil
 }
 
@@ -119,10 +174,23 @@ func runSet(args []string) error {
 	fs := flag.NewFlagSet("set", flag.ContinueOnError)
 	cf.register(fs)
 	v := fs.Int("version", -1, "only if the node has this version (-1: any)")
-	return cf.run(fs, args, 2, 2, func(ctx context.Context, cl *warden.Client) error {
-		_, err := cl.Set(ctx, fs.Arg(0), []byte(fs.Arg(1)), int32(*v))
+	if err := parseArgs(fs, args, 1, 2); err != nil {
 		return err
-	})
+	}
+	data, err := nodeValue(fs.Arg(1), fs.NArg() == 2, false)
+	if err != nil {
+		return err
+	}
+	cl, ctx, done, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = cl.Set(ctx, fs.Arg(0), data, int32(*v))
+	if errors.Is(err, warden.ErrTooLarge) {
+		return tooLarge(err, len(data))
+	}
+	return err
 }
 
 func runGet(args []string) error {
@@ -134,6 +202,9 @@ func runGet(args []string) error {
 		data, _, err := cl.Get(ctx, fs.Arg(0))
 		if err != nil {
 			return err
+		}
+		if len(data) > 0 && data[len(data)-1] != '\n' && isTerminal(os.Stdout) {
+			data = append(data, '\n') // a terminal's prompt starts on a line of its own
 		}
 		_, err = os.Stdout.Write(data)
 		return err
@@ -189,7 +260,32 @@ func runRm(args []string) error {
 	fs := flag.NewFlagSet("rm", flag.ContinueOnError)
 	cf.register(fs)
 	v := fs.Int("version", -1, "only if the node has this version (-1: any)")
-	return cf.run(fs, args, 1, 1, func(ctx context.Context, cl *warden.Client) error {
-		return cl.Delete(ctx, fs.Arg(0), int32(*v))
-	})
+	var recursive bool
+	fs.BoolVar(&recursive, "r", false, "delete the node and everything below it, deepest first (not /)")
+	fs.BoolVar(&recursive, "recursive", false, "the same as -r")
+	if err := parseArgs(fs, args, 1, 1); err != nil {
+		return err
+	}
+	if recursive && *v != -1 {
+		return usagef("-r and --version exclude each other")
+	}
+	if recursive && fs.Arg(0) == "/" {
+		return inputf("refusing to delete the whole tree: -r does not take /; remove the children of / one by one (warden ls /)")
+	}
+	cl, ctx, done, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if recursive {
+		// A PATH that is not there is a mistake (a typo?); a node below it
+		// that vanishes meanwhile is not.
+		if _, ok, err := cl.Exists(ctx, fs.Arg(0)); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("node does not exist: %s", fs.Arg(0))
+		}
+		return removeAll(ctx, cl, fs.Arg(0))
+	}
+	return cl.Delete(ctx, fs.Arg(0), int32(*v))
 }

@@ -243,6 +243,27 @@ type SessionInfo struct {
 	Resumable bool   `msgpack:"resumable" json:"resumable"`
 	Heartbeat bool   `msgpack:"heartbeat" json:"heartbeat"`
 	Created   int64  `msgpack:"created" json:"created"` // ms since the epoch
+	// Holds are the session's ephemeral nodes, each read as the recipe
+	// whose layout it follows (a lock, a lease, a candidacy...), from the
+	// answering agent's replica. An addition to protocol 1: agents that
+	// predate it leave it out.
+	Holds []Hold `msgpack:"holds,omitempty" json:"holds"`
+}
+
+// Hold is one of a session's ephemeral nodes, as sessions reads it.
+type Hold struct {
+	// Kind: lock, read_lock, semaphore, queue_take, election, group,
+	// task, or ephemeral (a node no recipe's layout explains).
+	Kind string `msgpack:"kind" json:"kind"`
+	// Path is the recipe's path (the lock, the semaphore, the queue, the
+	// election, the group's or the job's node); for an ephemeral, the node.
+	Path string `msgpack:"path" json:"path"`
+	// Key is the session's node.
+	Key string `msgpack:"key" json:"key"`
+	// State: held or waiting (locks, semaphores, queue takers; groups and
+	// tasks are held), leader or candidate (elections); empty for an
+	// ephemeral.
+	State string `msgpack:"state,omitempty" json:"state,omitempty"`
 }
 
 // SessionsResult answers sessions: every open session of the cluster.

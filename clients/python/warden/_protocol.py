@@ -723,6 +723,12 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("resumed", "bool", "empty"),
         Field("reclaimed", "int", "empty"),
     ),
+    "Hold": (
+        Field("kind", "str", "never"),
+        Field("path", "str", "never"),
+        Field("key", "str", "never"),
+        Field("state", "str", "empty"),
+    ),
     "KeyringFailure": (
         Field("node", "str", "never"),
         Field("message", "str", "never"),
@@ -817,6 +823,7 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("resumable", "bool", "never"),
         Field("heartbeat", "bool", "never"),
         Field("created", "int", "never"),
+        Field("holds", "[]Hold", "empty"),
     ),
     "SessionsResult": (
         Field("sessions", "[]SessionInfo", "never"),

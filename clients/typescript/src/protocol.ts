@@ -964,6 +964,12 @@ export const TYPES = {
     ["resumed", "bool", "empty", "resumed"],
     ["reclaimed", "int", "empty", "reclaimed"],
   ],
+  Hold: [
+    ["kind", "str", "never", "kind"],
+    ["path", "str", "never", "path"],
+    ["key", "str", "never", "key"],
+    ["state", "str", "empty", "state"],
+  ],
   KeyringFailure: [
     ["node", "str", "never", "node"],
     ["message", "str", "never", "message"],
@@ -1058,6 +1064,7 @@ export const TYPES = {
     ["resumable", "bool", "never", "resumable"],
     ["heartbeat", "bool", "never", "heartbeat"],
     ["created", "int", "never", "created"],
+    ["holds", "[]Hold", "empty", "holds"],
   ],
   SessionsResult: [
     ["sessions", "[]SessionInfo", "never", "sessions"],
@@ -1192,6 +1199,12 @@ export interface WireTypes {
     resumed: boolean;
     reclaimed: number;
   };
+  Hold: {
+    kind: string;
+    path: string;
+    key: string;
+    state: string;
+  };
   KeyringFailure: {
     node: string;
     message: string;
@@ -1286,6 +1299,7 @@ export interface WireTypes {
     resumable: boolean;
     heartbeat: boolean;
     created: number;
+    holds: Array<WireTypes["Hold"]>;
   };
   SessionsResult: {
     sessions: Array<WireTypes["SessionInfo"]>;
