@@ -263,3 +263,43 @@ func TestProgressFlushOnClose(t *testing.T) {
 		t.Fatalf("report after CloseWait: %v", err)
 	}
 }
+
+// TestProgressReadsOwnReports: a session's progress read and a watch it
+// starts see the report it has just made, although the agent answers a
+// report before writing it (coalescing): the agent writes the session's
+// accepted reports to the job before it answers the read.
+func TestProgressReadsOwnReports(t *testing.T) {
+	a := agenttest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	c := dial(t, a)
+	task := c.Task("own", "t")
+	for i := 0; i <= 200; i++ {
+		msg := strconv.Itoa(i)
+		if err := task.Report(ctx, float64(i)/2, msg); err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+		if tasks := progressOf(t, c, "own"); len(tasks) != 1 || tasks[0].Message != msg || tasks[0].Percent != float64(i)/2 {
+			t.Fatalf("progress right after report %d: %+v", i, tasks)
+		}
+	}
+	// Reports in a burst, then a watch: its first event is the last report.
+	for i := 0; i < 50; i++ {
+		if err := task.Report(ctx, 100, "burst "+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.WatchProgress(ctx, "own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	wantTaskEvent(t, w, "t", warden.TaskRunning, 100, "burst 49", false)
+	// Another job's read does not wait for this one's reports, and a bad
+	// job name is still refused.
+	if tasks := progressOf(t, c, "other"); len(tasks) != 0 {
+		t.Fatalf("tasks of another job: %+v", tasks)
+	}
+	if _, err := c.Progress(ctx, "a/b"); !errors.Is(err, warden.ErrBadArguments) {
+		t.Fatalf("progress of a bad job name: %v, want ErrBadArguments", err)
+	}
+}
