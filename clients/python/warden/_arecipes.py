@@ -191,7 +191,9 @@ class AsyncTask:
     async def report(self, percent: float, message: str = "", *, state: str = "running",
                      data: bytes = b"") -> None:
         """Reports percent (0 to 100) done, with a message. Each report replaces
-        the last; later reports are coalesced by the agent."""
+        the last; later reports are coalesced by the agent, which still
+        writes them before it answers this client's progress() or
+        watch_progress()."""
         await self.client._op("report", job=self.job, task=self.name, state=state, percent=float(percent),
                               message=message, data=data)
 
