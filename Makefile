@@ -10,7 +10,7 @@ PKGS    := ./...
 # promtool for the metrics test (see $(PROMTOOL) below).
 PROMTOOL := bin/promtool
 
-.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants image dist
+.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-readme test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants image dist
 
 all: build
 
@@ -122,6 +122,13 @@ test-deploy: image
 	cd deploy && WARDEN_DEPLOY_REQUIRE=1 WARDEN_BIN=$(CURDIR)/bin/linux-$(IMAGE_ARCH)/warden \
 	  WARDEN_IMAGE=$(abspath $(IMAGE)) WARDEN_DIST=$(CURDIR)/bin/test-dist \
 	  $(GO) test -count=1 -p 1 -timeout 5m ./...
+
+# The examples of the README and the clients' READMEs, run against a dev
+# agent (systest/readme: every shell block not marked
+# <!-- not-tested: REASON -->, and the "run" programs); test-go runs it
+# too, as part of ./... . It prints what it ran and skipped.
+test-readme:
+	$(GO) test -count=1 -timeout 5m -v -run 'TestREADMEExamples|TestAgentFlagsDocumented|TestParse' ./systest/readme/
 
 test-python: build
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/test.sh

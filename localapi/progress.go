@@ -11,7 +11,9 @@ import (
 // recipes.Reporter: a report that creates its task is written first, any
 // other is written after the reply, coalesced with the reports that follow
 // it); progress_get lists a job's tasks; progress_watch is a stream of
-// "task" events.
+// "task" events. Both first wait for the connection's own reports to the
+// job that were accepted before them to be written, so that a session
+// sees its latest report right after making it.
 //
 // A connection's reports are written by writer goroutines counted among
 // its handlers, so a connection that closes has its last reports written
@@ -26,6 +28,9 @@ func init() {
 		return &wire.Empty{}, nil
 	})
 	register(wire.OpProgressGet, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		if err := flushReports(c, ctx, req.Job); err != nil {
+			return nil, toWire(err)
+		}
 		tasks, err := recipes.Progress(c.s.backend, req.Job)
 		if err != nil {
 			return nil, toWire(err)
@@ -37,6 +42,9 @@ func init() {
 		return out, nil
 	})
 	register(wire.OpProgressWatch, func(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
+		if err := flushReports(c, ctx, req.Job); err != nil {
+			return nil, toWire(err)
+		}
 		w, err := recipes.WatchProgress(c.s.backend, req.Job)
 		if err != nil {
 			return nil, toWire(err)
@@ -58,6 +66,18 @@ func init() {
 
 func wireTask(t recipes.TaskReport) wire.Task {
 	return wire.Task{Task: t.Task, State: t.State, Percent: t.Percent, Message: t.Message, Data: t.Data, Updated: t.Updated}
+}
+
+// flushReports waits for the connection's accepted reports to job to be
+// written (recipes.Reporter.Flush); nothing to wait for if it made none.
+func flushReports(c *conn, ctx context.Context, job string) error {
+	c.mu.Lock()
+	r := c.reporter
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.Flush(ctx, job)
 }
 
 // reporterOf returns the connection's Reporter, creating it on first use.

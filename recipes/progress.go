@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,9 @@ import (
 // that reports faster than the cluster can commit costs one write per
 // commit, not one per report, and nothing queues up. A report whose task
 // ends (its node is deleted) before it is written is dropped: a late write
-// never brings a finished task back.
+// never brings a finished task back. Flush waits for the reports accepted
+// so far to be written: the agent does so before it answers a session's
+// progress_get, so that a session reads its own latest reports.
 
 // ProgressRoot is where jobs live.
 const ProgressRoot = "/warden/progress"
@@ -207,9 +210,21 @@ type Reporter struct {
 
 // reportSlot is one task's coalescing state: while it exists, a write of
 // the task is in flight or about to be, and pending is the report to
-// write after it (nil when none).
+// write after it (nil when none). accepted counts the reports made
+// pending, written those whose write has ended (written, failed or
+// dropped, or superseded by a later one that has); wrote is closed, and
+// replaced, each time written moves.
 type reportSlot struct {
-	pending *TaskReport
+	pending  *TaskReport
+	accepted uint64
+	written  uint64
+	wrote    chan struct{}
+}
+
+// accept makes rep the report to write next. r.mu is held.
+func (s *reportSlot) accept(rep *TaskReport) {
+	s.pending = rep
+	s.accepted++
 }
 
 // NewReporter returns a Reporter for session s. spawn runs a writer
@@ -249,11 +264,11 @@ func (r *Reporter) Report(ctx context.Context, job, task string, rep TaskReport)
 
 	r.mu.Lock()
 	if s, busy := r.slots[path]; busy {
-		s.pending = &rep // supersedes any report not yet written
+		s.accept(&rep) // supersedes any report not yet written
 		r.mu.Unlock()
 		return nil
 	}
-	s := &reportSlot{}
+	s := &reportSlot{wrote: make(chan struct{})}
 	r.slots[path] = s
 	inline := len(r.slots) > maxReportSlots
 	r.mu.Unlock()
@@ -268,7 +283,7 @@ func (r *Reporter) Report(ctx context.Context, job, task string, rep TaskReport)
 	if err == nil && exists {
 		r.mu.Lock()
 		if s.pending == nil { // else a newer report arrived meanwhile
-			s.pending = &rep
+			s.accept(&rep)
 		}
 		r.mu.Unlock()
 	}
@@ -302,7 +317,7 @@ func (r *Reporter) create(ctx context.Context, path string, rep *TaskReport) err
 func (r *Reporter) drain(path string, s *reportSlot) {
 	for {
 		r.mu.Lock()
-		rep := s.pending
+		rep, upTo := s.pending, s.accepted
 		s.pending = nil
 		if rep == nil {
 			delete(r.slots, path)
@@ -311,7 +326,53 @@ func (r *Reporter) drain(path string, s *reportSlot) {
 		}
 		r.mu.Unlock()
 		r.set(path, rep)
+		r.mu.Lock()
+		s.written = upTo
+		close(s.wrote)
+		s.wrote = make(chan struct{})
+		r.mu.Unlock()
 	}
+}
+
+// Flush waits until the reports to job's tasks that Report had accepted
+// when Flush was called have been written (or their write has failed, or
+// was dropped because the task ended), or until ctx is done. A reader of
+// the local replica that calls it first sees those reports: the session
+// reads its own writes. Reports accepted after the call are not waited
+// for, so a task that keeps reporting does not hold it up.
+func (r *Reporter) Flush(ctx context.Context, job string) error {
+	jp, err := JobPath(job)
+	if err != nil {
+		return err
+	}
+	type wait struct {
+		s    *reportSlot
+		upTo uint64
+	}
+	var waits []wait
+	r.mu.Lock()
+	for p, s := range r.slots {
+		if strings.HasPrefix(p, jp+"/") && s.written < s.accepted {
+			waits = append(waits, wait{s, s.accepted})
+		}
+	}
+	r.mu.Unlock()
+	for _, w := range waits {
+		for {
+			r.mu.Lock()
+			done, ch := w.s.written >= w.upTo, w.s.wrote
+			r.mu.Unlock()
+			if done {
+				break
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
 }
 
 // set writes a report over the task's data. A task that has ended (its

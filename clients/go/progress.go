@@ -57,7 +57,8 @@ func (t *Task) Report(ctx context.Context, percent float64, message string) erro
 // still waiting to be written when a newer one arrives is superseded, and
 // never written. Reporting in a tight loop is fine; the last report is
 // always written (unless the task ends first), even if this client closes
-// straight after.
+// straight after. This client's Progress and WatchProgress see the
+// reports it made: the agent writes them before it answers.
 func (t *Task) ReportState(ctx context.Context, state string, percent float64, message string, data []byte) error {
 	return t.c.call(ctx, &wire.Request{Op: wire.OpReport, Job: t.Job, Task: t.Name,
 		State: state, Percent: percent, Message: message, Data: data}, nil)
@@ -75,7 +76,8 @@ func (t *Task) Done(ctx context.Context) error {
 }
 
 // Progress returns the latest report of every task of job, in task name
-// order, as this agent knows them.
+// order, as this agent knows them, this client's accepted reports
+// included.
 func (c *Client) Progress(ctx context.Context, job string) ([]TaskReport, error) {
 	var r wire.ProgressResult
 	if err := c.call(ctx, &wire.Request{Op: wire.OpProgressGet, Job: job}, &r); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +262,113 @@ func TestProgressFlushOnClose(t *testing.T) {
 	}
 	if err := owner.Task("j", "t").Report(ctx, 1, ""); !errors.Is(err, warden.ErrClosed) {
 		t.Fatalf("report after CloseWait: %v", err)
+	}
+}
+
+// TestProgressReadsOwnReports: a session's progress read and a watch it
+// starts see the report it has just made, although the agent answers a
+// report before writing it (coalescing): the agent writes the session's
+// accepted reports to the job before it answers the read.
+func TestProgressReadsOwnReports(t *testing.T) {
+	a := agenttest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	c := dial(t, a)
+	task := c.Task("own", "t")
+	for i := 0; i <= 200; i++ {
+		msg := strconv.Itoa(i)
+		if err := task.Report(ctx, float64(i)/2, msg); err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+		if tasks := progressOf(t, c, "own"); len(tasks) != 1 || tasks[0].Message != msg || tasks[0].Percent != float64(i)/2 {
+			t.Fatalf("progress right after report %d: %+v", i, tasks)
+		}
+	}
+	// Reports in a burst, then a watch: its first event is the last report.
+	for i := 0; i < 50; i++ {
+		if err := task.Report(ctx, 100, "burst "+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.WatchProgress(ctx, "own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	wantTaskEvent(t, w, "t", warden.TaskRunning, 100, "burst 49", false)
+	// Another job's read does not wait for this one's reports, and a bad
+	// job name is still refused.
+	if tasks := progressOf(t, c, "other"); len(tasks) != 0 {
+		t.Fatalf("tasks of another job: %+v", tasks)
+	}
+	if _, err := c.Progress(ctx, "a/b"); !errors.Is(err, warden.ErrBadArguments) {
+		t.Fatalf("progress of a bad job name: %v, want ErrBadArguments", err)
+	}
+}
+
+// TestProgressReadNotHeldUpByABusyReporter: a read waits only for the
+// reports accepted before it, so tasks that report without pause on the
+// same session do not hold the session's reads up. (That a read shows the
+// latest report answered before it is TestProgressReadsOwnReports: with
+// concurrent reporters the agent may accept their reports in any order.)
+func TestProgressReadNotHeldUpByABusyReporter(t *testing.T) {
+	a := agenttest.Start(t)
+	ctx := testCtx(t, 60*time.Second)
+	c := dial(t, a)
+	task := c.Task("busy", "t")
+	if err := task.Report(ctx, 0, "0"); err != nil {
+		t.Fatal(err)
+	}
+	// Eight goroutines report at once on the session, so that a report is
+	// almost always waiting to be written.
+	const reporters = 8
+	var acked, next atomic.Int64
+	stop := make(chan struct{})
+	reporterDone := make(chan error, reporters)
+	for g := 0; g < reporters; g++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					reporterDone <- nil
+					return
+				default:
+				}
+				i := next.Add(1)
+				if err := task.Report(ctx, 50, strconv.FormatInt(i, 10)); err != nil {
+					reporterDone <- err
+					return
+				}
+				for {
+					// acked: the highest report answered so far.
+					old := acked.Load()
+					if old >= i || acked.CompareAndSwap(old, i) {
+						break
+					}
+				}
+			}
+		}()
+	}
+	for r := 0; r < 30; r++ {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tasks, err := c.Progress(rctx, "busy")
+		cancel()
+		if err != nil {
+			t.Fatalf("read %d while the task reports without pause: %v", r, err)
+		}
+		if len(tasks) != 1 {
+			t.Fatalf("read %d: %+v", r, tasks)
+		}
+		if _, err := strconv.ParseInt(tasks[0].Message, 10, 64); err != nil {
+			t.Fatalf("read %d shows report %q", r, tasks[0].Message)
+		}
+	}
+	close(stop)
+	for g := 0; g < reporters; g++ {
+		if err := <-reporterDone; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if acked.Load() < 30 {
+		t.Fatalf("the reporter made only %d reports meanwhile: not busy", acked.Load())
 	}
 }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import List
 
 import warden
+import warden.aio
 from conftest import Agent, ensure
 
 
@@ -85,3 +87,34 @@ def test_config_compare_and_set(agent: Agent) -> None:
         except warden.BadVersionError:
             pass
         assert cfg.get() == (b"b", 1)
+
+
+def test_config_get_of_a_value_never_set_is_none_and_config_absent(agent: Agent) -> None:
+    """On a fresh agent, the README's get-then-set runs as written: get()
+    gives (None, CONFIG_ABSENT), and set(value, version) then creates the
+    value only if nobody did meanwhile."""
+    with warden.connect(agent.socket) as c, warden.connect(agent.socket) as other:
+        cfg = c.config("/t/config/fresh/app")
+        value, version = cfg.get()
+        assert (value, version) == (None, warden.CONFIG_ABSENT)
+        stale_value, stale_version = other.config("/t/config/fresh/app").get()
+        assert cfg.set(b'{"workers": 8}', version) == 0
+        assert cfg.get() == (b'{"workers": 8}', 0)
+        try:
+            other.config("/t/config/fresh/app").set(b'{"workers": 1}', stale_version)
+            raise AssertionError("a set based on a stale absent value succeeded")
+        except warden.NodeExistsError:
+            pass
+        c.delete("/t/config/fresh/app")
+        assert cfg.get() == (None, warden.CONFIG_ABSENT)
+
+
+def test_async_config_get_of_a_value_never_set(agent: Agent) -> None:
+    async def main() -> None:
+        c = await warden.aio.connect(agent.socket)
+        try:
+            assert await c.config("/t/config/fresh/async").get() == (None, warden.CONFIG_ABSENT)
+        finally:
+            await c.close()
+
+    asyncio.run(main())

@@ -58,6 +58,18 @@ def test_task_done_removes_it(agent: Agent) -> None:
         assert c.progress("t-done") == []
 
 
+def test_progress_read_right_after_a_report_sees_it(agent: Agent) -> None:
+    """The agent answers a report before writing it (coalescing), but it
+    writes a session's accepted reports before answering that session's
+    progress(): the README's report-then-progress example shows the report."""
+    with warden.connect(agent.socket) as c:
+        task = c.task("own", "t")
+        for i in range(101):
+            task.report(i, f"report {i}")
+            tasks = c.progress("own")
+            assert [(t.percent, t.message) for t in tasks] == [(i, f"report {i}")], f"right after report {i}"
+
+
 def test_group_membership(agent: Agent) -> None:
     group = "t-workers"
     with warden.connect(agent.socket, name="watcher") as watcher:

@@ -191,7 +191,9 @@ class AsyncTask:
     async def report(self, percent: float, message: str = "", *, state: str = "running",
                      data: bytes = b"") -> None:
         """Reports percent (0 to 100) done, with a message. Each report replaces
-        the last; later reports are coalesced by the agent."""
+        the last; later reports are coalesced by the agent, which still
+        writes them before it answers this client's progress() or
+        watch_progress()."""
         await self.client._op("report", job=self.job, task=self.name, state=state, percent=float(percent),
                               message=message, data=data)
 
@@ -348,9 +350,15 @@ class AsyncConfig(_OnPath):
     """A configuration value in one znode (or a tree under it): get, set by
     version, and follow every change in order."""
 
-    async def get(self) -> Tuple[bytes, int]:
-        """(value, version). NoNodeError if it was never set."""
-        r = GetResult.parse(await self.client._op("get", path=self.path))
+    async def get(self) -> Tuple[Optional[bytes], int]:
+        """(value, version); (None, CONFIG_ABSENT) if it was never set (or
+        was deleted), so that set(new, version) after a get() is a
+        compare-and-set either way: it creates the value only if it is
+        still absent."""
+        try:
+            r = GetResult.parse(await self.client._op("get", path=self.path))
+        except NoNodeError:
+            return None, CONFIG_ABSENT
         return r.data, r.stat.version
 
     async def set(self, value: bytes, expected: int = ANY_VERSION) -> int:

@@ -193,7 +193,8 @@ class AsyncClient(Engine):
         return AsyncTask(self, job, task)
 
     async def progress(self, job: str) -> List[TaskReport]:
-        """Every live task of job with its latest report."""
+        """Every live task of job with its latest report (this client's
+        accepted reports included: the agent writes them first)."""
         return ProgressResult.parse(await self._op("progress_get", job=job)).tasks
 
     def watch_progress(self, job: str) -> AsyncStream[TaskEvent]:

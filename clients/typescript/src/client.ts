@@ -91,7 +91,10 @@ export class Client extends Znodes {
     return new Task(this, job, task);
   }
 
-  /** The latest report of every live task of job, in task name order. */
+  /**
+   * The latest report of every live task of job, in task name order, as
+   * this agent knows them, this client's accepted reports included.
+   */
   progress(job: string, o: CallOptions = {}): Promise<TaskReport[]> {
     return progress(this, job, o);
   }

@@ -5,6 +5,7 @@
 import * as net from "node:net";
 
 import { BadArgumentsError, ConnectionClosedError, fromWire, TooLargeError, WardenError } from "./errors.js";
+import { onAbort as watchAbort } from "./abort.js";
 import { abortError } from "./options.js";
 import { requests } from "./requests.js";
 import { checkSocketOwner } from "./socket.js";
@@ -103,18 +104,18 @@ export class Conn {
         socket.destroy();
         reject(abortError(signal!));
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const unwatch = signal ? watchAbort(signal, onAbort) : () => undefined;
       socket.once("connect", () => {
-        signal?.removeEventListener("abort", onAbort);
+        unwatch();
         resolve(conn);
       });
       socket.once("error", (e) => {
-        signal?.removeEventListener("abort", onAbort);
+        unwatch();
         reject(new ConnectionClosedError(`cannot connect to the warden agent at ${path}: ${e.message}`, { cause: e }));
       });
       // Destroyed before it connected (close() during a reconnect): settle all the same.
       socket.once("close", () => {
-        signal?.removeEventListener("abort", onAbort);
+        unwatch();
         reject(destroyed() ?? new ConnectionClosedError(`the connection to the warden agent at ${path} closed while connecting`));
       });
     });
@@ -266,14 +267,14 @@ export class Conn {
           () => reject(reason),
         );
       };
-      signal.addEventListener("abort", onAbort, { once: true });
+      const unwatch = watchAbort(signal, onAbort);
       reply.then(
         (r) => {
-          signal.removeEventListener("abort", onAbort);
+          unwatch();
           if (!signal.aborted) resolve(r);
         },
         (e) => {
-          signal.removeEventListener("abort", onAbort);
+          unwatch();
           if (!signal.aborted) reject(e);
         },
       );

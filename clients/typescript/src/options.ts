@@ -1,6 +1,7 @@
 // The options of connect and of every call, their checks, and the signal
 // helpers that time and abort calls.
 
+import { onAbort as watchAbort } from "./abort.js";
 import { BadArgumentsError } from "./errors.js";
 import type { CreateFlags, Scope } from "./requests.js";
 
@@ -150,13 +151,13 @@ export function callSignal(
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(abortError(user!));
   if (user?.aborted) ac.abort(abortError(user));
-  else user?.addEventListener("abort", onAbort, { once: true });
+  const unwatch = user && !user.aborted ? watchAbort(user, onAbort) : () => undefined;
   const timer = setTimeout(() => ac.abort(reason()), ms);
   return {
     signal: ac.signal,
     dispose: () => {
       clearTimeout(timer);
-      user?.removeEventListener("abort", onAbort);
+      unwatch();
     },
   };
 }
@@ -167,14 +168,14 @@ export function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(abortError(signal));
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
+    const unwatch = watchAbort(signal, onAbort);
     p.then(
       (v) => {
-        signal.removeEventListener("abort", onAbort);
+        unwatch();
         resolve(v);
       },
       (e) => {
-        signal.removeEventListener("abort", onAbort);
+        unwatch();
         reject(e);
       },
     );

@@ -67,7 +67,9 @@ export class Task {
   /**
    * Reports the task percent (0 to 100) done, with a message. The first
    * report creates the task, owned by this session; later ones are
-   * accepted at once and written in the background, coalesced.
+   * accepted at once and written in the background, coalesced. This
+   * client's progress() and watchProgress() see them all the same: the
+   * agent writes them first.
    */
   async report(percent: number, message?: string, o: ReportOptions = {}): Promise<void> {
     await this.#c._call(requests.report(this.job, this.name, percent, message, o.state, toBytes(o.data)), o);

@@ -3,6 +3,7 @@
 // queued here as they arrive (the socket reader never waits for the app)
 // and handed out through an async iterator.
 
+import { onAbort as watchAbort } from "./abort.js";
 import { BadArgumentsError, ConnectionClosedError, SessionLostError } from "./errors.js";
 import type { Fields, Request } from "./wire.js";
 
@@ -93,7 +94,7 @@ export class RawStream {
       signal?.throwIfAborted();
       await new Promise<void>((resolve) => {
         const waiter = (): void => {
-          signal?.removeEventListener("abort", onAbort);
+          unwatch();
           resolve();
         };
         // An abort removes only this call's waiter; the loop then throws.
@@ -102,7 +103,7 @@ export class RawStream {
           resolve();
         };
         this.waiters.add(waiter);
-        signal?.addEventListener("abort", onAbort, { once: true });
+        const unwatch = signal ? watchAbort(signal, onAbort) : () => undefined;
       });
     }
   }
@@ -149,7 +150,7 @@ export class Stream<T> implements AsyncIterable<T> {
   private parse: (body: Fields) => T | typeof SKIP;
   private signal: AbortSignal | undefined;
   private closing = false;
-  private onAbort: (() => void) | null = null;
+  private unwatch: (() => void) | null = null;
 
   constructor(start: Promise<RawStream>, parse: (body: Fields) => T | typeof SKIP, signal?: AbortSignal) {
     this.parse = parse;
@@ -160,8 +161,7 @@ export class Stream<T> implements AsyncIterable<T> {
       if (signal && !this.closing) {
         if (signal.aborted) void raw.close().catch(() => undefined);
         else {
-          this.onAbort = () => void this.close().catch(() => undefined);
-          signal.addEventListener("abort", this.onAbort, { once: true });
+          this.unwatch = watchAbort(signal, () => void this.close().catch(() => undefined));
         }
       }
     });
@@ -188,10 +188,10 @@ export class Stream<T> implements AsyncIterable<T> {
   /** Ends the stream and unsubscribes at the agent. */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.onAbort) {
-      // Many streams may share one signal: do not leave a listener per stream on it.
-      this.signal?.removeEventListener("abort", this.onAbort);
-      this.onAbort = null;
+    if (this.unwatch) {
+      // Many streams may share one signal: do not leave a callback per stream on it.
+      this.unwatch();
+      this.unwatch = null;
     }
     if (this.raw) await this.raw.close();
     else await this.ready.then(() => this.raw?.close(), () => undefined);

@@ -93,14 +93,56 @@ agentTest(A, "two concurrent next() on a stream each get one event", async () =>
   await sub.close();
 });
 
-agentTest(A, "a signal shared by many calls and streams keeps no listener after they end", async () => {
+agentTest(A, "a signal shared by many calls and streams has one listener on it while they run, none after they end", async () => {
   const ac = new AbortController();
   await Promise.all(Array.from({ length: 20 }, () => c.ping({ signal: ac.signal, timeoutMs: 5000 })));
+  assert.equal(getEventListeners(ac.signal, "abort").length, 0);
   const streams = Array.from({ length: 20 }, (_, i) => c.subscribe(`/calls/many${i}`, { signal: ac.signal }));
   await Promise.all(streams.map((s) => s.ready));
-  assert.equal(getEventListeners(ac.signal, "abort").length, 20);
+  assert.equal(getEventListeners(ac.signal, "abort").length, 1);
   await Promise.all(streams.map((s) => s.close()));
   assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+});
+
+agentTest(A, "100 concurrent calls on one signal: no MaxListenersExceededWarning, and one abort ends them all", async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const holder = await agent.connect({ name: "signal-holder" });
+    const held = await holder.lock("/calls/shared-signal");
+    const ac = new AbortController();
+    // 60 lock waits (timed by the agent), 20 streams and 20 one-shot
+    // watches, all on ac.signal at once.
+    const waits = Array.from({ length: 60 }, () => c.lock("/calls/shared-signal", { signal: ac.signal, timeoutMs: 30000 }));
+    const streams = Array.from({ length: 20 }, (_, i) => c.subscribe(`/calls/shared${i}`, { signal: ac.signal }));
+    await Promise.all(streams.map((s) => s.ready));
+    await c.create("/calls/shared-w", "");
+    const watches = await Promise.all(Array.from({ length: 20 }, () => c.exists("/calls/shared-w", { watch: true })));
+    const watchWaits = watches.map((w) => w.watch.wait({ signal: ac.signal }));
+    // Every wait is queued at the agent once it lists 61 contenders.
+    const deadline = Date.now() + 10000;
+    while ((await c.children("/calls/shared-signal")).length < 61) {
+      assert.ok(Date.now() < deadline, "60 lock waits queued at the agent");
+    }
+    assert.equal(getEventListeners(ac.signal, "abort").length, 1);
+    ac.abort();
+    for (const r of await Promise.allSettled([...waits, ...watchWaits])) {
+      assert.equal(r.status, "rejected");
+      assert.equal((r as PromiseRejectedResult).reason.name, "AbortError");
+    }
+    await Promise.all(streams.map((s) => s.close()));
+    // The aborted waits left nothing queued: the holder is alone in line.
+    assert.equal((await c.children("/calls/shared-signal")).length, 1);
+    await held.unlock();
+    await holder.close();
+    // Warnings are emitted on a later tick: let them come.
+    await new Promise((r) => setImmediate(r));
+    const leaks = warnings.filter((w) => w.name === "MaxListenersExceededWarning");
+    assert.deepEqual(leaks.map((w) => w.message), []);
+  } finally {
+    process.off("warning", onWarning);
+  }
 });
 
 agentTest(A, "state: connected as connect() resolves, closed once; each state reported once", async () => {

@@ -56,6 +56,19 @@ agentTest(A, "progress: a report is seen by a watcher; closing the reporter remo
   await it.return!();
 });
 
+agentTest(A, "progress: a session's read right after its report sees that report (the agent writes it first)", async () => {
+  const worker = await agent.connect({ name: "own-reader" });
+  const task = worker.task("own", "t");
+  for (let i = 0; i <= 100; i++) {
+    await task.report(i, `report ${i}`);
+    const tasks = await worker.progress("own");
+    assert.equal(tasks.length, 1);
+    assert.equal(tasks[0]!.message, `report ${i}`, `progress right after report ${i}`);
+    assert.equal(tasks[0]!.percent, i);
+  }
+  await worker.close();
+});
+
 agentTest(A, "groups: two members listed; a watch sees one leave when its client closes", async () => {
   const w1 = await agent.connect({ name: "w1" });
   const w2 = await agent.connect({ name: "w2" });
