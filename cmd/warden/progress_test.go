@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/warden-dev/warden/agent/agenttest"
+	warden "github.com/warden-dev/warden/clients/go"
 )
 
 // The live view of `warden progress` in a real terminal: tmux runs it in a
@@ -294,5 +295,47 @@ func TestProgressTerminal(t *testing.T) {
 	checkAligned(t, sc, "push", "verify")
 	if dead, _ := tm.exited("follow"); dead {
 		t.Fatalf("warden progress --follow exited:\n%s", sc)
+	}
+}
+
+// TestProgressBarsFit: at any terminal width, every line of the view fits
+// and the rows' columns line up with the header's, whatever the lengths
+// of names, states and messages (control characters included).
+func TestProgressBarsFit(t *testing.T) {
+	j := newJobView(nil, "job")
+	j.rows["a"] = &taskRow{rep: warden.TaskReport{Task: "a", State: "running", Percent: 50, Message: "short"}, started: time.Now().UnixMilli()}
+	j.rows[strings.Repeat("n", 50)] = &taskRow{rep: warden.TaskReport{State: strings.Repeat("s", 64), Percent: 12.5,
+		Message: "two\nlines\x1b[2Jand an escape " + strings.Repeat("m", 300)}}
+	j.rows["é-unicode-name"] = &taskRow{finished: true, rep: warden.TaskReport{State: warden.TaskFailed, Percent: 100,
+		Message: "exit status 7"}}
+	j.rows["gone"] = &taskRow{finished: true, lost: true, rep: warden.TaskReport{State: "running", Percent: 3}}
+	for _, width := range []int{40, 60, 80, 100, 200} {
+		var out strings.Builder
+		v := &progressBars{job: "job", out: &out, width: func() int { return width }}
+		v.draw(j)
+		screen := strings.TrimPrefix(out.String(), "\x1b[H\x1b[2J")
+		if strings.ContainsAny(screen, "\x1b\t\r") {
+			t.Fatalf("width %d: control characters on the screen: %q", width, screen)
+		}
+		lines := strings.Split(strings.TrimSuffix(screen, "\n"), "\n")
+		if len(lines) != 7 {
+			t.Fatalf("width %d: %d lines, want 7 (header, blank, column header, 4 rows):\n%s", width, len(lines), screen)
+		}
+		for _, l := range lines {
+			if n := utf8.RuneCountInString(l); n > width {
+				t.Errorf("width %d: a line of %d: %q", width, n, l)
+			}
+		}
+		header := []rune(lines[2])
+		bar := strings.Index(string(header), "PROGRESS")
+		for _, l := range lines[3:] {
+			r := []rune(l)
+			if len(r) <= bar || r[bar] != '[' || r[bar-1] != ' ' {
+				t.Errorf("width %d: row %q: no bar at column %d of %q", width, l, bar, lines[2])
+			}
+		}
+		if width >= 100 && (!strings.Contains(screen, "lost") || !strings.Contains(screen, "failed (exit status 7)")) {
+			t.Errorf("width %d: states:\n%s", width, screen)
+		}
 	}
 }

@@ -57,20 +57,26 @@ func (j *jobView) apply(ctx context.Context, ev warden.TaskEvent) (taskRow, bool
 			// record was cleared: the row stays as it is.
 			return *row, false, nil
 		}
-		row.rep, row.finished, row.lost, row.removed = ev.Task, true, true, true
+		// Gone without a record: lost, unless its final report was seen
+		// (its record could not be written).
+		row.rep, row.finished, row.lost, row.removed = ev.Task, true, !isFinal(ev.Task), true
 		return *row, true, nil
 	}
 	// A persistent node is a record, but only its final report (done or
 	// failed) finishes the task: an earlier report of the same task may
 	// still be on its way when the replica already has the record.
-	final := ev.Task.State == warden.TaskDone || ev.Task.State == warden.TaskFailed
-	finished := exists && st.EphemeralOwner == 0 && final
+	finished := exists && st.EphemeralOwner == 0 && isFinal(ev.Task)
 	same := known && !row.removed && sameReport(row.rep, ev.Task) && row.finished == finished
 	row.rep, row.finished, row.lost, row.removed = ev.Task, finished, false, false
 	if exists && st.EphemeralOwner != 0 {
 		row.started = st.Ctime
 	}
 	return *row, !same, nil
+}
+
+// isFinal reports whether r is a finished task's report: done or failed.
+func isFinal(r warden.TaskReport) bool {
+	return r.State == warden.TaskDone || r.State == warden.TaskFailed
 }
 
 func sameReport(a, b warden.TaskReport) bool {
