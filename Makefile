@@ -10,7 +10,7 @@ PKGS    := ./...
 # promtool for the metrics test (see $(PROMTOOL) below).
 PROMTOOL := bin/promtool
 
-.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants image dist need-tmux
+.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop cluster-status cluster-kill cluster-restart generate nemesis nemesis-long nemesis-plants image dist need-tmux
 
 all: build
 
@@ -45,6 +45,21 @@ cluster: build
 
 cluster-stop:
 	deploy/local-cluster.sh down
+
+# Its status (each agent, the members, the leader), and one agent killed
+# (SIGKILL) or restarted on its data: make cluster-kill AGENT=server2,
+# make cluster-restart AGENT=server2 (AGENT="server1 server2" restarts
+# several at once).
+cluster-status:
+	deploy/local-cluster.sh status
+
+cluster-kill:
+	$(if $(AGENT),,$(error AGENT is missing: make cluster-kill AGENT=server2))
+	deploy/local-cluster.sh kill $(AGENT)
+
+cluster-restart:
+	$(if $(AGENT),,$(error AGENT is missing: make cluster-restart AGENT=server2))
+	deploy/local-cluster.sh restart $(AGENT)
 
 # Releases (docs/operations.md). VERSION (above) names the archives and
 # the image and is stamped into their static binaries.
