@@ -10,7 +10,7 @@ PKGS    := ./...
 # promtool for the metrics test (see $(PROMTOOL) below).
 PROMTOOL := bin/promtool
 
-.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-readme test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop generate nemesis nemesis-long nemesis-plants image dist
+.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-readme test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop cluster-status cluster-kill cluster-restart generate nemesis nemesis-long nemesis-plants image dist need-tmux
 
 all: build
 
@@ -33,9 +33,11 @@ run: build
 	./$(BIN) agent --dev $(if $(SOCKET),--socket $(SOCKET))
 
 # A local cluster of SERVERS servers and REPLICAS replicas (3 and 2) on
-# 127.0.0.11.. and 127.0.0.21.. (default ports), state in .cluster/;
-# deploy/local-cluster.sh also stops, kills and restarts one agent by name
-# (docs/operations.md).
+# 127.0.0.11.. and 127.0.0.21.. (default ports), state in .cluster/. It
+# refuses to start while .cluster/ holds a cluster, running or not, and
+# says what is there (running agents, stale pid files) and what to do;
+# deploy/local-cluster.sh also shows the status and stops, kills and
+# restarts agents by name (docs/operations.md).
 SERVERS  ?= 3
 REPLICAS ?= 2
 cluster: build
@@ -43,6 +45,21 @@ cluster: build
 
 cluster-stop:
 	deploy/local-cluster.sh down
+
+# Its status (each agent, the members, the leader), and one agent killed
+# (SIGKILL) or restarted on its data: make cluster-kill AGENT=server2,
+# make cluster-restart AGENT=server2 (AGENT="server1 server2" restarts
+# several at once).
+cluster-status:
+	deploy/local-cluster.sh status
+
+cluster-kill:
+	$(if $(AGENT),,$(error AGENT is missing: make cluster-kill AGENT=server2))
+	deploy/local-cluster.sh kill $(AGENT)
+
+cluster-restart:
+	$(if $(AGENT),,$(error AGENT is missing: make cluster-restart AGENT=server2))
+	deploy/local-cluster.sh restart $(AGENT)
 
 # Releases (docs/operations.md). VERSION (above) names the archives and
 # the image and is stamped into their static binaries.
@@ -88,8 +105,8 @@ test-short:
 # Go packages run one at a time (-p 1): many tests start real agent
 # processes and assert latencies, which a second package's agents would
 # disturb on a small machine.
-test-go: $(PROMTOOL)
-	WARDEN_INTEROP=1 WARDEN_PROMTOOL=$(CURDIR)/$(PROMTOOL) $(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
+test-go: $(PROMTOOL) need-tmux
+	WARDEN_INTEROP=1 WARDEN_TMUX=1 WARDEN_PROMTOOL=$(CURDIR)/$(PROMTOOL) $(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
 
 # promtool, which the agent's metrics test runs (promtool check metrics on
 # a real agent's /metrics), taken out of Debian's prometheus package
@@ -104,6 +121,17 @@ $(PROMTOOL):
 	  mv $$tmp/usr/bin/promtool $@; rc=$$?; rm -rf $$tmp; \
 	if [ $$rc -ne 0 ]; then echo "could not get promtool from Debian's prometheus package (apt-get download prometheus)"; exit 1; fi; \
 	$@ --version | head -1
+
+# tmux, in which the test of warden progress's terminal view runs it
+# (WARDEN_TMUX=1 makes a missing tmux fail that test): Debian's package,
+# installed when missing (as root), the package lists updated first.
+need-tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "tmux is missing: install it (as root on Debian: apt-get install tmux)" >&2; exit 1; fi; \
+	  echo "installing Debian's tmux" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null; }
+	@tmux -V
 
 # The cluster system tests again with mutual TLS (and hostname
 # verification) on every agent's cluster port.

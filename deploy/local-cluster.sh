@@ -7,7 +7,7 @@
 #   deploy/local-cluster.sh status                      # each agent, the members, the leader
 #   deploy/local-cluster.sh stop NAME                   # SIGTERM one agent (its data stays)
 #   deploy/local-cluster.sh kill NAME                   # SIGKILL one agent
-#   deploy/local-cluster.sh restart NAME                # (stop and) start one agent on its data
+#   deploy/local-cluster.sh restart NAME...             # (stop and) start agents on their data
 #   deploy/local-cluster.sh stop-all                    # stop every agent, keep the state
 #   deploy/local-cluster.sh down                        # stop every agent, delete the state
 #
@@ -45,12 +45,56 @@ known() { # name
   grep -qx "$1" "$dir/names" || die "no agent named $1 (agents: $(names | tr '\n' ' '))"
 }
 
+# is_agent pid name: whether pid is that agent's process, not a process
+# that got its pid after the agent died (its command line names the agent's
+# data dir; where /proc is missing, any live process passes).
+is_agent() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ -r "/proc/$1/cmdline" ] || return 0
+  tr '\0' '\n' <"/proc/$1/cmdline" | grep -qxF -- "$dir/$2/data"
+}
+
 pid_of() { # name: prints the pid of a running agent, or fails
   local f="$dir/$1/pid" pid
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  kill -0 "$pid" 2>/dev/null || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && is_agent "$pid" "$1" || return 1
   echo "$pid"
+}
+
+# stale_pid name: prints the pid a stale pid file names (its agent is not
+# running), or fails when there is no pid file or its agent runs.
+stale_pid() {
+  local f="$dir/$1/pid"
+  [ -f "$f" ] && ! pid_of "$1" >/dev/null || return 1
+  cat "$f"
+}
+
+# refuse_start explains why start will not run over what is in $dir.
+refuse_start() {
+  local n pid running=() stale=() stopped=()
+  if [ -f "$dir/names" ]; then
+    for n in $(names); do
+      if pid=$(pid_of "$n"); then running+=("$n (pid $pid)")
+      elif pid=$(stale_pid "$n"); then stale+=("$n (pid $pid)")
+      else stopped+=("$n"); fi
+    done
+  else
+    for f in "$dir"/*/pid; do
+      n=$(basename "$(dirname "$f")")
+      if pid=$(pid_of "$n"); then running+=("$n (pid $pid)"); else stale+=("$n (pid $(cat "$f"))"); fi
+    done
+  fi
+  local msg="a cluster is already in $dir"
+  [ ${#running[@]} -eq 0 ] || msg+=$'\n'"  running: ${running[*]}"
+  [ ${#stale[@]} -eq 0 ] || msg+=$'\n'"  stale pid files (those agents are dead): ${stale[*]}"
+  [ ${#stopped[@]} -eq 0 ] || msg+=$'\n'"  stopped: ${stopped[*]}"
+  if [ ${#running[@]} -gt 0 ]; then
+    msg+=$'\n'"'$0 status' shows it; '$0 down' (make cluster-stop) stops it and deletes its state"
+  else
+    msg+=$'\n'"none of its agents runs: '$0 restart $(names 2>/dev/null | tr '\n' ' ' | sed 's/ $//')' starts them again on their data; '$0 down' (make cluster-stop) deletes the state"
+  fi
+  die "$msg"
 }
 
 launch() { # name: starts the agent with the arguments it was created with
@@ -80,7 +124,7 @@ wait_socket() { # name
     pid_of "$1" >/dev/null || die "agent $1 exited; see $dir/$1/agent.log"
     sleep 0.1
   done
-  die "agent $1 did not answer on its socket; see $dir/$1/agent.log"
+  die "agent $1 runs but did not answer on its socket in $((wait_tenths / 10)) s (an agent answers once it has caught up with a leader, so a quorum of servers must run: restart several at once, e.g. '$0 restart $(names | grep '^server' | tr '\n' ' ' | sed 's/ $//')'); see $dir/$1/agent.log"
 }
 
 # leader prints the leader as the running agent it asks sees it, or fails.
@@ -137,7 +181,7 @@ start)
   [[ $servers =~ ^[1-9]$ ]] || die "servers: want 1 to 9, not '$servers'"
   [[ $replicas =~ ^[0-9]+$ ]] && [ "$replicas" -le 79 ] || die "replicas: want 0 to 79, not '$replicas'"
   [ -x "$bin" ] || die "no binary at $bin (make build)"
-  [ ! -e "$dir/names" ] || die "a cluster is already in $dir (down first)"
+  if [ -e "$dir/names" ] || compgen -G "$dir/*/pid" >/dev/null; then refuse_start; fi
   mkdir -p "$dir"
   echo "$servers" >"$dir/servers"
   : >"$dir/names"
@@ -166,6 +210,8 @@ status)
     if pid=$(pid_of "$n"); then
       printf '%-10s %-14s running (pid %s)\n' "$n" "$(sed -n '4p' "$dir/$n/args")" "$pid"
       any=${any:-$n}
+    elif pid=$(stale_pid "$n"); then
+      printf '%-10s %-14s dead (stale pid file: pid %s is not running it; restart %s)\n' "$n" "$(sed -n '4p' "$dir/$n/args")" "$pid" "$n"
     else
       printf '%-10s %-14s stopped\n' "$n" "$(sed -n '4p' "$dir/$n/args")"
     fi
@@ -186,12 +232,18 @@ stop | kill)
   if [ "$cmd" = kill ]; then stop_one "$1" KILL; else stop_one "$1" TERM; fi
   ;;
 restart)
-  [ $# -eq 1 ] || usage
-  known "$1"
-  stop_one "$1" TERM >/dev/null
-  launch "$1"
-  wait_socket "$1"
-  echo "$1 restarted (pid $(cat "$dir/$1/pid"))"
+  # Several at once when a quorum of servers is down: an agent answers on
+  # its socket only once it has caught up with a leader.
+  [ $# -ge 1 ] || usage
+  for n in "$@"; do known "$n"; done
+  for n in "$@"; do
+    stop_one "$n" TERM >/dev/null
+    launch "$n"
+  done
+  for n in "$@"; do
+    wait_socket "$n"
+    echo "$n restarted (pid $(cat "$dir/$n/pid"))"
+  done
   ;;
 stop-all)
   stop_all

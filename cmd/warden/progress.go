@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -19,9 +17,15 @@ import (
 
 func init() {
 	register("progress", command{
-		usage: "[--json] [--once] JOB",
-		help:  "show the progress of a job's tasks, live (--once: now)",
-		run:   runProgress,
+		usage: "[--json] [--once | --follow] JOB",
+		help:  "show the progress of a job's tasks, live, until they have all finished (--once: now)",
+		long: `Live, the view ends when every task of the job has finished: it prints a
+summary and exits 0 if every task is done, 1 if any failed or was lost.
+--follow keeps following the job until Ctrl-C. A finished task (one that
+` + "`warden task`" + ` ran) keeps its row with its final state, exit code and
+elapsed time.
+`,
+		run: runProgress,
 	})
 }
 
@@ -32,8 +36,9 @@ type progressJSON struct {
 }
 
 // runProgress shows a job's tasks. With --once it prints them and exits;
-// otherwise it follows the job until interrupted: on a terminal, a view
-// with one progress bar per task, redrawn on every change; elsewhere (or
+// otherwise it follows the job until every task has finished (or, with
+// --follow, until interrupted): on a terminal, a view with one progress
+// bar per task, redrawn on every change and every second; elsewhere (or
 // with --json) one line per event.
 func runProgress(args []string) error {
 	var cf clientFlags
@@ -42,8 +47,12 @@ func runProgress(args []string) error {
 	cf.noSession = true
 	asJSON := fs.Bool("json", false, "print JSON (with --once: the job's tasks; live: one event per line)")
 	once := fs.Bool("once", false, "print the tasks as they are now and exit")
+	follow := fs.Bool("follow", false, "keep following the job after every task has finished, until Ctrl-C")
 	if err := parseArgs(fs, args, 1, 1); err != nil {
 		return err
+	}
+	if *once && *follow {
+		return usagef("--once and --follow exclude each other")
 	}
 	job := fs.Arg(0)
 	if *once {
@@ -83,103 +92,99 @@ func runProgress(args []string) error {
 	case *asJSON:
 		view = &jsonLines{enc: json.NewEncoder(os.Stdout)}
 	case isTerminalFile(os.Stdout):
-		view = &progressBars{job: job, out: os.Stdout, tasks: map[string]warden.TaskReport{}}
+		view = &progressBars{job: job, out: os.Stdout, width: func() int { return terminalWidth(os.Stdout) }}
 	default:
 		view = &eventLines{out: os.Stdout}
 	}
-	view.draw()
-	for {
-		ev, err := w.Next(ctx)
-		if ctx.Err() != nil {
-			return nil // interrupted: a clean exit
-		}
-		if err != nil {
-			return err
-		}
-		view.event(ev)
-		// Take whatever else has already arrived before redrawing, so a
-		// burst (the job's tasks at the start) draws once.
+	return followJob(ctx, cl, w, job, view, *follow)
+}
+
+// followJob feeds the job's events to the view until every task has
+// finished (unless follow) or ctx ends. The terminal view is also redrawn
+// every second (elapsed times) and when the terminal is resized.
+func followJob(ctx context.Context, cl *warden.Client, w *warden.ProgressWatch, job string, view progressView, follow bool) error {
+	type next struct {
+		ev  warden.TaskEvent
+		err error
+	}
+	events := make(chan next, 64)
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	go func() {
 		for {
-			bctx, bcancel := context.WithTimeout(ctx, 20*time.Millisecond)
-			ev, err := w.Next(bctx)
-			bcancel()
-			if err != nil {
-				break
+			ev, err := w.Next(wctx)
+			select {
+			case events <- next{ev, err}:
+			case <-wctx.Done():
+				return
 			}
-			view.event(ev)
+			if err != nil {
+				return
+			}
 		}
-		view.draw()
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	defer signal.Stop(winch)
+
+	jv := newJobView(cl, job)
+	apply := func(n next) error {
+		if n.err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return n.err
+		}
+		row, show, err := jv.apply(ctx, n.ev)
+		if show {
+			view.event(row)
+		}
+		return err
+	}
+	view.draw(jv)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // interrupted: a clean exit
+		case <-tick.C:
+			view.tick(jv)
+			continue
+		case <-winch:
+			view.draw(jv)
+			continue
+		case n := <-events:
+			err := apply(n)
+			// Take whatever else has already arrived before redrawing, so
+			// a burst (the job's tasks at the start) draws once.
+		burst:
+			for err == nil {
+				select {
+				case n := <-events:
+					err = apply(n)
+				default:
+					break burst
+				}
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		view.draw(jv)
+		if !follow && jv.allFinished() {
+			s := jv.summary()
+			view.summary(s)
+			if !s.ok() {
+				return &exitError{code: 1}
+			}
+			return nil
+		}
 	}
 }
-
-// progressView shows a job's events.
-type progressView interface {
-	event(warden.TaskEvent)
-	draw()
-}
-
-// progressBars is the live view on a terminal: the whole job, redrawn.
-type progressBars struct {
-	job   string
-	out   io.Writer
-	tasks map[string]warden.TaskReport
-}
-
-func (v *progressBars) event(ev warden.TaskEvent) {
-	if ev.Removed {
-		delete(v.tasks, ev.Task.Task)
-		return
-	}
-	v.tasks[ev.Task.Task] = ev.Task
-}
-
-const barWidth = 30
-
-func (v *progressBars) draw() {
-	names := make([]string, 0, len(v.tasks))
-	width := 4
-	for n := range v.tasks {
-		names = append(names, n)
-		width = max(width, len(n))
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("\x1b[H\x1b[2J") // home, clear the screen
-	fmt.Fprintf(&b, "job %s: %d task(s)    %s    (Ctrl-C to quit)\n\n", v.job, len(names), time.Now().Format("15:04:05"))
-	for _, n := range names {
-		t := v.tasks[n]
-		fill := int(t.Percent / 100 * barWidth)
-		fill = min(max(fill, 0), barWidth)
-		fmt.Fprintf(&b, "%-*s [%s%s] %5.1f%%  %-8s %s\n", width, n,
-			strings.Repeat("#", fill), strings.Repeat("-", barWidth-fill), t.Percent, t.State, oneLine(t.Message))
-	}
-	_, _ = io.WriteString(v.out, b.String())
-}
-
-// eventLines is the live view when the output is not a terminal.
-type eventLines struct{ out io.Writer }
-
-func (v *eventLines) event(ev warden.TaskEvent) {
-	if ev.Removed {
-		fmt.Fprintf(v.out, "%s removed\n", ev.Task.Task)
-		return
-	}
-	fmt.Fprintf(v.out, "%s %s %.1f%% %s\n", ev.Task.Task, ev.Task.State, ev.Task.Percent, oneLine(ev.Task.Message))
-}
-
-func (v *eventLines) draw() {}
-
-// jsonLines prints each event as one JSON object.
-type jsonLines struct{ enc *json.Encoder }
-
-func (v *jsonLines) event(ev warden.TaskEvent) {
-	_ = v.enc.Encode(struct {
-		Task    warden.TaskReport `json:"task"`
-		Removed bool              `json:"removed,omitempty"`
-	}{ev.Task, ev.Removed})
-}
-
-func (v *jsonLines) draw() {}
 
 // printTasks prints tasks as a table.
 func printTasks(out io.Writer, tasks []warden.TaskReport) error {

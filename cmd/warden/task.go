@@ -44,9 +44,9 @@ func init() {
 // session), runs the command with WARDEN_JOB, WARDEN_TASK and
 // WARDEN_SOCKET set so that `warden report` inside it reports for the
 // task, and once the command exits reports "done" (exit status 0) or
-// "failed" with the exit status. It then closes its session, which removes
-// the task: watchers see the final report, then the task removed. It
-// exits with the command's status.
+// "failed" with the exit status. It then keeps that report as the task's
+// persistent record (taskrecord.go) and closes its session. It exits with
+// the command's status.
 //
 // If this process dies, even by SIGKILL, its session ends and the task is
 // removed at once, and the kernel kills the command. If the session is
@@ -112,9 +112,10 @@ func runTask(args []string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), jobEnv+"="+job, taskEnv+"="+task, wire.SocketEnv+"="+sock)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
 	exited, err := startLocked(cmd)
 	if err != nil {
-		finishTask(cl, t, warden.TaskFailed, "could not start: "+err.Error())
+		finishTask(cl, t, warden.TaskFailed, "could not start: "+err.Error(), nil)
 		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
 	}
 
@@ -125,7 +126,7 @@ func runTask(args []string) error {
 			if err != nil {
 				state, msg = warden.TaskFailed, describeExit(err)
 			}
-			finishTask(cl, t, state, msg)
+			finishTask(cl, t, state, msg, newTaskResult(err, time.Since(started)))
 			return exitStatus(err)
 		},
 		loss{lost, func() string { return "session lost, so task " + job + "/" + task + " is gone" }},
@@ -146,7 +147,9 @@ func holdTask(ctx context.Context, cl *warden.Client, t *warden.Task) error {
 	if st, ok, err := cl.Exists(octx, t.Path()); err != nil {
 		return err
 	} else if ok {
-		return taken(st)
+		if err := clearTaskRecord(octx, cl, t, st); err != nil { // a finished task runs again
+			return err
+		}
 	}
 	if err := t.ReportState(octx, warden.TaskRunning, 0, "", nil); err != nil {
 		return err
@@ -164,17 +167,20 @@ func holdTask(ctx context.Context, cl *warden.Client, t *warden.Task) error {
 	return nil
 }
 
-// finishTask reports the task's end and closes the session, waiting until
-// the agent has written the report and removed the task.
-func finishTask(cl *warden.Client, t *warden.Task, state, msg string) {
+// finishTask reports the task's end, keeps that report as the task's
+// record (taskrecord.go) and closes the session, waiting until the agent
+// has written the report.
+func finishTask(cl *warden.Client, t *warden.Task, state, msg string, result []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	percent := 100.0
 	if state != warden.TaskDone {
 		percent = currentPercent(ctx, cl, t)
 	}
-	if err := t.ReportState(ctx, state, percent, msg, nil); err != nil {
+	if err := t.ReportState(ctx, state, percent, msg, result); err != nil {
 		fmt.Fprintf(os.Stderr, "warden task: final report: %v\n", err)
+	} else if err := keepTaskRecord(ctx, cl, t, state, msg); err != nil {
+		fmt.Fprintf(os.Stderr, "warden task: keeping the final report: %v\n", err)
 	}
 	_ = cl.CloseWait(ctx)
 }
@@ -248,9 +254,9 @@ func runReport(args []string) error {
 	t := cl.Task(job, task)
 	// A report would create a missing task, owned by this short-lived
 	// session: it would flash up and go. Report only to a live task.
-	if _, ok, err := cl.Exists(ctx, t.Path()); err != nil {
+	if st, ok, err := cl.Exists(ctx, t.Path()); err != nil {
 		return err
-	} else if !ok {
+	} else if !ok || st.EphemeralOwner == 0 { // none, or a finished task's record
 		return fmt.Errorf("task %s/%s does not exist (has its warden task ended?)", job, task)
 	}
 	var d []byte

@@ -83,8 +83,9 @@ func wantTask(t *testing.T, w *warden.ProgressWatch, task, state string, percent
 
 // TestTaskCLI: `warden task` holds a task while its command runs; `warden
 // report` inside the command reports for it; `warden progress` shows it;
-// the task ends with a final report and goes, or goes at once when
-// `warden task` is SIGKILLed (taking its command along).
+// the task ends with a final report that stays as its record, or goes at
+// once when `warden task` is SIGKILLed (taking its command along); the
+// live view exits with a summary once every task has finished.
 func TestTaskCLI(t *testing.T) {
 	e := startAgent(t)
 	c := e.dial()
@@ -147,6 +148,7 @@ func TestTaskCLI(t *testing.T) {
 	wantTask(t, w, "t2", "compiling", 20, "x", false)
 	wantTask(t, w, "t2", warden.TaskFailed, 20, "exit status 3", false)
 	wantTask(t, w, "t2", warden.TaskFailed, 20, "exit status 3", true)
+	wantTask(t, w, "t2", warden.TaskFailed, 20, "exit status 3", false) // its record
 	// A command that succeeds.
 	if r := e.cliEnv([]string{path}, "task", "job1", "t3", "--", "true"); r.code != 0 {
 		t.Fatalf("warden task true: %+v", r)
@@ -154,6 +156,13 @@ func TestTaskCLI(t *testing.T) {
 	wantTask(t, w, "t3", warden.TaskRunning, 0, "", false)
 	wantTask(t, w, "t3", warden.TaskDone, 100, "exit status 0", false)
 	wantTask(t, w, "t3", warden.TaskDone, 100, "exit status 0", true)
+	wantTask(t, w, "t3", warden.TaskDone, 100, "exit status 0", false)
+	if st, ok, err := c.Exists(ctx, "/warden/progress/job1/t3"); err != nil || !ok || st.EphemeralOwner != 0 {
+		t.Fatalf("t3's record: %+v %v %v", st, ok, err)
+	}
+	if r := e.cliEnv([]string{"WARDEN_JOB=job1", "WARDEN_TASK=t3"}, "report", "10"); r.code != 1 || !strings.Contains(r.stderr, "task job1/t3 does not exist") {
+		t.Fatalf("warden report for a finished task: %+v", r)
+	}
 
 	// Removing the task's node cancels it: the command is stopped.
 	pid4 := filepath.Join(dir, "pid4")
@@ -180,17 +189,34 @@ func TestTaskCLI(t *testing.T) {
 	wantTask(t, w, "t1", warden.TaskRunning, 50, "half", true)
 	t.Logf("SIGKILL of warden task -> its task removed at a watcher: %v", time.Since(killed))
 	agenttest.Eventually(t, 5*time.Second, "t1's command to die with it", func() bool { return !pidRunning(cmd1) })
-	if p := e.progressOnce("job1"); len(p.Tasks) != 0 {
+	// The finished tasks' records stay; the killed and the cancelled
+	// tasks left none.
+	if p := e.progressOnce("job1"); len(p.Tasks) != 2 || p.Tasks[0].Task != "t2" || p.Tasks[0].State != warden.TaskFailed ||
+		p.Tasks[1].Task != "t3" || p.Tasks[1].State != warden.TaskDone {
 		t.Fatalf("progress after every task ended: %+v", p)
 	}
-	agenttest.Eventually(t, 10*time.Second, "the live view to show the removal", func() bool {
-		return strings.Contains(live.out.String(), "t1 removed\n")
+	// Every task has finished: the live view says how, and exits 1.
+	if code := live.wait(t, 10*time.Second); code != 1 {
+		t.Fatalf("warden progress exited %d once the job had finished; stderr %s", code, live.errb)
+	}
+	if out := live.out.String(); !strings.Contains(out, "t1 removed\n") ||
+		!strings.HasSuffix(out, "4 tasks: 1 done, 1 failed (t2: exit 3), 2 lost (t1, t4)\n") {
+		t.Fatalf("the live view:\n%s", out)
+	}
+	// A finished task runs again: its record is replaced.
+	if r := e.cliEnv([]string{path}, "task", "job1", "t2", "--", "true"); r.code != 0 {
+		t.Fatalf("warden task of a finished task: %+v", r)
+	}
+	// --follow stays after the job has finished, until Ctrl-C (exit 0).
+	follow := e.start("progress", "--follow", "job1")
+	agenttest.Eventually(t, 10*time.Second, "the followed job", func() bool {
+		return strings.Contains(follow.out.String(), "t2 done 100.0% exit status 0\n")
 	})
-	if err := syscall.Kill(live.cmd.Process.Pid, syscall.SIGINT); err != nil {
+	if err := syscall.Kill(follow.cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if code := live.wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("warden progress exited %d after Ctrl-C; stderr %s", code, live.errb)
+	if code := follow.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("warden progress --follow exited %d after Ctrl-C; stderr %s", code, follow.errb)
 	}
 }
 

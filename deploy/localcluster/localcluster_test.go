@@ -48,6 +48,21 @@ func (c *cluster) run(args ...string) string {
 	return out
 }
 
+// make runs a target of the repository's Makefile on this cluster; it
+// must succeed within a minute.
+func (c *cluster) make(args ...string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", append([]string{"--no-print-directory", "-C", filepath.Dir(filepath.Dir(c.script))}, args...)...)
+	cmd.Env = append(os.Environ(), c.env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("make %s: %v\n%s%s", strings.Join(args, " "), err, out, c.logs())
+	}
+	return string(out)
+}
+
 func (c *cluster) try(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -250,4 +265,99 @@ func TestStartRefusesBadSizes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.dir, "names")); !os.IsNotExist(err) {
 		t.Errorf("a refused start left a cluster behind (%v)", err)
 	}
+}
+
+// waitGone waits up to 10 s for a process that is not our child to exit.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still runs 10 s after SIGKILL", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStartRefusesOverAClusterAndStalePidFiles: start refuses to run over
+// a running cluster, naming its agents; agents SIGKILLed behind the
+// script's back leave stale pid files, which status and start report
+// with the remedy; a pid file whose pid now belongs to another process
+// is not taken for the agent (kill leaves that process alone); restart
+// of several agents at once (make cluster-restart) brings the cluster
+// back on its data.
+func TestStartRefusesOverAClusterAndStalePidFiles(t *testing.T) {
+	c := newCluster(t)
+	c.run("start", "1", "1")
+	if out, err := c.cli("replica1", "create", "/before", "kept"); err != nil {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	out, err := c.try("start", "1", "1")
+	if err == nil || !regexp.MustCompile(`running: server1 \(pid \d+\) replica1 \(pid \d+\)`).MatchString(out) ||
+		!strings.Contains(out, "local-cluster.sh down") {
+		t.Fatalf("start over a running cluster: %v\n%s", err, out)
+	}
+
+	pids := c.pids()
+	if len(pids) != 2 {
+		t.Fatalf("%d pid files, want 2", len(pids))
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pid := range pids {
+		waitGone(t, pid)
+	}
+	st := c.run("status")
+	for _, n := range []string{"server1", "replica1"} {
+		if !regexp.MustCompile(`(?m)^` + n + ` .* dead \(stale pid file: pid \d+ is not running it; restart ` + n + `\)$`).MatchString(st) {
+			t.Fatalf("status does not show %s's stale pid file:\n%s", n, st)
+		}
+	}
+	out, err = c.try("start", "1", "1")
+	if err == nil || !regexp.MustCompile(`stale pid files \(those agents are dead\): server1 \(pid \d+\) replica1 \(pid \d+\)`).MatchString(out) ||
+		!strings.Contains(out, "local-cluster.sh restart server1 replica1' starts them again") {
+		t.Fatalf("start over stale pid files: %v\n%s", err, out)
+	}
+
+	// The replica's pid now names a live process that is not the agent.
+	other := exec.Command("sleep", "600")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	pidFile := filepath.Join(c.dir, "replica1", "pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.run("status"); !regexp.MustCompile(`(?m)^replica1 .* dead \(stale pid file: pid ` + strconv.Itoa(other.Process.Pid)).MatchString(st) {
+		t.Fatalf("status takes another process for replica1:\n%s", st)
+	}
+	if out := c.run("kill", "replica1"); !strings.Contains(out, "replica1 is not running") {
+		t.Fatalf("kill replica1 with a reused pid: %s", out)
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("kill replica1 killed the process that reused its pid: %v", err)
+	}
+
+	// Through make, as a user would.
+	out = c.make("cluster-restart", "AGENT=server1 replica1")
+	if !strings.Contains(out, "server1 restarted") || !strings.Contains(out, "replica1 restarted") {
+		t.Fatalf("make cluster-restart AGENT='server1 replica1': %s", out)
+	}
+	st = c.make("cluster-status")
+	for _, n := range []string{"server1", "replica1"} {
+		if !regexp.MustCompile(`(?m)^` + n + ` .* running \(pid \d+\)$`).MatchString(st) {
+			t.Fatalf("status does not show %s running after restart:\n%s", n, st)
+		}
+	}
+	if !leaderLine.MatchString(st) {
+		t.Fatalf("no leader after restart:\n%s", st)
+	}
+	c.eventually("the write made before the SIGKILLs", func() bool {
+		out, err := c.cli("replica1", "get", "/before")
+		return err == nil && out == "kept"
+	})
 }
