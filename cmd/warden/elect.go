@@ -106,7 +106,7 @@ func runElect(args []string) error {
 	switch {
 	case sig != nil:
 		return interrupted(sig, "campaigning in "+path)
-	case err != nil && *timeout > 0 && timedOut(err):
+	case err != nil && *timeout > 0 && grantTimedOut(acq, err):
 		return notGranted(what, *timeout, err)
 	case err != nil:
 		return cf.explain(err)

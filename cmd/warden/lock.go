@@ -78,7 +78,7 @@ func runLock(args []string) error {
 	switch {
 	case sig != nil:
 		return interrupted(sig, "waiting for the lock on "+path)
-	case err != nil && *timeout > 0 && timedOut(err):
+	case err != nil && *timeout > 0 && grantTimedOut(acq, err):
 		return notGranted(what, *timeout, err)
 	case err != nil:
 		return cf.explain(err)

@@ -80,6 +80,18 @@ func timedOut(err error) bool {
 	return errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// grantTimedOut reports whether err ended a wait for a grant under acq
+// for its deadline: the wait ran out, or the agent answered why (no
+// leader) as the deadline came (it answers a little before: see the
+// protocol's timeout_ms).
+func grantTimedOut(acq context.Context, err error) bool {
+	if timedOut(err) {
+		return true
+	}
+	d, ok := acq.Deadline()
+	return ok && errors.Is(err, warden.ErrUnavailable) && time.Until(d) < 300*time.Millisecond
+}
+
 // connect dials the agent for a verb that runs a command, within
 // --op-timeout and within acq, the deadline of the grant (a lock or an
 // election within --timeout). A signal interrupts it (exit 128+N). When
@@ -101,7 +113,7 @@ func (c *clientFlags) connect(acq context.Context, timeout time.Duration, what s
 	if err != nil {
 		acqDeadline, ok := acq.Deadline()
 		opDeadline, _ := ctx.Deadline()
-		if ok && !acqDeadline.After(opDeadline) && (timedOut(err) || errors.Is(err, warden.ErrUnavailable)) {
+		if ok && !acqDeadline.After(opDeadline) && grantTimedOut(acq, err) {
 			return nil, notGranted(what, timeout, err)
 		}
 		return nil, c.explain(err)
