@@ -109,7 +109,7 @@ func (s Session) joinLine(ctx context.Context, path, prefix string, data []byte,
 			return "", 0, err
 		}
 		ops = append(ops, node)
-		res, err, gaveUp := s.lineWrite(ctx, ops, waited)
+		res, gaveUp, err := s.lineWrite(ctx, ops, waited)
 		if gaveUp {
 			return "", 0, err
 		}
@@ -136,20 +136,24 @@ func (s Session) joinLine(ctx context.Context, path, prefix string, data []byte,
 // caller would wait for the write's own timeout for nothing: lineWrite
 // then returns a *NoLeaderError at once (gaveUp), and the write finishes
 // on its own, its node removed again should it be created after all.
-func (s Session) lineWrite(ctx context.Context, ops []fsm.Op, waited <-chan time.Time) (res *fsm.Result, err error, gaveUp bool) {
+func (s Session) lineWrite(ctx context.Context, ops []fsm.Op, waited <-chan time.Time) (res *fsm.Result, gaveUp bool, err error) {
 	lr, _ := s.Store.(LeaderReporter)
-	done := make(chan struct{})
+	type written struct {
+		res *fsm.Result
+		err error
+	}
+	done := make(chan written, 1)
 	go func() {
-		defer close(done)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
 		defer cancel()
-		res, err = s.write(wctx, ops...)
+		res, err := s.write(wctx, ops...)
+		done <- written{res, err}
 	}()
 	ended := ctx.Done()
 	for {
 		select {
-		case <-done:
-			return res, err, false
+		case w := <-done:
+			return w.res, false, w.err
 		case <-ended:
 			ended = nil
 		case <-waited:
@@ -160,12 +164,11 @@ func (s Session) lineWrite(ctx context.Context, ops []fsm.Op, waited <-chan time
 		}
 		if d := lr.NoLeaderFor(); d > 0 {
 			go func() {
-				<-done
-				if err == nil {
-					s.abandon(res.Ops[len(res.Ops)-1].Path)
+				if w := <-done; w.err == nil {
+					s.abandon(w.res.Ops[len(w.res.Ops)-1].Path)
 				}
 			}()
-			return nil, &NoLeaderError{For: d}, true
+			return nil, true, &NoLeaderError{For: d}
 		}
 	}
 }
