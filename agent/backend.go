@@ -49,7 +49,7 @@ func (b backend) Status() wire.StatusResult {
 	return wire.StatusResult{
 		Node: st.Node, Role: role, State: st.State, Leader: st.Leader,
 		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-		Sessions: st.Sessions, Znodes: st.Znodes,
+		Sessions: st.Sessions, Znodes: st.Znodes, NoLeaderMs: st.NoLeaderFor.Milliseconds(),
 	}
 }
 

@@ -55,7 +55,8 @@ type Node struct {
 	reaped        map[string]bool // agents Serf reaped, to drop from Raft
 	restores      restores        // the restore upload this node takes as leader
 	bootstrapped  atomic.Bool
-	leaderChanges atomic.Uint64 // see countLeaderChanges
+	leaderChanges atomic.Uint64 // see observeLeader
+	noLeaderSince atomic.Int64  // unix ns since when there has been no leader, 0 while there is one (see NoLeaderFor)
 
 	// run owns the node's goroutines (see group): the mux's accept loop,
 	// Serf's event handler and join retries, the leadership monitor, the
@@ -198,7 +199,8 @@ func (n *Node) Open() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raftUp.Store(n.raft)
-	n.raft.RegisterObserver(raft.NewObserver(nil, false, n.countLeaderChanges))
+	n.noLeaderSince.Store(time.Now().UnixNano())
+	n.raft.RegisterObserver(raft.NewObserver(nil, false, n.observeLeader))
 	n.mux.start()
 	if err := n.startSerf(); err != nil {
 		n.raft.Shutdown()
@@ -366,6 +368,11 @@ func (n *Node) propose(ctx context.Context, entry []byte) (*fsm.Result, error) {
 		}
 		select {
 		case <-ctx.Done():
+			// Without a leader, say so even to a caller that canceled:
+			// one that gave up at its own deadline may read why.
+			if err := n.noLeader(); err != nil {
+				return nil, err
+			}
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, ctx.Err()
 			}
@@ -453,6 +460,9 @@ func (n *Node) Sync(ctx context.Context) (uint64, error) {
 		}
 		select {
 		case <-ctx.Done():
+			if err := n.noLeader(); err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return 0, err
+			}
 			return 0, translate(ctx.Err())
 		case <-time.After(backoff):
 		}
@@ -462,14 +472,17 @@ func (n *Node) Sync(ctx context.Context) (uint64, error) {
 
 // Status is a summary of this node's Raft state.
 type Status struct {
-	Node         string `json:"node"`
-	State        string `json:"state"`
-	Leader       string `json:"leader"`
-	Term         uint64 `json:"term"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Sessions     int    `json:"sessions"`
-	Znodes       int    `json:"znodes"`
+	Node   string `json:"node"`
+	State  string `json:"state"`
+	Leader string `json:"leader"`
+	// NoLeaderFor is how long this node has had no leader (0 while it
+	// has one).
+	NoLeaderFor  time.Duration `json:"-"`
+	Term         uint64        `json:"term"`
+	CommitIndex  uint64        `json:"commit_index"`
+	AppliedIndex uint64        `json:"applied_index"`
+	Sessions     int           `json:"sessions"`
+	Znodes       int           `json:"znodes"`
 }
 
 // Status reports this node's Raft state.
@@ -479,6 +492,7 @@ func (n *Node) Status() Status {
 		Node:         n.cfg.NodeName,
 		State:        n.raft.State().String(),
 		Leader:       string(leader),
+		NoLeaderFor:  n.NoLeaderFor(),
 		Term:         n.raft.CurrentTerm(),
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(),
@@ -520,16 +534,6 @@ func (n *Node) Stats() Stats {
 	n.expiry.mu.Unlock()
 	return Stats{Sizes: n.fsm.Sizes(), LocalSessions: local, LocalByState: byState, ExpiryTracked: tracked,
 		LeaderChanges: n.leaderChanges.Load(), Snapshots: n.fsm.SnapshotStats()}
-}
-
-// countLeaderChanges is a Raft observer's filter: it counts the leader
-// observations that name a leader and lets none through (the observer
-// has no channel). Raft calls it on its own goroutine, so it only adds.
-func (n *Node) countLeaderChanges(o *raft.Observation) bool {
-	if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
-		n.leaderChanges.Add(1)
-	}
-	return false
 }
 
 // boltOptions tune the Raft log's bolt file for a log that is compacted

@@ -137,6 +137,16 @@ func (c *conn) frameError(err error) {
 	}
 }
 
+// replyWithin is how long the agent works on a request whose app waits
+// timeoutMs for the reply (the request's timeout_ms): a tenth less, by at
+// least 5 ms and at most 250 ms, so that the answer saying why it failed
+// reaches the app before the app gives up.
+func replyWithin(timeoutMs int64) time.Duration {
+	d := time.Duration(min(timeoutMs, maxTimeoutMs)) * time.Millisecond
+	margin := min(max(d/10, 5*time.Millisecond), 250*time.Millisecond)
+	return max(d-margin, time.Millisecond)
+}
+
 // hello reads the first frame, which must be hello, and opens the session.
 func (c *conn) hello(r *bufio.Reader) error {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.HelloTimeout))
@@ -175,6 +185,10 @@ func (c *conn) hello(r *bufio.Reader) error {
 		werr = wire.Errorf(wire.CodeBadArguments, "session_timeout_ms must not be negative")
 		c.replyError(req.ID, werr)
 		return werr
+	case req.TimeoutMs < 0:
+		werr = wire.Errorf(wire.CodeBadArguments, "timeout_ms must not be negative")
+		c.replyError(req.ID, werr)
+		return werr
 	}
 	// Clamp before converting, so a huge value cannot overflow; the
 	// backend clamps again to its own bounds.
@@ -186,7 +200,11 @@ func (c *conn) hello(r *bufio.Reader) error {
 	if timeout == 0 {
 		timeout = c.s.cfg.DefaultSessionTimeout
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	within := 30 * time.Second
+	if req.TimeoutMs > 0 {
+		within = min(within, replyWithin(req.TimeoutMs))
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, within)
 	defer cancel()
 	var sess fsm.Session
 	resumed := req.SessionID != 0
@@ -332,6 +350,11 @@ func (c *conn) start(req *wire.Request) {
 		c.replyError(0, wire.Errorf(wire.CodeBadArguments, "request id must be at least 1"))
 		return
 	}
+	if req.TimeoutMs < 0 {
+		end(wire.CodeBadArguments)
+		c.replyError(req.ID, wire.Errorf(wire.CodeBadArguments, "timeout_ms must not be negative"))
+		return
+	}
 	if req.Op == wire.OpCancel {
 		end(CodeOK)
 		c.cancel(req)
@@ -342,7 +365,12 @@ func (c *conn) start(req *wire.Request) {
 		c.replyError(req.ID, wire.Errorf(wire.CodeNoSession, "op "+fsm.QuoteName(req.Op)+" needs a session; this connection was opened without one"))
 		return
 	}
+	opens := streamOps[req.Op] || req.Watch
 	ctx, cancel := context.WithCancel(c.ctx)
+	if req.TimeoutMs > 0 && !opens {
+		// A stream outlives its opening reply: its context must not end.
+		ctx, cancel = context.WithTimeout(c.ctx, replyWithin(req.TimeoutMs))
+	}
 	c.mu.Lock()
 	if _, dup := c.inflight[req.ID]; dup {
 		c.mu.Unlock()
@@ -363,7 +391,6 @@ func (c *conn) start(req *wire.Request) {
 			fmt.Sprintf("%d requests already in flight on this connection", c.s.cfg.MaxInFlight)))
 		return
 	}
-	opens := streamOps[req.Op] || req.Watch
 	if opens && len(c.subs)+c.opening >= c.s.cfg.MaxStreams {
 		c.mu.Unlock()
 		cancel()

@@ -452,6 +452,8 @@ func TestBadRequests(t *testing.T) {
 		{"empty multi", req{"id": 19, "op": "multi", "ops": []any{}}, 19, wire.CodeBadArguments},
 		{"multi with a get", req{"id": 20, "op": "multi", "ops": []req{{"op": "get", "path": "/"}}}, 20, wire.CodeBadArguments},
 		{"delete with create flags", req{"id": 21, "op": "delete", "path": "/x", "ephemeral": true}, 21, wire.CodeBadArguments},
+		{"timeout_ms negative", req{"id": 22, "op": "create", "path": "/x", "timeout_ms": -1}, 22, wire.CodeBadArguments},
+		{"timeout_ms a string", req{"id": 23, "op": "get", "path": "/", "timeout_ms": "soon"}, 23, wire.CodeBadArguments},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

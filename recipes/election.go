@@ -57,7 +57,7 @@ func (s Session) Campaign(ctx context.Context, path string, value []byte, wait t
 	if err := checkRecipePath(path, "an election"); err != nil {
 		return nil, err
 	}
-	key, czxid, err := s.createCandidate(ctx, path, value)
+	key, czxid, err := s.createCandidate(ctx, path, value, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,8 @@ func (s Session) Campaign(ctx context.Context, path string, value []byte, wait t
 // lock), and returns its path and czxid. The create runs to completion
 // even when ctx ends, and the node is then removed again, so no candidate
 // is left behind that nobody waits on.
-func (s Session) createCandidate(ctx context.Context, path string, value []byte) (string, uint64, error) {
-	return s.joinLine(ctx, path, candidatePrefix, value)
+func (s Session) createCandidate(ctx context.Context, path string, value []byte, wait time.Duration) (string, uint64, error) {
+	return s.joinLine(ctx, path, candidatePrefix, value, wait)
 }
 
 // candidateAhead returns the candidate just ahead of key, or "" when key

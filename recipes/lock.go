@@ -39,7 +39,7 @@ func (s Session) Acquire(ctx context.Context, path string, wait time.Duration) (
 	if path == "/" {
 		return nil, &fsm.Error{Code: fsm.CodeBadArguments, Msg: "the root cannot be a lock"}
 	}
-	key, czxid, err := s.createContender(ctx, path)
+	key, czxid, err := s.createContender(ctx, path, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -86,24 +86,33 @@ func sitOutLockDelay(ctx context.Context, st Store, path string, try bool, deadl
 // flight could still be applied, leaving a contender nobody waits on that
 // would block the lock until the session ends. Instead the create runs to
 // completion and, if ctx has ended meanwhile, the node is removed again.
-func (s Session) createContender(ctx context.Context, path string) (string, uint64, error) {
-	return s.joinLine(ctx, path, lockPrefix, nil)
+// Only when the cluster has no leader as ctx ends or wait (> 0) passes
+// does the caller get its answer at once (see lineWrite).
+func (s Session) createContender(ctx context.Context, path string, wait time.Duration) (string, uint64, error) {
+	return s.joinLine(ctx, path, lockPrefix, nil, wait)
 }
 
 // joinLine creates this session's ephemeral sequential node prefix-N,
 // holding data, in the line under path (with its missing containers, in
 // one write) and returns its path and czxid. See createContender.
-func (s Session) joinLine(ctx context.Context, path, prefix string, data []byte) (string, uint64, error) {
+func (s Session) joinLine(ctx context.Context, path, prefix string, data []byte, wait time.Duration) (string, uint64, error) {
 	node := fsm.Op{Kind: fsm.OpCreate, Path: path + "/" + prefix, Data: data, Ephemeral: true, Sequential: true}
+	var waited <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		waited = t.C
+	}
 	for attempt := 0; ; attempt++ {
 		ops, err := missingContainers(s.Store, path)
 		if err != nil {
 			return "", 0, err
 		}
 		ops = append(ops, node)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
-		res, err := s.write(wctx, ops...)
-		cancel()
+		res, gaveUp, err := s.lineWrite(ctx, ops, waited)
+		if gaveUp {
+			return "", 0, err
+		}
 		if err == nil {
 			created := res.Ops[len(res.Ops)-1]
 			if ctx.Err() != nil {
@@ -117,6 +126,49 @@ func (s Session) joinLine(ctx context.Context, path, prefix string, data []byte)
 		retry := errors.Is(err, fsm.ErrNoNode) || errors.Is(err, fsm.ErrNodeExists)
 		if !retry || attempt == maxCreateAttempts {
 			return "", 0, err
+		}
+	}
+}
+
+// lineWrite runs the write that creates a node in a line, which ctx does
+// not cut short (see createContender). But when ctx ends or waited fires
+// while the cluster has no leader (the Store says so: LeaderReporter), the
+// caller would wait for the write's own timeout for nothing: lineWrite
+// then returns a *NoLeaderError at once (gaveUp), and the write finishes
+// on its own, its node removed again should it be created after all.
+func (s Session) lineWrite(ctx context.Context, ops []fsm.Op, waited <-chan time.Time) (res *fsm.Result, gaveUp bool, err error) {
+	lr, _ := s.Store.(LeaderReporter)
+	type written struct {
+		res *fsm.Result
+		err error
+	}
+	done := make(chan written, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contenderTimeout)
+		defer cancel()
+		res, err := s.write(wctx, ops...)
+		done <- written{res, err}
+	}()
+	ended := ctx.Done()
+	for {
+		select {
+		case w := <-done:
+			return w.res, false, w.err
+		case <-ended:
+			ended = nil
+		case <-waited:
+			waited = nil
+		}
+		if lr == nil {
+			continue
+		}
+		if d := lr.NoLeaderFor(); d > 0 {
+			go func() {
+				if w := <-done; w.err == nil {
+					s.abandon(w.res.Ops[len(w.res.Ops)-1].Path)
+				}
+			}()
+			return nil, true, &NoLeaderError{For: d}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package recipes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/warden-dev/warden/fsm"
@@ -36,6 +37,29 @@ type Store interface {
 type Session struct {
 	Store Store
 	ID    uint64
+}
+
+// LeaderReporter is what a Store may also implement: how long its
+// cluster has had no leader, 0 while it has one. A wait that ends while
+// its line's node is still being created then answers at once, saying so
+// (NoLeaderError), instead of after the create's own timeout.
+type LeaderReporter interface {
+	NoLeaderFor() time.Duration
+}
+
+// NoLeaderError: a wait ended while the cluster had no leader to create
+// its line's node (a lock's contender, a candidate).
+type NoLeaderError struct {
+	// For is how long the cluster has had no leader.
+	For time.Duration
+}
+
+func (e *NoLeaderError) Error() string {
+	d := e.For.Round(100 * time.Millisecond)
+	if e.For >= 10*time.Second {
+		d = e.For.Round(time.Second)
+	}
+	return fmt.Sprintf("cluster unavailable: no leader for %v", d)
 }
 
 // Errors of the recipes, beside the fsm's own.

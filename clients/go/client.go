@@ -270,6 +270,11 @@ func (c *Client) roundTrip(ctx context.Context, req *wire.Request, awaitCancel b
 		if err != nil {
 			return nil, err
 		}
+		if open == nil && req.WaitMs == nil {
+			// A stream's request has no reply deadline; a grant's wait_ms
+			// is its own, and the agent answers it at once when canceled.
+			req.TimeoutMs = replyTimeout(ctx)
+		}
 		id, ch, err := cn.send(req, open)
 		if err != nil && !errors.Is(err, errDropped) {
 			return nil, err

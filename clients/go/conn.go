@@ -74,6 +74,7 @@ func (c *Client) handshake(ctx context.Context, req *wire.Request) (*conn, *wire
 		cn.nc.Close()
 		return nil, nil, err
 	}
+	req.TimeoutMs = replyTimeout(ctx)
 	_, ch, err := cn.send(req, nil)
 	if err != nil {
 		return fail(cn.endErr())
@@ -325,6 +326,7 @@ func (c *Client) signal() {
 // callOn sends req on cn only, and decodes its result into out: no
 // resend, and ErrDisconnected (or the client's error) if cn drops first.
 func (c *Client) callOn(ctx context.Context, cn *conn, req *wire.Request, out any) error {
+	req.TimeoutMs = replyTimeout(ctx)
 	id, ch, err := cn.send(req, nil)
 	if errors.Is(err, errDropped) {
 		return c.dropErr()

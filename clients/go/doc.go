@@ -9,7 +9,10 @@
 //	use(lease.Token)
 //
 // Every blocking call takes a context; cancelling it cancels the request
-// at the agent too.
+// at the agent too. Its deadline goes to the agent (timeout_ms, or a
+// grant's wait_ms), which answers why a call failed just before it
+// passes: a cluster without a leader is ErrUnavailable, "cluster
+// unavailable: no leader for 5s", not a bare context.DeadlineExceeded.
 //
 // A resumable session (Options.Resumable) outlives its connection for its
 // timeout, and the client resumes it by itself when the connection drops:

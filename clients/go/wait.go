@@ -2,6 +2,8 @@ package warden
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/warden-dev/warden/localapi/wire"
@@ -15,6 +17,17 @@ func agentWait(ctx context.Context) *int64 {
 		wait = max(time.Until(d).Milliseconds(), 0)
 	}
 	return &wait
+}
+
+// replyTimeout turns ctx's deadline into a request's timeout_ms (0
+// without one): the agent then answers why it failed (no leader, say)
+// just before the caller gives up, instead of the caller's deadline
+// passing with no reason.
+func replyTimeout(ctx context.Context) int64 {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d).Milliseconds(), 1)
+	}
+	return 0
 }
 
 // tryOnce is the wait_ms of a try.
@@ -36,6 +49,10 @@ func (c *Client) grant(ctx context.Context, req *wire.Request, out any) (late bo
 	}
 	if derr := decodeReply(m, out); derr != nil {
 		if err != nil {
+			if errors.Is(derr, ErrUnavailable) {
+				// Why the wait got nowhere: no leader.
+				return false, fmt.Errorf("%w: %w", err, derr)
+			}
 			return false, err // the context ended; the agent's canceled reply says the same
 		}
 		return false, derr

@@ -26,9 +26,19 @@ const electionRoot = "/warden/elections/"
 
 func init() {
 	register("elect", command{
-		usage: "[--value V] [--timeout DUR] [--kill-after DUR] GROUP -- CMD [ARGS...]",
+		usage: "[--value V] [--timeout DUR] [--kill-after DUR] [--op-timeout DUR] [--socket PATH] GROUP -- CMD [ARGS...]",
 		help:  "run a command only while leading an election",
-		run:   runElect,
+		long: `Campaigns in the election GROUP (a bare name is /warden/elections/GROUP),
+runs CMD once elected, resigns when CMD exits, and exits with CMD's
+status. CMD gets WARDEN_ELECTION_PATH, _KEY, _TOKEN and _VALUE. If
+leadership is lost while CMD runs, CMD is sent SIGTERM, then SIGKILL
+after --kill-after. Flags may come before or after GROUP, but before --.
+
+--timeout bounds being elected, connecting included; --op-timeout bounds
+connecting and each call to the agent.
+
+` + exitCodesHelp("not elected"),
+		run: runElect,
 	})
 	register("leader", command{
 		usage: "[--json] GROUP",
@@ -52,27 +62,20 @@ func electionPath(group string) string {
 // die, the command is sent SIGKILL by the kernel, so it never runs on
 // without a leader to watch over it.
 func runElect(args []string) error {
+	var cf clientFlags
 	fs := flag.NewFlagSet("elect", flag.ContinueOnError)
-	socket := fs.String("socket", "", socketUsage())
+	cf.register(fs)
 	value := fs.String("value", "", "the value to lead with, which `warden leader` shows (default HOSTNAME:PID)")
-	timeout := fs.Duration("timeout", 0, "give up if not elected within this long (0: wait forever)")
+	timeout := fs.Duration("timeout", 0, "give up (exit 124) if not elected within this long (0: wait forever)")
 	killAfter := fs.Duration("kill-after", 5*time.Second, "after leadership is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
-	// Flags may come before GROUP or between GROUP and --.
-	if err := parse(fs, args); err != nil {
+	pos, cmdArgs, err := parseCmd(fs, args, "GROUP")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 {
-		return usagef("missing GROUP")
-	}
-	group := fs.Arg(0)
-	if err := parse(fs, fs.Args()[1:]); err != nil {
+	if err := validTimeout(*timeout); err != nil {
 		return err
 	}
-	cmdArgs := fs.Args()
-	if len(cmdArgs) == 0 {
-		return usagef("missing CMD after --")
-	}
-	path := electionPath(group)
+	path := electionPath(pos[0])
 	if *value == "" {
 		host, _ := os.Hostname()
 		*value = fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -82,11 +85,12 @@ func runElect(args []string) error {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	acq, cancelAcq := acquisition(*timeout)
+	defer cancelAcq()
+	what := "not elected in " + path
 	lost := make(chan struct{})
 	var lostOnce sync.Once
-	cl, err := warden.Dial(ctx, warden.Options{Socket: *socket, Name: "warden-elect", OnSessionState: func(s string) {
+	cl, err := cf.connect(acq, *timeout, what, sigs, warden.Options{Name: "warden-elect", OnSessionState: func(s string) {
 		if s == wire.SessionLost {
 			lostOnce.Do(func() { close(lost) })
 		}
@@ -96,11 +100,26 @@ func runElect(args []string) error {
 	}
 	defer cl.Close()
 
-	lead, err := campaign(ctx, cl, path, []byte(*value), *timeout, sigs)
-	if err != nil {
-		return err
+	lead, sig, err := awaitGrant(acq, sigs,
+		func(ctx context.Context) (*warden.Leadership, error) { return cl.Campaign(ctx, path, []byte(*value)) },
+		func(l *warden.Leadership) { _ = l.Resign(context.Background()) })
+	switch {
+	case sig != nil:
+		return interrupted(sig, "campaigning in "+path)
+	case err != nil && *timeout > 0 && grantTimedOut(acq, err):
+		return notGranted(what, *timeout, err)
+	case err != nil:
+		return cf.explain(err)
 	}
+	cancelAcq()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	gone := watchNode(ctx, cl, lead.Key)
+	resign := func() {
+		rctx, rcancel := context.WithTimeout(context.Background(), cf.timeout)
+		_ = lead.Resign(rctx)
+		rcancel()
+	}
 
 	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -112,17 +131,13 @@ func runElect(args []string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	exited, err := startLocked(cmd)
 	if err != nil {
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = lead.Resign(rctx)
-		rcancel()
-		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
+		resign()
+		return startFailed(cmdArgs[0], err)
 	}
 
 	return supervise("elect", cmd, exited, sigs, *killAfter, errors.New("leadership lost while the command ran"),
 		func(err error) error {
-			rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = lead.Resign(rctx)
-			rcancel()
+			resign()
 			return exitStatus(err)
 		},
 		loss{lost, func() string { return "session lost, so leadership of " + path + " may be another's" }},
@@ -152,20 +167,6 @@ func startLocked(cmd *exec.Cmd) (<-chan error, error) {
 		exited <- cmd.Wait()
 	}()
 	return exited, <-started
-}
-
-// campaign waits to be elected, giving up on timeout or on a signal.
-func campaign(ctx context.Context, cl *warden.Client, path string, value []byte, timeout time.Duration, sigs <-chan os.Signal) (*warden.Leadership, error) {
-	lead, sig, err := awaitGrant(ctx, timeout, sigs,
-		func(ctx context.Context) (*warden.Leadership, error) { return cl.Campaign(ctx, path, value) },
-		func(l *warden.Leadership) { _ = l.Resign(context.Background()) })
-	switch {
-	case sig != nil:
-		return nil, fmt.Errorf("interrupted by %v while campaigning in %s", sig, path)
-	case errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("not elected in %s within %v", path, timeout)
-	}
-	return lead, err
 }
 
 // watchNode returns a channel closed once the node key (a candidate, a

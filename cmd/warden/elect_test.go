@@ -144,7 +144,7 @@ func TestElectCLIStatusAndErrors(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	start := time.Now()
 	r = e.cli("elect", "--timeout", "100ms", "held", "--", "touch", marker)
-	if took := time.Since(start); r.code != 1 || !strings.Contains(r.stderr, "not elected") || took < 100*time.Millisecond {
+	if took := time.Since(start); r.code != 124 || !strings.Contains(r.stderr, "not elected") || took < 100*time.Millisecond {
 		t.Fatalf("elect --timeout while another leads: %+v after %v", r, took)
 	}
 	if pathExists(marker) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -42,16 +41,24 @@ func runKeyring(args []string) error {
 	install := fs.String("install", "", "add KEY (base64, from warden keygen) to every agent's keyring")
 	use := fs.String("use", "", "make KEY, installed on every agent, the key they encrypt with")
 	remove := fs.String("remove", "", "remove KEY from every agent's keyring (not the primary key)")
-	return cf.run(fs, args, 0, 0, func(ctx context.Context, cl *warden.Client) error {
-		chosen := 0
-		for _, set := range []bool{*list, *install != "", *use != "", *remove != ""} {
-			if set {
-				chosen++
-			}
+	if err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	chosen := 0
+	for _, set := range []bool{*list, *install != "", *use != "", *remove != ""} {
+		if set {
+			chosen++
 		}
-		if chosen != 1 {
-			return usagef("give exactly one of --list, --install KEY, --use KEY and --remove KEY")
-		}
+	}
+	if chosen != 1 {
+		return usagef("give exactly one of --list, --install KEY, --use KEY and --remove KEY")
+	}
+	cl, ctx, closeConn, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	return cf.explain(func() error {
 		var res *warden.KeyringResult
 		var err error
 		var done string
@@ -99,5 +106,5 @@ func runKeyring(args []string) error {
 			fmt.Printf("%s on all %d agents\n", done, res.Agents)
 		}
 		return nil
-	})
+	}())
 }

@@ -18,9 +18,20 @@ import (
 
 func init() {
 	register("lock", command{
-		usage: "[--timeout DUR] [--kill-after DUR] PATH -- CMD [ARGS...]",
+		usage: "[--timeout DUR] [--kill-after DUR] [--op-timeout DUR] [--socket PATH] PATH -- CMD [ARGS...]",
 		help:  "run a command while holding a lock",
-		run:   runLock,
+		long: `Waits for the lock at PATH (first come, first served), runs CMD while
+holding it, releases it when CMD exits, and exits with CMD's status. CMD
+gets WARDEN_LOCK_PATH, WARDEN_LOCK_KEY and WARDEN_LOCK_TOKEN (the fencing
+token). If the lock is lost while CMD runs (the agent went away), CMD is
+sent SIGTERM, then SIGKILL after --kill-after. Flags may come before or
+after PATH, but before --.
+
+--timeout bounds getting the lock, connecting included; --op-timeout
+bounds connecting and each call to the agent.
+
+` + exitCodesHelp("not acquired"),
+		run: runLock,
 	})
 }
 
@@ -28,34 +39,30 @@ func init() {
 // with the command's status. If the lock is lost (the agent went away), the
 // command is stopped: SIGTERM, then SIGKILL after --kill-after.
 func runLock(args []string) error {
+	var cf clientFlags
 	fs := flag.NewFlagSet("lock", flag.ContinueOnError)
-	socket := fs.String("socket", "", socketUsage())
-	timeout := fs.Duration("timeout", 0, "give up if the lock is not acquired within this long (0: wait forever)")
+	cf.register(fs)
+	timeout := fs.Duration("timeout", 0, "give up (exit 124) if the lock is not acquired within this long (0: wait forever)")
 	killAfter := fs.Duration("kill-after", 5*time.Second, "after the lock is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
-	if err := parse(fs, args); err != nil {
+	pos, cmdArgs, err := parseCmd(fs, args, "PATH")
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) < 1 {
-		return usagef("missing PATH")
+	if err := validTimeout(*timeout); err != nil {
+		return err
 	}
-	path, cmdArgs := rest[0], rest[1:]
-	if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
-		cmdArgs = cmdArgs[1:]
-	}
-	if len(cmdArgs) == 0 {
-		return usagef("missing CMD after --")
-	}
+	path := pos[0]
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	acq, cancelAcq := acquisition(*timeout)
+	defer cancelAcq()
+	what := "lock on " + path + " not acquired"
 	lost := make(chan struct{})
 	var lostOnce sync.Once
-	cl, err := warden.Dial(ctx, warden.Options{Socket: *socket, Name: "warden-lock", OnSessionState: func(s string) {
+	cl, err := cf.connect(acq, *timeout, what, sigs, warden.Options{Name: "warden-lock", OnSessionState: func(s string) {
 		if s == "lost" {
 			lostOnce.Do(func() { close(lost) })
 		}
@@ -65,10 +72,18 @@ func runLock(args []string) error {
 	}
 	defer cl.Close()
 
-	lease, err := acquire(ctx, cl, path, *timeout, sigs)
-	if err != nil {
-		return err
+	lease, sig, err := awaitGrant(acq, sigs,
+		func(ctx context.Context) (*warden.Lease, error) { return cl.Lock(ctx, path) },
+		func(l *warden.Lease) { _ = l.Unlock(context.Background()) })
+	switch {
+	case sig != nil:
+		return interrupted(sig, "waiting for the lock on "+path)
+	case err != nil && *timeout > 0 && grantTimedOut(acq, err):
+		return notGranted(what, *timeout, err)
+	case err != nil:
+		return cf.explain(err)
 	}
+	cancelAcq()
 
 	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -79,67 +94,24 @@ func runLock(args []string) error {
 	// If warden lock itself dies (even by SIGKILL) its session ends and the
 	// lock passes on, so the command must die with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	release := func() {
+		uctx, ucancel := context.WithTimeout(context.Background(), cf.timeout)
+		_ = lease.Unlock(uctx)
+		ucancel()
+	}
 	exited, err := startLocked(cmd)
 	if err != nil {
-		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
+		release()
+		return startFailed(cmdArgs[0], err)
 	}
 
 	return supervise("lock", cmd, exited, sigs, *killAfter, errors.New("lock lost while the command ran"),
 		func(err error) error {
-			uctx, ucancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = lease.Unlock(uctx)
-			ucancel()
+			release()
 			return exitStatus(err)
 		},
 		loss{lost, func() string { return "session lost, so the lock on " + path + " may be another's" }},
 		loss{cl.Done(), func() string { return fmt.Sprintf("lock on %s lost (%v)", path, cl.Err()) }})
-}
-
-// acquire waits for the lock, giving up on timeout or on a signal.
-func acquire(ctx context.Context, cl *warden.Client, path string, timeout time.Duration, sigs <-chan os.Signal) (*warden.Lease, error) {
-	lease, sig, err := awaitGrant(ctx, timeout, sigs,
-		func(ctx context.Context) (*warden.Lease, error) { return cl.Lock(ctx, path) },
-		func(l *warden.Lease) { _ = l.Unlock(context.Background()) })
-	switch {
-	case sig != nil:
-		return nil, fmt.Errorf("interrupted by %v while waiting for %s", sig, path)
-	case errors.Is(err, warden.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("lock on %s not acquired within %v", path, timeout)
-	}
-	return lease, err
-}
-
-// awaitGrant waits for grant (a lock, an election) until it returns, the
-// timeout passes, or a signal arrives. A grant that lands just as the
-// signal does is handed back with giveBack; the signal is returned.
-func awaitGrant[T any](ctx context.Context, timeout time.Duration, sigs <-chan os.Signal,
-	grant func(context.Context) (T, error), giveBack func(T)) (T, os.Signal, error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	got := make(chan struct{})
-	var v T
-	var err error
-	go func() {
-		defer close(got)
-		v, err = grant(ctx)
-	}()
-	select {
-	case <-got:
-		return v, nil, err
-	case sig := <-sigs:
-		cancel()
-		<-got
-		if err == nil {
-			giveBack(v)
-		}
-		var zero T
-		return zero, sig, nil
-	}
 }
 
 // stop sends SIGTERM, then SIGKILL if the command outlives grace.
@@ -151,20 +123,4 @@ func stop(cmd *exec.Cmd, exited <-chan error, grace time.Duration) {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
-}
-
-// exitStatus turns a command's end into warden's exit: the same status,
-// or 128+signal when it was killed.
-func exitStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return &exitError{code: 128 + int(ws.Signal())}
-		}
-		return &exitError{code: ee.ExitCode()}
-	}
-	return err
 }

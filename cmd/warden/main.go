@@ -44,10 +44,19 @@ func inputf(format string, a ...any) error {
 }
 
 // exitError carries a command's own exit status (warden lock exits with
-// its child's).
-type exitError struct{ code int }
+// its child's, or 124 when the lock did not come in time), and the
+// message to print first, if any.
+type exitError struct {
+	code int
+	msg  string
+}
 
-func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+func (e *exitError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -84,6 +93,9 @@ func run(args []string) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(os.Stderr, "warden %s: %s\n", name, oneLine(ee.msg))
+		}
 		return ee.code
 	case errors.As(err, &ue) && ue.quiet:
 		fmt.Fprintf(os.Stderr, "warden %s: %s\n", name, ue.msg)

@@ -136,9 +136,30 @@ func runStatus(args []string) error {
 			return printJSON(st)
 		}
 		fmt.Printf("node           %s\nrole           %s\nraft state     %s\nleader         %s\nterm           %d\ncommit index   %d\napplied index  %d\nsessions       %d\nznodes         %d\n",
-			st.Node, st.Role, st.State, st.Leader, st.Term, st.CommitIndex, st.AppliedIndex, st.Sessions, st.Znodes)
+			st.Node, st.Role, st.State, leaderLine(st), st.Term, st.CommitIndex, st.AppliedIndex, st.Sessions, st.Znodes)
 		return nil
 	})
+}
+
+// leaderLine is status's leader: its name, or "no leader" and for how
+// long (the agent says since when it has known none).
+func leaderLine(st warden.Status) string {
+	if st.Leader != "" {
+		return st.Leader
+	}
+	if st.NoLeaderMs > 0 {
+		return fmt.Sprintf("no leader (for %v)", roundSeconds(time.Duration(st.NoLeaderMs)*time.Millisecond))
+	}
+	return "no leader"
+}
+
+// roundSeconds rounds d for people: tenths of a second below 10 s, whole
+// seconds above.
+func roundSeconds(d time.Duration) time.Duration {
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
 }
 
 func printJSON(v any) error {

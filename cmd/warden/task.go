@@ -28,9 +28,19 @@ const (
 
 func init() {
 	register("task", command{
-		usage: "[--kill-after DUR] JOB TASK -- CMD [ARGS...]",
+		usage: "[--kill-after DUR] [--op-timeout DUR] [--socket PATH] JOB TASK -- CMD [ARGS...]",
 		help:  "run a command as a task of a job, its progress visible to `warden progress`",
-		run:   runTask,
+		long: `Holds the task JOB/TASK while CMD runs: reports it running, runs CMD
+(which may report progress with warden report), then reports it done
+(exit status 0) or failed, and exits with CMD's status. A task another
+warden task holds is refused. If the task is lost or removed while CMD
+runs, CMD is sent SIGTERM, then SIGKILL after --kill-after. Flags may
+come before, between or after JOB and TASK, but before --.
+
+--op-timeout bounds connecting and each call to the agent.
+
+` + exitCodesHelp(""),
+		run: runTask,
 	})
 	register("report", command{
 		usage: "[--state STATE] [--data DATA] PERCENT [MESSAGE]",
@@ -54,35 +64,20 @@ func init() {
 // cancels it), the command is stopped: SIGTERM, then SIGKILL after
 // --kill-after.
 func runTask(args []string) error {
+	var cf clientFlags
 	fs := flag.NewFlagSet("task", flag.ContinueOnError)
-	socket := fs.String("socket", "", socketUsage())
+	cf.register(fs)
 	killAfter := fs.Duration("kill-after", 5*time.Second, "after the task is lost, SIGKILL the command if SIGTERM has not stopped it within this long")
-	// Flags may come before JOB, between the names, or before --.
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() < 1 {
-		return usagef("missing JOB")
-	}
-	job := fs.Arg(0)
-	if err := parse(fs, fs.Args()[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() < 1 {
-		return usagef("missing TASK")
-	}
-	task := fs.Arg(0)
-	if err := parse(fs, fs.Args()[1:]); err != nil {
-		return err
-	}
-	cmdArgs := fs.Args()
-	if len(cmdArgs) == 0 {
-		return usagef("missing CMD after --")
-	}
-	sock, err := filepath.Abs(warden.SocketPath(*socket))
+	pos, cmdArgs, err := parseCmd(fs, args, "JOB", "TASK")
 	if err != nil {
 		return err
 	}
+	job, task := pos[0], pos[1]
+	sock, err := filepath.Abs(warden.SocketPath(cf.socket))
+	if err != nil {
+		return err
+	}
+	cf.socket = sock
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -92,7 +87,7 @@ func runTask(args []string) error {
 	defer cancel()
 	lost := make(chan struct{})
 	var lostOnce sync.Once
-	cl, err := warden.Dial(ctx, warden.Options{Socket: sock, Name: "warden-task", OnSessionState: func(s string) {
+	cl, err := cf.connect(ctx, 0, "", sigs, warden.Options{Name: "warden-task", OnSessionState: func(s string) {
 		if s == wire.SessionLost {
 			lostOnce.Do(func() { close(lost) })
 		}
@@ -103,8 +98,18 @@ func runTask(args []string) error {
 	defer cl.Close()
 
 	t := cl.Task(job, task)
-	if err := holdTask(ctx, cl, t); err != nil {
-		return err
+	_, sig, err := awaitGrant(ctx, sigs,
+		func(ctx context.Context) (struct{}, error) {
+			hctx, hcancel := context.WithTimeout(ctx, cf.timeout)
+			defer hcancel()
+			return struct{}{}, holdTask(hctx, cl, t)
+		},
+		func(struct{}) {}) // the session's end removes the task
+	switch {
+	case sig != nil:
+		return interrupted(sig, "starting task "+job+"/"+task)
+	case err != nil:
+		return cf.explain(err)
 	}
 	gone := watchNode(ctx, cl, t.Path())
 
@@ -115,8 +120,8 @@ func runTask(args []string) error {
 	started := time.Now()
 	exited, err := startLocked(cmd)
 	if err != nil {
-		finishTask(cl, t, warden.TaskFailed, "could not start: "+err.Error(), nil)
-		return fmt.Errorf("start %s: %w", cmdArgs[0], err)
+		finishTask(cl, t, warden.TaskFailed, "could not start: "+err.Error(), nil, cf.timeout)
+		return startFailed(cmdArgs[0], err)
 	}
 
 	return supervise("task", cmd, exited, sigs, *killAfter, errors.New("task lost while the command ran"),
@@ -126,7 +131,7 @@ func runTask(args []string) error {
 			if err != nil {
 				state, msg = warden.TaskFailed, describeExit(err)
 			}
-			finishTask(cl, t, state, msg, newTaskResult(err, time.Since(started)))
+			finishTask(cl, t, state, msg, newTaskResult(err, time.Since(started)), cf.timeout)
 			return exitStatus(err)
 		},
 		loss{lost, func() string { return "session lost, so task " + job + "/" + task + " is gone" }},
@@ -138,9 +143,7 @@ func runTask(args []string) error {
 
 // holdTask creates the task with its first report and checks that this
 // session owns it: a task another `warden task` holds is refused.
-func holdTask(ctx context.Context, cl *warden.Client, t *warden.Task) error {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+func holdTask(octx context.Context, cl *warden.Client, t *warden.Task) error {
 	taken := func(st warden.Stat) error {
 		return fmt.Errorf("task %s/%s is already running (session %#x holds it)", t.Job, t.Name, st.EphemeralOwner)
 	}
@@ -170,8 +173,8 @@ func holdTask(ctx context.Context, cl *warden.Client, t *warden.Task) error {
 // finishTask reports the task's end, keeps that report as the task's
 // record (taskrecord.go) and closes the session, waiting until the agent
 // has written the report.
-func finishTask(cl *warden.Client, t *warden.Task, state, msg string, result []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func finishTask(cl *warden.Client, t *warden.Task, state, msg string, result []byte, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	percent := 100.0
 	if state != warden.TaskDone {

@@ -97,7 +97,7 @@ func Describe() (*Description, error) {
 		return nil, err
 	}
 	for _, op := range Ops {
-		fields, err := opFields(op.Op, op.Request, request)
+		fields, err := opFields(op.Op, withTimeout(op.Request, request), request)
 		if err != nil {
 			return nil, err
 		}
@@ -136,6 +136,24 @@ func Describe() (*Description, error) {
 		d.Types = append(d.Types, TypeDesc{Name: n, Fields: types[n]})
 	}
 	return d, nil
+}
+
+// withTimeout adds timeout_ms, which every op reads (an op that opens a
+// stream ignores it), to an op's fields, in the order of all.
+func withTimeout(specs []FieldSpec, all []Field) []FieldSpec {
+	at := slices.IndexFunc(all, func(f Field) bool { return f.Key == "timeout_ms" })
+	out := make([]FieldSpec, 0, len(specs)+1)
+	added := false
+	for _, s := range specs {
+		if !added && slices.IndexFunc(all, func(f Field) bool { return f.Key == s.Key }) > at {
+			out, added = append(out, opt("timeout_ms")), true
+		}
+		out = append(out, s)
+	}
+	if !added {
+		out = append(out, opt("timeout_ms"))
+	}
+	return out
 }
 
 // opFields looks each field up in all (the fields of Request or Op) and

@@ -77,6 +77,12 @@ type Request struct {
 	Token  uint64 `msgpack:"token,omitempty"` // lock_check
 	// Cancel: the id of the request to cancel.
 	Target uint64 `msgpack:"target,omitempty"`
+	// TimeoutMs, on any request but one that opens a stream, is how long
+	// the app will wait for the reply: the agent gives up a little before
+	// and answers why (timeout, or unavailable naming how long the cluster
+	// has had no leader), so the app learns the cause instead of only
+	// that its deadline passed. Absent or 0: the agent's own bounds.
+	TimeoutMs int64 `msgpack:"timeout_ms,omitempty"`
 
 	// Watches and subscriptions (see recipes.go).
 	Watch    bool   `msgpack:"watch,omitempty"`     // get, exists, children: also set a one-shot watch
@@ -217,6 +223,9 @@ type StatusResult struct {
 	AppliedIndex uint64 `msgpack:"applied_index" json:"applied_index"`
 	Sessions     int    `msgpack:"sessions" json:"sessions"`
 	Znodes       int    `msgpack:"znodes" json:"znodes"`
+	// NoLeaderMs is how long this agent has had no leader: absent while
+	// it has one.
+	NoLeaderMs int64 `msgpack:"no_leader_ms,omitempty" json:"no_leader_ms,omitempty"`
 }
 
 // Member is one agent, as members lists them.

@@ -80,6 +80,7 @@ REQUEST: Tuple[Field, ...] = (
     Field("key", "str", "empty"),
     Field("token", "uint", "empty"),
     Field("target", "uint", "empty"),
+    Field("timeout_ms", "int", "empty"),
     Field("watch", "bool", "empty"),
     Field("scope", "str", "empty"),
     Field("from_zxid", "uint", "empty"),
@@ -116,6 +117,7 @@ OPS: Dict[str, OpSpec] = {
             OpField("reclaim", "bool", "empty", False),
             OpField("holds", "[]str", "empty", False),
             OpField("no_session", "bool", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="HelloResult",
         events=("session",),
@@ -123,7 +125,9 @@ OPS: Dict[str, OpSpec] = {
         sessionless=False,
     ),
     "ping": OpSpec(
-        request=(),
+        request=(
+            OpField("timeout_ms", "int", "empty", False),
+        ),
         result="Empty",
         events=(),
         errors=(),
@@ -136,6 +140,7 @@ OPS: Dict[str, OpSpec] = {
             OpField("ephemeral", "bool", "empty", False),
             OpField("sequential", "bool", "empty", False),
             OpField("container", "bool", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="CreateResult",
         events=(),
@@ -146,6 +151,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("version", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -157,6 +163,7 @@ OPS: Dict[str, OpSpec] = {
             OpField("path", "str", "empty", True),
             OpField("data", "bin", "empty", False),
             OpField("version", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="StatResult",
         events=(),
@@ -166,6 +173,7 @@ OPS: Dict[str, OpSpec] = {
     "get": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("watch", "bool", "empty", False),
         ),
         result="GetResult",
@@ -176,6 +184,7 @@ OPS: Dict[str, OpSpec] = {
     "exists": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("watch", "bool", "empty", False),
         ),
         result="ExistsResult",
@@ -186,6 +195,7 @@ OPS: Dict[str, OpSpec] = {
     "children": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("watch", "bool", "empty", False),
         ),
         result="ChildrenResult",
@@ -196,6 +206,7 @@ OPS: Dict[str, OpSpec] = {
     "multi": OpSpec(
         request=(
             OpField("ops", "[]Op", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="MultiResult",
         events=(),
@@ -203,7 +214,9 @@ OPS: Dict[str, OpSpec] = {
         sessionless=False,
     ),
     "sync": OpSpec(
-        request=(),
+        request=(
+            OpField("timeout_ms", "int", "empty", False),
+        ),
         result="SyncResult",
         events=(),
         errors=("timeout", "canceled"),
@@ -213,6 +226,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LockResult",
         events=(),
@@ -222,6 +236,7 @@ OPS: Dict[str, OpSpec] = {
     "unlock": OpSpec(
         request=(
             OpField("key", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -232,6 +247,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("token", "uint", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LockCheckResult",
         events=(),
@@ -241,6 +257,7 @@ OPS: Dict[str, OpSpec] = {
     "cancel": OpSpec(
         request=(
             OpField("target", "uint", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -248,21 +265,27 @@ OPS: Dict[str, OpSpec] = {
         sessionless=True,
     ),
     "status": OpSpec(
-        request=(),
+        request=(
+            OpField("timeout_ms", "int", "empty", False),
+        ),
         result="StatusResult",
         events=(),
         errors=(),
         sessionless=True,
     ),
     "members": OpSpec(
-        request=(),
+        request=(
+            OpField("timeout_ms", "int", "empty", False),
+        ),
         result="MembersResult",
         events=(),
         errors=(),
         sessionless=True,
     ),
     "sessions": OpSpec(
-        request=(),
+        request=(
+            OpField("timeout_ms", "int", "empty", False),
+        ),
         result="SessionsResult",
         events=(),
         errors=("permission_denied",),
@@ -271,6 +294,7 @@ OPS: Dict[str, OpSpec] = {
     "subscribe": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("scope", "str", "empty", False),
             OpField("from_zxid", "uint", "empty", False),
             OpField("fold", "bool", "empty", False),
@@ -283,6 +307,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "unsubscribe": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("sub", "uint", "empty", True),
         ),
         result="Empty",
@@ -295,6 +320,7 @@ OPS: Dict[str, OpSpec] = {
             OpField("path", "str", "empty", True),
             OpField("data", "bin", "empty", False),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LeaseResult",
         events=(),
@@ -305,6 +331,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("key", "str", "empty", True),
             OpField("token", "uint", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -316,6 +343,7 @@ OPS: Dict[str, OpSpec] = {
             OpField("data", "bin", "empty", False),
             OpField("key", "str", "empty", True),
             OpField("token", "uint", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -325,6 +353,7 @@ OPS: Dict[str, OpSpec] = {
     "leader": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LeaderResult",
         events=(),
@@ -334,6 +363,7 @@ OPS: Dict[str, OpSpec] = {
     "observe": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="SubscribeResult",
         events=("leader",),
@@ -343,6 +373,7 @@ OPS: Dict[str, OpSpec] = {
     "report": OpSpec(
         request=(
             OpField("data", "bin", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("job", "str", "empty", True),
             OpField("task", "str", "empty", True),
             OpField("state", "str", "empty", False),
@@ -356,6 +387,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "progress_get": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("job", "str", "empty", True),
         ),
         result="ProgressResult",
@@ -365,6 +397,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "progress_watch": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("job", "str", "empty", True),
         ),
         result="SubscribeResult",
@@ -375,6 +408,7 @@ OPS: Dict[str, OpSpec] = {
     "join": OpSpec(
         request=(
             OpField("data", "bin", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("group", "str", "empty", True),
             OpField("member", "str", "empty", True),
         ),
@@ -385,6 +419,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "leave": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("group", "str", "empty", True),
             OpField("member", "str", "empty", True),
         ),
@@ -395,6 +430,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "members_of": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("group", "str", "empty", True),
         ),
         result="GroupResult",
@@ -404,6 +440,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "group_watch": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("group", "str", "empty", True),
         ),
         result="SubscribeResult",
@@ -415,6 +452,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LeaseResult",
         events=(),
@@ -425,6 +463,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LeaseResult",
         events=(),
@@ -435,6 +474,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("count", "int", "empty", True),
         ),
         result="LeaseResult",
@@ -445,6 +485,7 @@ OPS: Dict[str, OpSpec] = {
     "semaphore_release": OpSpec(
         request=(
             OpField("key", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -454,6 +495,7 @@ OPS: Dict[str, OpSpec] = {
     "barrier_set": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -463,6 +505,7 @@ OPS: Dict[str, OpSpec] = {
     "barrier_remove": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -473,6 +516,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="Empty",
         events=(),
@@ -483,6 +527,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("member", "str", "empty", True),
             OpField("count", "int", "empty", True),
         ),
@@ -495,6 +540,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("member", "str", "empty", True),
         ),
         result="Empty",
@@ -506,6 +552,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("data", "bin", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="LeaseResult",
         events=(),
@@ -516,6 +563,7 @@ OPS: Dict[str, OpSpec] = {
         request=(
             OpField("path", "str", "empty", True),
             OpField("wait_ms", "int", "nil", False),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="QueueItem",
         events=(),
@@ -525,6 +573,7 @@ OPS: Dict[str, OpSpec] = {
     "counter_add": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("delta", "int", "empty", False),
         ),
         result="CounterResult",
@@ -535,6 +584,7 @@ OPS: Dict[str, OpSpec] = {
     "counter_get": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="CounterResult",
         events=(),
@@ -544,6 +594,7 @@ OPS: Dict[str, OpSpec] = {
     "counter_cas": OpSpec(
         request=(
             OpField("path", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("expect", "int", "nil", True),
             OpField("value", "int", "nil", True),
         ),
@@ -553,7 +604,9 @@ OPS: Dict[str, OpSpec] = {
         sessionless=False,
     ),
     "keyring_list": OpSpec(
-        request=(),
+        request=(
+            OpField("timeout_ms", "int", "empty", False),
+        ),
         result="KeyringResult",
         events=(),
         errors=("permission_denied",),
@@ -562,6 +615,7 @@ OPS: Dict[str, OpSpec] = {
     "keyring_install": OpSpec(
         request=(
             OpField("key", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="KeyringResult",
         events=(),
@@ -571,6 +625,7 @@ OPS: Dict[str, OpSpec] = {
     "keyring_use": OpSpec(
         request=(
             OpField("key", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="KeyringResult",
         events=(),
@@ -580,6 +635,7 @@ OPS: Dict[str, OpSpec] = {
     "keyring_remove": OpSpec(
         request=(
             OpField("key", "str", "empty", True),
+            OpField("timeout_ms", "int", "empty", False),
         ),
         result="KeyringResult",
         events=(),
@@ -588,6 +644,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "snapshot_save": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("offset", "uint", "empty", False),
         ),
         result="SnapshotChunk",
@@ -598,6 +655,7 @@ OPS: Dict[str, OpSpec] = {
     "snapshot_restore": OpSpec(
         request=(
             OpField("data", "bin", "empty", False),
+            OpField("timeout_ms", "int", "empty", False),
             OpField("offset", "uint", "empty", False),
             OpField("final", "bool", "empty", False),
             OpField("force", "bool", "empty", False),
@@ -609,6 +667,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "remove_peer": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("node", "str", "empty", True),
         ),
         result="PeerResult",
@@ -618,6 +677,7 @@ OPS: Dict[str, OpSpec] = {
     ),
     "force_leave": OpSpec(
         request=(
+            OpField("timeout_ms", "int", "empty", False),
             OpField("node", "str", "empty", True),
         ),
         result="PeerResult",
@@ -863,6 +923,7 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("applied_index", "uint", "never"),
         Field("sessions", "int", "never"),
         Field("znodes", "int", "never"),
+        Field("no_leader_ms", "int", "empty"),
     ),
     "SubscribeResult": (
         Field("sub", "uint", "never"),

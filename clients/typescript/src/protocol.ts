@@ -52,6 +52,7 @@ export const REQUEST_FIELDS = [
   ["key", "str", "empty"],
   ["token", "uint", "empty"],
   ["target", "uint", "empty"],
+  ["timeout_ms", "int", "empty"],
   ["watch", "bool", "empty"],
   ["scope", "str", "empty"],
   ["from_zxid", "uint", "empty"],
@@ -89,6 +90,7 @@ export const OPS = {
       ["reclaim", "bool", false],
       ["holds", "[]str", false],
       ["no_session", "bool", false],
+      ["timeout_ms", "int", false],
     ],
     result: "HelloResult",
     events: ["session"],
@@ -96,7 +98,9 @@ export const OPS = {
     sessionless: false,
   },
   ping: {
-    request: [],
+    request: [
+      ["timeout_ms", "int", false],
+    ],
     result: "Empty",
     events: [],
     errors: [],
@@ -109,6 +113,7 @@ export const OPS = {
       ["ephemeral", "bool", false],
       ["sequential", "bool", false],
       ["container", "bool", false],
+      ["timeout_ms", "int", false],
     ],
     result: "CreateResult",
     events: [],
@@ -119,6 +124,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["version", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -130,6 +136,7 @@ export const OPS = {
       ["path", "str", true],
       ["data", "bin", false],
       ["version", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "StatResult",
     events: [],
@@ -139,6 +146,7 @@ export const OPS = {
   get: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
       ["watch", "bool", false],
     ],
     result: "GetResult",
@@ -149,6 +157,7 @@ export const OPS = {
   exists: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
       ["watch", "bool", false],
     ],
     result: "ExistsResult",
@@ -159,6 +168,7 @@ export const OPS = {
   children: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
       ["watch", "bool", false],
     ],
     result: "ChildrenResult",
@@ -169,6 +179,7 @@ export const OPS = {
   multi: {
     request: [
       ["ops", "[]Op", true],
+      ["timeout_ms", "int", false],
     ],
     result: "MultiResult",
     events: [],
@@ -176,7 +187,9 @@ export const OPS = {
     sessionless: false,
   },
   sync: {
-    request: [],
+    request: [
+      ["timeout_ms", "int", false],
+    ],
     result: "SyncResult",
     events: [],
     errors: ["timeout", "canceled"],
@@ -186,6 +199,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "LockResult",
     events: [],
@@ -195,6 +209,7 @@ export const OPS = {
   unlock: {
     request: [
       ["key", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -205,6 +220,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["token", "uint", true],
+      ["timeout_ms", "int", false],
     ],
     result: "LockCheckResult",
     events: [],
@@ -214,6 +230,7 @@ export const OPS = {
   cancel: {
     request: [
       ["target", "uint", true],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -221,21 +238,27 @@ export const OPS = {
     sessionless: true,
   },
   status: {
-    request: [],
+    request: [
+      ["timeout_ms", "int", false],
+    ],
     result: "StatusResult",
     events: [],
     errors: [],
     sessionless: true,
   },
   members: {
-    request: [],
+    request: [
+      ["timeout_ms", "int", false],
+    ],
     result: "MembersResult",
     events: [],
     errors: [],
     sessionless: true,
   },
   sessions: {
-    request: [],
+    request: [
+      ["timeout_ms", "int", false],
+    ],
     result: "SessionsResult",
     events: [],
     errors: ["permission_denied"],
@@ -244,6 +267,7 @@ export const OPS = {
   subscribe: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
       ["scope", "str", false],
       ["from_zxid", "uint", false],
       ["fold", "bool", false],
@@ -256,6 +280,7 @@ export const OPS = {
   },
   unsubscribe: {
     request: [
+      ["timeout_ms", "int", false],
       ["sub", "uint", true],
     ],
     result: "Empty",
@@ -268,6 +293,7 @@ export const OPS = {
       ["path", "str", true],
       ["data", "bin", false],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "LeaseResult",
     events: [],
@@ -278,6 +304,7 @@ export const OPS = {
     request: [
       ["key", "str", true],
       ["token", "uint", false],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -289,6 +316,7 @@ export const OPS = {
       ["data", "bin", false],
       ["key", "str", true],
       ["token", "uint", false],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -298,6 +326,7 @@ export const OPS = {
   leader: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "LeaderResult",
     events: [],
@@ -307,6 +336,7 @@ export const OPS = {
   observe: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "SubscribeResult",
     events: ["leader"],
@@ -316,6 +346,7 @@ export const OPS = {
   report: {
     request: [
       ["data", "bin", false],
+      ["timeout_ms", "int", false],
       ["job", "str", true],
       ["task", "str", true],
       ["state", "str", false],
@@ -329,6 +360,7 @@ export const OPS = {
   },
   progress_get: {
     request: [
+      ["timeout_ms", "int", false],
       ["job", "str", true],
     ],
     result: "ProgressResult",
@@ -338,6 +370,7 @@ export const OPS = {
   },
   progress_watch: {
     request: [
+      ["timeout_ms", "int", false],
       ["job", "str", true],
     ],
     result: "SubscribeResult",
@@ -348,6 +381,7 @@ export const OPS = {
   join: {
     request: [
       ["data", "bin", false],
+      ["timeout_ms", "int", false],
       ["group", "str", true],
       ["member", "str", true],
     ],
@@ -358,6 +392,7 @@ export const OPS = {
   },
   leave: {
     request: [
+      ["timeout_ms", "int", false],
       ["group", "str", true],
       ["member", "str", true],
     ],
@@ -368,6 +403,7 @@ export const OPS = {
   },
   members_of: {
     request: [
+      ["timeout_ms", "int", false],
       ["group", "str", true],
     ],
     result: "GroupResult",
@@ -377,6 +413,7 @@ export const OPS = {
   },
   group_watch: {
     request: [
+      ["timeout_ms", "int", false],
       ["group", "str", true],
     ],
     result: "SubscribeResult",
@@ -388,6 +425,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "LeaseResult",
     events: [],
@@ -398,6 +436,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "LeaseResult",
     events: [],
@@ -408,6 +447,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
       ["count", "int", true],
     ],
     result: "LeaseResult",
@@ -418,6 +458,7 @@ export const OPS = {
   semaphore_release: {
     request: [
       ["key", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -427,6 +468,7 @@ export const OPS = {
   barrier_set: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -436,6 +478,7 @@ export const OPS = {
   barrier_remove: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -446,6 +489,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "Empty",
     events: [],
@@ -456,6 +500,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
       ["member", "str", true],
       ["count", "int", true],
     ],
@@ -468,6 +513,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
       ["member", "str", true],
     ],
     result: "Empty",
@@ -479,6 +525,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["data", "bin", false],
+      ["timeout_ms", "int", false],
     ],
     result: "LeaseResult",
     events: [],
@@ -489,6 +536,7 @@ export const OPS = {
     request: [
       ["path", "str", true],
       ["wait_ms", "int", false],
+      ["timeout_ms", "int", false],
     ],
     result: "QueueItem",
     events: [],
@@ -498,6 +546,7 @@ export const OPS = {
   counter_add: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
       ["delta", "int", false],
     ],
     result: "CounterResult",
@@ -508,6 +557,7 @@ export const OPS = {
   counter_get: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "CounterResult",
     events: [],
@@ -517,6 +567,7 @@ export const OPS = {
   counter_cas: {
     request: [
       ["path", "str", true],
+      ["timeout_ms", "int", false],
       ["expect", "int", true],
       ["value", "int", true],
     ],
@@ -526,7 +577,9 @@ export const OPS = {
     sessionless: false,
   },
   keyring_list: {
-    request: [],
+    request: [
+      ["timeout_ms", "int", false],
+    ],
     result: "KeyringResult",
     events: [],
     errors: ["permission_denied"],
@@ -535,6 +588,7 @@ export const OPS = {
   keyring_install: {
     request: [
       ["key", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "KeyringResult",
     events: [],
@@ -544,6 +598,7 @@ export const OPS = {
   keyring_use: {
     request: [
       ["key", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "KeyringResult",
     events: [],
@@ -553,6 +608,7 @@ export const OPS = {
   keyring_remove: {
     request: [
       ["key", "str", true],
+      ["timeout_ms", "int", false],
     ],
     result: "KeyringResult",
     events: [],
@@ -561,6 +617,7 @@ export const OPS = {
   },
   snapshot_save: {
     request: [
+      ["timeout_ms", "int", false],
       ["offset", "uint", false],
     ],
     result: "SnapshotChunk",
@@ -571,6 +628,7 @@ export const OPS = {
   snapshot_restore: {
     request: [
       ["data", "bin", false],
+      ["timeout_ms", "int", false],
       ["offset", "uint", false],
       ["final", "bool", false],
       ["force", "bool", false],
@@ -582,6 +640,7 @@ export const OPS = {
   },
   remove_peer: {
     request: [
+      ["timeout_ms", "int", false],
       ["node", "str", true],
     ],
     result: "PeerResult",
@@ -591,6 +650,7 @@ export const OPS = {
   },
   force_leave: {
     request: [
+      ["timeout_ms", "int", false],
       ["node", "str", true],
     ],
     result: "PeerResult",
@@ -616,89 +676,119 @@ export interface OpRequests {
     reclaim?: boolean;
     holds?: Array<string>;
     no_session?: boolean;
+    timeout_ms?: number | bigint;
   };
-  ping: Record<string, never>;
+  ping: {
+    timeout_ms?: number | bigint;
+  };
   create: {
     path: string;
     data?: Uint8Array;
     ephemeral?: boolean;
     sequential?: boolean;
     container?: boolean;
+    timeout_ms?: number | bigint;
   };
   delete: {
     path: string;
     version?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   set: {
     path: string;
     data?: Uint8Array;
     version?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   get: {
     path: string;
+    timeout_ms?: number | bigint;
     watch?: boolean;
   };
   exists: {
     path: string;
+    timeout_ms?: number | bigint;
     watch?: boolean;
   };
   children: {
     path: string;
+    timeout_ms?: number | bigint;
     watch?: boolean;
   };
   multi: {
     ops: MultiOpFields[];
+    timeout_ms?: number | bigint;
   };
-  sync: Record<string, never>;
+  sync: {
+    timeout_ms?: number | bigint;
+  };
   lock: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   unlock: {
     key: string;
+    timeout_ms?: number | bigint;
   };
   lock_check: {
     path: string;
     token: number | bigint;
+    timeout_ms?: number | bigint;
   };
   cancel: {
     target: number | bigint;
+    timeout_ms?: number | bigint;
   };
-  status: Record<string, never>;
-  members: Record<string, never>;
-  sessions: Record<string, never>;
+  status: {
+    timeout_ms?: number | bigint;
+  };
+  members: {
+    timeout_ms?: number | bigint;
+  };
+  sessions: {
+    timeout_ms?: number | bigint;
+  };
   subscribe: {
     path: string;
+    timeout_ms?: number | bigint;
     scope?: string;
     from_zxid?: number | bigint;
     fold?: boolean;
     known?: Array<string>;
   };
   unsubscribe: {
+    timeout_ms?: number | bigint;
     sub: number | bigint;
   };
   campaign: {
     path: string;
     data?: Uint8Array;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   resign: {
     key: string;
     token?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   proclaim: {
     data?: Uint8Array;
     key: string;
     token?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   leader: {
     path: string;
+    timeout_ms?: number | bigint;
   };
   observe: {
     path: string;
+    timeout_ms?: number | bigint;
   };
   report: {
     data?: Uint8Array;
+    timeout_ms?: number | bigint;
     job: string;
     task: string;
     state?: string;
@@ -706,106 +796,135 @@ export interface OpRequests {
     message?: string;
   };
   progress_get: {
+    timeout_ms?: number | bigint;
     job: string;
   };
   progress_watch: {
+    timeout_ms?: number | bigint;
     job: string;
   };
   join: {
     data?: Uint8Array;
+    timeout_ms?: number | bigint;
     group: string;
     member: string;
   };
   leave: {
+    timeout_ms?: number | bigint;
     group: string;
     member: string;
   };
   members_of: {
+    timeout_ms?: number | bigint;
     group: string;
   };
   group_watch: {
+    timeout_ms?: number | bigint;
     group: string;
   };
   read_lock: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   write_lock: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   semaphore_acquire: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
     count: number | bigint;
   };
   semaphore_release: {
     key: string;
+    timeout_ms?: number | bigint;
   };
   barrier_set: {
     path: string;
+    timeout_ms?: number | bigint;
   };
   barrier_remove: {
     path: string;
+    timeout_ms?: number | bigint;
   };
   barrier_wait: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   barrier_enter: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
     member: string;
     count: number | bigint;
   };
   barrier_leave: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
     member: string;
   };
   queue_put: {
     path: string;
     data?: Uint8Array;
+    timeout_ms?: number | bigint;
   };
   queue_take: {
     path: string;
     wait_ms?: number | bigint;
+    timeout_ms?: number | bigint;
   };
   counter_add: {
     path: string;
+    timeout_ms?: number | bigint;
     delta?: number | bigint;
   };
   counter_get: {
     path: string;
+    timeout_ms?: number | bigint;
   };
   counter_cas: {
     path: string;
+    timeout_ms?: number | bigint;
     expect: number | bigint;
     value: number | bigint;
   };
-  keyring_list: Record<string, never>;
+  keyring_list: {
+    timeout_ms?: number | bigint;
+  };
   keyring_install: {
     key: string;
+    timeout_ms?: number | bigint;
   };
   keyring_use: {
     key: string;
+    timeout_ms?: number | bigint;
   };
   keyring_remove: {
     key: string;
+    timeout_ms?: number | bigint;
   };
   snapshot_save: {
+    timeout_ms?: number | bigint;
     offset?: number | bigint;
   };
   snapshot_restore: {
     data?: Uint8Array;
+    timeout_ms?: number | bigint;
     offset?: number | bigint;
     final?: boolean;
     force?: boolean;
   };
   remove_peer: {
+    timeout_ms?: number | bigint;
     node: string;
   };
   force_leave: {
+    timeout_ms?: number | bigint;
     node: string;
   };
 }
@@ -833,6 +952,7 @@ export interface RequestFields {
   key?: string;
   token?: number | bigint;
   target?: number | bigint;
+  timeout_ms?: number | bigint;
   watch?: boolean;
   scope?: string;
   from_zxid?: number | bigint;
@@ -1104,6 +1224,7 @@ export const TYPES = {
     ["applied_index", "uint", "never", "appliedIndex"],
     ["sessions", "int", "never", "sessions"],
     ["znodes", "int", "never", "znodes"],
+    ["no_leader_ms", "int", "empty", "noLeaderMs"],
   ],
   SubscribeResult: [
     ["sub", "uint", "never", "sub"],
@@ -1339,6 +1460,7 @@ export interface WireTypes {
     appliedIndex: number;
     sessions: number;
     znodes: number;
+    noLeaderMs: number;
   };
   SubscribeResult: {
     sub: number;
