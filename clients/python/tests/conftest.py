@@ -39,12 +39,14 @@ def warden_bin(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 class Agent:
-    """One `warden agent --dev` process, on a short socket path."""
+    """One `warden agent --dev` process (or, with dev=False, an agent that
+    extra makes a server or replica of a cluster), on a short socket path."""
 
-    def __init__(self, binary: str, node: str, extra: Optional[List[str]] = None) -> None:
+    def __init__(self, binary: str, node: str, extra: Optional[List[str]] = None, dev: bool = True) -> None:
         self.binary = binary
         self.node = node
         self.extra = extra or []
+        self.dev = dev
         self.dir = tempfile.mkdtemp(prefix="wd", dir="/tmp")
         self.socket = os.path.join(self.dir, "s.sock")
         self.data_dir = os.path.join(self.dir, "data")
@@ -55,7 +57,7 @@ class Agent:
     def start(self, timeout: float = 30.0) -> "Agent":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "agent", "--dev", "--node", self.node, "--socket", self.socket,
+            [self.binary, "agent", *(["--dev"] if self.dev else []), "--node", self.node, "--socket", self.socket,
              "--data-dir", self.data_dir, "--log-level", "warn", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -108,6 +110,28 @@ def own_agent(warden_bin: str, request: pytest.FixtureRequest) -> Generator[Agen
     a = Agent(warden_bin, name).start()
     yield a
     a.cleanup()
+
+
+def start_servers(binary: str, n: int) -> List[Agent]:
+    """A cluster of n server agents (bootstrap-expect n) on loopback addresses
+    of their own, every one joining the first; returns once every socket is
+    open, which an agent does only once it has a leader and is caught up."""
+    base = f"127.{20 + os.getpid() % 200}.240"  # the Go harness counts 127.B.N from N = 0
+    servers: List[Agent] = []
+    for i in range(n):
+        ip = f"{base}.{i + 1}"
+        servers.append(Agent(binary, f"server{i + 1}", [
+            "--server", "--bootstrap-expect", str(n), "--bind", ip, "--join", f"{base}.1",
+            "--http-port", "-2", "--lock-delay", "200ms"], dev=False))
+    threads = [threading.Thread(target=s.start, args=(60.0,)) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in servers:
+        if s.proc is None or not os.path.exists(s.socket):
+            raise RuntimeError(f"server {s.node} did not start:\n{s.log()}")
+    return servers
 
 
 @pytest.hookimpl(hookwrapper=True)

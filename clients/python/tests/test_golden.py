@@ -358,7 +358,7 @@ def test_golden_request(entry: Dict[str, Any], rec: Recorder) -> None:
 
 def assert_parsed(obj: Any, want: Any, rename: Optional[Dict[str, str]] = None, where: str = "") -> None:
     """obj (a parsed dataclass) holds exactly what the golden map says;
-    absent or null fields are the zero value."""
+    absent or null fields are the zero value (an empty list)."""
     rename = rename or {}
     if dataclasses.is_dataclass(obj):
         assert isinstance(want, dict), f"{where}: expected a map, got {want!r}"
@@ -367,6 +367,9 @@ def assert_parsed(obj: Any, want: Any, rename: Optional[Dict[str, str]] = None, 
             assert_parsed(getattr(obj, f.name), want.get(key), rename, f"{where}.{f.name}")
         return
     if isinstance(obj, list):
+        if want is None:  # an absent list (omitted when empty) is read as empty
+            assert obj == [], f"{where}: {obj!r} is not empty"
+            return
         assert isinstance(want, list) and len(obj) == len(want), f"{where}: {obj!r} != {want!r}"
         for i, (o, w) in enumerate(zip(obj, want)):
             assert_parsed(o, w, rename, f"{where}[{i}]")
@@ -555,3 +558,26 @@ def test_golden_request_async(name: str, rec: Recorder) -> None:
         await c.close()
 
     asyncio.run(main())
+
+
+def test_timeout_ms_sent_where_the_go_client_sends_it(rec: Recorder) -> None:
+    """A call's timeout goes out as timeout_ms, in the op's key order; a
+    grant wait's deadline is its wait_ms, and a call without a timeout
+    sends none (as the golden frames show)."""
+    def body(rid: int, op: str) -> Dict[str, Any]:
+        return decode_message(read_frames(rec.sent(rid, op))[0]).raw or {}
+
+    hello = rec.connect(name="app", connect_timeout=5)
+    assert body(1, "hello")["timeout_ms"] == 5000
+    hello.close()
+    c = _with_id(rec.client, 100)
+    c.create("/a", b"x", timeout=2.5)
+    assert list(body(100, "create")) == ["id", "op", "path", "data", "timeout_ms"]
+    assert body(100, "create")["timeout_ms"] == 2500
+    c.get("/a", timeout=0.0001)  # rounded down to nothing: at least 1 ms
+    assert list(body(101, "get")) == ["id", "op", "path", "timeout_ms"] and body(101, "get")["timeout_ms"] == 1
+    c.create("/b")
+    assert "timeout_ms" not in body(102, "create")
+    rec.reply = {"key": "/l/lock-1", "token": 1}
+    c.lock("/l", timeout=3)
+    assert body(103, "lock")["wait_ms"] == 3000 and "timeout_ms" not in body(103, "lock")

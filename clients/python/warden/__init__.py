@@ -19,7 +19,7 @@ from .errors import (ERROR_CLASSES, BadArgumentsError, BadFrameError, BadVersion
                      UnavailableError, UnknownOpError, UnsupportedVersionError, WardenError)
 from .recipes import (Barrier, Config, ConfigSubscription, Counter, DoubleBarrier, Election, Leadership, Lease,
                       Membership, Queue, Semaphore, SemaphoreLease, Task)
-from .types import (ANY_VERSION, CONFIG_ABSENT, AgentMember, ChangeEvent, ConfigUpdate, GroupMember, Leader,
+from .types import (ANY_VERSION, CONFIG_ABSENT, AgentMember, ChangeEvent, ConfigUpdate, GroupMember, Hold, Leader,
                     MemberEvent, Op, OpResult, QueueItem, ResumeToken, Scope, SessionInfo, SessionState, Stat,
                     Status, TaskEvent, TaskReport, WatchEvent)
 
@@ -30,7 +30,7 @@ __all__ = [
     "Subscription", "Watch", "PROTOCOL_VERSION", "SOCKET_ENV", "SOCKET_OWNER_ENV",
     "Lease", "Leadership", "Election", "Task", "Membership", "Semaphore", "SemaphoreLease", "Barrier",
     "DoubleBarrier", "Queue", "Counter", "Config", "ConfigSubscription",
-    "ANY_VERSION", "CONFIG_ABSENT", "AgentMember", "ChangeEvent", "ConfigUpdate", "GroupMember", "Leader",
+    "ANY_VERSION", "CONFIG_ABSENT", "AgentMember", "ChangeEvent", "ConfigUpdate", "GroupMember", "Hold", "Leader",
     "MemberEvent", "Op", "OpResult", "QueueItem", "ResumeToken", "Scope", "SessionInfo", "SessionState", "Stat",
     "Status", "TaskEvent", "TaskReport", "WatchEvent",
     "ERROR_CLASSES", "WardenError", "NoNodeError", "NodeExistsError", "BadVersionError", "NotEmptyError",

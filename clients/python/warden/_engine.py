@@ -49,7 +49,7 @@ class Engine:
                  name: str = "", resumable: bool = False, heartbeat: bool = False,
                  resume: Optional[ResumeToken] = None, no_session: bool = False,
                  on_session_state: Optional[StateCallback] = None,
-                 connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+                 connect_timeout: Optional[float] = None, protocol: int = PROTOCOL_VERSION,
                  stream_backlog: int = 100_000) -> None:
         self.socket_path = socket_path(socket)
         self._name = name
@@ -61,7 +61,11 @@ class Engine:
         self._no_session = no_session
         self._resume = resume
         self._protocol = protocol
-        self._connect_timeout = connect_timeout
+        # None: 30 s, which the agent is not told (it waits up to 30 s for
+        # the cluster by itself); a timeout the app gives goes to the agent
+        # as the hello's timeout_ms, like any call's.
+        self._connect_timeout = 30.0 if connect_timeout is None else connect_timeout
+        self._tell_connect_timeout = connect_timeout is not None
         self._session_timeout_ms = int(session_timeout * 1000) if session_timeout else 0
         self._on_state = on_session_state
         self.stream_backlog = stream_backlog
@@ -94,7 +98,7 @@ class Engine:
                        no_session=self._no_session)
         if self._resume is not None:
             req.update(session_id=self._resume.session_id, secret=self._resume.secret)
-        hello = await self._handshake(conn, req, self._connect_timeout)
+        hello = await self._handshake(conn, req, self._connect_timeout, self._tell_connect_timeout)
         self.hello = hello
         self.session_id = hello.session_id
         self.agent = hello.agent
@@ -126,9 +130,10 @@ class Engine:
             raise ConnectionClosedError(f"cannot connect to the warden agent at {self.socket_path}: {e}") from None
         return Conn(self, reader, writer, self._connect_timeout)
 
-    async def _handshake(self, conn: Conn, req: Dict[str, Any], timeout: Optional[float]) -> HelloResult:
+    async def _handshake(self, conn: Conn, req: Dict[str, Any], timeout: Optional[float],
+                         tell: bool = True) -> HelloResult:
         try:
-            return HelloResult.parse(await self._call_on(conn, req, timeout))
+            return HelloResult.parse(await self._call_on(conn, req, timeout, tell=tell))
         except TimeoutError:
             conn.shutdown()
             raise ConnectionClosedError("the warden agent did not answer hello in time") from None
@@ -440,7 +445,14 @@ class Engine:
             pass
 
     async def _call_on(self, conn: Conn, req: Mapping[str, Any], timeout: Optional[float] = None,
-                       stream: Optional[StreamCore] = None) -> Dict[str, Any]:
+                       stream: Optional[StreamCore] = None, tell: bool = True) -> Dict[str, Any]:
+        """Sends req on conn and returns its result. A timeout (seconds) goes
+        to the agent as timeout_ms (unless tell is False), but on a request
+        that opens a stream or waits for a grant (wait_ms): the agent answers
+        why it failed (no leader: UnavailableError) just before the client
+        would give up."""
+        if timeout is not None and stream is None and tell:
+            req = _ops.with_timeout(dict(req), timeout)
         rid, frame, p = self._register(conn, req, stream)
         try:
             await conn.write(rid, p, frame)
@@ -461,9 +473,10 @@ class Engine:
     async def _call(self, req: Mapping[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         return await self._call_on(self._live_conn(), req, timeout)
 
-    async def _op(self, op: str, **fields: Any) -> Dict[str, Any]:
-        """The result of the request of op with fields (see _ops.req)."""
-        return await self._call(_ops.req(op, **fields))
+    async def _op(self, op: str, timeout: Optional[float] = None, **fields: Any) -> Dict[str, Any]:
+        """The result of the request of op with fields (see _ops.req), within
+        timeout seconds (None: no limit), which the agent is told too."""
+        return await self._call(_ops.req(op, **fields), timeout)
 
     async def _submit(self, req: Mapping[str, Any]) -> "tuple[Conn, int, Pending]":
         conn = self._live_conn()

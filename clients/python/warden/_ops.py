@@ -53,6 +53,30 @@ def wait_ms(timeout: Optional[float]) -> int:
     return max(int(timeout * 1000), 1)
 
 
+def with_timeout(r: Req, timeout: Optional[float]) -> Req:
+    """r with ``timeout_ms``, the caller's timeout in seconds (at least 1
+    ms), in the op's key order: the agent then gives up just before the
+    caller does and says why (``unavailable`` when the cluster has no
+    leader). r as it is without a timeout, for an op without the field,
+    for a grant wait (its ``wait_ms`` is its deadline) and when r has a
+    ``timeout_ms`` already."""
+    op = r.get("op")
+    if timeout is None or "wait_ms" in r or "timeout_ms" in r or not isinstance(op, str) or op not in _FIELDS:
+        return r
+    keys = _FIELDS[op][0]
+    if "timeout_ms" not in keys:
+        return r
+    out: Req = {"op": op}
+    for k in keys:
+        if k == "timeout_ms":
+            out[k] = max(int(timeout * 1000), 1)
+        elif k in r:
+            out[k] = r[k]
+    for k, v in r.items():  # fields the table lacks (request()'s escape hatch) keep their place at the end
+        out.setdefault(k, v)
+    return out
+
+
 def election_path(name: str) -> str:
     """An election named without a leading ``/`` lives under /warden/elections."""
     return name if name.startswith("/") else "/warden/elections/" + name

@@ -38,10 +38,10 @@ class AsyncClient(Engine):
     """An asyncio connection to the local warden agent and its session.
     Make one with ``await warden.aio.connect()``."""
 
-    async def request(self, /, op: str, **fields: Any) -> Dict[str, Any]:
+    async def request(self, /, op: str, timeout: Optional[float] = None, **fields: Any) -> Dict[str, Any]:
         """Sends any request and returns its raw result map: a low-level escape
-        hatch for ops this client has no method for."""
-        return await self._call({"op": op, **fields})
+        hatch for ops this client has no method for. timeout as for create."""
+        return await self._call({"op": op, **fields}, timeout)
 
     async def _watch(self, req: Mapping[str, Any]) -> Tuple[Dict[str, Any], AsyncWatch]:
         w = await AsyncWatch(self, req).open()
@@ -50,32 +50,40 @@ class AsyncClient(Engine):
     # -- znodes ------------------------------------------------------------------
 
     async def create(self, path: str, data: bytes = b"", *, ephemeral: bool = False, sequential: bool = False,
-                     container: bool = False) -> str:
-        """Creates a node; returns the path created (with the sequence suffix)."""
-        return CreateResult.parse(await self._op("create", path=path, data=data, ephemeral=ephemeral,
+                     container: bool = False, timeout: Optional[float] = None) -> str:
+        """Creates a node; returns the path created (with the sequence suffix).
+
+        timeout (seconds; here and in every other call that takes one, None
+        waits for the agent's own bounds) is sent to the agent as
+        ``timeout_ms``: it answers just before it passes, with
+        UnavailableError ("cluster unavailable: no leader for 5s") when the
+        cluster has no leader, or OperationTimeoutError. The client gives up
+        with TimeoutError only if no answer comes by then."""
+        return CreateResult.parse(await self._op("create", timeout, path=path, data=data, ephemeral=ephemeral,
                                                  sequential=sequential, container=container)).path
 
-    async def get(self, path: str) -> Tuple[bytes, Stat]:
+    async def get(self, path: str, *, timeout: Optional[float] = None) -> Tuple[bytes, Stat]:
         """A node's data and Stat. NoNodeError if it does not exist."""
-        res = GetResult.parse(await self._op("get", path=path))
+        res = GetResult.parse(await self._op("get", timeout, path=path))
         return res.data, res.stat
 
-    async def set(self, path: str, data: bytes, version: int = ANY_VERSION) -> Stat:
+    async def set(self, path: str, data: bytes, version: int = ANY_VERSION, *,
+                  timeout: Optional[float] = None) -> Stat:
         """Replaces a node's data if its version is version (or ANY_VERSION)."""
-        return Stat.parse((await self._op("set", path=path, data=data, version=version)).get("stat") or {})
+        return Stat.parse((await self._op("set", timeout, path=path, data=data, version=version)).get("stat") or {})
 
-    async def delete(self, path: str, version: int = ANY_VERSION) -> None:
+    async def delete(self, path: str, version: int = ANY_VERSION, *, timeout: Optional[float] = None) -> None:
         """Deletes a childless node if its version is version (or ANY_VERSION)."""
-        await self._op("delete", path=path, version=version)
+        await self._op("delete", timeout, path=path, version=version)
 
-    async def exists(self, path: str) -> Optional[Stat]:
+    async def exists(self, path: str, *, timeout: Optional[float] = None) -> Optional[Stat]:
         """The node's Stat, or None when it does not exist."""
-        res = ExistsResult.parse(await self._op("exists", path=path))
+        res = ExistsResult.parse(await self._op("exists", timeout, path=path))
         return res.stat if res.exists else None
 
-    async def children(self, path: str) -> List[str]:
+    async def children(self, path: str, *, timeout: Optional[float] = None) -> List[str]:
         """A node's children's names, in byte order."""
-        return ChildrenResult.parse(await self._op("children", path=path)).children
+        return ChildrenResult.parse(await self._op("children", timeout, path=path)).children
 
     async def get_w(self, path: str) -> Tuple[bytes, Stat, AsyncWatch]:
         """get, with a one-shot watch fired when the data changes or the node goes."""
@@ -94,32 +102,34 @@ class AsyncClient(Engine):
         res, w = await self._watch(_ops.req("children", path=path, watch=True))
         return ChildrenResult.parse(res).children, w
 
-    async def multi(self, ops: Sequence[Mapping[str, Any]]) -> List[OpResult]:
+    async def multi(self, ops: Sequence[Mapping[str, Any]], *, timeout: Optional[float] = None) -> List[OpResult]:
         """Applies ops (built with warden.Op) all or nothing. On failure the
         error's index names the op."""
-        return parse_multi(await self._op("multi", ops=[dict(o) for o in ops]))
+        return parse_multi(await self._op("multi", timeout, ops=[dict(o) for o in ops]))
 
-    async def sync(self) -> int:
+    async def sync(self, *, timeout: Optional[float] = None) -> int:
         """Waits until this agent has applied every write committed before the
         call; returns the zxid reached."""
-        z = (await self._op("sync")).get("zxid")
+        z = (await self._op("sync", timeout)).get("zxid")
         return z if isinstance(z, int) else 0
 
     async def ping(self, timeout: Optional[float] = None) -> None:
         await self._call(_ops.req("ping"), timeout)
 
-    async def status(self) -> Status:
-        return Status.parse(await self._op("status"))
+    async def status(self, *, timeout: Optional[float] = None) -> Status:
+        return Status.parse(await self._op("status", timeout))
 
-    async def members(self) -> List[AgentMember]:
+    async def members(self, *, timeout: Optional[float] = None) -> List[AgentMember]:
         """The cluster's agents."""
-        return parse_members(await self._op("members"))
+        return parse_members(await self._op("members", timeout))
 
-    async def sessions(self) -> List[SessionInfo]:
+    async def sessions(self, *, timeout: Optional[float] = None) -> List[SessionInfo]:
         """The cluster's open sessions, by id, as this agent's copy of the
-        tree has them (this client's own included). Needs read access to
-        "/"; works on a connection without a session."""
-        return parse_sessions(await self._op("sessions"))
+        tree has them (this client's own included), each with what it holds
+        (``holds``: its locks, leaderships, memberships and other ephemeral
+        nodes, held or waiting). Needs read access to "/"; works on a
+        connection without a session."""
+        return parse_sessions(await self._op("sessions", timeout))
 
     def subscribe(self, path: str, *, recursive: bool = False, children: bool = False,
                   scope: Optional[str] = None, from_zxid: int = 0) -> AsyncSubscription:
@@ -192,10 +202,10 @@ class AsyncClient(Engine):
         """The task of job to report progress for. Nothing is sent until a report."""
         return AsyncTask(self, job, task)
 
-    async def progress(self, job: str) -> List[TaskReport]:
+    async def progress(self, job: str, *, timeout: Optional[float] = None) -> List[TaskReport]:
         """Every live task of job with its latest report (this client's
         accepted reports included: the agent writes them first)."""
-        return ProgressResult.parse(await self._op("progress_get", job=job)).tasks
+        return ProgressResult.parse(await self._op("progress_get", timeout, job=job)).tasks
 
     def watch_progress(self, job: str) -> AsyncStream[TaskEvent]:
         """The job's current tasks, then every report and every task's end."""
@@ -205,8 +215,8 @@ class AsyncClient(Engine):
         """Joins group as member (NodeExistsError if another session holds the id)."""
         return _Acquire(lambda: r.join(self, group, member, data))
 
-    async def group_members(self, group: str) -> List[GroupMember]:
-        return GroupResult.parse(await self._op("members_of", group=group)).members
+    async def group_members(self, group: str, *, timeout: Optional[float] = None) -> List[GroupMember]:
+        return GroupResult.parse(await self._op("members_of", timeout, group=group)).members
 
     def watch_group(self, group: str) -> AsyncStream[MemberEvent]:
         """The group's current members, then every join, change and leave."""
@@ -237,7 +247,7 @@ class AsyncClient(Engine):
 async def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = None, name: str = "",
                   resumable: bool = False, heartbeat: bool = False, resume: Optional[ResumeToken] = None,
                   no_session: bool = False, on_session_state: Optional[StateCallback] = None,
-                  connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+                  connect_timeout: Optional[float] = None, protocol: int = PROTOCOL_VERSION,
                   stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> AsyncClient:
     """Connects to the local warden agent and opens a session (options as
     for warden.connect; on_session_state may be a coroutine function)."""

@@ -66,7 +66,7 @@ class Client(Blocking[AsyncClient]):
                  name: str = "", resumable: bool = False, heartbeat: bool = False,
                  resume: Optional[ResumeToken] = None, no_session: bool = False,
                  on_session_state: Optional[StateCallback] = None,
-                 connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+                 connect_timeout: Optional[float] = None, protocol: int = PROTOCOL_VERSION,
                  stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> None:
         self._loop = LoopThread()
         self._states: "Optional[queue.SimpleQueue[Optional[str]]]" = None
@@ -545,7 +545,7 @@ def _run_callbacks(states: "queue.SimpleQueue[Optional[str]]", cb: StateCallback
 def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = None, name: str = "",
             resumable: bool = False, heartbeat: bool = False, resume: Optional[ResumeToken] = None,
             no_session: bool = False, on_session_state: Optional[StateCallback] = None,
-            connect_timeout: float = 30.0, protocol: int = PROTOCOL_VERSION,
+            connect_timeout: Optional[float] = None, protocol: int = PROTOCOL_VERSION,
             stream_backlog: int = DEFAULT_STREAM_BACKLOG) -> Client:
     """Connects to the local warden agent and opens a session.
 
@@ -566,6 +566,9 @@ def connect(socket: Optional[str] = None, *, session_timeout: Optional[float] = 
         disconnected, lost, closed), from a thread of its own.
     stream_backlog: the most events a stream holds unread; a stream that
         falls further behind ends with StreamOverflowError.
+    connect_timeout: seconds for connecting and the hello (30 when None);
+        when given, it is sent to the agent (timeout_ms), which then
+        answers UnavailableError in time if the cluster has no leader.
     protocol: the protocol version to ask for (tests only).
     """
     return Client(socket, session_timeout=session_timeout, name=name, resumable=resumable,

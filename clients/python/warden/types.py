@@ -371,6 +371,9 @@ class Status(_Parsed):
     applied_index: int
     sessions: int
     znodes: int
+    no_leader_ms: int = 0
+    """How long this agent has known of no leader, in ms; 0 while it knows one
+    (and from agents that predate the field)."""
 
 
 @dataclass(frozen=True)
@@ -405,6 +408,27 @@ class SessionInfo(_Parsed):
     heartbeat: bool
     created: int
     """When it was opened, ms since the epoch."""
+    holds: List["Hold"] = field(default_factory=list)
+    """What the session holds or waits for: its ephemeral nodes, each read as
+    the recipe whose layout it follows, from the answering agent's replica.
+    Empty from agents that predate the field."""
+
+
+@dataclass(frozen=True)
+class Hold(_Parsed):
+    """One of a session's ephemeral nodes, as ``sessions`` reads it."""
+
+    kind: str
+    """lock, read_lock, semaphore, queue_take, election, group, task, or
+    ephemeral (a node no recipe's layout explains); other kinds may come."""
+    path: str
+    """The recipe's path (the lock, semaphore, queue, election, or the group's
+    or job's node); for an ephemeral, the node itself."""
+    key: str
+    """The session's node."""
+    state: str
+    """held or waiting (locks, semaphores, queue takers; groups and tasks are
+    held), leader or candidate (elections); empty for an ephemeral."""
 
 
 @dataclass(frozen=True)
@@ -466,7 +490,7 @@ for _cls, _wire in ((Stat, "Stat"), (HelloResult, "HelloResult"), (CreateResult,
                     (ProgressResult, "ProgressResult"), (TaskEvent, "TaskEvent"), (GroupMember, "GroupMember"),
                     (GroupResult, "GroupResult"), (MemberEvent, "MemberEvent"), (QueueItem, "QueueItem"),
                     (CounterResult, "CounterResult"), (Status, "StatusResult"), (AgentMember, "Member"),
-                    (SessionInfo, "SessionInfo")):
+                    (SessionInfo, "SessionInfo"), (Hold, "Hold")):
     _bind(_cls, _wire)
 _bind(Leader, "LeaderResult", value="data")
 del _cls, _wire

@@ -15,7 +15,7 @@ import {
   WardenError,
 } from "./errors.js";
 import { callSignal, checkTimeout, raceAbort, type CallOptions, type ConnectOptions, type ResumeToken, type SessionState } from "./options.js";
-import { requests } from "./requests.js";
+import { requests, withTimeout } from "./requests.js";
 import { Resumer } from "./resume.js";
 import { socketPath } from "./socket.js";
 import { RawStream, type StreamOwner } from "./stream.js";
@@ -78,7 +78,7 @@ export class Engine implements StreamOwner {
       token: () => ({ sessionId: this.#sessionId, secret: this.#secret }),
       timeoutMs: () => this.#timeoutMs,
       terminal: () => this.#terminal,
-      connect: (hello, signal) => this.#connect(hello, signal),
+      connect: (hello, signal, timeoutMs) => this.#connect(hello, signal, timeoutMs),
       adopt: (conn) => this.#adopt(conn),
       abandon: (conn) => {
         conn.socket.destroy();
@@ -151,8 +151,13 @@ export class Engine implements StreamOwner {
     const { signal, dispose } = callSignal(o.signal, ms, () => new TimeoutError("timeout", `connect did not finish within ${ms} ms`));
     let conn: Conn;
     let res: HelloResult;
+    const start = Date.now();
     try {
-      [conn, res] = await this.#dialHello(hello, signal);
+      // A timeout the app gave goes to the agent (which otherwise waits up
+      // to 30 s for the cluster): less what dialing took.
+      const tell = (r: Request): Request =>
+        o.timeoutMs === undefined || o.timeoutMs === Infinity ? r : withTimeout(r, o.timeoutMs - (Date.now() - start));
+      [conn, res] = await this.#dialHello(hello, signal, tell);
     } finally {
       dispose();
     }
@@ -192,7 +197,7 @@ export class Engine implements StreamOwner {
   }
 
   /** Dials the agent and sends hello. The connection stays #dialing (close() ends it) until adopted. */
-  async #dialHello(hello: Request, signal: AbortSignal | undefined): Promise<[Conn, HelloResult]> {
+  async #dialHello(hello: Request, signal: AbortSignal | undefined, tell?: (r: Request) => Request): Promise<[Conn, HelloResult]> {
     const conn = await Conn.dial(
       this.#path,
       this,
@@ -201,6 +206,7 @@ export class Engine implements StreamOwner {
       (c) => (this.#dialing = c),
     );
     try {
+      if (tell) hello = tell(hello);
       const out = await conn.exchange(hello, signal);
       const m = out.msg;
       if (m.error) {
@@ -221,8 +227,9 @@ export class Engine implements StreamOwner {
   }
 
   /** #dialHello for a resume: the connection, checked to still be wanted. */
-  async #connect(hello: Request, signal: AbortSignal): Promise<Conn> {
-    const [conn] = await this.#dialHello(hello, signal);
+  async #connect(hello: Request, signal: AbortSignal, timeoutMs: number): Promise<Conn> {
+    const start = Date.now();
+    const [conn] = await this.#dialHello(hello, signal, (r) => withTimeout(r, timeoutMs - (Date.now() - start)));
     if (this.#terminal) {
       conn.socket.destroy();
       throw this.#terminal;
@@ -443,6 +450,11 @@ export class Engine implements StreamOwner {
     const limit = o.timeoutMs;
     const { signal, dispose } = callSignal(o.signal, ms, () => new TimeoutError("timeout", `${req.op} did not finish within ${limit} ms`));
     const start = Date.now();
+    if (ms !== undefined && !waits && !send.opens) {
+      // The agent is told the deadline (a stream has none; a grant's is
+      // its wait_ms) and answers why it failed just before it passes.
+      req = withTimeout(req, ms);
+    }
     if (LEASE_OPS.has(req.op)) send = { ...send, onReply: (m) => this.#held(m) };
     try {
       signal?.throwIfAborted();

@@ -15,9 +15,13 @@ export interface CallOptions {
    * number, above 2^53) is refused with BadArgumentsError. For calls that
    * wait for a grant (lock, campaign, acquire, take, barrier waits) it is
    * passed to the agent as `wait_ms`, which then answers TimeoutError; for
-   * the others the client cancels the request and rejects with
-   * TimeoutError. (A client-side limit above 2^31 - 1 ms, about 24.8
-   * days, is not timed by the client.)
+   * the others (but those that open a stream) it is passed as
+   * `timeout_ms`: the agent gives up just before it and says why
+   * (UnavailableError, "cluster unavailable: no leader for 5s", when the
+   * cluster has no leader), and only if no answer comes in time does the
+   * client cancel the request and reject with TimeoutError. (A
+   * client-side limit above 2^31 - 1 ms, about 24.8 days, is not timed by
+   * the client.)
    */
   timeoutMs?: number;
 }
@@ -67,7 +71,7 @@ export interface ConnectOptions {
   onSessionState?: (state: SessionState, info: { sessionId: number }) => void;
   /** Abort the connect (and handshake). */
   signal?: AbortSignal;
-  /** The longest connect and hello may take, in ms (default 30000). */
+  /** The longest connect and hello may take, in ms (default 30000); when given, the hello tells the agent (timeout_ms). */
   timeoutMs?: number;
   /**
    * Automatic resume of a resumable session after its connection drops

@@ -30,6 +30,27 @@ function req<O extends OpName>(op: O, fields: OpRequests[O]): Request {
   return r as unknown as Request;
 }
 
+/**
+ * req with timeout_ms, the caller's timeout (ms, at least 1), in its op's
+ * key order: the agent then gives up just before the caller does and says
+ * why (UnavailableError when the cluster has no leader). req itself for an
+ * op without the field (unknown to the table), a grant wait (its wait_ms
+ * is its deadline), and a request that has a timeout_ms already.
+ */
+export function withTimeout(r: Request, ms: number): Request {
+  const spec = (OPS as Record<string, { request: ReadonlyArray<readonly [string, ...unknown[]]> }>)[r.op];
+  if (!spec || r.wait_ms !== undefined || r.timeout_ms !== undefined) return r;
+  if (!spec.request.some(([k]) => k === "timeout_ms")) return r;
+  const f = r as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = { op: r.op };
+  for (const [k] of spec.request) {
+    if (k === "timeout_ms") out[k] = Math.max(Math.floor(ms), 1);
+    else if (f[k] !== undefined) out[k] = f[k];
+  }
+  for (const [k, v] of Object.entries(f)) if (!(k in out)) out[k] = v; // fields the table lacks (request())
+  return out as unknown as Request;
+}
+
 type MultiOpName = keyof typeof MULTI_OPS;
 
 /** A multi's op: its fields in the op's order, those left undefined left out. */

@@ -19,9 +19,10 @@ export interface ResumeHost {
   terminal(): WardenError | null;
   /**
    * Dials the agent and sends hello. The connection is not the client's
-   * yet (but close() ends it): adopt or abandon it.
+   * yet (but close() ends it): adopt or abandon it. timeoutMs, the
+   * attempt's limit, goes to the agent as the hello's timeout_ms.
    */
-  connect(hello: Request, signal: AbortSignal): Promise<Conn>;
+  connect(hello: Request, signal: AbortSignal, timeoutMs: number): Promise<Conn>;
   /** Makes conn the client's connection (and reports `connected`). */
   adopt(conn: Conn): void;
   /** Closes a connection that was not adopted. */
@@ -106,7 +107,7 @@ export class Resumer {
         const { sessionId, secret } = host.token();
         // The holds as the hello goes out: the app's leases, nothing else.
         const hello = requests.hello({ sessionId, secret, reclaim: true, holds: [...this.holds] });
-        const conn = await host.connect(hello, AbortSignal.timeout(Math.min(left, ATTEMPT_MS)));
+        const conn = await host.connect(hello, AbortSignal.timeout(Math.min(left, ATTEMPT_MS)), Math.min(left, ATTEMPT_MS));
         if (conn.ended) {
           // Resumed, and dropped again at once: the agent started the
           // session's timeout afresh when the connection closed.

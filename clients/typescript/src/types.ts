@@ -224,6 +224,8 @@ export interface Status {
   appliedIndex: number;
   sessions: number;
   znodes: number;
+  /** How long this agent has known of no leader, in ms; 0 while it knows one (and from agents that predate the field). */
+  noLeaderMs: number;
 }
 
 export function parseStatus(f: Fields): Status {
@@ -263,6 +265,24 @@ export interface SessionInfo {
   heartbeat: boolean;
   /** When it was opened, ms since the epoch. */
   created: number;
+  /**
+   * What the session holds or waits for: its ephemeral nodes, each read as
+   * the recipe whose layout it follows, from the answering agent's
+   * replica. Empty from agents that predate the field.
+   */
+  holds: Hold[];
+}
+
+/** One of a session's ephemeral nodes, as `sessions` reads it. */
+export interface Hold {
+  /** lock, read_lock, semaphore, queue_take, election, group, task, or ephemeral (a node no recipe's layout explains); other kinds may come. */
+  kind: string;
+  /** The recipe's path (the lock, semaphore, queue, election, or the group's or job's node); for an ephemeral, the node itself. */
+  path: string;
+  /** The session's node. */
+  key: string;
+  /** held or waiting (locks, semaphores, queue takers; groups and tasks are held), leader or candidate (elections); empty for an ephemeral. */
+  state: string;
 }
 
 export function parseSessions(f: Fields): SessionInfo[] {

@@ -286,8 +286,10 @@ export class Znodes extends Engine {
 
   /**
    * The cluster's open sessions, by id, as this agent's copy of the tree
-   * has them (this client's own included). Needs read access to "/"; works
-   * on a connection without a session.
+   * has them (this client's own included), each with what it holds or
+   * waits for (`holds`: locks, leaderships, memberships, other ephemeral
+   * nodes). Needs read access to "/"; works on a connection without a
+   * session.
    */
   async sessions(o: CallOptions = {}): Promise<SessionInfo[]> {
     return parseSessions(await this._call(requests.sessions(), o));

@@ -54,6 +54,8 @@ function removeStaleBuilds(): void {
 
 export interface AgentOptions {
   node?: string;
+  /** false: not a dev agent; extra makes it a server or replica of a cluster (see startServers). */
+  dev?: boolean;
   sessionTimeout?: string;
   extra?: string[];
 }
@@ -85,7 +87,7 @@ export class Agent {
     } catch {
       /* none */
     }
-    const args = ["agent", "--dev", "--node", this.node, "--socket", this.socket, "--data-dir", this.dataDir, "--log-level", "warn"];
+    const args = ["agent", ...(this.opts.dev === false ? [] : ["--dev"]), "--node", this.node, "--socket", this.socket, "--data-dir", this.dataDir, "--log-level", "warn"];
     if (this.opts.sessionTimeout) args.push("--session-timeout", this.opts.sessionTimeout);
     args.push(...(this.opts.extra ?? []));
     const log = fs.openSync(this.logFile, "a");
@@ -94,7 +96,7 @@ export class Agent {
     this.proc = proc;
     let exited: string | null = null;
     proc.once("exit", (code, sig) => (exited = `agent exited (${code ?? sig})`));
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + (this.opts.dev === false ? 60000 : 30000);
     while (!fs.existsSync(this.socket)) {
       if (exited) throw new Error(`${exited}\n${this.log()}`);
       if (Date.now() > deadline) throw new Error(`agent socket did not appear within 30 s\n${this.log()}`);
@@ -133,4 +135,26 @@ export class Agent {
     await this.kill();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A cluster of n server agents (bootstrap-expect n) on loopback addresses
+ * of their own, every one joining the first. Resolves once every socket is
+ * open, which an agent does only once it has a leader and is caught up.
+ */
+export async function startServers(n: number): Promise<Agent[]> {
+  const base = `127.${20 + (process.pid % 200)}.241`; // the Go harness counts 127.B.N from N = 0
+  const servers: Agent[] = [];
+  for (let i = 0; i < n; i++) {
+    const ip = `${base}.${i + 1}`;
+    const extra = ["--server", "--bootstrap-expect", String(n), "--bind", ip, "--join", `${base}.1`, "--http-port", "-2", "--lock-delay", "200ms"];
+    servers.push(new Agent({ node: `server${i + 1}`, dev: false, extra }));
+  }
+  const started = await Promise.allSettled(servers.map((s) => s.start()));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return servers;
 }

@@ -308,6 +308,7 @@ const replyTable: Record<string, (r: Fields, want: B) => void> = {
       appliedIndex: w.applied_index,
       sessions: w.sessions,
       znodes: w.znodes,
+      noLeaderMs: w.no_leader_ms ?? 0,
     }),
   "reply-members": (r, w) =>
     assert.deepEqual(
@@ -336,6 +337,7 @@ const replyTable: Record<string, (r: Fields, want: B) => void> = {
         resumable: s.resumable,
         heartbeat: s.heartbeat,
         created: s.created,
+        holds: ((s.holds ?? []) as B[]).map((h) => ({ kind: h.kind, path: h.path, key: h.key, state: h.state ?? "" })),
       })),
     ),
   "reply-leader": (r, w) => {

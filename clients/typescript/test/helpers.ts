@@ -4,7 +4,7 @@ import { test, type TestContext } from "node:test";
 
 import type { Agent } from "./agent.js";
 
-export { Agent, wardenBin, repoRoot, clientDir, type AgentOptions } from "./agent.js";
+export { Agent, startServers, wardenBin, repoRoot, clientDir, type AgentOptions } from "./agent.js";
 
 /** A test that prints the agent's log when it fails. */
 export function agentTest(agent: () => Agent, name: string, fn: (t: TestContext) => Promise<void>, timeoutMs = 60000): void {

@@ -141,3 +141,33 @@ test("a lock granted with a token over 2^53 fails with RangeError and is release
     await p.close();
   }
 });
+
+test("timeout_ms: a call's timeoutMs goes to the agent in the op's key order; not a grant wait's, nor a call without one", async () => {
+  const p = await peer((req) => {
+    if (req["op"] === "hello") return hello;
+    if (req["op"] === "lock") return { key: "/l/lock-1", token: 1 };
+    if (req["op"] === "create") return { path: String(req["path"]) };
+    return {};
+  });
+  try {
+    const c = await connect({ socket: p.socket, timeoutMs: 5000 });
+    const h = await p.seen("hello");
+    assert.ok(typeof h["timeout_ms"] === "number" && h["timeout_ms"] > 4000 && h["timeout_ms"] <= 5000, String(h["timeout_ms"]));
+    const body = (r: Fields): string[] => Object.keys(r).filter((k) => k !== "id");
+    await c.create("/a", "x", { timeoutMs: 2500 });
+    await c.create("/b");
+    const creates = p.requests.filter((r) => r["op"] === "create");
+    assert.deepEqual(body(creates[0]!), ["op", "path", "data", "timeout_ms"]);
+    assert.equal(creates[0]!["timeout_ms"], 2500);
+    assert.deepEqual(body(creates[1]!), ["op", "path"]);
+    await c.ping({ timeoutMs: 0.4 }).catch(() => undefined); // the client may give up first: only the frame counts
+    assert.equal((await p.seen("ping"))["timeout_ms"], 1); // at least 1 ms
+    await c.lock("/l", { timeoutMs: 3000 });
+    const lock = await p.seen("lock");
+    assert.equal(lock["wait_ms"], 3000);
+    assert.ok(!("timeout_ms" in lock));
+    await c.close();
+  } finally {
+    await p.close();
+  }
+});
