@@ -170,8 +170,8 @@ func crashOnce(ctx context.Context, e *Env, waiter system.Client) (time.Duration
 	wctx, cancel := context.WithTimeout(ctx, 3*timeoutOf(e)+60*time.Second)
 	defer cancel()
 	type grant struct {
-		at time.Time
-		u  system.Unlocker
+		at  time.Time
+		u   system.Unlocker
 		err error
 	}
 	got := make(chan grant, 1)
