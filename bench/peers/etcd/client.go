@@ -30,7 +30,14 @@ func (s *System) Dial(ctx context.Context, endpoint string, o system.DialOptions
 	if err != nil {
 		return nil, err
 	}
-	sess, err := concurrency.NewSession(cli, concurrency.WithTTL(int((ttl+time.Second-1)/time.Second)), concurrency.WithContext(ctx))
+	// The lease is granted under ctx; the session's keep-alives run until
+	// Close, beyond ctx.
+	lease, err := cli.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("etcd lease: %w", err)
+	}
+	sess, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithContext(context.Background()))
 	if err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("etcd session: %w", err)

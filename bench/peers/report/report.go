@@ -149,7 +149,7 @@ func Table(w io.Writer, recs []Record, systems []string) {
 					cells = append(cells, "-")
 					continue
 				}
-				cells = append(cells, fmt.Sprintf("%.2f", v/best))
+				cells = append(cells, fmt.Sprintf("%.3g", v/best))
 			}
 			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 		}

@@ -288,8 +288,8 @@ func measure(ctx context.Context, o *options, t target, w workload.Workload, cli
 		return rec
 	}
 	rec.Result = res
-	logf("   %.0f %s, p50 %.2f ms, p99 %.2f ms (%s), %.0f cpu-µs/op, %d errors, missed %d, rss %.0f MiB",
-		res.Rate, w.Unit, res.P50ms, res.P99ms, res.Latency, res.CPUus, res.Errors, res.Missed, res.RSSMB)
+	logf("   %d ops in %.1f s: %.0f %s, p50 %.2f ms, p99 %.2f ms (%s), %.0f cpu-µs/op, %d errors, missed %d, rss %.0f MiB",
+		res.Ops, res.Seconds, res.Rate, w.Unit, res.P50ms, res.P99ms, res.Latency, res.CPUus, res.Errors, res.Missed, res.RSSMB)
 	return rec
 }
 
