@@ -213,6 +213,12 @@ func run(ctx context.Context, o *options) error {
 		labels = append(labels, t.label)
 	}
 	cluster := 0
+	defer func() {
+		fmt.Printf("\nbench-peers: %d run(s), window %v, warm-up %v (ZooKeeper %v); medians over runs; ratios are Warden / best peer\n",
+			o.runs, o.window, o.warmup, o.warmupZK)
+		report.Table(os.Stdout, recs, labels)
+		fmt.Printf("JSON lines appended to %s\n", o.out)
+	}()
 	for runNo := 1; runNo <= o.runs; runNo++ {
 		for _, w := range ws {
 			counts := o.clients
@@ -222,7 +228,7 @@ func run(ctx context.Context, o *options) error {
 			for _, n := range counts {
 				for _, t := range ts {
 					if ctx.Err() != nil {
-						return ctx.Err()
+						return fmt.Errorf("stopped: %w (the table shows what was measured)", ctx.Err())
 					}
 					cluster++
 					rec := measure(ctx, o, t, w, max(n, w.MinClients), cluster, self)
@@ -238,10 +244,6 @@ func run(ctx context.Context, o *options) error {
 			}
 		}
 	}
-	fmt.Printf("\nbench-peers: %d run(s), window %v, warm-up %v (ZooKeeper %v); medians over runs; ratios are Warden / best peer\n",
-		o.runs, o.window, o.warmup, o.warmupZK)
-	report.Table(os.Stdout, recs, labels)
-	fmt.Printf("JSON lines appended to %s\n", o.out)
 	return nil
 }
 
