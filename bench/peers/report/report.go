@@ -59,7 +59,7 @@ func metrics(w string, unit string) []metric {
 		return []metric{p50, p99,
 			{"missed", false, func(r workload.Result) float64 { return float64(r.Missed) }, nil},
 			{"late", false, func(r workload.Result) float64 { return float64(r.Late) }, nil}, rate}
-	case "crash-failover":
+	case "crash-failover", "crash-election":
 		return []metric{p50, p99}
 	case "memory":
 		return []metric{{"bytes/znode", false, func(r workload.Result) float64 { return r.BytesPerZnode }, nil}, rss, rate, cpu}

@@ -104,10 +104,21 @@ func election(ctx context.Context, e *Env) (Result, error) {
 	}))
 }
 
-// crash: a separate process holds the lock and is killed with SIGKILL
-// while a client here waits for the lock; the latency is from the kill
-// to the waiter's grant. The peers' sessions must time out first.
-func crash(ctx context.Context, e *Env) (Result, error) {
+// crashLock: a separate process holds a lock and is killed with SIGKILL
+// while a client here waits for it; the latency is from the kill to the
+// waiter's grant. The peers' sessions must time out first.
+func crashLock(ctx context.Context, e *Env) (Result, error) {
+	return crash(ctx, e, false)
+}
+
+// crashElection is crashLock for an election: the killed process leads,
+// and the latency runs to the waiting candidate's election.
+func crashElection(ctx context.Context, e *Env) (Result, error) {
+	return crash(ctx, e, true)
+}
+
+// crash runs Iterations holder processes, killing each.
+func crash(ctx context.Context, e *Env, elect bool) (Result, error) {
 	if e.Holder == nil {
 		return Result{}, fmt.Errorf("crash failover needs a holder process")
 	}
@@ -120,7 +131,7 @@ func crash(ctx context.Context, e *Env) (Result, error) {
 	var lat []time.Duration
 	start := time.Now()
 	for it := 0; it < iters; it++ {
-		d, err := crashOnce(ctx, e, waiter[0])
+		d, err := crashOnce(ctx, e, waiter[0], elect)
 		if err != nil {
 			return Result{}, fmt.Errorf("iteration %d: %w", it, err)
 		}
@@ -134,9 +145,9 @@ func crash(ctx context.Context, e *Env) (Result, error) {
 }
 
 // crashOnce runs one holder process, kills it and times the handoff.
-func crashOnce(ctx context.Context, e *Env, waiter system.Client) (time.Duration, error) {
+func crashOnce(ctx context.Context, e *Env, waiter system.Client, elect bool) (time.Duration, error) {
 	key := "/bench/crash"
-	cmd := e.Holder(e.Endpoints[0], key)
+	cmd := e.Holder(e.Endpoints[0], key, elect)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -164,7 +175,7 @@ func crashOnce(ctx context.Context, e *Env, waiter system.Client) (time.Duration
 			return 0, fmt.Errorf("holder process: %q instead of held", line)
 		}
 	case <-time.After(60 * time.Second):
-		return 0, fmt.Errorf("holder process did not take the lock within 60s")
+		return 0, fmt.Errorf("holder process did not take the lock or lead within 60s")
 	}
 
 	wctx, cancel := context.WithTimeout(ctx, 3*timeoutOf(e)+60*time.Second)
@@ -176,7 +187,13 @@ func crashOnce(ctx context.Context, e *Env, waiter system.Client) (time.Duration
 	}
 	got := make(chan grant, 1)
 	go func() {
-		u, err := waiter.Lock(wctx, key)
+		var u system.Unlocker
+		var err error
+		if elect {
+			u, err = waiter.Campaign(wctx, key, []byte("waiter"))
+		} else {
+			u, err = waiter.Lock(wctx, key)
+		}
 		got <- grant{time.Now(), u, err}
 	}()
 	// Let the waiter queue up behind the holder before the kill.
@@ -185,7 +202,7 @@ func crashOnce(ctx context.Context, e *Env, waiter system.Client) (time.Duration
 	}
 	select {
 	case g := <-got:
-		return 0, fmt.Errorf("waiter was granted the lock while the holder lived (%v)", g.err)
+		return 0, fmt.Errorf("waiter was granted while the holder lived (%v)", g.err)
 	default:
 	}
 	killed := time.Now()

@@ -33,8 +33,9 @@ type Env struct {
 	// Dial shapes every client (the peers' session timeout).
 	Dial system.DialOptions
 	// Holder starts a separate process that dials endpoint, takes the
-	// lock key, writes "held\n" to its stdout and waits to be killed.
-	Holder func(endpoint, key string) *exec.Cmd
+	// lock key (or, with elect, leads the election key), writes "held\n"
+	// to its stdout and waits to be killed.
+	Holder func(endpoint, key string, elect bool) *exec.Cmd
 	// Iterations is how many times crash failover kills a holder.
 	Iterations int
 	// Znodes is how many nodes the memory workload creates.
@@ -102,7 +103,8 @@ var All = []Workload{
 	{Name: "read", Unit: "reads/s", PerClients: true, Run: reads},
 	{Name: "config", Unit: "writes/s", PerClients: true, Run: propagation},
 	{Name: "election", Unit: "failovers/s", PerClients: true, MinClients: 2, Run: election},
-	{Name: "crash-failover", Unit: "failovers", Run: crash},
+	{Name: "crash-failover", Unit: "failovers", Run: crashLock},
+	{Name: "crash-election", Unit: "failovers", Run: crashElection},
 	{Name: "memory", Unit: "creates/s", Run: memory},
 }
 

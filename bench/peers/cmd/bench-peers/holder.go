@@ -14,9 +14,9 @@ import (
 const holderLife = 5 * time.Minute
 
 // runHolder is the crash-failover helper: a separate app process that
-// takes the lock key on sys through endpoint, says "held" on stdout and
-// waits for its SIGKILL.
-func runHolder(sys system.System, endpoint, key string, session time.Duration) error {
+// takes the lock key (or, with elect, leads the election key) on sys
+// through endpoint, says "held" on stdout and waits for its SIGKILL.
+func runHolder(sys system.System, endpoint, key string, elect bool, session time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), holderLife)
 	defer cancel()
 	c, err := sys.Dial(ctx, endpoint, system.DialOptions{SessionTimeout: session})
@@ -24,7 +24,12 @@ func runHolder(sys system.System, endpoint, key string, session time.Duration) e
 		return err
 	}
 	defer c.Close()
-	u, err := c.Lock(ctx, key)
+	var u system.Unlocker
+	if elect {
+		u, err = c.Campaign(ctx, key, []byte("holder"))
+	} else {
+		u, err = c.Lock(ctx, key)
+	}
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ type options struct {
 
 	// The crash-failover helper process.
 	holder, holderEndpoint, holderKey string
+	holderElect                       bool
 }
 
 func parseFlags() (*options, error) {
@@ -60,7 +61,7 @@ func parseFlags() (*options, error) {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up before each window (etcd, Warden)")
 	flag.DurationVar(&o.warmupZK, "warmup-zk", 30*time.Second, "warm-up before each window for ZooKeeper, whose JIT needs tens of seconds of load")
 	flag.DurationVar(&o.session, "session-timeout", 10*time.Second, "ZooKeeper session timeout and etcd lease TTL (crash failover waits for it)")
-	flag.IntVar(&o.iterations, "iterations", 3, "crash failover: holders killed per run")
+	flag.IntVar(&o.iterations, "iterations", 3, "crash-failover and crash-election: holders killed per run")
 	flag.IntVar(&o.znodes, "znodes", 20000, "memory: nodes created")
 	flag.DurationVar(&o.configInterval, "config-interval", 10*time.Millisecond, "config: pause between the writer's writes")
 	flag.StringVar(&o.wardenBin, "warden", "bin/warden", "warden binary")
@@ -74,7 +75,8 @@ func parseFlags() (*options, error) {
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Hour, "give up after this long")
 	flag.StringVar(&o.holder, "holder", "", "internal: run as the crash-failover holder of this system")
 	flag.StringVar(&o.holderEndpoint, "holder-endpoint", "", "internal: the holder's endpoint")
-	flag.StringVar(&o.holderKey, "holder-key", "", "internal: the holder's lock")
+	flag.StringVar(&o.holderKey, "holder-key", "", "internal: the holder's lock or election")
+	flag.BoolVar(&o.holderElect, "holder-elect", false, "internal: the holder campaigns instead of locking")
 	flag.Parse()
 	for _, f := range strings.Split(clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -123,7 +125,7 @@ func main() {
 	if o.holder != "" {
 		sys, err := newSystem(o, o.holder)
 		if err == nil {
-			err = runHolder(sys, o.holderEndpoint, o.holderKey, o.session)
+			err = runHolder(sys, o.holderEndpoint, o.holderKey, o.holderElect, o.session)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench-peers holder:", err)
@@ -278,9 +280,9 @@ func measure(ctx context.Context, o *options, t target, w workload.Workload, cli
 		Sys: t.sys, Cluster: c, Endpoints: eps, Clients: clients,
 		Warmup: warm, Window: o.window, Dial: system.DialOptions{SessionTimeout: o.session},
 		Iterations: o.iterations, Znodes: o.znodes, ConfigInterval: o.configInterval, Logf: logf,
-		Holder: func(endpoint, key string) *exec.Cmd {
+		Holder: func(endpoint, key string, elect bool) *exec.Cmd {
 			return exec.Command(self, append(passThrough(o), "-holder", t.sys.Name(),
-				"-holder-endpoint", endpoint, "-holder-key", key)...)
+				"-holder-endpoint", endpoint, "-holder-key", key, fmt.Sprintf("-holder-elect=%t", elect))...)
 		},
 	}
 	res, err := w.Run(ctx, env)
