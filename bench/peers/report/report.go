@@ -159,6 +159,14 @@ func Table(w io.Writer, recs []Record, systems []string) {
 		if e := errs[k]; e != "" {
 			fmt.Fprintf(w, "error: %s %s clients=%s: %s\n", k.system, k.workload, clientsCell(k.clients), firstLine(e))
 		}
+		var failed int64
+		for _, r := range groups[k] {
+			failed += r.Errors
+		}
+		if failed > 0 {
+			fmt.Fprintf(w, "failed operations: %s %s clients=%s: %d in %d run(s) (not counted in the figures)\n",
+				k.system, k.workload, clientsCell(k.clients), failed, len(groups[k]))
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ func TestTableMediansAndRatios(t *testing.T) {
 	recs := []Record{
 		rec(1, "zookeeper", 100), rec(2, "zookeeper", 300), rec(3, "zookeeper", 200),
 		rec(1, "etcd", 400),
+		{Run: 1, System: "etcd", Workload: "read", Clients: 1, Result: workload.Result{Rate: 5, Errors: 2}},
 		rec(1, "warden/leader", 800), rec(2, "warden/leader", 900), rec(3, "warden/leader", 100),
 		{Run: 1, System: "warden/follower", Workload: "write", Clients: 1, Error: "cluster did not start\nmore"},
 	}
@@ -33,6 +34,9 @@ func TestTableMediansAndRatios(t *testing.T) {
 	want := []string{"write", "1", "writes/s", "200", "400", "800", "error", "2", "-"}
 	if strings.Join(f, " ") != strings.Join(want, " ") {
 		t.Fatalf("rate row %q, want %q\n%s", f, want, out)
+	}
+	if !strings.Contains(out, "failed operations: etcd read clients=1: 2 in 1 run(s)") {
+		t.Fatalf("no failed operations line:\n%s", out)
 	}
 	if !strings.Contains(out, "error: warden/follower write clients=1: cluster did not start\n") {
 		t.Fatalf("no error line:\n%s", out)

@@ -3,9 +3,11 @@ package workload
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,20 +65,33 @@ func (h *handoffs) releasing(i int) {
 
 // turns is the steady op of a contended lock or election: take it,
 // record the handoff, give it up.
+// A grant while another client holds counts as an error: the recipe is
+// broken and its figures mean nothing.
 func turns(take func(ctx context.Context, i int, c system.Client) (system.Unlocker, error)) op {
 	h := &handoffs{by: -1}
+	var holders atomic.Int32
 	return func(ctx context.Context, i int, c system.Client, _ *recorder) (time.Duration, error) {
 		u, err := take(ctx, i, c)
 		if err != nil {
 			return 0, err
 		}
+		overlap := holders.Add(1) > 1
 		d := h.granted(i)
 		h.releasing(i)
+		holders.Add(-1)
 		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return d, u.Unlock(uctx)
+		err = u.Unlock(uctx)
+		if overlap {
+			return 0, errOverlap
+		}
+		return d, err
 	}
 }
+
+// errOverlap is a grant while another client held the same lock or
+// leadership.
+var errOverlap = errors.New("granted while another client held it")
 
 // contended: every client queues for one lock; the latency is the
 // handoff from one holder's release to the next holder's grant.
