@@ -42,6 +42,10 @@ func (s *System) Start(ctx context.Context, o system.StartOptions) (system.Clust
 			return nil, err
 		}
 		sock := filepath.Join(dir, "w.sock")
+		if len(sock) > 100 {
+			c.Stop()
+			return nil, fmt.Errorf("socket path %s is too long for a Unix socket: use a shorter -dir", sock)
+		}
 		argv := append([]string{s.Binary, "agent", "--server", "--bootstrap-expect", fmt.Sprint(len(o.IPs)),
 			"--node", name, "--bind", ip, "--http-bind", ip, "--http-port", "-2",
 			"--data-dir", filepath.Join(dir, "data"), "--socket", sock, "--join", o.IPs[0],
