@@ -2,10 +2,12 @@ package workload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -164,6 +166,8 @@ func crashOnce(ctx context.Context, e *Env, waiter system.Client, elect bool) (t
 	key := "/bench/crash"
 	cmd := e.Holder(e.Endpoints[0], key, elect)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
@@ -187,7 +191,13 @@ func crashOnce(ctx context.Context, e *Env, waiter system.Client, elect bool) (t
 	select {
 	case line := <-held:
 		if line != "held\n" {
-			return 0, fmt.Errorf("holder process: %q instead of held", line)
+			select {
+			case <-exited: // its stderr is complete
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			return 0, fmt.Errorf("holder process: %q instead of held: %s", line, strings.TrimSpace(stderr.String()))
 		}
 	case <-time.After(60 * time.Second):
 		return 0, fmt.Errorf("holder process did not take the lock or lead within 60s")
