@@ -10,7 +10,7 @@ PKGS    := ./...
 # promtool for the metrics test (see $(PROMTOOL) below).
 PROMTOOL := bin/promtool
 
-.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-readme test-deploy vet fuzz bench bench-clients soak clean cluster cluster-stop cluster-status cluster-kill cluster-restart generate nemesis nemesis-long nemesis-plants image dist need-tmux
+.PHONY: all build run test test-short test-go test-tls test-python test-typescript test-readme test-deploy vet fuzz bench bench-clients bench-peers soak clean cluster cluster-stop cluster-status cluster-kill cluster-restart generate nemesis nemesis-long nemesis-plants image dist need-tmux
 
 all: build
 
@@ -207,6 +207,7 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd bench/peers && $(GO) vet ./...
 
 # Runs each fuzz target for FUZZTIME (default 30s): the local protocol's
 # frame and request decoders, and the cluster port's RPC decoder.
@@ -225,6 +226,21 @@ bench-clients: build
 	$(GO) test -run x -bench ConfigEvents -benchtime 20000x ./bench/
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/.venv/bin/python clients/python/bench.py
 	cd clients/typescript && WARDEN_BIN=$(CURDIR)/$(BIN) npm run --silent bench
+
+# Warden side by side with ZooKeeper and etcd (bench/peers, a Go module of
+# its own; docs/bench-peers.md): a fresh 3-node cluster of each per
+# workload on loopback addresses, the same workloads through each one's
+# usual Go client; a table of medians and Warden/best-peer ratios, and
+# JSON lines in PEERS_OUT. Installs Debian's zookeeper and etcd-server
+# when missing (their services never run). PEERS_ARGS adds flags, e.g.
+# PEERS_ARGS='-runs 3' or '-workloads write,read -clients 16'. It takes a
+# while (the full sweep is about an hour): run it on an idle machine.
+PEERS_ARGS ?=
+PEERS_OUT  ?= bench-peers.jsonl
+bench-peers: build
+	bench/peers/install-peers.sh
+	cd bench/peers && $(GO) build -o ../../bin/bench-peers ./cmd/bench-peers
+	./bin/bench-peers -warden $(BIN) -out $(PEERS_OUT) $(PEERS_ARGS)
 
 # A 3-server cluster under a steady mixed load for DURATION, sampled every
 # 10 s; writes $(OUT)/soak.jsonl, soak.svg and soak.png; fails if
