@@ -41,8 +41,9 @@ func (v verdict) String() string {
 var writes = map[string]int{"create": 1, "set": 1, "delete": 1, "config": 1, "lock": 2, "session": 3}
 
 // judge applies the pass criteria to the samples. history is the agents'
-// bound on held changes.
-func judge(samples []sample, history int) verdict {
+// bound on held changes; floor is the least share of the first steady
+// window's throughput the last window must keep.
+func judge(samples []sample, history int, floor float64) verdict {
 	v := verdict{BoundsAt: -1}
 	fail := func(format string, args ...any) { v.Failures = append(v.Failures, fmt.Sprintf(format, args...)) }
 	for _, s := range samples {
@@ -65,8 +66,8 @@ func judge(samples []sample, history int) verdict {
 	}
 	v.FirstOpsS, v.LastOpsS = samples[1].OpsPerS, samples[len(samples)-1].OpsPerS
 	v.Ratio = v.LastOpsS / v.FirstOpsS
-	if v.Ratio < 0.8 {
-		fail("throughput fell: last window %.0f ops/s is %.0f%% of the first steady window's %.0f ops/s", v.LastOpsS, 100*v.Ratio, v.FirstOpsS)
+	if v.Ratio < floor {
+		fail("throughput fell: last window %.0f ops/s is %.0f%% of the first steady window's %.0f ops/s (floor %.0f%%)", v.LastOpsS, 100*v.Ratio, v.FirstOpsS, 100*floor)
 	}
 
 	bounded := -1

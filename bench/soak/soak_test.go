@@ -22,8 +22,8 @@ import (
 // curves are drawn in soak.svg and soak.png.
 //
 // It fails on any error from the load or the subscribers, when the last
-// window's throughput is below 80% of the first steady one (the second
-// window: the first includes the ramp-up), or when an agent's memory,
+// window's throughput is below a floor of the first steady one's (the
+// second window: the first includes the ramp-up), or when an agent's memory,
 // goroutines or fds keep growing after the bounded structures (the change
 // history, the snapshots) have reached their bounds.
 //
@@ -35,12 +35,27 @@ import (
 //	WARDEN_SOAK_HISTORY   the agents' --history-max-changes (default 20000
 //	                      for runs under 5 minutes, so that the short run
 //	                      reaches it; else the agent's default, 100000)
+//	WARDEN_SOAK_FLOOR     the throughput floor, a fraction (default 0.8 for
+//	                      runs of 5 minutes or more; 0.33 for shorter ones)
+//
+// The short run is the one make test runs beside other suites on a small
+// machine, where one 10 s window can lose a third of its throughput to a
+// neighbour. Its floor still catches the failure this test exists for (a
+// cluster slowing many-fold once its history is full); the 80% criterion
+// is make soak's, a benchmark run on a quiet machine.
 func TestSoak(t *testing.T) {
 	duration := envDuration(t, "WARDEN_SOAK_DURATION", 60*time.Second)
 	interval := envDuration(t, "WARDEN_SOAK_INTERVAL", 10*time.Second)
-	history := 100_000
+	history, floor := 100_000, 0.8
 	if duration < 5*time.Minute {
-		history = 20_000
+		history, floor = 20_000, 0.33
+	}
+	if v := os.Getenv("WARDEN_SOAK_FLOOR"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1 {
+			t.Fatalf("WARDEN_SOAK_FLOOR=%q: want a fraction in (0, 1]", v)
+		}
+		floor = f
 	}
 	if v := os.Getenv("WARDEN_SOAK_HISTORY"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -115,7 +130,7 @@ func TestSoak(t *testing.T) {
 	tick.Stop()
 	<-loaded
 
-	v := judge(samples, history)
+	v := judge(samples, history, floor)
 	if err := enc.Encode(map[string]any{"summary": v}); err != nil {
 		t.Fatal(err)
 	}
