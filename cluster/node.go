@@ -460,7 +460,7 @@ func (n *Node) Sync(ctx context.Context) (uint64, error) {
 		}
 		select {
 		case <-ctx.Done():
-			if err := n.noLeader(); err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if err := n.noLeader(); err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 				return 0, err
 			}
 			return 0, translate(ctx.Err())

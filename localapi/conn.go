@@ -137,10 +137,33 @@ func (c *conn) frameError(err error) {
 	}
 }
 
-// replyWithin is how long the agent works on a request whose app waits
-// timeoutMs for the reply (the request's timeout_ms): a tenth less, by at
-// least 5 ms and at most 250 ms, so that the answer saying why it failed
-// reaches the app before the app gives up.
+// withAppDeadline is the context of a request whose app waits timeoutMs
+// for the reply (the request's timeout_ms). It ends at the app's deadline;
+// but should the cluster have no leader at replyWithin(timeoutMs), it ends
+// then, so that the answer saying so reaches the app before the app gives
+// up. While there is a leader, a slow request keeps all of its time: an
+// agent that gave up early would fail requests that would have succeeded.
+func (c *conn) withAppDeadline(timeoutMs int64) (context.Context, context.CancelFunc) {
+	full := time.Duration(min(timeoutMs, maxTimeoutMs)) * time.Millisecond
+	dctx, dcancel := context.WithTimeout(c.ctx, full)
+	lr, ok := c.s.backend.(recipes.LeaderReporter)
+	if !ok {
+		return dctx, dcancel
+	}
+	// Ended early, the context's cause is DeadlineExceeded, as at the
+	// deadline: the app's deadline has all but come.
+	ctx, cancel := context.WithCancelCause(dctx)
+	early := time.AfterFunc(replyWithin(timeoutMs), func() {
+		if lr.NoLeaderFor() > 0 {
+			cancel(context.DeadlineExceeded)
+		}
+	})
+	return ctx, func() { early.Stop(); cancel(context.Canceled); dcancel() }
+}
+
+// replyWithin is when the agent answers a request whose app waits
+// timeoutMs for the reply, if the cluster has no leader by then: a tenth
+// before the app's deadline, by at least 5 ms and at most 250 ms.
 func replyWithin(timeoutMs int64) time.Duration {
 	d := time.Duration(min(timeoutMs, maxTimeoutMs)) * time.Millisecond
 	margin := min(max(d/10, 5*time.Millisecond), 250*time.Millisecond)
@@ -369,7 +392,7 @@ func (c *conn) start(req *wire.Request) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	if req.TimeoutMs > 0 && !opens {
 		// A stream outlives its opening reply: its context must not end.
-		ctx, cancel = context.WithTimeout(c.ctx, replyWithin(req.TimeoutMs))
+		ctx, cancel = c.withAppDeadline(req.TimeoutMs)
 	}
 	c.mu.Lock()
 	if _, dup := c.inflight[req.ID]; dup {

@@ -851,3 +851,25 @@ func TestNoSessionConnection(t *testing.T) {
 	}
 	c.expectOpen(t)
 }
+
+// TestAppDeadlineKeptWhileLeaderLives: an agent that has a leader works on
+// a request for all of its timeout_ms. It answers early (a tenth before)
+// only to say that the cluster has no leader; with one, an early answer
+// would fail a request that could still succeed.
+func TestAppDeadlineKeptWhileLeaderLives(t *testing.T) {
+	a := agenttest.Start(t)
+	holder, waiter := dialHello(t, a), dialHello(t, a)
+	path := uniquePath("deadline")
+	lockPath(t, holder, path)
+
+	const timeout = 600 * time.Millisecond
+	start := time.Now()
+	m := waiter.call(t, req{"op": "lock", "path": path, "timeout_ms": timeout.Milliseconds()})
+	took := time.Since(start)
+	if m.Error == nil {
+		t.Fatalf("lock held by another session granted: %+v", m)
+	}
+	if took < timeout {
+		t.Fatalf("the agent answered (%s: %s) after %v, before the app's timeout_ms of %v", m.Error.Code, m.Error.Message, took, timeout)
+	}
+}
