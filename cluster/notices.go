@@ -25,22 +25,25 @@ import (
 // applies up to it. Nothing is written to either log.
 //
 // What a follower holds and what it has been told come from Raft's own
-// appends, observed on their way through the transport (noticeTransport):
-// a successful append means the follower holds everything up to the
-// append's last entry, and it applied up to the smaller of that and the
-// append's commit index. A notice goes out when the leader's commit
-// index, or what the follower holds, moves past what it was told: after a
-// write the leader applied (Node.nudgeFollowers) and after each append
-// Raft completes. So a follower gets a notice only for an entry it holds
-// (it never warns of a missing one), none while it is down (its appends
-// fail), and none when Raft's next append tells it first.
+// appends, observed on their way through the transport (unpipelined, in
+// transport.go): a successful append means the follower holds everything
+// up to the append's last entry, and it applied up to the smaller of that
+// and the append's commit index. A notice goes out when the leader's
+// commit index, or what the follower holds, moves past what it was told:
+// after a write the leader applied (Node.nudgeFollowers) and after each
+// append Raft completes. So a follower gets a notice only for an entry it
+// holds (it never warns of a missing one), none while it is down (its
+// appends fail), and none when Raft's append told it already.
 //
-// A notice claims only the term Raft's own appends claimed to that
-// follower, and commits only an entry whose term is the leader's log's,
-// so it is what Raft's next append would have said. Each follower has
-// at most one notice in flight; what is committed meanwhile goes in the
-// next, so a burst of writes costs a follower one or two notices, not
-// one per write.
+// A notice is safe whatever happened since: its entry, index and term,
+// is read from the leader's log at an index no higher than the leader's
+// commit index, where entries never change; a follower that holds an
+// entry of that index and term holds the same log up to it (Raft's log
+// matching), all of it committed. It claims the term Raft's appends to
+// that follower claimed, and is sent only while this node leads. Each
+// follower has at most one notice in flight; what is committed meanwhile
+// goes in the next, so a burst of writes costs a follower one or two
+// notices, not one per write.
 
 // commitNotices keeps, per follower, what it holds and has been told, and
 // sends the notices.
@@ -62,7 +65,6 @@ type noticePeer struct {
 	header   raft.RPCHeader // of Raft's appends to it
 	leader   []byte
 	held     uint64 // its log holds this index and every one before
-	heldTerm uint64 // the term of entry held
 	told     uint64 // it may apply up to this index
 	inFlight bool   // a notice is on its way
 }
@@ -74,9 +76,9 @@ func newCommitNotices(n *Node) *commitNotices {
 // appended records a successful append of Raft's to a follower and sends
 // it a notice if it may now apply more than the append told it.
 func (c *commitNotices) appended(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest) {
-	held, heldTerm := req.PrevLogEntry, req.PrevLogTerm
+	held := req.PrevLogEntry
 	if k := len(req.Entries); k > 0 {
-		held, heldTerm = req.Entries[k-1].Index, req.Entries[k-1].Term
+		held = req.Entries[k-1].Index
 	}
 	if held == 0 {
 		return // a heartbeat: it says nothing of the log
@@ -98,9 +100,7 @@ func (c *commitNotices) appended(id raft.ServerID, target raft.ServerAddress, re
 		c.peers[id] = p
 	}
 	p.header, p.leader = req.RPCHeader, req.Leader
-	if held > p.held {
-		p.held, p.heldTerm = held, heldTerm
-	}
+	p.held = max(p.held, held)
 	p.told = max(p.told, min(req.LeaderCommitIndex, held))
 	c.kick(id, p)
 }
@@ -124,11 +124,11 @@ func (c *commitNotices) kick(id raft.ServerID, p *noticePeer) {
 	p.inFlight = c.n.run.Go(func(ctx context.Context) { c.send(ctx, id, p) })
 }
 
-// next is the index p may apply: what the leader committed, up to what p
-// holds. c.mu is held.
+// next is the index p may apply: what this node, while it leads,
+// committed, up to what p holds (0 when it does not lead). c.mu is held.
 func (c *commitNotices) next(p *noticePeer) uint64 {
 	r := c.n.raftUp.Load()
-	if r == nil {
+	if r == nil || r.State() != raft.Leader {
 		return 0
 	}
 	return min(r.CommitIndex(), p.held)
@@ -150,9 +150,8 @@ func (c *commitNotices) send(ctx context.Context, id raft.ServerID, p *noticePee
 			RPCHeader: p.header, Term: c.term, Leader: p.leader,
 			PrevLogEntry: index, LeaderCommitIndex: index,
 		}
-		held, heldTerm := p.held, p.heldTerm
 		c.mu.Unlock()
-		err := c.notify(id, p.addr, req, held, heldTerm)
+		err := c.notify(id, p.addr, req)
 		c.mu.Lock()
 		// Told, or refused (a later term, which Raft hears of too):
 		// either way, Raft's own appends take it from here.
@@ -165,18 +164,14 @@ func (c *commitNotices) send(ctx context.Context, id raft.ServerID, p *noticePee
 	}
 }
 
-// notify sends one notice for req.PrevLogEntry, the term of which is
-// heldTerm when it is entry held, and is read from the leader's log
-// otherwise.
-func (c *commitNotices) notify(id raft.ServerID, addr raft.ServerAddress, req *raft.AppendEntriesRequest, held, heldTerm uint64) error {
-	req.PrevLogTerm = heldTerm
-	if req.PrevLogEntry != held {
-		var l raft.Log
-		if err := c.n.logs.GetLog(req.PrevLogEntry, &l); err != nil {
-			return err
-		}
-		req.PrevLogTerm = l.Term
+// notify sends one notice for req.PrevLogEntry, a committed index, with
+// the term of the entry at that index in this node's log.
+func (c *commitNotices) notify(id raft.ServerID, addr raft.ServerAddress, req *raft.AppendEntriesRequest) error {
+	var l raft.Log
+	if err := c.n.logs.GetLog(req.PrevLogEntry, &l); err != nil {
+		return err // compacted into a snapshot: Raft tells it
 	}
+	req.PrevLogTerm = l.Term
 	var resp raft.AppendEntriesResponse
 	if err := c.n.transport.AppendEntries(id, addr, req, &resp); err != nil {
 		return err

@@ -18,7 +18,8 @@ import (
 // it (CommitTimeout) unless another entry followed, every agent applies
 // a write of the leader's own within seconds, a write forwarded by the
 // replica returns within seconds (the replica answers once it has applied
-// it), and a burst of writes costs far fewer notices than writes. No
+// it), a burst of writes costs far fewer notices than writes, and after a
+// change of leader the new leader's writes reach every agent too. No
 // follower warns of a notice for an entry it does not hold.
 func TestCommitNoticesReachFollowers(t *testing.T) {
 	const commitTimeout = time.Minute
@@ -154,6 +155,27 @@ func TestCommitNoticesReachFollowers(t *testing.T) {
 	t.Logf("%d writes in a burst: %d notices to 3 followers", writers*each, notices)
 	if notices >= writers*each {
 		t.Errorf("%d notices for a burst of %d writes to 3 followers: not coalesced", notices, writers*each)
+	}
+
+	// After a change of leader, the new one's writes too.
+	if err := s1.raft.LeadershipTransfer().Error(); err != nil {
+		t.Fatalf("transfer the leadership: %v", err)
+	}
+	var leader *Node
+	waitFor(t, 10*time.Second, "a new leader", func() bool {
+		for _, n := range nodes[1:3] {
+			if n.IsLeader() {
+				leader = n
+			}
+		}
+		return leader != nil
+	})
+	ls, err := leader.OpenSession(ctx, SessionOptions{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		everyone(write(leader, ls.ID, fmt.Sprintf("/new-leader%d", i)))
 	}
 
 	for name, l := range logs {
