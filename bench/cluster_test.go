@@ -24,7 +24,7 @@ import (
 // talks to a follower, which forwards every write to the leader and
 // answers once it has applied the entry itself. clients=1,leader puts the
 // single client on the leader instead, which tells forwarding apart from
-// replication.
+// replication, and clients=16,leader puts all 16 there.
 func BenchmarkClusterCreate(b *testing.B) {
 	for _, v := range []struct {
 		name     string
@@ -34,6 +34,7 @@ func BenchmarkClusterCreate(b *testing.B) {
 		{"clients=1", 1, false},
 		{"clients=1,leader", 1, true},
 		{"clients=16", 16, false},
+		{"clients=16,leader", 16, true},
 		{"clients=64", 64, false},
 	} {
 		b.Run(v.name, func(b *testing.B) {

@@ -172,16 +172,21 @@ func lockHandoffs(b *testing.B, socks []string, clients int, path string) {
 // BenchmarkConfigPropagation measures how long a config update takes to
 // reach its subscribers: 16 subscribers, spread round-robin over the
 // three agents of a cluster of three servers, follow one node through
-// Config.Subscribe; a writer on a follower sets it (the follower forwards
-// the write to the leader), waits until every subscriber has seen the
-// update, and sets it again. One update is one op. Latency runs from just
-// before Set is called to the moment a subscriber's Next returned the
-// update; p50-µs, p99-µs and max-µs are over every (subscriber, update)
-// pair, leader-p50-µs over the subscribers on the Raft leader's agent,
-// follower-p50-µs over those on the two followers (the writer's among
-// them); set-p50-µs is how long Set took to return. Every subscriber must
-// see every version once, in order. The cluster starts once, before the
-// timer. About 15 s with the default -benchtime:
+// Config.Subscribe; a writer sets it, waits until every subscriber has
+// seen the update, and sets it again. One update is one op. With
+// writer=follower the writer is on a follower's agent (which forwards the
+// write to the leader); with writer=leader it is on the Raft leader's
+// agent, which commits the write itself and must then tell the followers.
+// Latency runs from just before Set is called to the moment a
+// subscriber's Next returned the update; p50-µs, p99-µs and max-µs are
+// over every (subscriber, update) pair, leader-p50-µs over the
+// subscribers on the Raft leader's agent, follower-p50-µs over those on
+// the two followers; set-p50-µs is how long Set took to return.
+// ack-p50-µs, ack-p99-µs and ack-max-µs are over the updates: how long
+// after Set returned (the writer's ack) the last subscriber, on whichever
+// agent, had the update (0 when every one had it first). Every subscriber
+// must see every version once, in order. The cluster starts once, before
+// the timer. About 30 s with the default -benchtime:
 //
 //	go test -run x -bench ConfigPropagation ./bench/
 func BenchmarkConfigPropagation(b *testing.B) {
@@ -195,10 +200,21 @@ func BenchmarkConfigPropagation(b *testing.B) {
 	}
 	agents = append(agents, leader)
 	round := 0
-	b.Run("subscribers=16", func(b *testing.B) {
-		round++
-		configPropagation(b, agents, 16, fmt.Sprintf("/bench-config/%d", round))
-	})
+	for _, v := range []struct {
+		name   string
+		writer *agenttest.Proc
+	}{
+		{"writer=follower,subscribers=16", agents[0]},
+		{"writer=leader,subscribers=16", leader},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			round++
+			if c.Leader() != leader {
+				b.Fatalf("the Raft leader moved from %s", leader.Name)
+			}
+			configPropagation(b, agents, v.writer, 16, fmt.Sprintf("/bench-config/%d", round))
+		})
+	}
 }
 
 // receipt is one subscriber's sighting of one update.
@@ -209,9 +225,9 @@ type receipt struct {
 	err     error
 }
 
-// configPropagation runs the benchmark with the writer on agents[0] and
-// the leader as the last of agents.
-func configPropagation(b *testing.B, agents []*agenttest.Proc, subscribers int, path string) {
+// configPropagation runs the benchmark with the writer on writer's agent
+// and the leader as the last of agents.
+func configPropagation(b *testing.B, agents []*agenttest.Proc, writer *agenttest.Proc, subscribers int, path string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dial := func(p *agenttest.Proc, name string) *warden.Client {
@@ -222,8 +238,7 @@ func configPropagation(b *testing.B, agents []*agenttest.Proc, subscribers int, 
 		b.Cleanup(func() { c.Close() })
 		return c
 	}
-	writer := dial(agents[0], "config-writer")
-	cfg := writer.Config(path)
+	cfg := dial(writer, "config-writer").Config(path)
 	if _, err := cfg.Set(ctx, []byte("0"), warden.ConfigAbsent); err != nil {
 		b.Fatal(err)
 	}
@@ -264,7 +279,7 @@ func configPropagation(b *testing.B, agents []*agenttest.Proc, subscribers int, 
 	}
 
 	all := make([]time.Duration, 0, b.N*subscribers)
-	var onLeader, onFollower, sets []time.Duration
+	var onLeader, onFollower, sets, fromAck []time.Duration
 	value := make([]byte, 100)
 	b.ResetTimer()
 	for i := 1; i <= b.N; i++ {
@@ -274,7 +289,9 @@ func configPropagation(b *testing.B, agents []*agenttest.Proc, subscribers int, 
 		if err != nil {
 			b.Fatalf("set version %d: %v", i, err)
 		}
-		sets = append(sets, time.Since(t0))
+		acked := time.Now()
+		sets = append(sets, acked.Sub(t0))
+		var last time.Duration // the last subscriber's, after the ack
 		for n := 0; n < subscribers; n++ {
 			r := <-got
 			if r.err != nil || r.version != v {
@@ -282,15 +299,17 @@ func configPropagation(b *testing.B, agents []*agenttest.Proc, subscribers int, 
 			}
 			d := r.at.Sub(t0)
 			all = append(all, d)
+			last = max(last, r.at.Sub(acked))
 			if r.sub%len(agents) == len(agents)-1 {
 				onLeader = append(onLeader, d)
 			} else {
 				onFollower = append(onFollower, d)
 			}
 		}
+		fromAck = append(fromAck, last)
 	}
 	b.StopTimer()
-	for _, ds := range [][]time.Duration{all, onLeader, onFollower, sets} {
+	for _, ds := range [][]time.Duration{all, onLeader, onFollower, sets, fromAck} {
 		slices.Sort(ds)
 	}
 	b.ReportMetric(us(pct(all, 50)), "p50-µs")
@@ -299,6 +318,9 @@ func configPropagation(b *testing.B, agents []*agenttest.Proc, subscribers int, 
 	b.ReportMetric(us(pct(onLeader, 50)), "leader-p50-µs")
 	b.ReportMetric(us(pct(onFollower, 50)), "follower-p50-µs")
 	b.ReportMetric(us(pct(sets, 50)), "set-p50-µs")
+	b.ReportMetric(us(pct(fromAck, 50)), "ack-p50-µs")
+	b.ReportMetric(us(pct(fromAck, 99)), "ack-p99-µs")
+	b.ReportMetric(us(fromAck[len(fromAck)-1]), "ack-max-µs")
 }
 
 // pct is the p-th percentile of sorted durations.

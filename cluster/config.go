@@ -65,9 +65,10 @@ type Config struct {
 	// faster on a quiet LAN.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
-	// CommitTimeout: an idle leader tells followers of new commits after
-	// between one and two of these (Raft randomises it); forwarded writes
-	// do not wait for it (see nudgeFollowers).
+	// CommitTimeout: an idle leader's Raft tells followers of new commits
+	// after between one and two of these (Raft randomises it); the
+	// leader's commit notices tell them of its writes at once
+	// (notices.go).
 	CommitTimeout time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64

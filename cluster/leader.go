@@ -9,9 +9,8 @@ import (
 // goroutine, which runs exactly one leader loop while this node leads. The
 // loop starts with a barrier, so it acts on a tree that holds every entry
 // committed before it; then it restarts the session clocks (expiry.go) and
-// runs, until leadership ends, the expirer, the reconciliation of the Raft
-// configuration with Serf (membership.go) and the nudges that tell
-// followers of forwarded writes' commits.
+// runs, until leadership ends, the expirer and the reconciliation of the
+// Raft configuration with Serf (membership.go).
 
 // monitorLeadership starts a leader loop when this node becomes leader and
 // stops it (and waits for it) when leadership ends or ctx does.
@@ -57,31 +56,14 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	loops := newGroup(ctx)
 	defer loops.Stop()
 	loops.Go(n.reconcileLoop)
-	loops.Go(n.nudgeLoop)
 	n.expiry.run(ctx)
 }
 
-// nudgeFollowers asks the leader loop to tell followers of the latest
-// commit now. A follower that forwarded a write answers its app only once
-// it has applied the entry itself, and an idle leader would otherwise send
-// the commit index only after its commit timeout.
-func (n *Node) nudgeFollowers() {
-	select {
-	case n.nudgeCh <- struct{}{}:
-	default:
-	}
-}
-
-// nudgeLoop turns nudges into barriers: appending one sends every follower
-// the current commit index at once. Nudges that arrive while a barrier is
-// out share the next one.
-func (n *Node) nudgeLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.nudgeCh:
-			_ = await(ctx, n.raft.Barrier(n.cfg.ApplyTimeout))
-		}
-	}
-}
+// nudgeFollowers sends the followers that hold what the leader has
+// just committed a commit notice (notices.go) at once. Without it a
+// follower would apply a write only with the leader's next append, after
+// the commit timeout if no other write follows: a follower whose app's
+// write was forwarded answers it only once it has applied the entry
+// itself, and the watchers and subscribers of every follower see a write
+// only then.
+func (n *Node) nudgeFollowers() { n.notices.committed() }

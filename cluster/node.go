@@ -29,6 +29,8 @@ type Node struct {
 
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	logs      raft.LogStore // the Raft log (through its cache)
+	notices   *commitNotices
 	store     *raftboltdb.BoltStore
 	mux       *mux
 	rpc       *rpcPool
@@ -48,8 +50,7 @@ type Node struct {
 	leaderCh    chan bool // raft's NotifyCh
 	expiry      *expirer
 	reconcileCh chan struct{}
-	nudgeCh     chan struct{} // forwarded writes the followers must hear committed
-	known       string        // what saveKnown last wrote (only its goroutine uses it)
+	known       string // what saveKnown last wrote (only its goroutine uses it)
 
 	mu            sync.Mutex
 	reaped        map[string]bool // agents Serf reaped, to drop from Raft
@@ -83,7 +84,6 @@ func New(cfg *Config) (*Node, error) {
 		delays:      newLockDelays(),
 		leaderCh:    make(chan bool, 16),
 		reconcileCh: make(chan struct{}, 1),
-		nudgeCh:     make(chan struct{}, 1),
 		reaped:      make(map[string]bool),
 		serfCh:      make(chan serf.Event, 256),
 		rpc:         newRPCPool(d),
@@ -94,6 +94,7 @@ func New(cfg *Config) (*Node, error) {
 	n.fsm.OnLockDelay = n.delays.start
 	n.fsm.SetHistoryLimits(cfg.HistoryMaxChanges, cfg.HistoryMaxBytes)
 	n.expiry = newExpirer(n)
+	n.notices = newCommitNotices(n)
 	return n, nil
 }
 
@@ -193,7 +194,8 @@ func (n *Node) Open() error {
 			}
 		}
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, store, snaps, unpipelined{n.transport})
+	n.logs = logs
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, store, snaps, unpipelined{n.transport, n.notices})
 	if err != nil {
 		n.closeStores()
 		return fmt.Errorf("start raft: %w", err)
@@ -400,7 +402,8 @@ func (n *Node) leaveRaft() {
 	}
 }
 
-// applyLocal applies an entry on this node, which must be the leader.
+// applyLocal applies an entry on this node, which must be the leader, and
+// has the followers told of its commit at once.
 func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, translate(err)
@@ -424,6 +427,9 @@ func (n *Node) applyLocal(ctx context.Context, entry []byte) (*fsm.Result, error
 		}
 		return nil, translate(err)
 	}
+	// Committed: tell the followers now, not at Raft's next commit
+	// timeout (see nudgeFollowers).
+	n.nudgeFollowers()
 	res, ok := f.Response().(*fsm.Result)
 	if !ok {
 		return nil, fmt.Errorf("unexpected apply response %T", f.Response())

@@ -303,8 +303,8 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 		// refuse it here, before it reaches the log.
 		if err = fsm.Check(req.Body); err != nil {
 			err = fmt.Errorf("%w: %v", ErrBadRequest, err)
-		} else if body, err = n.applyLocal(ctx, req.Body); err == nil {
-			n.nudgeFollowers()
+		} else {
+			body, err = n.applyLocal(ctx, req.Body)
 		}
 	case rpcKeepalive:
 		var ka keepaliveRequest

@@ -284,7 +284,23 @@ func (d *dialer) handshake(c net.Conn, peer string, timeout time.Duration) (net.
 // again, and Raft's shutdown waits on the blocked send, so the agent hangs
 // on SIGTERM. The nemesis suite (systest/nemesis) hit it in half of its
 // runs, after partitions and restarts made followers refuse appends.
-type unpipelined struct{ *raft.NetworkTransport }
+//
+// It also shows the node's commit notices (notices.go) every append that
+// succeeded.
+type unpipelined struct {
+	*raft.NetworkTransport
+	notices *commitNotices
+}
+
+// AppendEntries sends an append, and tells the commit notices what the
+// follower now holds and was told.
+func (t unpipelined) AppendEntries(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	err := t.NetworkTransport.AppendEntries(id, target, req, resp)
+	if err == nil && resp.Success && t.notices != nil {
+		t.notices.appended(id, target, req)
+	}
+	return err
+}
 
 func (unpipelined) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
 	return nil, raft.ErrPipelineReplicationNotSupported

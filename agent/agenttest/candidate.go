@@ -111,13 +111,17 @@ func StartCandidate(t testing.TB, p *Proc, path, dir, name string) *Candidate {
 // Value is the value the candidate campaigns with.
 func (c *Candidate) Value() string { return filepath.Base(c.Log) }
 
-// Kill SIGKILLs the candidate, notes when, and waits for it to go.
+// Kill SIGKILLs the candidate, notes when, and waits for it to go. The
+// time is taken just before the signal: on a busy machine the candidate
+// can be gone, its session closed and its successor elected before this
+// process runs again after the signal call, and a time taken then would
+// make the two leaderships overlap.
 func (c *Candidate) Kill(t testing.TB) time.Time {
 	t.Helper()
+	c.Killed = time.Now()
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	c.Killed = time.Now()
 	<-c.exited
 	return c.Killed
 }
