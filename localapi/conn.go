@@ -223,11 +223,12 @@ func (c *conn) hello(r *bufio.Reader) error {
 	if timeout == 0 {
 		timeout = c.s.cfg.DefaultSessionTimeout
 	}
-	within := 30 * time.Second
-	if req.TimeoutMs > 0 {
-		within = min(within, replyWithin(req.TimeoutMs))
-	}
+	const within = 30 * time.Second // the agent's own bound on opening a session
 	ctx, cancel := context.WithTimeout(c.ctx, within)
+	if req.TimeoutMs > 0 && time.Duration(req.TimeoutMs)*time.Millisecond < within {
+		cancel()
+		ctx, cancel = c.withAppDeadline(req.TimeoutMs)
+	}
 	defer cancel()
 	var sess fsm.Session
 	resumed := req.SessionID != 0

@@ -25,7 +25,9 @@ func agentWait(ctx context.Context) *int64 {
 // passing with no reason.
 func replyTimeout(ctx context.Context) int64 {
 	if d, ok := ctx.Deadline(); ok {
-		return max(time.Until(d).Milliseconds(), 1)
+		// Rounded up: the agent's deadline must not fall before ours, or
+		// it could answer timeout while we would still have waited.
+		return max(int64((time.Until(d)+time.Millisecond-1)/time.Millisecond), 1)
 	}
 	return 0
 }

@@ -4,6 +4,7 @@ protocol's table (``_protocol.OPS``) and puts them in its order."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 from ._protocol import OPS
@@ -69,7 +70,7 @@ def with_timeout(r: Req, timeout: Optional[float]) -> Req:
     out: Req = {"op": op}
     for k in keys:
         if k == "timeout_ms":
-            out[k] = max(int(timeout * 1000), 1)
+            out[k] = max(math.ceil(timeout * 1000), 1)  # up: never before the caller's deadline
         elif k in r:
             out[k] = r[k]
     for k, v in r.items():  # fields the table lacks (request()'s escape hatch) keep their place at the end

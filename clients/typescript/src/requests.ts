@@ -44,7 +44,7 @@ export function withTimeout(r: Request, ms: number): Request {
   const f = r as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = { op: r.op };
   for (const [k] of spec.request) {
-    if (k === "timeout_ms") out[k] = Math.max(Math.floor(ms), 1);
+    if (k === "timeout_ms") out[k] = Math.max(Math.ceil(ms), 1); // up: never before the caller's deadline
     else if (f[k] !== undefined) out[k] = f[k];
   }
   for (const [k, v] of Object.entries(f)) if (!(k in out)) out[k] = v; // fields the table lacks (request())
