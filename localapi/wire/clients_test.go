@@ -11,8 +11,9 @@ import (
 
 // recipeNodeNames matches how the agent names the nodes of its recipes: a
 // contender's prefix (lock-, n-, lease-), a read-write lock's or a
-// semaphore's sub-node (_lock/, leases/), however a source would spell it.
-var recipeNodeNames = regexp.MustCompile("lock-|lease-|_lock/|leases/|[\"'`/]n-")
+// semaphore's sub-node (_lock/, leases/), however a source would spell it;
+// not the agent's --lock-delay flag, which test scripts pass.
+var recipeNodeNames = regexp.MustCompile("(^|[^-])lock-|lease-|_lock/|leases/|[\"'`/]n-")
 
 // TestClientsKnowNoRecipeNodeNames: the node layouts of locks, elections
 // and semaphores are the agent's business (it reclaims places in line and
@@ -23,6 +24,9 @@ func TestClientsKnowNoRecipeNodeNames(t *testing.T) {
 		if !recipeNodeNames.MatchString(bad) {
 			t.Fatalf("the pattern misses %q", bad)
 		}
+	}
+	if recipeNodeNames.MatchString(`"--lock-delay", "200ms"`) {
+		t.Fatal("the pattern takes the --lock-delay flag for a node name")
 	}
 	for _, ok := range []string{"non-negative", "run-time", "an in-flight", "lock_check", "read_lock", "unlock", "try-lock"} {
 		if recipeNodeNames.MatchString(ok) {

@@ -578,6 +578,6 @@ def test_timeout_ms_sent_where_the_go_client_sends_it(rec: Recorder) -> None:
     assert list(body(101, "get")) == ["id", "op", "path", "timeout_ms"] and body(101, "get")["timeout_ms"] == 1
     c.create("/b")
     assert "timeout_ms" not in body(102, "create")
-    rec.reply = {"key": "/l/lock-1", "token": 1}
+    rec.reply = {"key": "/l/k-1", "token": 1}
     c.lock("/l", timeout=3)
     assert body(103, "lock")["wait_ms"] == 3000 and "timeout_ms" not in body(103, "lock")

@@ -145,7 +145,7 @@ test("a lock granted with a token over 2^53 fails with RangeError and is release
 test("timeout_ms: a call's timeoutMs goes to the agent in the op's key order; not a grant wait's, nor a call without one", async () => {
   const p = await peer((req) => {
     if (req["op"] === "hello") return hello;
-    if (req["op"] === "lock") return { key: "/l/lock-1", token: 1 };
+    if (req["op"] === "lock") return { key: "/l/k-1", token: 1 };
     if (req["op"] === "create") return { path: String(req["path"]) };
     return {};
   });
