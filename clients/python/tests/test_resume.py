@@ -423,7 +423,10 @@ def test_state_is_connected_when_connect_returns(agent: Agent) -> None:
     states = States()
     with warden.connect(agent.socket, on_session_state=states) as c:
         assert c.state == "connected"
-        c.sync()  # the agent's connected event has been read by now
+        # The synchronous client calls on_session_state from a thread of its
+        # own, so the callback may run just after connect() returns.
+        states.wait_for("connected", timeout=10)
+        c.sync()
         c.ping()
         assert states.seen == ["connected"], states.seen
     with warden.connect(agent.socket, no_session=True) as t:
