@@ -440,7 +440,9 @@ func TestReplicaLeavesIsRemoved(t *testing.T) {
 	stopped := time.Now()
 	// The leaver asks the leader to drop it from the Raft configuration
 	// before it exits: every agent has it out at once.
-	outOfRaft := func(ms []warden.Member) bool { return memberSuffrage(ms, gone.Name) == "" || memberSuffrage(ms, gone.Name) == "none" }
+	outOfRaft := func(ms []warden.Member) bool {
+		return memberSuffrage(ms, gone.Name) == "" || memberSuffrage(ms, gone.Name) == "none"
+	}
 	agenttest.Eventually(t, 10*time.Second, gone.Name+" out of the Raft configuration everywhere", func() bool {
 		fromLeader, err1 := lc.Members(ctx)
 		fromReplica, err2 := watch.Members(ctx)
