@@ -384,11 +384,14 @@ func (c *conn) setWatches(d *decoder, v2 bool) reply {
 	b := c.s.backend
 	idx := b.Index()
 	var rep reply
-	fire := func(typ int32, path string, w *fsm.Watch) {
+	// A notification carries the zxid of the change when the node
+	// tells it (so a persistent watch's notification of the same change
+	// is not sent twice), else the index applied now.
+	fire := func(typ int32, path string, w *fsm.Watch, zxid uint64) {
 		if w != nil {
 			b.StopWatch(w)
 		}
-		rep.notes = append(rep.notes, note{typ, path, idx})
+		rep.notes = append(rep.notes, note{typ, path, zxid})
 	}
 	keep := func(path string, class watchClass, w *fsm.Watch) {
 		rep.watches = append(rep.watches, oneShot{watchKey{path, class}, w})
@@ -397,20 +400,20 @@ func (c *conn) setWatches(d *decoder, v2 bool) reply {
 		_, st, w, err := b.Get(p, true)
 		switch {
 		case errors.Is(err, fsm.ErrNoNode):
-			fire(eventNodeDeleted, p, w)
+			fire(eventNodeDeleted, p, w, idx)
 		case err != nil:
 		case st.Mzxid > rel:
-			fire(eventNodeDataChanged, p, w)
+			fire(eventNodeDataChanged, p, w, st.Mzxid)
 		default:
 			keep(p, classData, w)
 		}
 	}
 	for _, p := range exist {
-		_, ok, w, err := b.Exists(p, true)
+		st, ok, w, err := b.Exists(p, true)
 		switch {
 		case err != nil:
 		case ok:
-			fire(eventNodeCreated, p, w)
+			fire(eventNodeCreated, p, w, st.Czxid)
 		default:
 			keep(p, classData, w)
 		}
@@ -419,10 +422,10 @@ func (c *conn) setWatches(d *decoder, v2 bool) reply {
 		_, st, w, err := b.Children(p, true)
 		switch {
 		case errors.Is(err, fsm.ErrNoNode):
-			fire(eventNodeDeleted, p, w)
+			fire(eventNodeDeleted, p, w, idx)
 		case err != nil:
 		case st.Pzxid > rel:
-			fire(eventNodeChildrenChanged, p, w)
+			fire(eventNodeChildrenChanged, p, w, st.Pzxid)
 		default:
 			keep(p, classChild, w)
 		}
