@@ -67,7 +67,7 @@ func (r *jr) strs() []string {
 
 // stat is jute's Stat.
 type stat struct {
-	Czxid, Mzxid, Ctime, Mtime int64
+	Czxid, Mzxid, Ctime, Mtime  int64
 	Version, Cversion, Aversion int32
 	EphemeralOwner              int64
 	DataLength, NumChildren     int32

@@ -83,7 +83,10 @@ func TestSessionOpensAsAResumableWardenSessionAndCloses(t *testing.T) {
 func TestTimeoutIsClampedToTheAgentsBounds(t *testing.T) {
 	a := agenttest.Start(t, func(c *agent.Config) {
 		c.ZKPort = agent.ZKPortFree
-		c.Tune = func(cc *cluster.Config) { agenttest.Fast(cc); cc.MinSessionTimeout, cc.MaxSessionTimeout = time.Second, 3*time.Second }
+		c.Tune = func(cc *cluster.Config) {
+			agenttest.Fast(cc)
+			cc.MinSessionTimeout, cc.MaxSessionTimeout = time.Second, 3*time.Second
+		}
 	})
 	for _, tc := range []struct{ ask, want int32 }{{100, 1000}, {2000, 2000}, {60000, 3000}} {
 		r := dialRaw(t, a.ZKAddr(), tc.ask, 0, nil)
