@@ -2,6 +2,8 @@ package zkapi_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,9 @@ func owner(t *testing.T, p *agenttest.Proc, id int64) string {
 func TestSessionMovesToAnotherAgentOfTheCluster(t *testing.T) {
 	c := agenttest.StartCluster(t, 3, 0, "--zk-port", "2181")
 	a, b := c.Servers[0], c.Servers[1]
+	if log, err := os.ReadFile(a.Log.Name()); err != nil || !strings.Contains(string(log), `msg="zk listening" node=`+a.Name+" addr="+a.ZKAddr()) {
+		t.Fatalf("the agent's log does not say 'zk listening addr=%s' (%v)", a.ZKAddr(), err)
+	}
 	r := dialRaw(t, a.ZKAddr(), 8000, 0, nil)
 	if r.Session == 0 {
 		t.Fatal("no session")
