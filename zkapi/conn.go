@@ -169,7 +169,7 @@ func (c *conn) resume(ctx context.Context, id uint64, passwd []byte) (fsm.Sessio
 		if subtle.ConstantTimeCompare(old.secret, passwd) != 1 {
 			return fsm.Session{}, localapi.ErrBadSecret
 		}
-		old.nc.Close()
+		old.stop()
 		select {
 		case <-old.done:
 		case <-ctx.Done():
@@ -186,8 +186,16 @@ func (c *conn) resume(ctx context.Context, id uint64, passwd []byte) (fsm.Sessio
 func (c *conn) onState(state string) {
 	if state == "lost" {
 		c.lost.Store(true)
-		c.nc.Close()
+		c.stop()
 	}
+}
+
+// stop ends the connection from another goroutine: it closes the socket
+// and cancels what the worker waits for (a write's outcome then stays
+// unknown to this client, as when its connection drops).
+func (c *conn) stop() {
+	c.nc.Close()
+	c.cancel()
 }
 
 // writeFrame writes one length-prefixed frame and flushes it.

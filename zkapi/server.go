@@ -194,7 +194,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	for c := range s.conns {
-		c.nc.Close()
+		c.stop()
 	}
 	s.mu.Unlock()
 	var err error
