@@ -128,18 +128,6 @@ func (d *decoder) strings() []string {
 	return out
 }
 
-// done reports an error if the record did not decode or left bytes over
-// (a field this server does not know).
-func (d *decoder) done() error {
-	if d.err != nil {
-		return d.err
-	}
-	if d.off != len(d.b) {
-		return fmt.Errorf("jute: %d bytes after the record", len(d.b)-d.off)
-	}
-	return nil
-}
-
 // encoder appends jute to a buffer.
 type encoder struct{ b []byte }
 

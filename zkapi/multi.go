@@ -51,11 +51,11 @@ func (c *conn) multi(d *decoder) reply {
 		case opCheck:
 			m.op = fsm.Op{Kind: fsm.OpCheck, Path: d.string(), Version: d.int()}
 		default:
-			return undecodable // ZooKeeper: "invalid type of op"
+			return undecodable // ZooKeeper: "invalid type of op", a marshalling error
 		}
 		ops = append(ops, m)
 	}
-	if d.done() != nil || len(ops) > maxMultiOps {
+	if d.err != nil || len(ops) > maxMultiOps {
 		return undecodable
 	}
 	var rep reply
@@ -152,7 +152,7 @@ func (c *conn) multiRead(d *decoder) reply {
 		path, _ := d.string(), d.bool() // multiRead sets no watches
 		ops = append(ops, readOp{typ, path})
 	}
-	if d.done() != nil || len(ops) > maxMultiOps {
+	if d.err != nil || len(ops) > maxMultiOps {
 		return undecodable
 	}
 	var rep reply

@@ -21,9 +21,10 @@ type reply struct {
 
 func failed(code int32) reply { return reply{err: code} }
 
-// undecodable: ZooKeeper's servers close a connection whose request does
-// not deserialize.
-var undecodable = reply{drop: true}
+// undecodable: a request whose record does not deserialize gets
+// MARSHALLINGERROR, as from ZooKeeper's servers; the connection goes on.
+// Bytes after the record are ignored, as ZooKeeper's servers ignore them.
+var undecodable = reply{err: errMarshallingError}
 
 // dispatch runs one request.
 func (c *conn) dispatch(r request) reply {
@@ -33,13 +34,13 @@ func (c *conn) dispatch(r request) reply {
 		return c.create(d, r.op)
 	case opDelete:
 		path, version := d.string(), d.int()
-		if d.done() != nil {
+		if d.err != nil {
 			return undecodable
 		}
 		return c.write(fsm.Op{Kind: fsm.OpDelete, Path: path, Version: version}, func(*encoder, fsm.OpResult) {})
 	case opSetData:
 		path, data, version := d.string(), d.buffer(), d.int()
-		if d.done() != nil {
+		if d.err != nil {
 			return undecodable
 		}
 		return c.write(fsm.Op{Kind: fsm.OpSet, Path: path, Data: data, Version: version},
@@ -52,7 +53,7 @@ func (c *conn) dispatch(r request) reply {
 		return c.getChildren(d, r.op == opGetChildren2)
 	case opGetACL:
 		path := d.string()
-		if d.done() != nil {
+		if d.err != nil {
 			return undecodable
 		}
 		st, ok, _, err := c.s.backend.Exists(path, false)
@@ -81,7 +82,7 @@ func (c *conn) dispatch(r request) reply {
 		return c.addWatch(d)
 	case opCheckWatches, opRemoveWatches:
 		path, typ := d.string(), d.int()
-		if d.done() != nil {
+		if d.err != nil {
 			return undecodable
 		}
 		if typ < watcherChildren || typ > watcherPersistentRecursive {
@@ -100,7 +101,7 @@ func (c *conn) dispatch(r request) reply {
 		return reply{}
 	case opGetEphemerals:
 		prefix := d.string()
-		if d.done() != nil {
+		if d.err != nil {
 			return undecodable
 		}
 		var out []string
@@ -169,7 +170,7 @@ func (c *conn) create(d *decoder, op int32) reply {
 	if op == opCreateTTL {
 		ttl = d.long()
 	}
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	fop, code := createOp(op, path, data, acls, flags, ttl)
@@ -208,7 +209,7 @@ func createOp(op int32, path string, data []byte, acls []acl, flags int32, ttl i
 
 func (c *conn) exists(d *decoder) reply {
 	path, watch := d.string(), d.bool()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	st, ok, w, err := c.s.backend.Exists(path, watch)
@@ -229,7 +230,7 @@ func (c *conn) exists(d *decoder) reply {
 
 func (c *conn) getData(d *decoder) reply {
 	path, watch := d.string(), d.bool()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	data, st, w, err := c.s.backend.Get(path, watch)
@@ -247,7 +248,7 @@ func (c *conn) getData(d *decoder) reply {
 
 func (c *conn) getChildren(d *decoder, withStat bool) reply {
 	path, watch := d.string(), d.bool()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	kids, st, w, err := c.s.backend.Children(path, watch)
@@ -270,7 +271,7 @@ func (c *conn) getChildren(d *decoder, withStat bool) reply {
 // version, always 0.
 func (c *conn) setACL(d *decoder) reply {
 	path, acls, version := d.string(), d.acls(), d.int()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	if !openACL(acls) {
@@ -288,10 +289,11 @@ func (c *conn) setACL(d *decoder) reply {
 	return rep
 }
 
-// check answers a check outside a multi from the replica.
+// check answers a check outside a multi from the replica, with the node's
+// Stat (as ZooKeeper's servers answer it).
 func (c *conn) check(d *decoder) reply {
 	path, version := d.string(), d.int()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	st, ok, _, err := c.s.backend.Exists(path, false)
@@ -301,12 +303,14 @@ func (c *conn) check(d *decoder) reply {
 	if version != fsm.AnyVersion && version != st.Version {
 		return failed(errBadVersion)
 	}
-	return reply{}
+	var rep reply
+	rep.body.stat(st)
+	return rep
 }
 
 func (c *conn) sync(d *decoder) reply {
 	path := d.string()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	ctx, cancel := c.writeContext()
@@ -337,7 +341,7 @@ func (c *conn) closeSession() reply {
 // applied now, so it notifies every change after the reply.
 func (c *conn) addWatch(d *decoder) reply {
 	path, mode := d.string(), d.int()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	if mode != addWatchPersistent && mode != addWatchPersistentRecursive {
@@ -347,7 +351,9 @@ func (c *conn) addWatch(d *decoder) reply {
 	if err != nil {
 		return failed(codeOf(err))
 	}
-	return reply{persistent: []*persistentWatch{p}}
+	rep := reply{persistent: []*persistentWatch{p}}
+	rep.body.int(errOK) // ZooKeeper answers addWatch with an ErrorResponse
+	return rep
 }
 
 func (c *conn) subscribe(path string, recursive bool, from uint64) (*persistentWatch, error) {
@@ -378,7 +384,7 @@ func (c *conn) setWatches(d *decoder, v2 bool) reply {
 	if v2 {
 		pers, recursive = d.strings(), d.strings()
 	}
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	b := c.s.backend
@@ -446,7 +452,7 @@ func (c *conn) setWatches(d *decoder, v2 bool) reply {
 // allChildrenNumber counts every node below a path, from the replica.
 func (c *conn) allChildrenNumber(d *decoder) reply {
 	path := d.string()
-	if d.done() != nil {
+	if d.err != nil {
 		return undecodable
 	}
 	b := c.s.backend

@@ -224,8 +224,8 @@ func decodeConnect(b []byte) (*connectRequest, error) {
 	if d.err == nil && d.off < len(d.b) {
 		r.ReadOnly = d.bool()
 	}
-	if err := d.done(); err != nil {
-		return nil, fmt.Errorf("connect request: %w", err)
+	if d.err != nil { // bytes after it are ignored, as ZooKeeper ignores them
+		return nil, fmt.Errorf("connect request: %w", d.err)
 	}
 	return r, nil
 }

@@ -48,7 +48,9 @@ func TestRawOpsAndTheirErrorCodes(t *testing.T) {
 	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(5).i64(1000).b, errUnimplemented)
 	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(0).i64(1000).b, errBadArguments)
 	code(opReconfig, (&jw{}).str("").str("").str("").i64(-1).b, errUnimplemented)
-	code(opCheck, (&jw{}).str("/a").i32(0).b, 0)
+	if r := must(opCheck, (&jw{}).str("/a").i32(0).b); r.stat().Version != 0 {
+		t.Fatal("check: no Stat in the reply")
+	}
 	code(opCheck, (&jw{}).str("/a").i32(4).b, errBadVersion)
 	code(opCheck, (&jw{}).str("/zz").i32(-1).b, errNoNode)
 	code(opSetACL, (&jw{}).str("/a").openACL().i32(3).b, errBadVersion)
@@ -155,8 +157,8 @@ func TestPersistentRecursiveWatchSeesTheSubtree(t *testing.T) {
 	a := startAgent(t)
 	w := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
 	c, _ := dialZK(t, a.ZKAddr(), 5*time.Second)
-	if code, _ := w.call(opAddWatch, (&jw{}).str("/r").i32(1).b); code != 0 {
-		t.Fatalf("addWatch recursive: %d", code)
+	if code, r := w.call(opAddWatch, (&jw{}).str("/r").i32(1).b); code != 0 || r.i32() != 0 {
+		t.Fatalf("addWatch recursive: %d (the reply carries an ErrorResponse of 0)", code)
 	}
 	if code, _ := w.call(opAddWatch, (&jw{}).str("/p").i32(0).b); code != 0 {
 		t.Fatalf("addWatch persistent: %d", code)
@@ -196,7 +198,10 @@ func TestPersistentRecursiveWatchSeesTheSubtree(t *testing.T) {
 	if code, _ := w.call(opCheckWatches, (&jw{}).str("/r").i32(5).b); code != 0 {
 		t.Fatalf("checkWatches persistent recursive: %d", code)
 	}
-	if code, _ := w.call(opRemoveWatches, (&jw{}).str("/r").i32(5).b); code != 0 {
+	if code, _ := w.call(opCheckWatches, (&jw{}).str("/r").i32(4).b); code != errNoWatcher {
+		t.Fatalf("checkWatches persistent (not recursive) on a recursive watch's path: %d", code)
+	}
+	if code, _ := w.call(opRemoveWatches, (&jw{}).str("/r").i32(3).b); code != 0 { // Any: persistent ones too
 		t.Fatalf("removeWatches: %d", code)
 	}
 	if _, err := c.Create("/r/z", nil, 0, open); err != nil {
@@ -355,22 +360,19 @@ func TestFourLetterWords(t *testing.T) {
 	}
 }
 
-func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+func TestBadFramesCloseOnlyThatConnection(t *testing.T) {
 	a := startAgent(t)
 	keep := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
 	hello := (&jw{}).i32(0).i64(0).i32(5000).i64(0).buf(make([]byte, 16)).bl(false).b
 	long := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 	for name, input := range map[string][]byte{
-		"oversized handshake":      long(64 << 20),
-		"negative length":          long(0xfffffff0),
-		"truncated connect":        frame(hello[:10]),
-		"garbage":                  []byte("\x00\x00\x00\x05hello"),
-		"short request header":     append(frame(hello), frame([]byte{0, 0, 0, 1})...),
-		"oversized request":        append(frame(hello), long(64<<20)...),
-		"undecodable request":      append(frame(hello), frame((&jw{}).i32(1).i32(opCreate).i32(1<<30).b)...),
-		"bad multi op":             append(frame(hello), frame((&jw{}).i32(1).i32(opMulti).i32(77).bl(false).i32(-1).b)...),
-		"huge vector":              append(frame(hello), frame((&jw{}).i32(1).i32(opSetWatches2).i64(0).i32(1<<30).b)...),
-		"trailing bytes in a read": append(frame(hello), frame((&jw{}).i32(1).i32(opExists).str("/").bl(false).i32(5).b)...),
+		"oversized handshake":  long(64 << 20),
+		"negative length":      long(0xfffffff0),
+		"truncated connect":    frame(hello[:10]),
+		"garbage":              []byte("\x00\x00\x00\x05hello"),
+		"short request header": append(frame(hello), frame([]byte{0, 0, 0, 1})...),
+		"oversized request":    append(frame(hello), long(64<<20)...),
+		"truncated frame":      append(frame(hello), long(100)[0:4]...),
 	} {
 		nc, err := net.Dial("tcp", a.ZKAddr())
 		if err != nil {
@@ -378,6 +380,9 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		}
 		if _, err := nc.Write(input); err != nil {
 			t.Fatal(err)
+		}
+		if name == "truncated frame" {
+			_ = nc.(*net.TCPConn).CloseWrite()
 		}
 		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err = io.Copy(io.Discard, nc) // a connect response may come first
@@ -388,5 +393,33 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	}
 	if code, _ := keep.call(opExists, pathWatch("/", false)); code != 0 {
 		t.Fatalf("another connection after bad input: %d", code)
+	}
+}
+
+// TestUndecodableRequestsGetAMarshallingError: a well-framed request whose
+// record does not decode is answered MARSHALLINGERROR, as by ZooKeeper's
+// servers, and the connection goes on; bytes after a record are ignored.
+func TestUndecodableRequestsGetAMarshallingError(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
+	for name, req := range map[string]struct {
+		op   int32
+		body []byte
+	}{
+		"string longer than the frame": {opCreate, (&jw{}).i32(1 << 30).b},
+		"negative length":              {opGetData, (&jw{}).i32(-7).b},
+		"empty body":                   {opSetData, nil},
+		"bad multi op":                 {opMulti, (&jw{}).i32(77).bl(false).i32(-1).b},
+		"multi without its end":        {opMulti, (&jw{}).i32(opCheck).bl(false).i32(-1).str("/").i32(-1).b},
+		"huge vector":                  {opSetWatches2, (&jw{}).i64(0).i32(1 << 30).b},
+		"huge ACL vector":              {opCreate, (&jw{}).str("/x").buf(nil).i32(1 << 28).b},
+		"not UTF-8":                    {opExists, (&jw{}).buf([]byte{0xff, 0xfe}).bl(false).b},
+	} {
+		if code, _ := c.call(req.op, req.body); code != -5 {
+			t.Errorf("%s: error %d; want MARSHALLINGERROR (-5)", name, code)
+		}
+	}
+	if code, r := c.call(opExists, (&jw{}).str("/").bl(false).i32(5).b); code != 0 || r.stat().Czxid != 0 {
+		t.Fatalf("a read with bytes after its record: %d", code)
 	}
 }

@@ -234,9 +234,14 @@ func (ws *watchSet) matches(path string, typ int32) (ones, pers []watchKey) {
 		one(classChild)
 	case watcherData:
 		one(classData)
-	case watcherAny:
+	case watcherAny: // every kind, persistent ones too (as ZooKeeper 3.6+)
 		one(classChild)
 		one(classData)
+		for _, rec := range []bool{false, true} {
+			if k := persistentKey(path, rec); ws.persistent[k] != nil {
+				pers = append(pers, k)
+			}
+		}
 	case watcherPersistent, watcherPersistentRecursive:
 		if k := persistentKey(path, typ == watcherPersistentRecursive); ws.persistent[k] != nil {
 			pers = append(pers, k)
