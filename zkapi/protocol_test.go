@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
-	"github.com/warden-dev/warden/agent/agenttest"
 )
 
 func TestRawOpsAndTheirErrorCodes(t *testing.T) {
@@ -254,23 +253,6 @@ func TestResumeOnTheSameAgentAndExpiredSessions(t *testing.T) {
 	// as expired.
 	if r3 := dialRaw(t, a.ZKAddr(), 2000, c.Session, c.Passwd); r3.Timeout != 0 || r3.Session != 0 {
 		t.Fatalf("resume of a closed session: timeout %d session %#x; want expired", r3.Timeout, r3.Session)
-	}
-}
-
-func TestEphemeralOfADroppedClientGoesAfterItsTimeout(t *testing.T) {
-	a := startAgent(t)
-	c := dialRaw(t, a.ZKAddr(), 1500, 0, nil)
-	if code, _ := c.call(opCreate, createReq("/eph", nil, 1)); code != 0 {
-		t.Fatalf("create: %d", code)
-	}
-	dropped := time.Now()
-	c.nc.Close() // the client dies without closeSession
-	agenttest.Eventually(t, 15*time.Second, "the ephemeral to go", func() bool {
-		_, _, _, err := a.Node().Get("/eph", false)
-		return err != nil
-	})
-	if gone := time.Since(dropped); gone < 1500*time.Millisecond {
-		t.Fatalf("the ephemeral went %v after the drop, before the session timeout", gone)
 	}
 }
 
