@@ -350,14 +350,26 @@ func (c *conn) emit(extra []note, reply []byte) error {
 		}
 		c.s.sent.Add(1)
 		if len(c.reqs) > 0 {
-			return nil // the next reply flushes
+			return nil // the next reply flushes (or a write, before it waits)
 		}
 	}
 	return c.bw.Flush()
 }
 
-// writeContext bounds a write: the session's timeout (at least two
-// seconds), after which the session may have expired anyway.
+// flushBuffered sends the replies buffered behind this request before it
+// waits on the cluster, so that they do not wait with it.
+func (c *conn) flushBuffered() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.bw.Buffered() > 0 {
+		_ = c.bw.Flush()
+	}
+}
+
+// writeContext bounds a wait on the cluster (a write, a sync, a close):
+// the session's timeout, at least two seconds, after which the session
+// may have expired anyway. It first sends the replies still buffered.
 func (c *conn) writeContext() (context.Context, context.CancelFunc) {
+	c.flushBuffered()
 	return context.WithTimeout(c.ctx, max(c.timeout, 2*time.Second))
 }
