@@ -176,3 +176,30 @@ func TestWatchesNotifyOncePerChange(t *testing.T) {
 		t.Fatalf("the delete notified again: %+v", got)
 	}
 }
+
+// TestErrorCodesAreZooKeepers: every refusal of the tree maps to
+// ZooKeeper's code for it.
+func TestErrorCodesAreZooKeepers(t *testing.T) {
+	for code, want := range map[fsm.Code]int32{
+		fsm.CodeOK: 0, fsm.CodeNoNode: -101, fsm.CodeNodeExists: -110, fsm.CodeBadVersion: -103,
+		fsm.CodeNotEmpty: -111, fsm.CodeNoChildrenForEphemerals: -108, fsm.CodeBadArguments: -8,
+		fsm.CodeSessionExpired: -112, fsm.CodeTooLarge: -8, fsm.CodePermissionDenied: -102, fsm.CodeStaleRequest: -1,
+	} {
+		if got := codeOf(&fsm.Error{Code: code}); got != want {
+			t.Errorf("fsm code %d maps to %d; want %d", code, got, want)
+		}
+	}
+	// A write after the session ended: SESSIONEXPIRED.
+	b, c := testConn(t)
+	if err := b.CloseSession(context.Background(), c.sid, fsm.CloseExpired); err != nil {
+		t.Fatal(err)
+	}
+	var e encoder
+	e.string("/x")
+	e.buffer(nil)
+	e.openACL()
+	e.int(0)
+	if rep := c.dispatch(request{op: opCreate, body: e.b}); rep.err != errSessionExpired {
+		t.Fatalf("create after the session ended: %d; want SESSIONEXPIRED", rep.err)
+	}
+}

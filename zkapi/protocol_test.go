@@ -139,6 +139,7 @@ func TestPingsAndPipelinedRepliesInOrder(t *testing.T) {
 	if _, err := c.nc.Write(frame((&jw{}).i32(-2).i32(opPing).b)); err != nil {
 		t.Fatal(err)
 	}
+	pings := c.Pings
 	for i, x := range xids {
 		code, r := c.reply(x)
 		if code != 0 {
@@ -149,6 +150,14 @@ func TestPingsAndPipelinedRepliesInOrder(t *testing.T) {
 				t.Fatalf("read %d saw %d children; want the %d created before it", i/2, len(kids), i/2+1)
 			}
 		}
+	}
+	if c.Pings == pings { // not answered among the replies: it comes next
+		if code, _ := c.reply(-2); code != 0 {
+			t.Fatalf("ping: error %d", code)
+		}
+	}
+	if c.Pings != pings+1 {
+		t.Fatalf("%d ping replies; want 1", c.Pings-pings)
 	}
 }
 

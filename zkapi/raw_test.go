@@ -94,6 +94,7 @@ type raw struct {
 	xid     int32
 	Events  []event // notifications read so far
 	Zxid    int64   // the last reply's zxid
+	Pings   int     // ping replies read so far
 }
 
 func frame(body []byte) []byte {
@@ -170,6 +171,10 @@ func (c *raw) reply(xid int32) (int32, *jr) {
 			continue
 		}
 		if x == -2 {
+			c.Pings++
+			if xid == -2 {
+				return code, r
+			}
 			continue
 		}
 		if x != xid {
