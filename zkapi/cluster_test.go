@@ -2,6 +2,10 @@ package zkapi_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -127,4 +131,49 @@ func TestClientFailsOverWhenItsAgentIsKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, watch, zk.EventNodeDataChanged, "/watched")
+}
+
+// TestNoQuorumDropsTheConnection: a write the agent cannot get applied
+// (its cluster lost its quorum) gets no answer but a closed connection,
+// which clients see as ConnectionLoss; the agent itself goes on.
+func TestNoQuorumDropsTheConnection(t *testing.T) {
+	c := agenttest.StartCluster(t, 3, 0, "--zk-port", "2181")
+	a := c.Servers[0]
+	r := dialRaw(t, a.ZKAddr(), 3000, 0, nil)
+	if code, _ := r.call(opCreate, createReq("/before", nil, 0)); code != 0 {
+		t.Fatalf("create: %d", code)
+	}
+	c.Servers[1].Kill()
+	c.Servers[2].Kill()
+	xid := r.send(opCreate, createReq("/after", nil, 0))
+	_ = r.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		var n [4]byte
+		if _, err := io.ReadFull(r.nc, n[:]); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the connection was neither answered nor closed within 30s")
+			}
+			break // closed, as wanted
+		}
+		b := make([]byte, binary.BigEndian.Uint32(n[:]))
+		if _, err := io.ReadFull(r.nc, b); err != nil {
+			break
+		}
+		if x := int32(binary.BigEndian.Uint32(b)); x == xid {
+			t.Fatalf("a write without a quorum was answered (error %d)", int32(binary.BigEndian.Uint32(b[12:])))
+		}
+	}
+	nc, err := net.Dial("tcp", a.ZKAddr())
+	if err != nil {
+		t.Fatalf("the agent stopped serving: %v", err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("ruok")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if out, _ := io.ReadAll(nc); string(out) != "imok" {
+		t.Fatalf("ruok without a quorum: %q", out)
+	}
 }
