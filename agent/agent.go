@@ -260,6 +260,7 @@ func (a *Agent) listenZK(bind string, server bool) error {
 	zc.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 	zc.Version = Version
 	zc.Logger = a.hc.Named("zk")
+	zc.Observer = a.metrics
 	var err error
 	if a.zk, err = zkapi.New(zc, backend{Node: a.node, server: server}); err != nil {
 		return err

@@ -46,10 +46,12 @@ type conn struct {
 	watches *watchSet
 }
 
-// request is one framed request: its header and its record.
+// request is one framed request: its header, its record, and when it
+// arrived.
 type request struct {
 	xid, op int32
 	body    []byte
+	at      time.Time
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -240,12 +242,13 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.s.received.Add(1)
-		r := request{xid: int32(binary.BigEndian.Uint32(frame)), op: int32(binary.BigEndian.Uint32(frame[4:])), body: frame[8:]}
+		r := request{xid: int32(binary.BigEndian.Uint32(frame)), op: int32(binary.BigEndian.Uint32(frame[4:])), body: frame[8:], at: time.Now()}
 		if r.op == opPing {
 			// Answered at once, even behind a slow write: clients
 			// match pings by xid, not by order.
 			h := replyHeader(r.xid, c.s.backend.Index(), errOK)
 			c.s.sent.Add(1)
+			c.s.observe(r, "OK")
 			if c.writeFrame(h.b) != nil {
 				return
 			}
@@ -298,6 +301,7 @@ func (c *conn) work() {
 func (c *conn) handle(r request) bool {
 	rep := c.dispatch(r)
 	if rep.drop {
+		c.s.observe(r, "dropped")
 		return false
 	}
 	h := replyHeader(r.xid, rep.zxid, rep.err)
@@ -307,6 +311,9 @@ func (c *conn) handle(r request) bool {
 	if rep.err == errOK {
 		h.b = append(h.b, rep.body.b...)
 	}
+	// Counted before the reply goes, so a client holding the reply finds
+	// it counted.
+	c.s.observe(r, CodeName(rep.err))
 	// The notifications of the changes this request may have read go
 	// out before its reply; the watches it set are registered only after
 	// the reply, so none of their notifications can precede it.

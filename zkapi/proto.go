@@ -71,6 +71,42 @@ const (
 	errReconfigDisabled        int32 = -123
 )
 
+// opNames name the opcodes for metrics; any other is "other".
+var opNames = map[int32]string{
+	opCreate: "create", opDelete: "delete", opExists: "exists", opGetData: "getData", opSetData: "setData",
+	opGetACL: "getACL", opSetACL: "setACL", opGetChildren: "getChildren", opSync: "sync", opPing: "ping",
+	opGetChildren2: "getChildren2", opCheck: "check", opMulti: "multi", opCreate2: "create2", opReconfig: "reconfig",
+	opCheckWatches: "checkWatches", opRemoveWatches: "removeWatches", opCreateContainer: "createContainer",
+	opCreateTTL: "createTTL", opMultiRead: "multiRead", opAuth: "auth", opSetWatches: "setWatches",
+	opGetEphemerals: "getEphemerals", opGetAllChildrenNumber: "getAllChildrenNumber", opSetWatches2: "setWatches2",
+	opAddWatch: "addWatch", opCloseSession: "closeSession",
+}
+
+// OpName is the name of a ZooKeeper opcode, as metrics label it.
+func OpName(op int32) string {
+	if n, ok := opNames[op]; ok {
+		return n
+	}
+	return "other"
+}
+
+// codeNames are ZooKeeper's names of the codes this server sends.
+var codeNames = map[int32]string{
+	errOK: "OK", errSystemError: "SYSTEMERROR", errRuntimeInconsistency: "RUNTIMEINCONSISTENCY",
+	errMarshallingError: "MARSHALLINGERROR", errUnimplemented: "UNIMPLEMENTED", errBadArguments: "BADARGUMENTS",
+	errNoNode: "NONODE", errNoAuth: "NOAUTH", errBadVersion: "BADVERSION",
+	errNoChildrenForEphemerals: "NOCHILDRENFOREPHEMERALS", errNodeExists: "NODEEXISTS", errNotEmpty: "NOTEMPTY",
+	errSessionExpired: "SESSIONEXPIRED", errInvalidACL: "INVALIDACL", errNoWatcher: "NOWATCHER",
+}
+
+// CodeName is ZooKeeper's name of an error code ("OK" for 0).
+func CodeName(code int32) string {
+	if n, ok := codeNames[code]; ok {
+		return n
+	}
+	return fmt.Sprint(code)
+}
+
 // codeOf maps a refusal of the tree to ZooKeeper's code. Warden's
 // too-large (a value over 1 MiB) has no ZooKeeper code (ZooKeeper drops
 // the connection on an oversized packet) and is bad arguments here; a

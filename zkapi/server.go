@@ -64,6 +64,17 @@ type Config struct {
 	Version string
 	// Logger receives connection-level logs.
 	Logger hclog.Logger
+	// Observer hears every request answered, for metrics; nil is none.
+	Observer Observer
+}
+
+// Observer hears each request a connection answered (pings included):
+// its op's name (OpName), its reply's code name (CodeName; "dropped" when
+// the connection was closed instead), and the time from its arrival to
+// its reply. It is called from the connections' goroutines and must not
+// block.
+type Observer interface {
+	ZKRequest(op, code string, d time.Duration)
 }
 
 // DefaultConfig returns the defaults (listening on ZooKeeper's port on
@@ -210,6 +221,13 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// observe tells the Observer of a request answered.
+func (s *Server) observe(r request, code string) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ZKRequest(OpName(r.op), code, time.Since(r.at))
+	}
 }
 
 // claim records c as the connection serving session id.
