@@ -10,7 +10,7 @@ import (
 
 // ZooKeeper's four-letter words this server answers; the others (and
 // every word on an established session) are not recognised.
-var fourLetterWords = map[string]bool{"ruok": true, "srvr": true, "stat": true, "mntr": true}
+var fourLetterWords = map[string]bool{"ruok": true, "srvr": true, "stat": true, "mntr": true, "isro": true}
 
 func isFourLetterWord(b [4]byte) bool { return fourLetterWords[string(b[:])] }
 
@@ -21,6 +21,8 @@ func (c *conn) fourLetterWord(word string) {
 	switch word {
 	case "ruok":
 		text = "imok"
+	case "isro": // a read-only-capable client looking for a read-write server
+		text = "rw"
 	case "srvr":
 		text = c.s.srvr(false)
 	case "stat":

@@ -339,6 +339,9 @@ func TestFourLetterWords(t *testing.T) {
 	if got := say("ruok"); got != "imok" {
 		t.Fatalf("ruok = %q", got)
 	}
+	if got := say("isro"); got != "rw" {
+		t.Fatalf("isro = %q", got)
+	}
 	if got := say("mntr"); !strings.Contains(got, "zk_server_state\tleader\n") || !strings.Contains(got, "zk_znode_count\t") {
 		t.Fatalf("mntr = %q", got)
 	}
