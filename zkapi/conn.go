@@ -316,20 +316,17 @@ func (c *conn) handle(r request) bool {
 	c.s.observe(r, CodeName(rep.err))
 	// The notifications of the changes this request may have read go
 	// out before its reply; the watches it set are registered only after
-	// the reply, so none of their notifications can precede it.
-	if c.emit(rep.notes, h.b) != nil {
-		return false
-	}
-	if rep.closeAfter {
-		return false
-	}
+	// the reply, so none of their notifications can precede it. (They are
+	// registered even when the connection fails, so that its end removes
+	// them from the tree.)
+	err := c.emit(rep.notes, h.b)
 	if len(rep.watches)+len(rep.persistent) > 0 {
 		c.watches.add(c.s.backend, rep.watches, rep.persistent)
-		if c.emit(nil, nil) != nil {
-			return false
+		if err == nil {
+			err = c.emit(nil, nil)
 		}
 	}
-	return true
+	return err == nil && !rep.closeAfter
 }
 
 // emit writes the notifications of fired watches (and extra ones), then
