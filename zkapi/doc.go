@@ -8,5 +8,5 @@
 // holds the records and codes, server.go the listener and the protocol
 // overview, conn.go a connection's session and request loop, ops.go and
 // multi.go the operations, watches.go the watches, and fourletter.go the
-// four-letter words (ruok, srvr, stat, mntr, isro).
+// four-letter words (ruok, srvr, stat, mntr, isro, envi).
 package zkapi

@@ -3,6 +3,7 @@ package zkapi
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -10,7 +11,7 @@ import (
 
 // ZooKeeper's four-letter words this server answers; the others (and
 // every word on an established session) are not recognised.
-var fourLetterWords = map[string]bool{"ruok": true, "srvr": true, "stat": true, "mntr": true, "isro": true}
+var fourLetterWords = map[string]bool{"ruok": true, "srvr": true, "stat": true, "mntr": true, "isro": true, "envi": true}
 
 func isFourLetterWord(b [4]byte) bool { return fourLetterWords[string(b[:])] }
 
@@ -29,6 +30,8 @@ func (c *conn) fourLetterWord(word string) {
 		text = c.s.srvr(true)
 	case "mntr":
 		text = c.s.mntr()
+	case "envi":
+		text = c.s.envi()
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	_, _ = c.nc.Write([]byte(text))
@@ -77,6 +80,23 @@ func (s *Server) srvr(clients bool) string {
 	fmt.Fprintf(&b, "Latency min/avg/max: 0/0.0/0\n")
 	fmt.Fprintf(&b, "Received: %d\nSent: %d\nConnections: %d\nOutstanding: 0\n", s.received.Load(), s.sent.Load(), s.Connections())
 	fmt.Fprintf(&b, "Zxid: 0x%x\nMode: %s\nNode count: %d\n", st.AppliedIndex, s.mode(), st.Znodes)
+	return b.String()
+}
+
+// envi is ZooKeeper's environment listing, with what Warden has: tools
+// (kazoo's server_version) read zookeeper.version from it.
+func (s *Server) envi() string {
+	var b strings.Builder
+	b.WriteString("Environment:\n")
+	for _, kv := range [][2]string{
+		{"zookeeper.version", s.zkVersion() + ", built on " + s.started.UTC().Format("01/02/2006 15:04 MST")},
+		{"host.name", s.backend.Name()},
+		{"warden.version", s.cfg.Version},
+		{"os.name", runtime.GOOS},
+		{"os.arch", runtime.GOARCH},
+	} {
+		b.WriteString(kv[0] + "=" + kv[1] + "\n")
+	}
 	return b.String()
 }
 

@@ -339,6 +339,9 @@ func TestFourLetterWords(t *testing.T) {
 	if got := say("ruok"); got != "imok" {
 		t.Fatalf("ruok = %q", got)
 	}
+	if got := say("envi"); !strings.Contains(got, "\nzookeeper.version=3.9.0-warden-") {
+		t.Fatalf("envi = %q", got)
+	}
 	if got := say("isro"); got != "rw" {
 		t.Fatalf("isro = %q", got)
 	}

@@ -18,7 +18,7 @@ package zkapi
 // request that read the change. Pings have xid -2, closeSession ends the
 // session and then the connection.
 //
-// A connection whose first four bytes are ruok, srvr, stat, mntr or isro gets
+// A connection whose first four bytes are ruok, srvr, stat, mntr, isro or envi gets
 // that four-letter word's text answer, and is closed.
 //
 // How Warden maps it: a ZooKeeper session is a resumable Warden session
