@@ -38,6 +38,8 @@ type conn struct {
 
 	reqs    chan request  // reader → worker
 	changed chan struct{} // something was applied: watches may have fired
+	armed   chan struct{} // the connection has watches again (worker → watchLoop)
+	watched atomic.Bool   // the connection has watches
 	lost    atomic.Bool   // the agent can no longer vouch for the session
 	done    chan struct{} // closed once the connection let go of its session
 
@@ -59,7 +61,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10),
 		ctx: ctx, cancel: cancel,
-		reqs: make(chan request, s.cfg.MaxQueued), changed: make(chan struct{}, 1), done: make(chan struct{}),
+		reqs: make(chan request, s.cfg.MaxQueued), changed: make(chan struct{}, 1), armed: make(chan struct{}, 1), done: make(chan struct{}),
 		watches: newWatchSet(),
 	}
 }
@@ -262,17 +264,48 @@ func (c *conn) readLoop() {
 	}
 }
 
-// watchLoop tells the worker whenever this replica applies an entry, so
-// that fired watches are delivered while the client sends nothing.
+// watchLoop tells the worker whenever this replica applies an entry
+// while the connection has watches, so that fired watches are delivered
+// while the client sends nothing. A connection without watches costs no
+// wake-up per entry.
 func (c *conn) watchLoop() {
-	idx := c.s.backend.Index()
 	for {
-		if err := c.s.backend.WaitIndex(c.ctx, idx+1); err != nil {
-			return
+		if !c.watched.Load() {
+			select {
+			case <-c.armed:
+			case <-c.ctx.Done():
+				return
+			}
+			continue
 		}
-		idx = c.s.backend.Index()
+		// From the index now: the worker polls once more after this
+		// signal, which covers what fired before it.
+		idx := c.s.backend.Index()
+		c.signal()
+		for c.watched.Load() {
+			if err := c.s.backend.WaitIndex(c.ctx, idx+1); err != nil {
+				return
+			}
+			idx = c.s.backend.Index()
+			c.signal()
+		}
+	}
+}
+
+func (c *conn) signal() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// watchesChanged tells watchLoop whether the connection has watches now;
+// the worker calls it after each change to its watch set.
+func (c *conn) watchesChanged() {
+	has := !c.watches.empty()
+	if c.watched.Swap(has) != has && has {
 		select {
-		case c.changed <- struct{}{}:
+		case c.armed <- struct{}{}:
 		default:
 		}
 	}
@@ -322,6 +355,7 @@ func (c *conn) handle(r request) bool {
 	err := c.emit(rep.notes, h.b)
 	if len(rep.watches)+len(rep.persistent) > 0 {
 		c.watches.add(c.s.backend, rep.watches, rep.persistent)
+		c.watchesChanged()
 		if err == nil {
 			err = c.emit(nil, nil)
 		}
@@ -333,6 +367,7 @@ func (c *conn) handle(r request) bool {
 // the reply if any, and flushes unless more replies are about to follow.
 func (c *conn) emit(extra []note, reply []byte) error {
 	notes := c.watches.poll(c.s.backend, extra)
+	c.watchesChanged()
 	if len(notes) == 0 && reply == nil {
 		return nil
 	}

@@ -91,6 +91,7 @@ func (c *conn) dispatch(r request) reply {
 		found := false
 		if r.op == opRemoveWatches {
 			found = c.watches.remove(c.s.backend, path, typ)
+			c.watchesChanged()
 		} else {
 			ones, pers := c.watches.matches(path, typ)
 			found = len(ones)+len(pers) > 0

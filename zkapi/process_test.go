@@ -69,14 +69,15 @@ func TestEphemeralOfAKilledClientProcessGoesAfterItsTimeout(t *testing.T) {
 	if _, _, _, err := a.Node().Get("/killed", false); err != nil {
 		t.Fatalf("the node went with the connection, not with the session: %v", err)
 	}
-	// ...until the session times out (2s), and no later than a few
-	// seconds after.
+	// ...until the session times out (2s).
 	agenttest.Eventually(t, 15*time.Second, "the killed client's ephemeral node to go", func() bool {
 		_, _, _, err := a.Node().Get("/killed", false)
 		return err != nil
 	})
-	if gone := time.Since(killed); gone < 2*time.Second {
-		t.Fatalf("the node went %v after the kill, before the session's timeout", gone)
+	// The timeout runs from the session's last keepalive, a little before
+	// the kill; half of it is the bound no drop-triggered close meets.
+	if gone := time.Since(killed); gone < time.Second {
+		t.Fatalf("the node went %v after the kill, well before the session's 2s timeout", gone)
 	}
 	if _, ok := a.Node().FSM().Session(sid); ok {
 		t.Fatal("the session outlived its node")

@@ -113,6 +113,9 @@ func (ws *watchSet) add(b Backend, ones []oneShot, pers []*persistentWatch) {
 	ws.dirty = true
 }
 
+// empty reports whether the connection has no watches left.
+func (ws *watchSet) empty() bool { return len(ws.oneShots) == 0 && len(ws.persistent) == 0 }
+
 // poll returns the notifications of what fired since the last poll, plus
 // extra, in zxid order and without repeats.
 func (ws *watchSet) poll(b Backend, extra []note) []note {
