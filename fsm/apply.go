@@ -80,6 +80,9 @@ func (c *change) applyOps(sid uint64, ops []Op) ([]OpResult, int, *Error) {
 }
 
 func (c *change) applyOp(sid uint64, op *Op) (OpResult, *Error) {
+	if err := checkTTL(op); err != nil {
+		return OpResult{}, err
+	}
 	switch op.Kind {
 	case OpCreate:
 		return c.create(sid, op)
@@ -163,6 +166,7 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 			Ctime: c.time, Mtime: c.time,
 			EphemeralOwner: owner,
 			DataLength:     int32(len(op.Data)),
+			TTL:            op.TTL,
 		},
 	}
 	c.st.putNode(path, n)
