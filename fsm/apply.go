@@ -80,8 +80,8 @@ func (c *change) applyOps(sid uint64, ops []Op) ([]OpResult, int, *Error) {
 }
 
 func (c *change) applyOp(sid uint64, op *Op) (OpResult, *Error) {
-	if err := checkTTL(op); err != nil {
-		return OpResult{}, err
+	if op.TTL != 0 && op.Kind != OpCreate {
+		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "only a create may set a TTL"}
 	}
 	switch op.Kind {
 	case OpCreate:
@@ -126,6 +126,9 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 	}
 	if op.Ephemeral && op.Container {
 		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a node cannot be both ephemeral and a container"}
+	}
+	if err := checkTTL(op); err != nil {
+		return OpResult{}, err
 	}
 	if op.IfMissing && op.Sequential {
 		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a sequential create always makes a new node"}

@@ -58,13 +58,11 @@ func (s *state) unindexTTL(it nodeItem) {
 	}
 }
 
-// checkTTL refuses a TTL the op may not carry.
+// checkTTL refuses a TTL a create may not carry.
 func checkTTL(op *Op) *Error {
 	switch {
 	case op.TTL == 0:
 		return nil
-	case op.Kind != OpCreate:
-		return &Error{Code: CodeBadArguments, Msg: "only a create may set a TTL"}
 	case op.TTL < 0 || op.TTL > MaxTTL:
 		return &Error{Code: CodeBadArguments, Msg: fmt.Sprintf("TTL must be between 1 and %d ms, not %d", MaxTTL, op.TTL)}
 	case op.Ephemeral:
