@@ -41,7 +41,8 @@ func (a *applier) exists(p string) (Stat, bool) {
 // TestTTLExpiresAtDeadline: a TTL node is due exactly TTL after its
 // Mtime; an expiry entry stamped earlier leaves it, one stamped at the
 // deadline deletes it, fires its watch, and two replicas applying the
-// same entries end with the same bytes.
+// same entries end with the same bytes. Watches and subscriptions hear an
+// ordinary delete.
 func TestTTLExpiresAtDeadline(t *testing.T) {
 	a, b := newApplier(t), newApplier(t)
 	both := func(f func(*applier)) { f(a); f(b) }
@@ -58,6 +59,11 @@ func TestTTLExpiresAtDeadline(t *testing.T) {
 		t.Fatalf("due at its deadline: %+v", due)
 	}
 	_, _, w, _ := a.f.Get("/t", true)
+	sub, err := a.f.Subscribe("/t", ScopeNode, a.f.Index())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
 	both(func(x *applier) {
 		if got := x.expire(1499, due...); len(got) != 0 {
 			t.Fatalf("an entry stamped before the deadline deleted %v", got)
@@ -81,6 +87,9 @@ func TestTTLExpiresAtDeadline(t *testing.T) {
 		}
 	default:
 		t.Fatal("the data watch did not fire on expiry")
+	}
+	if ev := next(t, sub); ev.Type != EventDeleted || ev.Path != "/t" || ev.Stat.TTL != 500 {
+		t.Fatalf("a subscription heard %+v, want /t deleted", ev)
 	}
 	if a.f.TTLNodes() != 0 {
 		t.Fatalf("TTL index still holds %d nodes", a.f.TTLNodes())
@@ -218,6 +227,39 @@ func TestTTLSnapshotRoundTrip(t *testing.T) {
 	}
 	if due := f2.ExpiredTTL(1100, 10); len(due) != 1 || due[0].Path != "/t" {
 		t.Fatalf("restored tree, due: %+v", due)
+	}
+	// A backup restored into another cluster keeps them too.
+	b, _, err := ForRestore(bytes.NewReader(persist(t, a.f)), 100, 5000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := b.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f3 := New()
+	if err := f3.Restore(nopCloser{&buf}); err != nil {
+		t.Fatal(err)
+	}
+	if due := f3.ExpiredTTL(1100, 10); len(due) != 1 || due[0].Path != "/t" {
+		t.Fatalf("tree restored from a backup, due: %+v", due)
+	}
+}
+
+// TestTTLLeavesSnapshotFormat: a tree without TTL nodes snapshots to the
+// same bytes as before TTLs existed (no ttl key anywhere), so snapshots
+// and backups written by older agents, which have none, load as they did.
+func TestTTLLeavesSnapshotFormat(t *testing.T) {
+	a := newApplier(t)
+	a.writeAt(1000, Op{Kind: OpCreate, Path: "/plain", Data: []byte("x")})
+	a.writeAt(1001, Op{Kind: OpSet, Path: "/plain", Version: AnyVersion})
+	key := []byte("\xa3ttl") // msgpack's fixstr "ttl"
+	if bytes.Contains(snapshotBytes(t, a.f), key) {
+		t.Fatal("a snapshot without TTL nodes carries a ttl key")
+	}
+	a.writeAt(1002, Op{Kind: OpCreate, Path: "/t", TTL: 5})
+	if !bytes.Contains(snapshotBytes(t, a.f), key) {
+		t.Fatal("a TTL node's snapshot has no ttl key: the test looks for the wrong bytes")
 	}
 }
 
