@@ -454,13 +454,6 @@ func TestBadRequests(t *testing.T) {
 		{"delete with create flags", req{"id": 21, "op": "delete", "path": "/x", "ephemeral": true}, 21, wire.CodeBadArguments},
 		{"timeout_ms negative", req{"id": 22, "op": "create", "path": "/x", "timeout_ms": -1}, 22, wire.CodeBadArguments},
 		{"timeout_ms a string", req{"id": 23, "op": "get", "path": "/", "timeout_ms": "soon"}, 23, wire.CodeBadArguments},
-		{"ttl_ms negative", req{"id": 24, "op": "create", "path": "/x", "ttl_ms": -5}, 24, wire.CodeBadArguments},
-		{"ttl_ms on an ephemeral", req{"id": 25, "op": "create", "path": "/x", "ttl_ms": 1000, "ephemeral": true}, 25, wire.CodeBadArguments},
-		{"ttl_ms on a container", req{"id": 26, "op": "create", "path": "/x", "ttl_ms": 1000, "container": true}, 26, wire.CodeBadArguments},
-		{"ttl_ms on a set", req{"id": 27, "op": "set", "path": "/", "ttl_ms": 1000}, 27, wire.CodeBadArguments},
-		{"ttl_ms a string", req{"id": 28, "op": "create", "path": "/x", "ttl_ms": "1h"}, 28, wire.CodeBadArguments},
-		{"ttl_ms too long", req{"id": 29, "op": "create", "path": "/x", "ttl_ms": int64(1) << 48}, 29, wire.CodeBadArguments},
-		{"ttl_ms on a multi delete", req{"id": 30, "op": "multi", "ops": []req{{"op": "delete", "path": "/x", "ttl_ms": 5}}}, 30, wire.CodeBadArguments},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,3 +73,34 @@ func TestCreateTTL(t *testing.T) {
 		t.Fatalf("a node without a TTL has ttl in its stat: %v", raw["stat"])
 	}
 }
+
+// TestCreateTTLRefusals: a ttl_ms that is not a positive number of ms
+// within bounds, on an ephemeral node or a container, or on an op other
+// than create, is bad_arguments, and the connection goes on.
+func TestCreateTTLRefusals(t *testing.T) {
+	a := agenttest.Start(t)
+	c := dialHello(t, a)
+	c.nextID.Store(100) // the cases' own ids stay clear of ours
+	for _, tc := range []struct {
+		name string
+		req  req
+	}{
+		{"negative", req{"id": 24, "op": "create", "path": "/x", "ttl_ms": -5}},
+		{"on an ephemeral", req{"id": 25, "op": "create", "path": "/x", "ttl_ms": 1000, "ephemeral": true}},
+		{"on a container", req{"id": 26, "op": "create", "path": "/x", "ttl_ms": 1000, "container": true}},
+		{"on a set", req{"id": 27, "op": "set", "path": "/", "ttl_ms": 1000}},
+		{"a string", req{"id": 28, "op": "create", "path": "/x", "ttl_ms": "1h"}},
+		{"too long", req{"id": 29, "op": "create", "path": "/x", "ttl_ms": int64(1) << 48}},
+		{"on a multi's delete", req{"id": 30, "op": "multi", "ops": []req{{"op": "delete", "path": "/x", "ttl_ms": 5}}}},
+		{"on a multi's ephemeral", req{"id": 31, "op": "multi", "ops": []req{{"op": "create", "path": "/x", "ttl_ms": 5, "ephemeral": true}}}},
+	} {
+		c.send(t, tc.req)
+		wantError(t, c.nextReply(t), uint64(tc.req["id"].(int)), wire.CodeBadArguments)
+	}
+	var er wire.ExistsResult
+	c.ok(t, req{"op": "exists", "path": "/x"}, &er)
+	if er.Exists {
+		t.Fatal("a refused create made /x")
+	}
+	c.expectHealthy(t)
+}
