@@ -2,7 +2,9 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +71,17 @@ func TestTTLNodesExpireAcrossLeaderChange(t *testing.T) {
 	}
 	fst, _, _ := writer.Exists(ctx, "/forged")
 	forged := entry(t, fsm.CmdExpireTTL, &fsm.ExpireTTL{Time: 1 << 62, Nodes: []fsm.TTLExpiry{{Path: "/forged", Mzxid: fst.Mzxid}}})
+	// From a member's address, and under TLS with the member's own
+	// certificate: the leader admits the call, then refuses the entry.
 	in := attacker{t: t, from: followers[0].IP}
+	if c.TLSDir != "" {
+		name := filepath.Join(c.TLSDir, followers[0].Name)
+		cert, err := tls.LoadX509KeyPair(name+".pem", name+"-key.pem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.tls = &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}}
+	}
 	answer, err := in.rpc(net.JoinHostPort(leader.IP, "7300"), "apply", forged)
 	if err != nil || !strings.Contains(answer, "only the leader") {
 		t.Fatalf("a forwarded expiry entry: answer %q, %v; want a refusal", answer, err)
