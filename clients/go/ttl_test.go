@@ -2,6 +2,7 @@ package warden_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,5 +56,42 @@ func TestCreateTTL(t *testing.T) {
 	}
 	if _, ok, _ := c.Exists(ctx, "/bad"); ok {
 		t.Fatal("a refused create made /bad")
+	}
+}
+
+// TestManyTTLNodesExpire: more TTL nodes than one expiry entry names
+// (fsm.MaxExpirePerEntry) all go, and their parent, which has no TTL,
+// stays; a TTL parent goes once its last child has.
+func TestManyTTLNodesExpire(t *testing.T) {
+	a := agenttest.Start(t)
+	c := dial(t, a)
+	ctx := testCtx(t, 60*time.Second)
+	mustCreate(t, c, "/many", "", warden.Persistent)
+	if _, err := c.CreateTTL(ctx, "/many/parent", nil, warden.Persistent, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for batch := 0; batch < 3; batch++ {
+		var ops []warden.Op
+		for i := 0; i < 500; i++ {
+			ops = append(ops, warden.CreateTTLOp(fmt.Sprintf("/many/parent/n-%d-%d", batch, i), nil, warden.Persistent, 300*time.Millisecond))
+		}
+		if _, err := c.Multi(ctx, ops...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		kids, _, w, err := c.ChildrenW(ctx, "/many")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) == 0 {
+			break
+		}
+		if _, err := w.Wait(ctx); err != nil {
+			t.Fatalf("waiting for /many/parent and its 1500 TTL children to go: %v", err)
+		}
+	}
+	if _, ok, _ := c.Exists(ctx, "/many"); !ok {
+		t.Fatal("/many, which has no TTL, went too")
 	}
 }
