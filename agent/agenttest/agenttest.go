@@ -43,6 +43,7 @@ func Fast(c *cluster.Config) {
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
 	c.ExpiryTick = 10 * time.Millisecond
+	c.TTLTick = 50 * time.Millisecond
 	c.MinSessionTimeout = 100 * time.Millisecond
 }
 
