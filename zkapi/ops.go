@@ -197,15 +197,17 @@ func createOp(op int32, path string, data []byte, acls []acl, flags int32, ttl i
 		return fsm.Op{}, errBadArguments
 	case mode.ttl && op != opCreateTTL, op == opCreateTTL && (!mode.ttl || ttl <= 0):
 		return fsm.Op{}, errBadArguments
+	case mode.ttl && ttl > maxTTL:
+		return fsm.Op{}, errBadArguments
 	case !openACL(acls):
 		return fsm.Op{}, errInvalidACL
-	case mode.ttl:
-		// TODO(ttl): pass ttl (ms) as fsm.Op.TTL once the tree has TTL
-		// nodes; until then ZooKeeper's answer when TTLs are disabled.
-		return fsm.Op{}, errUnimplemented
 	}
-	return fsm.Op{Kind: fsm.OpCreate, Path: path, Data: data, Version: fsm.AnyVersion,
-		Ephemeral: mode.ephemeral, Sequential: mode.sequential, Container: mode.container}, errOK
+	out := fsm.Op{Kind: fsm.OpCreate, Path: path, Data: data, Version: fsm.AnyVersion,
+		Ephemeral: mode.ephemeral, Sequential: mode.sequential, Container: mode.container}
+	if mode.ttl {
+		out.TTL = ttl
+	}
+	return out, errOK
 }
 
 func (c *conn) exists(d *decoder) reply {

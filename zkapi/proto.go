@@ -228,8 +228,22 @@ func (e *encoder) openACL() {
 	e.string("anyone")
 }
 
-// stat writes a Stat in jute's field order.
+// TTL nodes, as ZooKeeper encodes them in a Stat's ephemeralOwner: the
+// top byte all ones, two reserved bytes 0 (the TTL type), and the TTL in
+// milliseconds in the low 40 bits, which bound it.
+const (
+	ttlOwnerMark int64 = -1 << 56 // 0xff00000000000000
+	maxTTL       int64 = 1<<40 - 1
+)
+
+// stat writes a Stat in jute's field order. A TTL node's ephemeralOwner
+// carries its TTL, as ZooKeeper's does (clients read it with
+// EphemeralType.TTL.getValue).
 func (e *encoder) stat(s fsm.Stat) {
+	owner := int64(s.EphemeralOwner)
+	if s.TTL > 0 && owner == 0 {
+		owner = ttlOwnerMark | (s.TTL & maxTTL)
+	}
 	e.long(int64(s.Czxid))
 	e.long(int64(s.Mzxid))
 	e.long(s.Ctime)
@@ -237,7 +251,7 @@ func (e *encoder) stat(s fsm.Stat) {
 	e.int(s.Version)
 	e.int(s.Cversion)
 	e.int(s.Aversion)
-	e.long(int64(s.EphemeralOwner))
+	e.long(owner)
 	e.int(s.DataLength)
 	e.int(s.NumChildren)
 	e.long(int64(s.Pzxid))

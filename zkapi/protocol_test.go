@@ -43,9 +43,16 @@ func TestRawOpsAndTheirErrorCodes(t *testing.T) {
 	code(opCreate, createReq("/x", nil, 7), errBadArguments) // unknown flags
 	code(opCreate, createReq("/x", nil, 4), errBadArguments) // container needs createContainer
 	code(opCreateContainer, createReq("/x", nil, 0), errBadArguments)
-	code(opCreate, (&jw{}).str("/x").buf(nil).i32(0).i32(0).b, errInvalidACL) // empty ACL
-	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(5).i64(1000).b, errUnimplemented)
-	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(0).i64(1000).b, errBadArguments)
+	code(opCreate, (&jw{}).str("/x").buf(nil).i32(0).i32(0).b, errInvalidACL)                    // empty ACL
+	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(0).i64(1000).b, errBadArguments)  // not a TTL mode
+	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(5).i64(0).b, errBadArguments)     // no TTL
+	code(opCreateTTL, (&jw{}).str("/x").buf(nil).openACL().i32(5).i64(1<<40).b, errBadArguments) // beyond ZooKeeper's bound
+	code(opCreate, (&jw{}).str("/x").buf(nil).openACL().i32(5).b, errBadArguments)               // TTL mode without createTTL
+	r = must(opCreateTTL, (&jw{}).str("/ttl").buf(nil).openACL().i32(5).i64(3600000).b)
+	// ZooKeeper's Stat of a TTL node: ephemeralOwner 0xff00000000000000 | ttl.
+	if p, st := r.str(), r.stat(); p != "/ttl" || uint64(st.EphemeralOwner) != 0xff00000000000000|3600000 {
+		t.Fatalf("createTTL: %q, ephemeralOwner %#x", p, uint64(st.EphemeralOwner))
+	}
 	code(opReconfig, (&jw{}).str("").str("").str("").i64(-1).b, errUnimplemented)
 	if r := must(opCheck, (&jw{}).str("/a").i32(0).b); r.stat().Version != 0 {
 		t.Fatal("check: no Stat in the reply")

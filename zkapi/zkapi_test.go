@@ -135,9 +135,18 @@ func TestCreateModesAndSequentialNames(t *testing.T) {
 	if ok, _, err := c.Exists("/box"); err != nil || ok {
 		t.Fatalf("container after its last child went: exists=%v (%v); want gone", ok, err)
 	}
-	if _, err := c.CreateTTL("/ttl", nil, zk.FlagTTL, open, time.Minute); err == nil || !strings.Contains(err.Error(), "-6") {
-		t.Fatalf("createTTL: %v; want UNIMPLEMENTED (-6) until TTL nodes exist", err)
+	if p, err := c.CreateTTL("/ttl-", nil, zk.FlagPersistentSequentialWithTTL, open, time.Minute); err != nil || p != "/ttl-0000000003" { // the root's cversion: /app and /box created, /box removed
+		t.Fatalf("createTTL sequential: %q, %v", p, err)
 	}
+	// A TTL node goes once its TTL has passed without a change.
+	if _, err := c.CreateTTL("/short", nil, zk.FlagTTL, open, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	_, _, gone, err := c.ExistsW("/short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, gone, zk.EventNodeDeleted, "/short")
 	kids, st, err := c.Children("/app")
 	if err != nil || len(kids) != 5 || st.NumChildren != 5 || st.Cversion != 5 {
 		t.Fatalf("children = %v, stat %+v (%v)", kids, st, err)
