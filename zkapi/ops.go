@@ -440,8 +440,12 @@ func (c *conn) setWatches(d *decoder, v2 bool) reply {
 		}
 	}
 	// Persistent watches resume from the last zxid the client saw: the
-	// changes it missed while away are notified too.
+	// changes it missed while away are notified too. (A client that saw
+	// none starts from now, not from a replay of the whole subtree.)
 	from := min(rel, idx)
+	if from == 0 {
+		from = idx
+	}
 	for i, list := range [][]string{pers, recursive} {
 		for _, p := range list {
 			if pw, err := c.subscribe(p, i == 1, from); err == nil {
