@@ -22,6 +22,9 @@ type treeBackend struct {
 	*fsm.FSM
 	mu    sync.Mutex
 	index uint64
+	// waiting, when set, hears each WaitIndex call's index before it
+	// waits.
+	waiting chan uint64
 }
 
 func newTreeBackend() *treeBackend { return &treeBackend{FSM: fsm.New()} }
@@ -65,9 +68,17 @@ func (b *treeBackend) Name() string                         { return "tree" }
 func (b *treeBackend) Status() wire.StatusResult {
 	return wire.StatusResult{Role: "server", State: "Leader"}
 }
-func (b *treeBackend) Sessions() []wire.SessionInfo                  { return nil }
-func (b *treeBackend) Ephemerals(id uint64) []string                 { return b.FSM.Ephemerals(id) }
-func (b *treeBackend) WaitIndex(ctx context.Context, i uint64) error { return b.FSM.WaitIndex(ctx, i) }
+func (b *treeBackend) Sessions() []wire.SessionInfo  { return nil }
+func (b *treeBackend) Ephemerals(id uint64) []string { return b.FSM.Ephemerals(id) }
+func (b *treeBackend) WaitIndex(ctx context.Context, i uint64) error {
+	if b.waiting != nil {
+		select {
+		case b.waiting <- i:
+		default:
+		}
+	}
+	return b.FSM.WaitIndex(ctx, i)
+}
 
 // testConn is a connection with a session on a fresh tree, for driving
 // dispatch directly.
