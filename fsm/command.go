@@ -146,8 +146,9 @@ type Result struct {
 	Ops     []OpResult `msgpack:"ops,omitempty"`
 	Session uint64     `msgpack:"sid,omitempty"`
 	Zxid    uint64     `msgpack:"zxid"`
-	// MaxSeq answers Resume: the highest request sequence the session has
-	// used, so the new owner numbers its writes after it.
+	// MaxSeq answers Resume: the new owner numbers its writes after it.
+	// It starts a fresh epoch above every sequence the old owner used
+	// (whose writes still in flight are then refused as stale).
 	MaxSeq uint64 `msgpack:"maxseq,omitempty"`
 }
 

@@ -207,9 +207,6 @@ func (f *FSM) applyResume(index uint64, r *Resume) *Result {
 		f.publish(st, nil)
 		return &Result{Err: ErrSessionExpired, Zxid: index}
 	}
-	next := *s
-	next.Owner = r.Owner
-	st.sessions.ReplaceOrInsert(sessionItem{id: next.ID, sess: &next})
 	maxSeq := s.AckFloor
 	st.results.DescendLessOrEqual(resultItem{sid: s.ID, seq: ^uint64(0)}, func(it resultItem) bool {
 		if it.sid == s.ID {
@@ -217,9 +214,25 @@ func (f *FSM) applyResume(index uint64, r *Resume) *Result {
 		}
 		return false
 	})
+	// The new owner numbers its writes from a fresh epoch, above every
+	// sequence the old owner may have used, and the floor moves there: a
+	// write the old owner still had in flight, applied after this entry,
+	// is refused as stale (ZooKeeper's "session moved") instead of being
+	// applied, or worse, of answering one of the new owner's writes with
+	// its cached result.
+	next := *s
+	next.Owner = r.Owner
+	next.AckFloor = (maxSeq>>seqEpochBits + 1) << seqEpochBits
+	st.sessions.ReplaceOrInsert(sessionItem{id: next.ID, sess: &next})
+	c := &change{st: st, zxid: index, time: r.Time}
+	c.dropResults(resultItem{sid: s.ID}, resultItem{sid: s.ID, seq: next.AckFloor})
 	f.publish(st, nil)
-	return &Result{Session: s.ID, Zxid: index, MaxSeq: maxSeq}
+	return &Result{Session: s.ID, Zxid: index, MaxSeq: next.AckFloor - 1}
 }
+
+// seqEpochBits: each owner of a resumable session numbers its writes
+// within an epoch of 2^32 sequences; a resume starts the next epoch.
+const seqEpochBits = 32
 
 // publish makes st the current version and fires the watches its events
 // trigger.

@@ -231,3 +231,43 @@ func TestParentAndQuoteName(t *testing.T) {
 		t.Errorf("QuoteName of 101 bytes = %s", got)
 	}
 }
+
+// TestResumeStartsAnEpoch: a write the old owner still had in flight when
+// its session moved, applied after the resume, is refused as stale, and
+// the new owner's writes, numbered after the resume's MaxSeq, are never
+// answered with the old write's cached result.
+func TestResumeStartsAnEpoch(t *testing.T) {
+	a := newApplier(t)
+	secret := []byte("0123456789abcdef")
+	r := a.apply(CmdOpenSession, &OpenSession{Time: 1, Session: Session{TimeoutMs: 1000, Owner: "old", Resumable: true, Secret: secret}})
+	sid := r.Session
+	done := &Write{Session: sid, Seq: 1, MinUnacked: 1, Ops: []Op{{Kind: OpCreate, Path: "/a"}}}
+	if r := a.apply(CmdWrite, done); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	res := a.apply(CmdResume, &Resume{Time: 2, Session: sid, Secret: secret, Owner: "new"})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if res.MaxSeq < 2 {
+		t.Fatalf("MaxSeq %d: the new owner would reuse the old owner's next sequence", res.MaxSeq)
+	}
+	// The old owner's next write, proposed before the resume applied.
+	late := &Write{Session: sid, Seq: 2, MinUnacked: 1, Ops: []Op{{Kind: OpCreate, Path: "/late"}}}
+	if r := a.apply(CmdWrite, late); !errors.Is(r.Error(), ErrStaleRequest) {
+		t.Fatalf("the old owner's late write: %+v, want refused as stale", r)
+	}
+	if _, ok, _, _ := a.f.Exists("/late", false); ok {
+		t.Fatal("the old owner's late write was applied after its session moved")
+	}
+	next := res.MaxSeq + 1
+	w := &Write{Session: sid, Seq: next, MinUnacked: next, Ops: []Op{{Kind: OpCreate, Path: "/b"}}}
+	if r := a.apply(CmdWrite, w); r.Err != nil || r.Ops[0].Path != "/b" {
+		t.Fatalf("the new owner's first write: %+v", r)
+	}
+	// A second move starts another epoch.
+	res2 := a.apply(CmdResume, &Resume{Time: 3, Session: sid, Secret: secret, Owner: "old"})
+	if res2.Err != nil || res2.MaxSeq <= next {
+		t.Fatalf("second resume: %+v (MaxSeq must pass %d)", res2, next)
+	}
+}

@@ -194,7 +194,7 @@ func TestErrorCodesAreZooKeepers(t *testing.T) {
 	for code, want := range map[fsm.Code]int32{
 		fsm.CodeOK: 0, fsm.CodeNoNode: -101, fsm.CodeNodeExists: -110, fsm.CodeBadVersion: -103,
 		fsm.CodeNotEmpty: -111, fsm.CodeNoChildrenForEphemerals: -108, fsm.CodeBadArguments: -8,
-		fsm.CodeSessionExpired: -112, fsm.CodeTooLarge: -8, fsm.CodePermissionDenied: -102, fsm.CodeStaleRequest: -1,
+		fsm.CodeSessionExpired: -112, fsm.CodeTooLarge: -8, fsm.CodePermissionDenied: -102, fsm.CodeStaleRequest: -118,
 	} {
 		if got := codeOf(&fsm.Error{Code: code}); got != want {
 			t.Errorf("fsm code %d maps to %d; want %d", code, got, want)

@@ -67,6 +67,7 @@ const (
 	errSessionExpired          int32 = -112
 	errInvalidACL              int32 = -114
 	errAuthFailed              int32 = -115
+	errSessionMoved            int32 = -118
 	errNoWatcher               int32 = -121
 	errReconfigDisabled        int32 = -123
 )
@@ -97,6 +98,7 @@ var codeNames = map[int32]string{
 	errNoNode: "NONODE", errNoAuth: "NOAUTH", errBadVersion: "BADVERSION",
 	errNoChildrenForEphemerals: "NOCHILDRENFOREPHEMERALS", errNodeExists: "NODEEXISTS", errNotEmpty: "NOTEMPTY",
 	errSessionExpired: "SESSIONEXPIRED", errInvalidACL: "INVALIDACL", errNoWatcher: "NOWATCHER",
+	errSessionMoved: "SESSIONMOVED",
 }
 
 // CodeName is ZooKeeper's name of an error code ("OK" for 0).
@@ -135,6 +137,10 @@ func codeOf(err error) int32 {
 		return errSessionExpired
 	case fsm.CodePermissionDenied:
 		return errNoAuth
+	case fsm.CodeStaleRequest:
+		// A write this agent numbered before the session was resumed
+		// through another agent.
+		return errSessionMoved
 	}
 	return errSystemError
 }
