@@ -118,6 +118,9 @@ func (z *ZooKeeper) spawn(s *zkServer) error {
 	defer log.Close()
 	s.cmd = exec.Command(s.argv[0], s.argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
+	// Gone with the test process even when it dies without cleaning up
+	// (go test's timeout).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start zookeeper: %w", err)
 	}
