@@ -2,7 +2,6 @@ package zkcompat
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -24,26 +23,46 @@ func here(t *testing.T) string {
 // killed when the time is up.
 func runTool(t *testing.T, dir string, timeout time.Duration, env []string, argv ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
+	return runToolCmd(t, cmd, timeout)
+}
+
+// runToolCmd is runTool for a prepared command.
+func runToolCmd(t *testing.T, cmd *exec.Cmd, timeout time.Duration) string {
+	t.Helper()
+	argv := cmd.Args
+	done := make(chan struct{})
+	defer close(done)
+	timedOut := make(chan struct{})
 	// Its own process group, killed when time is up; SIGKILLed too
 	// should this test process die first (go test's timeout panics
 	// without running cleanups).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	// Its output goes to the test's log at the end and, as it comes, to
 	// stderr (go test -v shows it live).
 	var out bytes.Buffer
 	w := io.MultiWriter(&out, os.Stderr)
 	cmd.Stdout, cmd.Stderr = w, w
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%v: %v", argv, err)
+	}
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(timeout):
+			close(timedOut)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}()
+	err := cmd.Wait()
 	t.Logf("%v ran for %v", argv, time.Since(start).Round(time.Millisecond))
-	if ctx.Err() != nil {
+	select {
+	case <-timedOut:
 		t.Fatalf("%v: not done within %v", argv, timeout)
+	default:
 	}
 	if err != nil {
 		t.Fatalf("%v: %v", argv, err)
