@@ -108,4 +108,3 @@ func TestZkCli(t *testing.T) {
 		})
 	}
 }
-
