@@ -18,7 +18,7 @@ func TestCurator(t *testing.T) {
 				t.Fatalf("mvn is not installed (systest/zkcompat/install.sh installs Debian's maven): %v", err)
 			}
 			tg := Start(t, kind, 3)
-			runTool(t, filepath.Join(here(t), "curator"), 15*time.Minute, []string{"ZK_HOSTS=" + tg.Hosts()},
+			runTool(t, filepath.Join(here(t), "curator"), 10*time.Minute, []string{"ZK_HOSTS=" + tg.Hosts()},
 				"mvn", "-B", "--no-transfer-progress", "test")
 		})
 	}

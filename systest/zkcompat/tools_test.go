@@ -78,7 +78,7 @@ func TestKazoo(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			tg := Start(t, kind, 3)
 			env := []string{"ZK_HOSTS=" + tg.Hosts(), "ZK_CONTROL=" + Control(t, tg)}
-			runTool(t, filepath.Join(here(t), "kazoo"), 10*time.Minute, env, "./run.sh", "-v")
+			runTool(t, filepath.Join(here(t), "kazoo"), 5*time.Minute, env, "./run.sh", "-v")
 		})
 	}
 }
