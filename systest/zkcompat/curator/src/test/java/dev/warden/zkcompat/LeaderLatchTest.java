@@ -26,7 +26,13 @@ class LeaderLatchTest {
             Zk.waitFor(() -> leaders(latches) == 1, 30_000, "a leader");
             LeaderLatch first = latches.stream().filter(LeaderLatch::hasLeadership).findFirst().orElseThrow();
             assertEquals(first.getId(), latches.get(0).getLeader().getId(), "every latch names the leader");
-            assertEquals(3, latches.get(1).getParticipants().size());
+            Zk.waitFor(() -> {
+                try {
+                    return latches.get(1).getParticipants().size() == 3;
+                } catch (Exception e) {
+                    return false;
+                }
+            }, 10_000, "three participants");
             first.close();
             latches.remove(first);
             Zk.waitFor(() -> leaders(latches) == 1, 30_000, "a new leader after the first closed");

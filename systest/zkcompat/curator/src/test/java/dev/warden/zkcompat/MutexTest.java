@@ -51,7 +51,11 @@ class MutexTest {
             pool.shutdown();
             assertEquals(1, maxInside.get(), "more than one holder at once");
             assertEquals(threads * rounds, total.get());
-            assertEquals(0, cs.get(0).getChildren().forPath(path).size(), "lock nodes left behind");
+            // Curator makes the lock's parent a container node, which the
+            // server may delete once the last lock node has gone.
+            if (cs.get(0).checkExists().forPath(path) != null) {
+                assertEquals(0, cs.get(0).getChildren().forPath(path).size(), "lock nodes left behind");
+            }
         }
     }
 }
