@@ -396,10 +396,17 @@ func runScript(t *testing.T, hosts string) *transcript {
 	exists(A, "/zkc/ttl")
 	p, err = A.c.CreateTTL("/zkc/ttlseq-", nil, zk.FlagPersistentSequentialWithTTL, world, 500*time.Millisecond)
 	tr.add("A createTTL /zkc/ttlseq- sequential 500ms -> %s %s", errName(err), p)
+	ttlSeq := p
 	_, _, ch, err = A.c.ExistsW("/zkc/ttl")
 	tr.add("A existsW /zkc/ttl -> %s", errName(err))
 	A.w.addAwaited("exists(/zkc/ttl)", ch)
+	if ttlSeq != "" {
+		_, _, ch, err = A.c.ExistsW(ttlSeq)
+		tr.add("A existsW %s -> %s", ttlSeq, errName(err))
+		A.w.addAwaited("exists(ttlseq)", ch)
+	}
 	A.w.await("exists(/zkc/ttl)", 15*time.Second)
+	A.w.await("exists(ttlseq)", 15*time.Second)
 	exists(A, "/zkc/ttl")
 
 	tr.add("# the end")

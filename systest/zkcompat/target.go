@@ -2,9 +2,11 @@ package zkcompat
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,15 +63,37 @@ func Start(t testing.TB, kind string, servers int) Target {
 	return nil
 }
 
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+// handedOut are the ports freePort has returned in this process.
+var handedOut sync.Map
+
+// freePort returns a TCP port that was free on 127.0.0.1 a moment ago,
+// taken below the kernel's range of ephemeral ports: a port from that
+// range, once closed, can be taken by any outgoing connection (the
+// ZooKeeper servers' own to each other) before the server binds it.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	hi := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var lo, up int
+		if _, err := fmt.Sscan(string(b), &lo, &up); err == nil && lo > 12000 {
+			hi = lo
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	lo := hi - 10000
+	for range 1000 {
+		p := lo + rand.IntN(hi-lo)
+		if _, taken := handedOut.LoadOrStore(p, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
+	}
+	t.Fatalf("no free port in [%d, %d)", lo, hi)
+	return 0
 }
 
 // waitTCP waits until addr accepts a connection, or fails after timeout;
