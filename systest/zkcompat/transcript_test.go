@@ -32,6 +32,13 @@ func (tr *transcript) add(format string, args ...any) {
 	tr.lines = append(tr.lines, strings.TrimRight(fmt.Sprintf(format, args...), " "))
 }
 
+// alias replaces s with name in every line recorded so far.
+func (tr *transcript) alias(s, name string) {
+	for i, l := range tr.lines {
+		tr.lines[i] = strings.ReplaceAll(l, s, name)
+	}
+}
+
 func (tr *transcript) String() string { return strings.Join(tr.lines, "\n") + "\n" }
 
 // zxid labels z by the order in which the transcript first shows it.
