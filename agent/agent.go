@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/warden-dev/warden/localapi"
 	"github.com/warden-dev/warden/localapi/wire"
 	"github.com/warden-dev/warden/logging"
+	"github.com/warden-dev/warden/zkapi"
 )
 
 // Agent is a running warden agent.
@@ -24,7 +27,8 @@ type Agent struct {
 	hc      hclog.Logger // the same, for Raft, the cluster port and the local API
 	node    *cluster.Node
 	api     *localapi.Server
-	tmpDir  string // removed on shutdown (dev mode without a data dir)
+	zk      *zkapi.Server // nil unless ZKPort is set
+	tmpDir  string        // removed on shutdown (dev mode without a data dir)
 	http    *httpServer
 	metrics *metrics    // the agent's registry, served on GET /metrics
 	ready   atomic.Bool // the socket is open
@@ -173,6 +177,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err = a.api.Listen(); err != nil {
 		return err
 	}
+	if a.cfg.ZKPort != 0 {
+		if err = a.listenZK(bind, cc.Server); err != nil {
+			return err
+		}
+	}
 	a.ready.Store(true)
 	a.logger.Info("agent started", "socket", a.socket, "data_dir", dataDir)
 	return nil
@@ -184,6 +193,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Add(a.api.Serve, func(error) { _ = a.api.Close() })
 	if a.http != nil {
 		g.Add(a.waitHTTP, func(error) { _ = a.http.Close() })
+	}
+	if a.zk != nil {
+		g.Add(a.zk.Serve, func(error) { _ = a.zk.Close() })
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
@@ -200,6 +212,9 @@ func (a *Agent) Shutdown() error {
 	a.shutdownOnce.Do(func() {
 		if a.api != nil {
 			_ = a.api.Close()
+		}
+		if a.zk != nil {
+			_ = a.zk.Close()
 		}
 		if a.http != nil {
 			_ = a.http.Close()
@@ -232,6 +247,38 @@ func (a *Agent) ReloadPolicy() error {
 	}
 	a.api.SetPolicy(p)
 	return nil
+}
+
+// listenZK opens the ZooKeeper port on ZKBind, else on the bind address.
+func (a *Agent) listenZK(bind string, server bool) error {
+	host := a.cfg.ZKBind
+	if host == "" {
+		host = bind
+	}
+	port := max(a.cfg.ZKPort, 0) // ZKPortFree: any free port
+	zc := zkapi.DefaultConfig()
+	zc.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+	zc.Version = Version
+	zc.Logger = a.hc.Named("zk")
+	zc.Observer = a.metrics
+	var err error
+	if a.zk, err = zkapi.New(zc, backend{Node: a.node, server: server}); err != nil {
+		return err
+	}
+	if err = a.zk.Listen(); err != nil {
+		a.zk = nil
+		return err
+	}
+	a.logger.Info("zk listening", "addr", a.zk.Addr())
+	return nil
+}
+
+// ZKAddr is the address of the ZooKeeper port ("" when it is off).
+func (a *Agent) ZKAddr() string {
+	if a.zk == nil {
+		return ""
+	}
+	return a.zk.Addr()
 }
 
 // SocketPath is where the agent serves apps.

@@ -8,6 +8,7 @@ import (
 	"github.com/warden-dev/warden/fsm"
 	"github.com/warden-dev/warden/localapi"
 	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/zkapi"
 )
 
 // backend adapts the cluster node to what the socket server needs.
@@ -16,7 +17,18 @@ type backend struct {
 	server bool
 }
 
-var _ localapi.Backend = backend{}
+var (
+	_ localapi.Backend = backend{}
+	_ zkapi.Backend    = backend{}
+)
+
+// Index is the zxid of the last entry this replica applied.
+func (b backend) Index() uint64 { return b.Node.FSM().Index() }
+
+// WaitIndex returns once this replica has applied index.
+func (b backend) WaitIndex(ctx context.Context, index uint64) error {
+	return b.Node.FSM().WaitIndex(ctx, index)
+}
 
 func (b backend) OpenSession(ctx context.Context, o localapi.SessionOptions) (fsm.Session, error) {
 	return b.Node.OpenSession(ctx, cluster.SessionOptions{

@@ -92,6 +92,13 @@ type Config struct {
 	// write or admin on path prefixes (see localapi/access.go); empty lets
 	// every app read and write everything but another app's ephemerals.
 	AccessPolicy string
+	// ZKPort, when not 0, serves ZooKeeper's client protocol on this TCP
+	// port (see docs/zookeeper.md); ZKPortFree picks a free port.
+	ZKPort int
+	// ZKBind is the IP the ZooKeeper port listens on; empty means the
+	// bind address.
+	ZKBind string
+
 	// SnapshotThreshold is how many Raft entries trigger a snapshot; 0
 	// keeps the default.
 	SnapshotThreshold uint64
@@ -103,6 +110,10 @@ type Config struct {
 	// timings with it).
 	Tune func(*cluster.Config)
 }
+
+// ZKPortFree serves ZooKeeper's protocol on a free port (tests read it
+// from Agent.ZKAddr).
+const ZKPortFree = -1
 
 // HTTPDisabled turns the HTTP endpoint off.
 const HTTPDisabled = -2
@@ -146,6 +157,10 @@ func (c *Config) Validate() error {
 		return errors.New("--bootstrap-expect needs --server")
 	case c.BindAddr != "" && net.ParseIP(c.BindAddr) == nil:
 		return fmt.Errorf("--bind %q is not an IP address", c.BindAddr)
+	case c.ZKBind != "" && net.ParseIP(c.ZKBind) == nil:
+		return fmt.Errorf("--zk-bind %q is not an IP address", c.ZKBind)
+	case c.ZKPort < ZKPortFree || c.ZKPort > 65535:
+		return fmt.Errorf("--zk-port %d is out of range (0 turns it off)", c.ZKPort)
 	case c.HTTPBind != "" && net.ParseIP(c.HTTPBind) == nil:
 		return fmt.Errorf("--http-bind %q is not an IP address", c.HTTPBind)
 	case c.TLS != nil && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == ""):

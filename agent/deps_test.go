@@ -20,7 +20,8 @@ var allowed = map[string][]string{
 	"localapi":      {"fsm", "recipes", "localapi/wire"},
 	"clients/go":    {"localapi/wire"},
 	"logging":       {},
-	"agent":         {"fsm", "cluster", "recipes", "localapi", "localapi/wire", "logging"},
+	"zkapi":         {"fsm", "recipes", "localapi", "localapi/wire"},
+	"agent":         {"fsm", "cluster", "recipes", "localapi", "localapi/wire", "logging", "zkapi"},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/warden-dev/warden/localapi"
 	"github.com/warden-dev/warden/localapi/wire"
+	"github.com/warden-dev/warden/zkapi"
 )
 
 // The agent's metrics (docs/operations.md, Monitoring): a Prometheus
@@ -28,10 +29,12 @@ var requestBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 
 // metrics is one agent's registry and the instruments the agent feeds.
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	raftErr  error // why Raft's library metrics are missing, if they are
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	zkRequests *prometheus.CounterVec
+	zkDuration *prometheus.HistogramVec
+	raftErr    error // why Raft's library metrics are missing, if they are
 }
 
 // newMetrics makes a's registry. Nothing is read from a until a scrape.
@@ -45,6 +48,15 @@ func newMetrics(a *Agent) *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "warden_api_request_duration_seconds",
 			Help:    "Time from a request's arrival to its reply, by op and reply code; waits (lock, acquire, ...) included.",
+			Buckets: requestBuckets,
+		}, []string{"op", "code"}),
+		zkRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_zk_requests_total",
+			Help: "Requests ZooKeeper clients made on the ZooKeeper port, by op and ZooKeeper's reply code (OK; dropped: the connection was closed instead).",
+		}, []string{"op", "code"}),
+		zkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_zk_request_duration_seconds",
+			Help:    "Time from a ZooKeeper request's arrival to its reply, by op and reply code.",
 			Buckets: requestBuckets,
 		}, []string{"op", "code"}),
 	}
@@ -66,7 +78,7 @@ func newMetrics(a *Agent) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		info, m.requests, m.duration, &stateCollector{a: a},
+		info, m.requests, m.duration, m.zkRequests, m.zkDuration, &stateCollector{a: a},
 	)
 	raft, err := raftCollector()
 	if err == nil {
@@ -85,7 +97,16 @@ func (m *metrics) Request(op string, code wire.Code, d time.Duration) {
 	m.duration.WithLabelValues(op, string(code)).Observe(d.Seconds())
 }
 
-var _ localapi.Observer = (*metrics)(nil)
+// ZKRequest is zkapi's Observer.
+func (m *metrics) ZKRequest(op, code string, d time.Duration) {
+	m.zkRequests.WithLabelValues(op, code).Inc()
+	m.zkDuration.WithLabelValues(op, code).Observe(d.Seconds())
+}
+
+var (
+	_ localapi.Observer = (*metrics)(nil)
+	_ zkapi.Observer    = (*metrics)(nil)
+)
 
 // handler serves the registry in Prometheus' text format. A collector
 // that fails costs its own series only; the error goes to the log.
@@ -131,6 +152,7 @@ var (
 	dTerm           = gauge("warden_raft_term", "Current Raft term.")
 	dIsLeader       = gauge("warden_is_leader", "1 if this agent leads.")
 	dConns          = gauge("warden_local_connections", "Apps connected to this agent's socket.")
+	dZKConns        = gauge("warden_zk_connections", "ZooKeeper clients connected to this agent's ZooKeeper port (0 when it is off).")
 
 	dHasLeader      = gauge("warden_has_leader", "1 if this agent knows a leader.")
 	dLeaderChanges  = counter("warden_raft_leader_changes_total", "Times this agent learnt of a new leader (itself included) since it started.")
@@ -143,7 +165,7 @@ var (
 	dSnapDuration   = gauge("warden_snapshot_last_duration_seconds", "Time the latest snapshot took to write here.")
 	dMembers        = gauge("warden_serf_members", "Agents this agent knows, by status (alive, leaving, left, failed; unknown: in Raft's configuration only).", "status")
 	stateCollectors = []desc{dHistoryChanges, dHistoryBytes, dResults, dLockDelays, dWatches, dLocal, dTracked,
-		dSessions, dZnodes, dApplied, dCommit, dTerm, dIsLeader, dConns, dHasLeader, dLeaderChanges, dDataBytes,
+		dSessions, dZnodes, dApplied, dCommit, dTerm, dIsLeader, dConns, dZKConns, dHasLeader, dLeaderChanges, dDataBytes,
 		dLocalByState, dStreams, dInFlight, dSnapshots, dSnapBytes, dSnapDuration, dMembers}
 )
 
@@ -210,6 +232,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	emit(dConns, float64(api.Connections))
+	zkConns := 0
+	if a.ready.Load() && a.zk != nil {
+		zkConns = a.zk.Connections()
+	}
+	emit(dZKConns, float64(zkConns))
 	emit(dStreams, float64(api.Streams))
 	for op, n := range api.InFlight {
 		emit(dInFlight, float64(n), op)

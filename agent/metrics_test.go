@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -328,3 +329,37 @@ func TestMetricsSnapshot(t *testing.T) {
 		t.Error("raft_snapshot_persist has no samples after a snapshot")
 	}
 }
+
+// TestZKMetrics: requests on the ZooKeeper port are counted by op and
+// ZooKeeper's reply code, and its connections are gauged.
+func TestZKMetrics(t *testing.T) {
+	a := agenttest.Start(t, func(c *agent.Config) { c.ZKPort = agent.ZKPortFree })
+	c, events, err := zk.Connect([]string{a.ZKAddr()}, 5*time.Second, zk.WithLogger(nopLogger{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	agenttest.Eventually(t, 10*time.Second, "a ZooKeeper session", func() bool {
+		select {
+		case ev := <-events:
+			return ev.State == zk.StateHasSession
+		default:
+			return false
+		}
+	})
+	if _, _, err := c.Get("/missing"); err != zk.ErrNoNode {
+		t.Fatalf("get: %v", err)
+	}
+	if _, err := c.Create("/made", nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	_, fams := scrape(t, a)
+	wantValue(t, fams, 1, "warden_zk_requests_total", "op", "getData", "code", "NONODE")
+	wantValue(t, fams, 1, "warden_zk_requests_total", "op", "create", "code", "OK")
+	wantValue(t, fams, 1, "warden_zk_request_duration_seconds", "op", "create", "code", "OK")
+	wantValue(t, fams, 1, "warden_zk_connections")
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}

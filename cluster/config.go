@@ -101,6 +101,9 @@ type Config struct {
 	MaxSessionTimeout time.Duration
 	// ExpiryTick is how often the leader looks for expired sessions.
 	ExpiryTick time.Duration
+	// TTLTick is how often the leader looks for TTL nodes whose TTL has
+	// passed; a TTL node may outlive its TTL by up to this long.
+	TTLTick time.Duration
 	// ApplyTimeout bounds a write when its context has no deadline.
 	ApplyTimeout time.Duration
 	// ForwardTimeout bounds one attempt to forward a write to the leader;
@@ -142,6 +145,7 @@ func DefaultConfig() *Config {
 		MinSessionTimeout:    500 * time.Millisecond,
 		MaxSessionTimeout:    5 * time.Minute,
 		ExpiryTick:           50 * time.Millisecond,
+		TTLTick:              time.Second,
 		ApplyTimeout:         10 * time.Second,
 		ForwardTimeout:       2 * time.Second,
 		NoLeaderWarnInterval: 30 * time.Second,
@@ -179,6 +183,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("session timeout bounds [%v, %v] are invalid", c.MinSessionTimeout, c.MaxSessionTimeout)
 	case c.ExpiryTick <= 0 || c.ApplyTimeout <= 0 || c.ForwardTimeout <= 0:
 		return errors.New("expiry tick and apply timeout must be positive")
+	case c.TTLTick <= 0:
+		return errors.New("TTL tick must be positive")
 	case c.Logger == nil || c.LogOutput == nil:
 		return errors.New("logger and log output are required")
 	}

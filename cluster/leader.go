@@ -9,8 +9,9 @@ import (
 // goroutine, which runs exactly one leader loop while this node leads. The
 // loop starts with a barrier, so it acts on a tree that holds every entry
 // committed before it; then it restarts the session clocks (expiry.go) and
-// runs, until leadership ends, the expirer and the reconciliation of the
-// Raft configuration with Serf (membership.go).
+// runs, until leadership ends, the expirer, the expiry of TTL nodes
+// (ttl.go) and the reconciliation of the Raft configuration with Serf
+// (membership.go).
 
 // monitorLeadership starts a leader loop when this node becomes leader and
 // stops it (and waits for it) when leadership ends or ctx does.
@@ -56,6 +57,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	loops := newGroup(ctx)
 	defer loops.Stop()
 	loops.Go(n.reconcileLoop)
+	loops.Go(n.expireTTLLoop)
 	n.expiry.run(ctx)
 }
 

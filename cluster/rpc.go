@@ -303,6 +303,9 @@ func (n *Node) handleRPC(ctx context.Context, req *rpcRequest, peer string) *rpc
 		// refuse it here, before it reaches the log.
 		if err = fsm.Check(req.Body); err != nil {
 			err = fmt.Errorf("%w: %v", ErrBadRequest, err)
+		} else if a, _ := fsm.ActorOf(req.Body); a.LeaderOnly {
+			// A TTL expiry is the leader's own: no agent may forward one.
+			err = fmt.Errorf("%w: only the leader proposes this entry", ErrRefused)
 		} else {
 			body, err = n.applyLocal(ctx, req.Body)
 		}

@@ -47,6 +47,12 @@ http_port = 7302
 # Where /metrics, /healthz, /readyz, /v1/status and /v1/members listen.
 http_bind = "127.0.0.1"
 
+# ZooKeeper's client protocol for ZooKeeper apps (docs/zookeeper.md): the
+# TCP port (0 = off) and the IP it listens on ("" = bind). No access
+# control and no TLS on it: keep it on a trusted network.
+# zk_port = 2181
+# zk_bind = "10.0.0.1"
+
 # The Unix socket apps connect to ("" = /run/warden/warden.sock as root,
 # else under $XDG_RUNTIME_DIR).
 socket = "/run/warden/warden.sock"

@@ -80,6 +80,9 @@ func (c *change) applyOps(sid uint64, ops []Op) ([]OpResult, int, *Error) {
 }
 
 func (c *change) applyOp(sid uint64, op *Op) (OpResult, *Error) {
+	if op.TTL != 0 && op.Kind != OpCreate {
+		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "only a create may set a TTL"}
+	}
 	switch op.Kind {
 	case OpCreate:
 		return c.create(sid, op)
@@ -124,6 +127,9 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 	if op.Ephemeral && op.Container {
 		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a node cannot be both ephemeral and a container"}
 	}
+	if err := checkTTL(op); err != nil {
+		return OpResult{}, err
+	}
 	if op.IfMissing && op.Sequential {
 		return OpResult{}, &Error{Code: CodeBadArguments, Msg: "a sequential create always makes a new node"}
 	}
@@ -163,6 +169,7 @@ func (c *change) create(sid uint64, op *Op) (OpResult, *Error) {
 			Ctime: c.time, Mtime: c.time,
 			EphemeralOwner: owner,
 			DataLength:     int32(len(op.Data)),
+			TTL:            op.TTL,
 		},
 	}
 	c.st.putNode(path, n)

@@ -16,6 +16,10 @@ const (
 	CmdCloseSession CommandType = 2
 	CmdWrite        CommandType = 3
 	CmdResume       CommandType = 4
+	// CmdExpireTTL deletes TTL nodes whose time has come. Only the leader
+	// proposes it (ActorOf marks it LeaderOnly); it is not optional, so it
+	// does not carry IgnoreUnknownFlag.
+	CmdExpireTTL CommandType = 5
 
 	// IgnoreUnknownFlag marks a command that an agent which does not know
 	// its type may skip instead of failing. Only optional commands set it.
@@ -72,6 +76,12 @@ type Op struct {
 	// its group membership). Recipes write without it: a task report may
 	// update a task another session created, by design.
 	Guarded bool `msgpack:"g,omitempty"`
+	// TTL, in milliseconds, makes a create's node a TTL node: once TTL has
+	// passed since its last modification (Mtime) and it has no children,
+	// the leader deletes it (CmdExpireTTL). Only a create of a persistent
+	// node (sequential or not; not ephemeral, not a container) may carry
+	// one, between 1 and MaxTTL.
+	TTL int64 `msgpack:"ttl,omitempty"`
 }
 
 // Write applies Ops all-or-nothing on behalf of Session. (Session, Seq)
@@ -200,6 +210,9 @@ type Actor struct {
 	// opening it, or the one taking it up (TakesOver).
 	Owner     string
 	TakesOver bool
+	// LeaderOnly: only the leader may propose the entry (a TTL expiry);
+	// one forwarded by another agent must be refused.
+	LeaderOnly bool
 }
 
 // ActorOf decodes entry far enough to say on whose behalf it acts.
@@ -217,6 +230,8 @@ func ActorOf(entry []byte) (Actor, error) {
 		return Actor{Session: b.Session}, nil
 	case *Resume:
 		return Actor{Session: b.Session, Owner: b.Owner, TakesOver: true}, nil
+	case *ExpireTTL:
+		return Actor{LeaderOnly: true}, nil
 	}
 	return Actor{}, nil
 }

@@ -23,7 +23,10 @@
 // A write is ops (create, delete, set, check) applied all or nothing. A
 // Guarded set or delete of another session's ephemeral node is refused
 // (CodePermissionDenied): the agent guards an app's raw writes. A create
-// may be IfMissing, or make a container, removed with its last child.
+// may be IfMissing, or make a container, removed with its last child, or
+// a TTL node (ttl.go): the leader proposes CmdExpireTTL for the TTL nodes
+// whose TTL has passed since their Mtime and that have no children, and
+// applying it deletes each only if that still holds at the entry's time.
 //
 // Readers learn of changes three ways: one-shot watches (watch.go), fired
 // in the apply; the change history (history.go), a ring of the recent

@@ -99,6 +99,10 @@ var commands = map[CommandType]command{
 		func() any { return &Resume{} },
 		func(f *FSM, i uint64, b any) *Result { return f.applyResume(i, b.(*Resume)) },
 	},
+	CmdExpireTTL: {
+		func() any { return &ExpireTTL{} },
+		func(f *FSM, i uint64, b any) *Result { return f.applyExpireTTL(i, b.(*ExpireTTL)) },
+	},
 }
 
 func mustDecode(b []byte, v any, index uint64) {

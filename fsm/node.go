@@ -14,6 +14,10 @@ type Stat struct {
 	EphemeralOwner uint64 `msgpack:"ephemeral_owner"` // owning session, 0 when persistent
 	DataLength     int32  `msgpack:"data_length"`
 	NumChildren    int32  `msgpack:"num_children"`
+	// TTL is the node's time to live in milliseconds (0: none). It is set
+	// at create and never changes; the node goes once TTL has passed since
+	// Mtime and it has no children.
+	TTL int64 `msgpack:"ttl,omitempty"`
 }
 
 // Node is one znode as stored. Nodes are immutable once in the tree: a

@@ -34,6 +34,7 @@ type state struct {
 	sessions   *btree.BTreeG[sessionItem]
 	results    *btree.BTreeG[resultItem]
 	delays     *btree.BTreeG[delayItem] // lock-delays by lock path
+	ttls       *btree.BTreeG[ttlItem]   // TTL nodes by deadline (kept by putItem and deleteNode)
 	index      uint64                   // the last applied Raft index
 	dataBytes  int64                    // the sum of every znode's data length (kept by putNode and deleteNode)
 }
@@ -57,6 +58,7 @@ func newState() *state {
 			return a.sid < b.sid || (a.sid == b.sid && a.seq < b.seq)
 		}),
 		delays: btree.NewG(btreeDegree, func(a, b delayItem) bool { return a.path < b.path }),
+		ttls:   btree.NewG(btreeDegree, ttlLess),
 	}
 	s.nodes.ReplaceOrInsert(nodeItem{key: "", node: &Node{}})
 	return s
@@ -69,6 +71,7 @@ func (s *state) clone() *state {
 		sessions:   s.sessions.Clone(),
 		results:    s.results.Clone(),
 		delays:     s.delays.Clone(),
+		ttls:       s.ttls.Clone(),
 		index:      s.index,
 		dataBytes:  s.dataBytes,
 	}
@@ -83,17 +86,21 @@ func (s *state) putNode(path string, n *Node) {
 	s.putItem(nodeItem{key: string(nodeKey(path)), node: n})
 }
 
-// putItem inserts or replaces a node, keeping dataBytes.
+// putItem inserts or replaces a node, keeping dataBytes and the TTL
+// index.
 func (s *state) putItem(it nodeItem) {
 	if old, had := s.nodes.ReplaceOrInsert(it); had {
 		s.dataBytes -= int64(len(old.node.Data))
+		s.unindexTTL(old)
 	}
 	s.dataBytes += int64(len(it.node.Data))
+	s.indexTTL(it)
 }
 
 func (s *state) deleteNode(path string) {
 	if old, had := s.nodes.Delete(nodeItem{key: string(nodeKey(path))}); had {
 		s.dataBytes -= int64(len(old.node.Data))
+		s.unindexTTL(old)
 	}
 }
 

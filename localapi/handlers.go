@@ -107,7 +107,7 @@ func init() {
 
 // writeOne handles create, delete and set.
 func writeOne(c *conn, ctx context.Context, req *wire.Request) (any, *wire.Error) {
-	op, werr := toOp(req.Op, req.Path, req.Data, req.Version, req.Ephemeral, req.Sequential, req.Container)
+	op, werr := toOp(req.Op, req.Path, req.Data, req.Version, req.Ephemeral, req.Sequential, req.Container, req.TTLMs)
 	if werr != nil {
 		return nil, werr
 	}
@@ -179,7 +179,7 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 	}
 	ops := make([]fsm.Op, len(in))
 	for i, o := range in {
-		op, werr := toOp(o.Op, o.Path, o.Data, o.Version, o.Ephemeral, o.Sequential, o.Container)
+		op, werr := toOp(o.Op, o.Path, o.Data, o.Version, o.Ephemeral, o.Sequential, o.Container, o.TTLMs)
 		if werr == nil {
 			werr = c.guard(&op)
 		}
@@ -200,8 +200,8 @@ func (c *conn) multi(ctx context.Context, in wire.OpList) (any, *wire.Error) {
 	return out, nil
 }
 
-func toOp(name, path string, data []byte, version *int64, eph, seq, container bool) (fsm.Op, *wire.Error) {
-	op := fsm.Op{Path: path, Data: data, Version: fsm.AnyVersion, Ephemeral: eph, Sequential: seq, Container: container}
+func toOp(name, path string, data []byte, version *int64, eph, seq, container bool, ttlMs int64) (fsm.Op, *wire.Error) {
+	op := fsm.Op{Path: path, Data: data, Version: fsm.AnyVersion, Ephemeral: eph, Sequential: seq, Container: container, TTL: ttlMs}
 	if version != nil {
 		if *version < int64(fsm.AnyVersion) || *version > math.MaxInt32 {
 			return op, wire.Errorf(wire.CodeBadArguments, "version must be -1 (any) or between 0 and 2147483647")
@@ -223,7 +223,7 @@ func toOp(name, path string, data []byte, version *int64, eph, seq, container bo
 	default:
 		return op, wire.Errorf(wire.CodeBadArguments, "multi op must be create, delete, set or check, not "+fsm.QuoteName(name))
 	}
-	if name != wire.OpCreate && (eph || seq || container) {
+	if name != wire.OpCreate && (eph || seq || container || ttlMs != 0) {
 		return op, wire.Errorf(wire.CodeBadArguments, name+" takes no create flags")
 	}
 	return op, nil
@@ -264,7 +264,7 @@ func toStat(s fsm.Stat) wire.Stat {
 	return wire.Stat{
 		Czxid: s.Czxid, Mzxid: s.Mzxid, Pzxid: s.Pzxid, Ctime: s.Ctime, Mtime: s.Mtime,
 		Version: s.Version, Cversion: s.Cversion, Aversion: s.Aversion,
-		EphemeralOwner: s.EphemeralOwner, DataLength: s.DataLength, NumChildren: s.NumChildren,
+		EphemeralOwner: s.EphemeralOwner, DataLength: s.DataLength, NumChildren: s.NumChildren, TTL: s.TTL,
 	}
 }
 

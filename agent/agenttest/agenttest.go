@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,7 @@ func Fast(c *cluster.Config) {
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
 	c.ExpiryTick = 10 * time.Millisecond
+	c.TTLTick = 50 * time.Millisecond
 	c.MinSessionTimeout = 100 * time.Millisecond
 }
 
@@ -212,6 +214,30 @@ func (p *Proc) spawn() {
 	}
 	p.exited = make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+}
+
+// ZKAddr is the address of the agent's ZooKeeper port: its --zk-bind
+// (else its --bind, else 127.0.0.1) and its --zk-port; "" when it was
+// started without --zk-port. In a cluster every agent has its own
+// loopback address, so one port number (say --zk-port 2181 in the
+// cluster's extra args) serves them all.
+func (p *Proc) ZKAddr() string {
+	host, port := p.IP, ""
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	for i := 0; i+1 < len(p.Args); i++ {
+		switch p.Args[i] {
+		case "--zk-port":
+			port = p.Args[i+1]
+		case "--zk-bind":
+			host = p.Args[i+1]
+		}
+	}
+	if port == "" || port == "0" {
+		return ""
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Pid is the agent's process id.

@@ -2,6 +2,7 @@ package warden
 
 import (
 	"context"
+	"time"
 
 	"github.com/warden-dev/warden/localapi/wire"
 )
@@ -40,6 +41,33 @@ func (c *Client) Create(ctx context.Context, path string, data []byte, mode Crea
 		Ephemeral: mode&Ephemeral != 0, Sequential: mode&Sequential != 0, Container: mode&Container != 0,
 	}, &r)
 	return r.Path, err
+}
+
+// CreateTTL makes a TTL node: a persistent node (mode may add
+// Sequential only) that the cluster deletes once ttl has passed since its
+// last change (its creation or last Set; a Set keeps the TTL and restarts
+// the countdown) and it has no children. ttl is sent in whole
+// milliseconds, rounded up; it must be positive. The node's Stat reports
+// it as TTL, in milliseconds.
+func (c *Client) CreateTTL(ctx context.Context, path string, data []byte, mode CreateMode, ttl time.Duration) (string, error) {
+	ms, err := ttlMs(ttl)
+	if err != nil {
+		return "", err
+	}
+	var r wire.CreateResult
+	err = c.call(ctx, &wire.Request{
+		Op: wire.OpCreate, Path: path, Data: data, TTLMs: ms,
+		Ephemeral: mode&Ephemeral != 0, Sequential: mode&Sequential != 0, Container: mode&Container != 0,
+	}, &r)
+	return r.Path, err
+}
+
+// ttlMs turns a TTL into the milliseconds the agent takes, rounded up.
+func ttlMs(ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, &wire.Error{Code: wire.CodeBadArguments, Message: "a TTL must be positive, not " + ttl.String()}
+	}
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond), nil
 }
 
 // Get returns a node's data and Stat.
@@ -96,6 +124,17 @@ type Op = wire.Op
 func CreateOp(path string, data []byte, mode CreateMode) Op {
 	return Op{Op: wire.OpCreate, Path: path, Data: data,
 		Ephemeral: mode&Ephemeral != 0, Sequential: mode&Sequential != 0, Container: mode&Container != 0}
+}
+
+// CreateTTLOp creates a TTL node within a Multi (see CreateTTL). A ttl
+// that is not positive makes the Multi fail with bad_arguments.
+func CreateTTLOp(path string, data []byte, mode CreateMode, ttl time.Duration) Op {
+	op := CreateOp(path, data, mode)
+	op.TTLMs = -1 // refused by the agent
+	if ms, err := ttlMs(ttl); err == nil {
+		op.TTLMs = ms
+	}
+	return op
 }
 
 // DeleteOp deletes a node within a Multi.

@@ -115,6 +115,8 @@ var everySetting = []struct{ key, hcl string }{
 	{"history_max_bytes", "1048576"},
 	{"snapshot_threshold", "4096"},
 	{"snapshot_interval", `"2s"`},
+	{"zk_port", "2182"},
+	{"zk_bind", `"127.0.0.11"`},
 }
 
 // TestConfigFileEqualsFlags: a file with every key yields the very
@@ -156,7 +158,8 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 	}
 	c := fromFile.cfg
 	if c.NodeName != "alpha" || c.BootstrapExpect != 3 || len(c.Join) != 2 || c.TLS == nil || !c.TLS.VerifyHostname ||
-		c.LockDelay != 3*time.Second || c.SnapshotThreshold != 4096 || len(c.EncryptKey) != 16 || c.LogFormat != "json" {
+		c.LockDelay != 3*time.Second || c.SnapshotThreshold != 4096 || len(c.EncryptKey) != 16 || c.LogFormat != "json" ||
+		c.ZKPort != 2182 || c.ZKBind != "127.0.0.11" {
 		t.Fatalf("the file's values did not land: %+v", *c)
 	}
 	if err := c.Validate(); err != nil {
@@ -349,5 +352,30 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if err := af.cfg.Validate(); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestZKFlagsAreChecked: a ZooKeeper port out of range or a --zk-bind that
+// is not an IP is refused with the flag's name.
+func TestZKFlagsAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dev", "--zk-port", "70000"}, "--zk-port"},
+		{[]string{"--dev", "--zk-port", "-5"}, "--zk-port"},
+		{[]string{"--dev", "--zk-port", "2181", "--zk-bind", "localhost"}, "--zk-bind"},
+	} {
+		af, err := loadAgentConfig(tc.args, noEnvironment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := af.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v; want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+	af, err := loadAgentConfig([]string{"--dev"}, noEnvironment)
+	if err != nil || af.cfg.ZKPort != 0 {
+		t.Fatalf("default --zk-port = %d (%v); want 0 (off)", af.cfg.ZKPort, err)
 	}
 }

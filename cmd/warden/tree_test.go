@@ -195,7 +195,7 @@ func TestSyncCLI(t *testing.T) {
 func TestNodeVerbsHelp(t *testing.T) {
 	e := startAgent(t)
 	for verb, usage := range map[string]string{
-		"create": "usage: warden create [-p] [--sequential] [--container] PATH [DATA | - | @FILE]",
+		"create": "usage: warden create [-p] [--sequential] [--container | --ttl DURATION] PATH [DATA | - | @FILE]",
 		"set":    "usage: warden set [--version N] PATH [DATA | - | @FILE]",
 		"rm":     "usage: warden rm [--version N | -r] PATH",
 		"tree":   "usage: warden tree [--depth N] [--json] PATH",

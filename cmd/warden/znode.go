@@ -15,13 +15,22 @@ import (
 )
 
 func init() {
-	register("create", command{usage: "[-p] [--sequential] [--container] PATH [DATA | - | @FILE]", help: "create a node", long: valueHelp, run: runCreate})
+	register("create", command{usage: "[-p] [--sequential] [--container | --ttl DURATION] PATH [DATA | - | @FILE]", help: "create a node", long: valueHelp + ttlHelp, run: runCreate})
 	register("set", command{usage: "[--version N] PATH [DATA | - | @FILE]", help: "set a node's data", long: valueHelp, run: runSet})
 	register("get", command{usage: "PATH", help: "print a node's data", run: runGet})
 	register("stat", command{usage: "[--json] PATH", help: "print a node's Stat", run: runStat})
 	register("ls", command{usage: "PATH", help: "list a node's children", run: runLs})
 	register("rm", command{usage: "[--version N | -r] PATH", help: "delete a node (-r: and everything below it)", run: runRm})
 }
+
+// ttlHelp is more of create's long help.
+const ttlHelp = `
+--ttl makes a TTL node (as ZooKeeper's): the cluster deletes it once the
+TTL has passed since its last change (its creation or last set, which
+restarts the countdown) and it has no children. The TTL is a Go duration
+(90s, 30m, 72h) that may start with whole days (7d, 1d12h); the node
+keeps it in milliseconds (warden stat shows it).
+`
 
 // valueHelp is the long help of create and set.
 const valueHelp = `DATA is the value itself; - reads it from standard input, @FILE from a
@@ -37,6 +46,11 @@ func runCreate(args []string) error {
 	cf.register(fs)
 	seq := fs.Bool("sequential", false, "append an increasing 10-digit suffix")
 	container := fs.Bool("container", false, "delete the node once its last child goes")
+	var ttl time.Duration
+	fs.Func("ttl", ttlUsage, func(s string) (err error) {
+		ttl, err = parseTTL(s)
+		return err
+	})
 	var parents bool
 	fs.BoolVar(&parents, "p", false, "create missing parents first, with empty data (like mkdir -p)")
 	fs.BoolVar(&parents, "parents", false, "the same as -p")
@@ -49,6 +63,9 @@ func runCreate(args []string) error {
 	}
 	if *container {
 		mode |= warden.Container
+	}
+	if ttl > 0 && *container {
+		return usagef("--ttl and --container exclude each other: a container cannot have a TTL")
 	}
 	data, err := nodeValue(fs.Arg(1), fs.NArg() == 2, true)
 	if err != nil {
@@ -72,7 +89,12 @@ func runCreate(args []string) error {
 			return err
 		}
 	}
-	path, err := cl.Create(ctx, fs.Arg(0), data, mode)
+	var path string
+	if ttl > 0 {
+		path, err = cl.CreateTTL(ctx, fs.Arg(0), data, mode, ttl)
+	} else {
+		path, err = cl.Create(ctx, fs.Arg(0), data, mode)
+	}
 	if errors.Is(err, warden.ErrTooLarge) {
 		return tooLarge(err, len(data))
 	}
@@ -167,6 +189,9 @@ func runStat(args []string) error {
 			"version         %d\ncversion        %d\naversion        %d\nephemeralOwner  %#x\ndataLength      %d\nnumChildren     %d\n",
 			st.Czxid, st.Mzxid, st.Pzxid, msTime(st.Ctime), msTime(st.Mtime),
 			st.Version, st.Cversion, st.Aversion, st.EphemeralOwner, st.DataLength, st.NumChildren)
+		if st.TTL > 0 {
+			fmt.Printf("ttl             %s\n", ttlText(st.TTL, st.Mtime))
+		}
 		return nil
 	})
 }

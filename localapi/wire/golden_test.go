@@ -55,6 +55,8 @@ func goldenCases(t *testing.T) []struct {
 } {
 	stat := wire.Stat{Czxid: 12, Mzxid: 14, Pzxid: 12, Ctime: 1700000000000, Mtime: 1700000000500,
 		Version: 1, DataLength: 5, EphemeralOwner: 0}
+	ttlStat := stat
+	ttlStat.TTL = 259200000 // 72h
 	type c = struct {
 		name, kind string
 		v          any
@@ -202,6 +204,11 @@ func goldenCases(t *testing.T) []struct {
 			{Node: "app-7", Message: "no keyring to install the key into"}}})}},
 		{"event-change-resync-synced", "event", &wire.Message{Event: wire.EventChange, Sub: 3, Body: raw(t, &wire.ChangeEvent{Type: wire.ChangeResync, Path: "/config/app", Zxid: 40, Data: []byte("v1"), Stat: stat, Synced: true})}},
 		{"event-change-resync-deleted", "event", &wire.Message{Event: wire.EventChange, Sub: 3, Body: raw(t, &wire.ChangeEvent{Type: wire.ChangeResync, Path: "/config/old", Zxid: 40, Deleted: true, Synced: true})}},
+		{"create-ttl", "request", &wire.Request{ID: 68, Op: wire.OpCreate, Path: "/logs/2026-12-05", Data: []byte("x"), TTLMs: 259200000}},
+		{"multi-create-ttl", "request", &wire.Request{ID: 69, Op: wire.OpMulti, Ops: wire.OpList{
+			{Op: wire.OpCreate, Path: "/logs/run-", Sequential: true, TTLMs: 60000}}}},
+		{"reply-create-ttl", "reply", &wire.Message{ID: 68, Result: raw(t, &wire.CreateResult{Path: "/logs/2026-12-05", Stat: ttlStat})}},
+		{"reply-get-ttl", "reply", &wire.Message{ID: 7, Result: raw(t, &wire.GetResult{Data: []byte("x"), Stat: ttlStat})}},
 	}
 	index := 1
 	for _, code := range []wire.Code{

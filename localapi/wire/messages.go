@@ -49,6 +49,11 @@ type Request struct {
 	Ephemeral  bool `msgpack:"ephemeral,omitempty"`
 	Sequential bool `msgpack:"sequential,omitempty"`
 	Container  bool `msgpack:"container,omitempty"`
+	// TTLMs makes a create's node a TTL node: it is deleted once this many
+	// milliseconds have passed since its last change and it has no
+	// children. Only for a persistent node (not ephemeral, not a
+	// container); absent or 0: no TTL.
+	TTLMs int64 `msgpack:"ttl_ms,omitempty"`
 	// Multi.
 	Ops OpList `msgpack:"ops,omitempty"`
 	// Hello.
@@ -127,6 +132,7 @@ type Op struct {
 	Ephemeral  bool   `msgpack:"ephemeral,omitempty"`
 	Sequential bool   `msgpack:"sequential,omitempty"`
 	Container  bool   `msgpack:"container,omitempty"`
+	TTLMs      int64  `msgpack:"ttl_ms,omitempty"` // as Request's
 }
 
 // OpList is a multi's ops. Decoding checks the count before allocating.
@@ -199,6 +205,9 @@ type Stat struct {
 	EphemeralOwner uint64 `msgpack:"ephemeral_owner" json:"ephemeral_owner"`
 	DataLength     int32  `msgpack:"data_length" json:"data_length"`
 	NumChildren    int32  `msgpack:"num_children" json:"num_children"`
+	// TTL is a TTL node's time to live in milliseconds; absent for any
+	// other node.
+	TTL int64 `msgpack:"ttl,omitempty" json:"ttl,omitempty"`
 }
 
 // HelloResult answers hello.

@@ -90,7 +90,7 @@ var Events = []EventSpec{
 
 // MultiOps are the ops of a multi.
 var MultiOps = []MultiOpSpec{
-	{OpCreate, []FieldSpec{need("path"), opt("data"), opt("ephemeral"), opt("sequential"), opt("container")}},
+	{OpCreate, []FieldSpec{need("path"), opt("data"), opt("ephemeral"), opt("sequential"), opt("container"), opt("ttl_ms")}},
 	{OpDelete, []FieldSpec{need("path"), opt("version")}},
 	{OpSet, []FieldSpec{need("path"), opt("data"), opt("version")}},
 	{OpCheck, []FieldSpec{need("path"), opt("version")}},
@@ -114,7 +114,7 @@ var Ops = []OpSpec{
 		Errors: []Code{CodeNoSession, CodeUnsupportedVersion, CodeSessionExpired, CodeUnavailable, CodeTimeout}},
 	{Op: OpPing, Result: (*Empty)(nil), Sessionless: true},
 	{Op: OpCreate, Result: (*CreateResult)(nil),
-		Request: []FieldSpec{need("path"), opt("data"), opt("ephemeral"), opt("sequential"), opt("container")},
+		Request: []FieldSpec{need("path"), opt("data"), opt("ephemeral"), opt("sequential"), opt("container"), opt("ttl_ms")},
 		Errors:  codes([]Code{CodeNoNode, CodeNodeExists, CodeNoChildrenForEphemerals}, writeErrors)},
 	{Op: OpDelete, Result: (*Empty)(nil),
 		Request: []FieldSpec{need("path"), opt("version")},

@@ -41,7 +41,7 @@ func (s *System) Start(ctx context.Context, o system.StartOptions) (system.Clust
 	for i, ip := range o.IPs {
 		initial = append(initial, fmt.Sprintf("e%d=http://%s:2380", i+1, ip))
 	}
-	c := &cluster{}
+	c := &system.Peers{}
 	for i, ip := range o.IPs {
 		name := fmt.Sprintf("e%d", i+1)
 		dir := filepath.Join(o.Dir, name)
@@ -61,56 +61,18 @@ func (s *System) Start(ctx context.Context, o system.StartOptions) (system.Clust
 			c.Stop()
 			return nil, err
 		}
-		c.procs = append(c.procs, p)
-		c.urls = append(c.urls, client)
+		c.Add(p, client)
 	}
-	if err := c.ready(ctx, s); err != nil {
+	if err := ready(ctx, s, c); err != nil {
 		c.Stop()
 		return nil, err
 	}
 	return c, nil
 }
 
-// ready waits until every member listens and a client can write.
-func (c *cluster) ready(ctx context.Context, s *System) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for i, p := range c.procs {
-		if err := system.WaitTCP(ctx, p, strings.TrimPrefix(c.urls[i], "http://")); err != nil {
-			return err
-		}
-	}
-	return system.Poll(ctx, "etcd cluster accepts a write", func() error {
-		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer dcancel()
-		cl, err := s.Dial(dctx, strings.Join(c.urls, ","), system.DialOptions{})
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		return cl.Put(dctx, "/bench/ready", []byte("1"))
+// ready waits until every server listens and a client can write.
+func ready(ctx context.Context, s *System, c *system.Peers) error {
+	return c.Ready(ctx, 60*time.Second, "etcd cluster accepts a write", func(ctx context.Context) error {
+		return system.WriteOnce(ctx, s, c.Endpoint(), "/bench/ready")
 	})
-}
-
-type cluster struct {
-	procs []*system.Proc
-	urls  []string
-}
-
-// Endpoints implements system.Cluster: every client gets every member's
-// URL, as etcd clients usually do (clientv3 balances over them).
-func (c *cluster) Endpoints(_ context.Context, placement string) ([]string, error) {
-	if placement != system.Usual {
-		return nil, system.ErrUnsupported
-	}
-	return []string{strings.Join(c.urls, ",")}, nil
-}
-
-// Pids implements system.Cluster.
-func (c *cluster) Pids() []int { return system.Pids(c.procs) }
-
-// Stop implements system.Cluster.
-func (c *cluster) Stop() error {
-	system.StopAll(c.procs, 10*time.Second)
-	return nil
 }

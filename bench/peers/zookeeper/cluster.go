@@ -78,7 +78,7 @@ func (s *System) Start(ctx context.Context, o system.StartOptions) (system.Clust
 	if heap == "" {
 		heap = "1000m"
 	}
-	c := &cluster{}
+	c := &system.Peers{}
 	for i, ip := range o.IPs {
 		dir := filepath.Join(o.Dir, fmt.Sprintf("zk%d", i+1))
 		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
@@ -105,10 +105,9 @@ func (s *System) Start(ctx context.Context, o system.StartOptions) (system.Clust
 			c.Stop()
 			return nil, err
 		}
-		c.procs = append(c.procs, p)
-		c.addrs = append(c.addrs, ip+":2181")
+		c.Add(p, ip+":2181")
 	}
-	if err := c.ready(ctx, s); err != nil {
+	if err := ready(ctx, s, c); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -116,45 +115,8 @@ func (s *System) Start(ctx context.Context, o system.StartOptions) (system.Clust
 }
 
 // ready waits until every server listens and a client can write.
-func (c *cluster) ready(ctx context.Context, s *System) error {
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	for i, p := range c.procs {
-		if err := system.WaitTCP(ctx, p, c.addrs[i]); err != nil {
-			return err
-		}
-	}
-	return system.Poll(ctx, "zookeeper ensemble accepts a write", func() error {
-		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer dcancel()
-		cl, err := s.Dial(dctx, strings.Join(c.addrs, ","), system.DialOptions{})
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		return cl.Put(dctx, "/bench/ready", []byte("1"))
+func ready(ctx context.Context, s *System, c *system.Peers) error {
+	return c.Ready(ctx, 90*time.Second, "zookeeper ensemble accepts a write", func(ctx context.Context) error {
+		return system.WriteOnce(ctx, s, c.Endpoint(), "/bench/ready")
 	})
-}
-
-type cluster struct {
-	procs []*system.Proc
-	addrs []string
-}
-
-// Endpoints implements system.Cluster: every client gets the whole
-// connect string, as ZooKeeper clients usually do.
-func (c *cluster) Endpoints(_ context.Context, placement string) ([]string, error) {
-	if placement != system.Usual {
-		return nil, system.ErrUnsupported
-	}
-	return []string{strings.Join(c.addrs, ",")}, nil
-}
-
-// Pids implements system.Cluster.
-func (c *cluster) Pids() []int { return system.Pids(c.procs) }
-
-// Stop implements system.Cluster.
-func (c *cluster) Stop() error {
-	system.StopAll(c.procs, 10*time.Second)
-	return nil
 }

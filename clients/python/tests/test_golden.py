@@ -236,6 +236,8 @@ REQUESTS: Dict[str, Build] = {
     "create": lambda c: c.create("/app/config", b"hello"),
     "create-ephemeral-sequential": lambda c: c.create("/jobs/job-", ephemeral=True, sequential=True),
     "create-container": lambda c: c.create("/jobs", container=True),
+    "create-ttl": lambda c: c.create("/logs/2026-12-05", b"x", ttl=259200.0),  # 72 h in seconds
+    "multi-create-ttl": lambda c: c.multi([Op.create("/logs/run-", sequential=True, ttl=60)]),
     "set": lambda c: c.set("/app/config", b"world", 0),
     "set-any-version": lambda c: c.set("/app/config", b"v"),
     "delete": lambda c: c.delete("/app/config"),
@@ -415,6 +417,8 @@ REPLIES: Dict[str, Check] = {
     "reply-empty": lambda r: None,
     "reply-create": lambda r: assert_parsed(CreateResult.parse(r), r),
     "reply-get": lambda r: assert_parsed(GetResult.parse(r), r),
+    "reply-get-ttl": lambda r: assert_parsed(GetResult.parse(r), r),
+    "reply-create-ttl": lambda r: assert_parsed(CreateResult.parse(r), r),
     "reply-get-watch": lambda r: assert_parsed(GetResult.parse(r), r),
     "reply-get-empty": lambda r: assert_parsed(GetResult.parse(r), r),
     "reply-exists": lambda r: assert_parsed(ExistsResult.parse(r), r),
@@ -530,6 +534,7 @@ def test_every_error_code_has_a_class() -> None:
 ASYNC_REQUESTS: Dict[str, Callable[[Any], Any]] = {
     "lock": lambda c: c.lock("/locks/nightly"),
     "timed-lock": lambda c: c.lock("/locks/nightly", timeout=1.5),
+    "create-ttl": lambda c: c.create("/logs/2026-12-05", b"x", ttl=259200.0),
     "campaign": lambda c: c.election("db").campaign(b"host-a"),
     "report": lambda c: c.task("nightly", "t1").report(50, "half"),
     "subscribe": lambda c: c.subscribe("/config", recursive=True, from_zxid=40).open(),

@@ -8,6 +8,7 @@ import math
 from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 from ._protocol import OPS
+from .errors import BadArgumentsError
 
 Req = Dict[str, Any]
 
@@ -42,6 +43,24 @@ def release(grant: str, key: str, token: int = 0) -> Req:
     if grant == "semaphore_acquire":
         return req("semaphore_release", key=key)
     return req("unlock", key=key)
+
+
+MAX_TTL_MS = 2**48 - 1
+"""The longest TTL a node may have, in ms (2^48-1, as ZooKeeper's)."""
+
+
+def ttl_fields(ttl: Optional[float]) -> Dict[str, int]:
+    """A create's ``ttl`` in seconds as its ``ttl_ms`` field (none for None),
+    rounded up to a whole ms. BadArgumentsError unless it is a positive
+    number of at most MAX_TTL_MS ms."""
+    if ttl is None:
+        return {}
+    ok = isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and math.isfinite(ttl) and ttl > 0
+    ms = math.ceil(ttl * 1000) if ok else 0
+    if not ok or ms > MAX_TTL_MS:
+        raise BadArgumentsError(f"ttl must be a positive number of seconds, at most {MAX_TTL_MS / 1000:.0f}; got {ttl!r}",
+                                code="bad_arguments")
+    return {"ttl_ms": ms}
 
 
 def wait_ms(timeout: Optional[float]) -> int:

@@ -65,6 +65,7 @@ REQUEST: Tuple[Field, ...] = (
     Field("ephemeral", "bool", "empty"),
     Field("sequential", "bool", "empty"),
     Field("container", "bool", "empty"),
+    Field("ttl_ms", "int", "empty"),
     Field("ops", "[]Op", "empty"),
     Field("protocol", "int", "empty"),
     Field("session_timeout_ms", "int", "empty"),
@@ -140,6 +141,7 @@ OPS: Dict[str, OpSpec] = {
             OpField("ephemeral", "bool", "empty", False),
             OpField("sequential", "bool", "empty", False),
             OpField("container", "bool", "empty", False),
+            OpField("ttl_ms", "int", "empty", False),
             OpField("timeout_ms", "int", "empty", False),
         ),
         result="CreateResult",
@@ -695,6 +697,7 @@ MULTI_OPS: Dict[str, Tuple[OpField, ...]] = {
         OpField("ephemeral", "bool", "empty", False),
         OpField("sequential", "bool", "empty", False),
         OpField("container", "bool", "empty", False),
+        OpField("ttl_ms", "int", "empty", False),
     ),
     "delete": (
         OpField("path", "str", "never", True),
@@ -842,6 +845,7 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("ephemeral", "bool", "empty"),
         Field("sequential", "bool", "empty"),
         Field("container", "bool", "empty"),
+        Field("ttl_ms", "int", "empty"),
     ),
     "OpResult": (
         Field("path", "str", "empty"),
@@ -909,6 +913,7 @@ TYPES: Dict[str, Tuple[Field, ...]] = {
         Field("ephemeral_owner", "uint", "never"),
         Field("data_length", "int", "never"),
         Field("num_children", "int", "never"),
+        Field("ttl", "int", "empty"),
     ),
     "StatResult": (
         Field("stat", "Stat", "never"),

@@ -50,8 +50,15 @@ class AsyncClient(Engine):
     # -- znodes ------------------------------------------------------------------
 
     async def create(self, path: str, data: bytes = b"", *, ephemeral: bool = False, sequential: bool = False,
-                     container: bool = False, timeout: Optional[float] = None) -> str:
+                     container: bool = False, ttl: Optional[float] = None, timeout: Optional[float] = None) -> str:
         """Creates a node; returns the path created (with the sequence suffix).
+
+        ttl (**seconds**, a float; sent as whole milliseconds, rounded up)
+        makes a TTL node: the cluster deletes it once ttl has passed since
+        its last change (its creation or last set, which restarts the
+        countdown) and it has no children. Only for a persistent node
+        (sequential or not), not ephemeral or container; it must be
+        positive (BadArgumentsError). Its Stat's ``ttl`` is in ms.
 
         timeout (seconds; here and in every other call that takes one, None
         waits for the agent's own bounds) is sent to the agent as
@@ -60,7 +67,8 @@ class AsyncClient(Engine):
         cluster has no leader, or OperationTimeoutError. The client gives up
         with TimeoutError only if no answer comes by then."""
         return CreateResult.parse(await self._op("create", timeout, path=path, data=data, ephemeral=ephemeral,
-                                                 sequential=sequential, container=container)).path
+                                                 sequential=sequential, container=container,
+                                                 **_ops.ttl_fields(ttl))).path
 
     async def get(self, path: str, *, timeout: Optional[float] = None) -> Tuple[bytes, Stat]:
         """A node's data and Stat. NoNodeError if it does not exist."""

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
-from . import _protocol
+from . import _ops, _protocol
 
 ANY_VERSION = -1
 """Matches every version in set, delete and check."""
@@ -168,6 +168,8 @@ class Stat(_Parsed):
     ephemeral_owner: int = 0
     data_length: int = 0
     num_children: int = 0
+    ttl: int = 0
+    """A TTL node's time to live in ms; 0 for every other node."""
 
 
 @dataclass(frozen=True)
@@ -465,9 +467,10 @@ class Op:
 
     @staticmethod
     def create(path: str, data: bytes = b"", *, ephemeral: bool = False, sequential: bool = False,
-               container: bool = False) -> Dict[str, Any]:
+               container: bool = False, ttl: Optional[float] = None) -> Dict[str, Any]:
+        """A create; ttl in seconds, as for ``create``."""
         return _multi_op("create", path=path, data=data, ephemeral=ephemeral, sequential=sequential,
-                         container=container)
+                         container=container, **_ops.ttl_fields(ttl))
 
     @staticmethod
     def delete(path: str, version: int = ANY_VERSION) -> Dict[str, Any]:

@@ -37,6 +37,7 @@ export const REQUEST_FIELDS = [
   ["ephemeral", "bool", "empty"],
   ["sequential", "bool", "empty"],
   ["container", "bool", "empty"],
+  ["ttl_ms", "int", "empty"],
   ["ops", "[]Op", "empty"],
   ["protocol", "int", "empty"],
   ["session_timeout_ms", "int", "empty"],
@@ -113,6 +114,7 @@ export const OPS = {
       ["ephemeral", "bool", false],
       ["sequential", "bool", false],
       ["container", "bool", false],
+      ["ttl_ms", "int", false],
       ["timeout_ms", "int", false],
     ],
     result: "CreateResult",
@@ -687,6 +689,7 @@ export interface OpRequests {
     ephemeral?: boolean;
     sequential?: boolean;
     container?: boolean;
+    ttl_ms?: number | bigint;
     timeout_ms?: number | bigint;
   };
   delete: {
@@ -937,6 +940,7 @@ export interface RequestFields {
   ephemeral?: boolean;
   sequential?: boolean;
   container?: boolean;
+  ttl_ms?: number | bigint;
   ops?: MultiOpFields[];
   protocol?: number | bigint;
   session_timeout_ms?: number | bigint;
@@ -985,6 +989,7 @@ export interface MultiOpFields {
   ephemeral?: boolean;
   sequential?: boolean;
   container?: boolean;
+  ttl_ms?: number | bigint;
 }
 
 /** The ops of a multi: the fields of each beyond op (key, type, whether it needs it). */
@@ -995,6 +1000,7 @@ export const MULTI_OPS = {
     ["ephemeral", "bool", false],
     ["sequential", "bool", false],
     ["container", "bool", false],
+    ["ttl_ms", "int", false],
   ],
   delete: [
     ["path", "str", true],
@@ -1143,6 +1149,7 @@ export const TYPES = {
     ["ephemeral", "bool", "empty", "ephemeral"],
     ["sequential", "bool", "empty", "sequential"],
     ["container", "bool", "empty", "container"],
+    ["ttl_ms", "int", "empty", "ttlMs"],
   ],
   OpResult: [
     ["path", "str", "empty", "path"],
@@ -1210,6 +1217,7 @@ export const TYPES = {
     ["ephemeral_owner", "uint", "never", "ephemeralOwner"],
     ["data_length", "int", "never", "dataLength"],
     ["num_children", "int", "never", "numChildren"],
+    ["ttl", "int", "empty", "ttl"],
   ],
   StatResult: [
     ["stat", "Stat", "never", "stat"],
@@ -1379,6 +1387,7 @@ export interface WireTypes {
     ephemeral: boolean;
     sequential: boolean;
     container: boolean;
+    ttlMs: number;
   };
   OpResult: {
     path: string;
@@ -1446,6 +1455,7 @@ export interface WireTypes {
     ephemeralOwner: number;
     dataLength: number;
     numChildren: number;
+    ttl: number;
   };
   StatResult: {
     stat: WireTypes["Stat"];

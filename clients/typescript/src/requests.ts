@@ -4,6 +4,7 @@
 // whose types come from the protocol's op table (protocol.ts): a builder
 // can only name fields of its op, and must give the ones the op needs.
 
+import { BadArgumentsError } from "./errors.js";
 import { MULTI_OPS, OPS, type MultiOpFields, type OpName, type OpRequests } from "./protocol.js";
 import { PROTOCOL_VERSION, type Request, type Uint, type WireOp } from "./wire.js";
 
@@ -65,16 +66,38 @@ export interface CreateFlags {
   ephemeral?: boolean;
   sequential?: boolean;
   container?: boolean;
+  /**
+   * Make a TTL node: the cluster deletes it once this many **milliseconds**
+   * have passed since its last change (its creation or last set, which
+   * restarts the countdown) and it has no children. Positive, at most
+   * 2^48-1; a fraction is rounded up. Only for a persistent node
+   * (sequential or not): not with ephemeral or container.
+   */
+  ttl?: number;
 }
+
+/** The largest TTL a node may have, in ms (2^48-1, as ZooKeeper's). */
+export const MAX_TTL_MS = 2 ** 48 - 1;
+
+/** The ttl_ms of a TTL: whole ms, rounded up; BadArgumentsError unless positive and at most MAX_TTL_MS. */
+function ttlMs(ttl: unknown): number {
+  if (typeof ttl !== "number" || !(ttl > 0) || Math.ceil(ttl) > MAX_TTL_MS) {
+    throw new BadArgumentsError("bad_arguments", `ttl must be a positive number of ms, at most ${MAX_TTL_MS}; got ${String(ttl)}`);
+  }
+  return Math.ceil(ttl);
+}
+
+type WireFlags = Pick<MultiOpFields, "ephemeral" | "sequential" | "container" | "ttl_ms">;
 
 /** The scope of a subscription. */
 export type Scope = "node" | "children" | "subtree";
 
-function flags(f: CreateFlags): CreateFlags {
-  const out: CreateFlags = {};
+function flags(f: CreateFlags): WireFlags {
+  const out: WireFlags = {};
   if (f.ephemeral) out.ephemeral = true;
   if (f.sequential) out.sequential = true;
   if (f.container) out.container = true;
+  if (f.ttl !== undefined) out.ttl_ms = ttlMs(f.ttl);
   return out;
 }
 

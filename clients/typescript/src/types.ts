@@ -58,6 +58,8 @@ export interface Stat {
   ephemeralOwner: number;
   dataLength: number;
   numChildren: number;
+  /** A TTL node's time to live in ms; 0 for every other node. */
+  ttl: number;
 }
 
 export function parseStat(v: unknown): Stat {

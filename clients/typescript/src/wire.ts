@@ -34,6 +34,7 @@ export interface WireOp {
   ephemeral?: boolean;
   sequential?: boolean;
   container?: boolean;
+  ttl_ms?: number;
 }
 
 /**

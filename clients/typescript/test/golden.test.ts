@@ -143,6 +143,7 @@ const requestTable: Record<string, (b: B) => Request> = {
   create: (b) => requests.create(b.path, bytes(b.data), b),
   "create-ephemeral-sequential": (b) => requests.create(b.path, bytes(b.data), { ephemeral: b.ephemeral, sequential: b.sequential }),
   "create-container": (b) => requests.create(b.path, bytes(b.data), { container: b.container }),
+  "create-ttl": (b) => requests.create(b.path, bytes(b.data), { ttl: b.ttl_ms }),
   set: (b) => requests.set(b.path, bytes(b.data), b.version),
   "set-any-version": (b) => requests.set(b.path, bytes(b.data), b.version),
   delete: (b) => requests.delete(b.path, b.version),
@@ -157,7 +158,7 @@ const requestTable: Record<string, (b: B) => Request> = {
       (b.ops as B[]).map((o) => {
         switch (o.op) {
           case "create":
-            return ops.create(o.path, bytes(o.data), o);
+            return ops.create(o.path, bytes(o.data), { ...o, ttl: o.ttl_ms });
           case "delete":
             return ops.delete(o.path, o.version);
           case "set":
@@ -169,6 +170,7 @@ const requestTable: Record<string, (b: B) => Request> = {
         }
       }),
     ),
+  "multi-create-ttl": (b) => requestTable["multi"]!(b),
   sync: () => requests.sync(),
   // lock without a timeout waits until granted: wait_ms -1.
   lock: (b) => requests.lock(b.path, b.wait_ms === -1 ? waitMs({}) : waitMs({ timeoutMs: b.wait_ms })),
@@ -232,6 +234,7 @@ function wantStat(s: B): Stat {
     ephemeralOwner: s.ephemeral_owner,
     dataLength: s.data_length,
     numChildren: s.num_children,
+    ttl: s.ttl ?? 0,
   };
 }
 
@@ -256,12 +259,14 @@ const replyTable: Record<string, (r: Fields, want: B) => void> = {
     assert.equal(r["path"], w.path);
     assert.deepEqual(parseStat(r["stat"]), wantStat(w.stat));
   },
+  "reply-create-ttl": (r, w) => replyTable["reply-create"]!(r, w),
   "reply-set": (r, w) => assert.deepEqual(parseStat(r["stat"]), wantStat(w.stat)),
   "reply-get": (r, w) => {
     const g = parseGet(r);
     assert.deepEqual(b2(g.data), buf(w.data));
     assert.deepEqual(g.stat, wantStat(w.stat));
   },
+  "reply-get-ttl": (r, w) => replyTable["reply-get"]!(r, w),
   "reply-get-watch": (r, w) => {
     replyTable["reply-get"]!(r, w);
     assert.equal(Number(r["watch"]), w.watch);

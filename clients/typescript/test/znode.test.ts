@@ -4,6 +4,7 @@ import { before, after } from "node:test";
 import * as assert from "node:assert/strict";
 
 import {
+  BadArgumentsError,
   BadVersionError,
   NoNodeError,
   NodeExistsError,
@@ -204,4 +205,22 @@ agentTest(A, "counter, queue, barrier, double barrier, semaphore, read-write loc
   assert.ok(w, "free: granted");
   assert.equal(await other.tryReadLock("/rw"), null, "a writer holds it: null");
   await w.unlock();
+});
+
+agentTest(A, "a TTL node shows its ttl in stat and is deleted once it has passed", async () => {
+  const path = await c.create("/ttl-", "x", { sequential: true, ttl: 1000 });
+  const g = await c.get(path, { watch: true });
+  assert.equal(g.stat.ttl, 1000);
+  assert.equal((await c.exists("/"))!.ttl, 0);
+  const ev = await within(g.watch.wait(), 15_000, "the TTL node's deletion");
+  assert.equal(ev.type, "deleted");
+  assert.ok(Date.now() >= g.stat.mtime + 1000, "deleted before its TTL passed");
+  assert.equal(await c.exists(path), null);
+  const [r] = await c.multi([op.create("/ttl-multi", "", { ttl: 90_000.5 })]);
+  assert.equal(r!.stat.ttl, 90_001);
+  for (const ttl of [0, -1, NaN, Infinity, 2 ** 48]) {
+    await assert.rejects(c.create("/ttl-bad", "", { ttl }), BadArgumentsError, `ttl ${ttl}`);
+  }
+  await assert.rejects(c.create("/ttl-bad", "", { ephemeral: true, ttl: 1000 }), BadArgumentsError);
+  assert.equal(await c.exists("/ttl-bad"), null);
 });
