@@ -37,7 +37,14 @@ func TestDifferential(t *testing.T) {
 	got := map[string]string{}
 	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {
-			tg := Start(t, kind, 1)
+			// ZK_DIFF_SERVERS=3 runs a real ZooKeeper as an ensemble,
+			// which shows whether the script leans on one server's
+			// order (a read of another session's write without a sync).
+			servers := 1
+			if os.Getenv("ZK_DIFF_SERVERS") == "3" {
+				servers = 3
+			}
+			tg := Start(t, kind, servers)
 			start := time.Now()
 			tr := runScript(t, tg.Hosts())
 			t.Logf("%s: script ran in %v, %d lines", kind, time.Since(start).Round(time.Millisecond), len(tr.lines))
@@ -236,8 +243,12 @@ func runScript(t *testing.T, hosts string) *transcript {
 	create(A, "/zkc/eph/child", "", zk.FlagPersistent, world)
 	create(A, "/zkc/eph/child", "", zk.FlagEphemeral, world)
 	create(B, "/zkc/beph", "b", zk.FlagEphemeral, world)
+	// Another session's writes are only sure to be seen after a sync:
+	// a server may serve reads while behind the leader.
+	syncRead(A, "/zkc")
 	exists(A, "/zkc/beph")
 	children(A, "/zkc")
+	rawSync()
 	code, names, err := rc.children("/zkc")
 	sort.Strings(names)
 	raw("getChildren /zkc", code, err, fmt.Sprintf(" %v", names))
