@@ -98,6 +98,8 @@ func (c *change) applyOp(sid uint64, op *Op) (OpResult, *Error) {
 		return c.set(op.Path, op.Data, op.Version)
 	case OpCheck:
 		return c.check(op.Path, op.Version)
+	case OpSetACL:
+		return c.setACL(op.Path, op.Version)
 	}
 	return OpResult{}, &Error{Code: CodeBadArguments, Msg: fmt.Sprintf("unknown op %d", op.Kind)}
 }
@@ -228,18 +230,12 @@ func (c *change) remove(path string, n *Node) {
 }
 
 func (c *change) set(path string, data []byte, version int32) (OpResult, *Error) {
-	if err := ValidatePath(path); err != nil {
-		return OpResult{}, err.(*Error)
-	}
-	if len(data) > MaxDataSize {
+	if ValidatePath(path) == nil && len(data) > MaxDataSize {
 		return OpResult{}, errorf(CodeTooLarge, path)
 	}
-	n, ok := c.st.node(path)
-	if !ok {
-		return OpResult{}, errorf(CodeNoNode, path)
-	}
-	if version != AnyVersion && version != n.Stat.Version {
-		return OpResult{}, errorf(CodeBadVersion, path)
+	n, err := c.versioned(path, version, false)
+	if err != nil {
+		return OpResult{}, err
 	}
 	m := *n
 	m.Data = data
@@ -253,17 +249,44 @@ func (c *change) set(path string, data []byte, version int32) (OpResult, *Error)
 }
 
 func (c *change) check(path string, version int32) (OpResult, *Error) {
+	n, err := c.versioned(path, version, false)
+	if err != nil {
+		return OpResult{}, err
+	}
+	return OpResult{Stat: n.Stat}, nil
+}
+
+// setACL counts an ACL change: the node's Aversion goes up by one. Nothing
+// else changes and no watch fires, as in ZooKeeper.
+func (c *change) setACL(path string, version int32) (OpResult, *Error) {
+	n, err := c.versioned(path, version, true)
+	if err != nil {
+		return OpResult{}, err
+	}
+	m := *n
+	m.Stat.Aversion++
+	c.st.putNode(path, &m)
+	return OpResult{Stat: m.Stat}, nil
+}
+
+// versioned returns the node at path if version (unless AnyVersion) is its
+// data version, or with acl its ACL version.
+func (c *change) versioned(path string, version int32, acl bool) (*Node, *Error) {
 	if err := ValidatePath(path); err != nil {
-		return OpResult{}, err.(*Error)
+		return nil, err.(*Error)
 	}
 	n, ok := c.st.node(path)
 	if !ok {
-		return OpResult{}, errorf(CodeNoNode, path)
+		return nil, errorf(CodeNoNode, path)
 	}
-	if version != AnyVersion && version != n.Stat.Version {
-		return OpResult{}, errorf(CodeBadVersion, path)
+	have := n.Stat.Version
+	if acl {
+		have = n.Stat.Aversion
 	}
-	return OpResult{Stat: n.Stat}, nil
+	if version != AnyVersion && version != have {
+		return nil, errorf(CodeBadVersion, path)
+	}
+	return n, nil
 }
 
 // closeSession deletes a session's ephemeral nodes, its cached results and

@@ -35,6 +35,11 @@ const (
 	OpDelete OpKind = 2
 	OpSet    OpKind = 3
 	OpCheck  OpKind = 4
+	// OpSetACL counts an ACL change on the node: Version, when not
+	// AnyVersion, must be its Aversion, which goes up by one. Warden keeps
+	// no ACLs (the ZooKeeper port accepts only world:anyone); the count
+	// is kept so that ZooKeeper clients see the Stat ZooKeeper shows.
+	OpSetACL OpKind = 5
 )
 
 func (k OpKind) String() string {
@@ -47,6 +52,8 @@ func (k OpKind) String() string {
 		return "set"
 	case OpCheck:
 		return "check"
+	case OpSetACL:
+		return "setACL"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }

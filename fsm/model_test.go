@@ -379,6 +379,21 @@ func (m *model) applyOp(t map[string]modelNode, sid uint64, now int64, op *Op) (
 			return OpResult{}, CodeBadVersion
 		}
 		return OpResult{Stat: n.stat}, CodeOK
+
+	case OpSetACL:
+		if !modelValidPath(op.Path, false) {
+			return OpResult{}, CodeBadArguments
+		}
+		n, ok := t[op.Path]
+		switch {
+		case !ok:
+			return OpResult{}, CodeNoNode
+		case op.Version != AnyVersion && op.Version != n.stat.Aversion:
+			return OpResult{}, CodeBadVersion
+		}
+		n.stat.Aversion++
+		t[op.Path] = n
+		return OpResult{Stat: n.stat}, CodeOK
 	}
 	return OpResult{}, CodeBadArguments
 }
@@ -814,11 +829,14 @@ func (h *harness) genOp() Op {
 	case r < 80:
 		p := h.pickPath()
 		return Op{Kind: OpSet, Path: p, Data: h.genData(), Version: h.pickVersion(p), Guarded: h.rng.Intn(2) == 0}
-	case r < 99:
+	case r < 96:
 		p := h.pickPath()
 		return Op{Kind: OpCheck, Path: p, Version: h.pickVersion(p)}
+	case r < 99:
+		p := h.pickPath()
+		return Op{Kind: OpSetACL, Path: p, Version: int32(h.rng.Intn(3)) - 1}
 	default:
-		return Op{Kind: OpKind(5 + h.rng.Intn(3)), Path: h.pickPath()} // unknown kind
+		return Op{Kind: OpKind(6 + h.rng.Intn(3)), Path: h.pickPath()} // unknown kind
 	}
 }
 

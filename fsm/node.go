@@ -10,7 +10,7 @@ type Stat struct {
 	Mtime          int64  `msgpack:"mtime"`           // last data change time
 	Version        int32  `msgpack:"version"`         // data changes
 	Cversion       int32  `msgpack:"cversion"`        // child additions and removals
-	Aversion       int32  `msgpack:"aversion"`        // ACL changes (always 0 for now)
+	Aversion       int32  `msgpack:"aversion"`        // ACL changes (OpSetACL)
 	EphemeralOwner uint64 `msgpack:"ephemeral_owner"` // owning session, 0 when persistent
 	DataLength     int32  `msgpack:"data_length"`
 	NumChildren    int32  `msgpack:"num_children"`

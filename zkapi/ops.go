@@ -175,6 +175,9 @@ func (c *conn) create(d *decoder, op int32) reply {
 		return undecodable
 	}
 	fop, code := createOp(op, path, data, acls, flags, ttl)
+	if (code == errOK || code == errInvalidACL) && c.parentMissing(fop.Path, fop.Sequential) {
+		code = errNoNode
+	}
 	if code != errOK {
 		return failed(code)
 	}
@@ -184,6 +187,34 @@ func (c *conn) create(d *decoder, op int32) reply {
 			e.stat(r.Stat)
 		}
 	})
+}
+
+// parentMissing reports whether a malformed path's parent (everything
+// before its last slash) is missing from this agent's replica. ZooKeeper's
+// servers look the parent up before they check the whole path, so a
+// create of "/missing/" or "//x" is NONODE there, not BADARGUMENTS. A
+// well-formed path is the tree's to judge.
+func (c *conn) parentMissing(path string, sequential bool) bool {
+	full := path
+	if sequential {
+		full += "0000000000"
+	}
+	if fsm.ValidatePath(full) == nil {
+		return false
+	}
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 {
+		return false // no slash at all: bad arguments
+	}
+	parent := path[:i]
+	if parent == "" {
+		parent = "/"
+	}
+	if fsm.ValidatePath(parent) != nil {
+		return true
+	}
+	_, ok, _, err := c.s.backend.Exists(parent, false)
+	return err == nil && !ok
 }
 
 // createOp checks a create as ZooKeeper's servers do and turns it into
@@ -270,8 +301,8 @@ func (c *conn) getChildren(d *decoder, withStat bool) reply {
 }
 
 // setACL accepts only the ACL Warden holds (world:anyone, all
-// permissions) and changes nothing: the version it checks is the ACL
-// version, always 0.
+// permissions). It changes no permission, but counts the change: the
+// node's aversion goes up, checked against version, as in ZooKeeper.
 func (c *conn) setACL(d *decoder) reply {
 	path, acls, version := d.string(), d.acls(), d.int()
 	if d.err != nil {
@@ -280,16 +311,9 @@ func (c *conn) setACL(d *decoder) reply {
 	if !openACL(acls) {
 		return failed(errInvalidACL)
 	}
-	st, ok, _, err := c.s.backend.Exists(path, false)
-	if rep, bad := readFailed(err, ok); bad {
-		return rep
-	}
-	if version != fsm.AnyVersion && version != st.Aversion {
-		return failed(errBadVersion)
-	}
-	var rep reply
-	rep.body.stat(st)
-	return rep
+	return c.write(fsm.Op{Kind: fsm.OpSetACL, Path: path, Version: version}, func(e *encoder, r fsm.OpResult) {
+		e.stat(r.Stat)
+	})
 }
 
 // check answers a check outside a multi from the replica, with the node's

@@ -234,22 +234,15 @@ func (e *encoder) openACL() {
 	e.string("anyone")
 }
 
-// TTL nodes, as ZooKeeper encodes them in a Stat's ephemeralOwner: the
-// top byte all ones, two reserved bytes 0 (the TTL type), and the TTL in
-// milliseconds in the low 40 bits, which bound it.
-const (
-	ttlOwnerMark int64 = -1 << 56 // 0xff00000000000000
-	maxTTL       int64 = 1<<40 - 1
-)
+// maxTTL bounds a TTL node's TTL, in milliseconds, as ZooKeeper bounds it
+// (its servers keep the TTL in the low 40 bits of the node's owner).
+const maxTTL int64 = 1<<40 - 1
 
-// stat writes a Stat in jute's field order. A TTL node's ephemeralOwner
-// carries its TTL, as ZooKeeper's does (clients read it with
-// EphemeralType.TTL.getValue).
+// stat writes a Stat in jute's field order. A TTL node's or a
+// container's ephemeralOwner is 0, as ZooKeeper's servers show it to
+// clients (they keep the node's type there, but never send it).
 func (e *encoder) stat(s fsm.Stat) {
 	owner := int64(s.EphemeralOwner)
-	if s.TTL > 0 && owner == 0 {
-		owner = ttlOwnerMark | (s.TTL & maxTTL)
-	}
 	e.long(int64(s.Czxid))
 	e.long(int64(s.Mzxid))
 	e.long(s.Ctime)
