@@ -86,7 +86,7 @@ dist:
 # and the deployment artifacts' checks (test-deploy).
 # Every suite runs even when an earlier one failed; a line per suite at the
 # end says how each went, and make test fails if any did.
-SUITES := vet test-python test-typescript test-go test-tls test-deploy nemesis
+SUITES := vet test-python test-typescript test-go test-tls test-deploy test-zk nemesis
 test:
 	@failed=0; summary=""; \
 	for s in $(SUITES); do \
@@ -165,7 +165,7 @@ test-readme:
 # runs them against a 3-server Warden cluster with --zk-port;
 # ZK_TARGET=zookeeper against a real ZooKeeper (the reference), both for
 # both. install.sh installs Debian's zookeeper and maven when missing.
-# Not part of make test yet.
+# make test runs it against Warden.
 ZK_TARGET ?= warden
 test-zk:
 	systest/zkcompat/install.sh

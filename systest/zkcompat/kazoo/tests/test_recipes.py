@@ -43,7 +43,10 @@ def test_lock_mutual_exclusion(clients, base):
     assert not errors, errors
     assert max_inside == 1
     assert sorted(acquired) == sorted(list(range(len(cs))) * rounds)
-    # Every contender's node went with its release.
+    # Every contender's node went with its release. (A read of other
+    # sessions' writes syncs first, as ZooKeeper apps must: a server
+    # answers reads from what it has applied.)
+    cs[0].sync(base + "/lock")
     assert cs[0].get_children(base + "/lock") == []
 
 
@@ -109,10 +112,12 @@ def test_counter(clients, base):
         t.start()
     for t in ts:
         t.join(60)
+    cs[0].sync(base + "/counter")
     assert cs[0].Counter(base + "/counter").value == 3 * per
     ctr = cs[0].Counter(base + "/counter")
     ctr -= 5
     assert ctr.value == 3 * per - 5
+    cs[1].sync(base + "/counter")
     assert cs[1].Counter(base + "/counter").value == 3 * per - 5
 
 
@@ -165,6 +170,7 @@ def test_queue(clients, base):
     for i in range(5):
         qa.put(f"item{i}".encode())
     qa.put(b"urgent", priority=10)  # lower is sooner; the default is 100
+    b.sync(base + "/queue")
     assert len(qb) == 6
     got = [qb.get() for _ in range(6)]
     assert got == [b"urgent"] + [f"item{i}".encode() for i in range(5)]
@@ -188,13 +194,17 @@ def test_party(clients, base):
     parties = [cs[i].Party(base + "/party", f"p{i}") for i in range(3)]
     for p in parties:
         p.join()
+    cs[0].sync(base + "/party")
     assert len(parties[0]) == 3
+    cs[1].sync(base + "/party")
     assert sorted(parties[1]) == ["p0", "p1", "p2"]
     parties[1].leave()
+    cs[0].sync(base + "/party")
     assert sorted(parties[0]) == ["p0", "p2"]
     shallow = [cs[i].ShallowParty(base + "/shallow", f"s{i}") for i in range(2)]
     for p in shallow:
         p.join()
+    cs[0].sync(base + "/shallow")
     assert sorted(shallow[0]) == ["s0", "s1"]
     cs[2].stop()  # its session's membership goes with it
     wait_for(lambda: sorted(parties[0]) == ["p0"], 20, "p2 to leave with its session")

@@ -39,6 +39,7 @@ def test_ephemeral_of_killed_client_goes_after_session_timeout(clients, base):
         line = child.stdout.readline()
         assert line, "the child client did not start"
         session = int(line)
+        c.sync(path)  # the child's create, through whichever server it used
         stat = c.exists(path)
         assert stat is not None and stat.ephemeralOwner == session
         gone = threading.Event()
