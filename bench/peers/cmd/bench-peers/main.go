@@ -52,7 +52,7 @@ type options struct {
 func parseFlags() (*options, error) {
 	o := &options{}
 	var clients string
-	flag.StringVar(&o.systems, "systems", "zookeeper,etcd,warden", "systems to run, in this order")
+	flag.StringVar(&o.systems, "systems", "zookeeper,etcd,warden", "systems to run, in this order (also warden-zk: Warden through its ZooKeeper port, with the ZooKeeper client)")
 	flag.StringVar(&o.workloads, "workloads", "all", "comma-separated workloads: "+workloadNames()+", or all")
 	flag.StringVar(&o.placements, "warden-placements", "leader,follower", "where Warden's clients connect: leader, follower (each its own column), usual (spread over every agent)")
 	flag.StringVar(&clients, "clients", "1,16,64", "client counts")
@@ -112,8 +112,14 @@ func newSystem(o *options, name string) (system.System, error) {
 			return nil, err
 		}
 		return &wardensys.System{Binary: bin}, nil
+	case "warden-zk":
+		bin, err := filepath.Abs(o.wardenBin)
+		if err != nil {
+			return nil, err
+		}
+		return &wardensys.ZK{Warden: wardensys.System{Binary: bin}, Client: zookeeper.System{SessionTimeout: o.session}}, nil
 	}
-	return nil, fmt.Errorf("unknown system %q (zookeeper, etcd, warden)", name)
+	return nil, fmt.Errorf("unknown system %q (zookeeper, etcd, warden, warden-zk)", name)
 }
 
 func main() {
