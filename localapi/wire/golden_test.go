@@ -190,7 +190,7 @@ func goldenCases(t *testing.T) []struct {
 		{"event-task-removed", "event", &wire.Message{Event: wire.EventTask, Sub: 7, Body: raw(t, &wire.TaskEvent{Task: wire.Task{Task: "t1", State: "running", Percent: 50, Message: "half", Updated: 1700000000000}, Removed: true})}},
 		{"event-member", "event", &wire.Message{Event: wire.EventMember, Sub: 8, Body: raw(t, &wire.MemberEvent{Member: wire.GroupMember{Member: "w1", Data: []byte("10.0.0.7")}})}},
 		{"event-member-left", "event", &wire.Message{Event: wire.EventMember, Sub: 8, Body: raw(t, &wire.MemberEvent{Member: wire.GroupMember{Member: "w1"}, Left: true})}},
-		{"event-leader", "event", &wire.Message{Event: wire.EventLeader, Sub: 5, Body: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/n-0000000001", Data: []byte("host-a"), Token: 44})}},
+		{"event-leader", "event", &wire.Message{Event: wire.EventLeader, Sub: 5, Body: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/latch-0000000001", Data: []byte("host-a"), Token: 44})}},
 		{"reply-sessions", "reply", &wire.Message{ID: 59, Result: raw(t, &wire.SessionsResult{Sessions: []wire.SessionInfo{
 			{ID: 5, Agent: "node-a", Pid: 4242, Uid: 1000, Gid: 1000, Client: "app", TimeoutMs: 10000, Created: 1700000000000},
 			{ID: 90, Agent: "app-7", Pid: 77, Uid: 1001, Gid: 100, Client: "worker", TimeoutMs: 30000, Resumable: true, Heartbeat: true, Created: 1700000000900}}})}},
