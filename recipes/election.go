@@ -15,9 +15,10 @@ import (
 // value, and the leader is the first of them by sequence. It is the layout
 // of Curator's LeaderLatch, whose candidates (_c_<uuid>-latch-NNNNNNNNNN)
 // take their places in the same line (see inLine), so a Curator latch and
-// a Warden candidate on one path elect one leader between them. A candidate waits watching
-// only the candidate just ahead of it, so a leader's end wakes one
-// candidate, not all. The leader's token is the czxid of its node, so
+// a Warden candidate on one path elect one leader between them. (Curator's
+// LeaderSelector is a mutex, lock- nodes: Warden's lock joins it.) A
+// candidate waits watching only the candidate just ahead of it, so a
+// leader's end wakes one candidate, not all. The leader's token is the czxid of its node, so
 // tokens strictly increase from one leader to the next.
 
 // candidatePrefix names an election's candidate nodes:
