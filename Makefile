@@ -170,7 +170,7 @@ ZK_TARGET ?= warden
 test-zk:
 	systest/zkcompat/install.sh
 	ZK_TARGET=$(ZK_TARGET) $(GO) test -count=1 -p 1 -timeout 30m -v \
-	  -run 'TestDifferential|TestKazoo|TestZkCli|TestCurator|TestGoZooKeeper' ./systest/zkcompat/
+	  -run 'TestDifferential|TestKazoo|TestZkCli|TestCurator|TestGoZooKeeper|TestMixedFleet' ./systest/zkcompat/
 
 test-python: build
 	WARDEN_BIN=$(CURDIR)/$(BIN) clients/python/test.sh

@@ -359,8 +359,11 @@ func (c *conn) authorize(req *wire.Request) *wire.Error {
 // session's ephemeral node unless the peer has admin on its path, and
 // refuses what an app's own create may not make without admin: a
 // persistent node or container named like a recipe's contender
-// (lock-0000000001, n-0000000001, lease-0000000001). Recipes ignore such
-// nodes anyway; refusing them keeps a lock path free of look-alikes.
+// (lock-0000000001, latch-0000000001, lease-0000000001). Recipes ignore such
+// nodes anyway; refusing them keeps a lock path free of look-alikes, which
+// a Curator app sharing the path (through the ZooKeeper port) would count:
+// Curator's recipes count every child. The recipes' lines also take in
+// Curator's protected names (_c_<uuid>-lock-0000000001), ephemeral only.
 func (c *conn) guard(op *fsm.Op) *wire.Error {
 	admin := c.level(op.Path) >= LevelAdmin
 	op.Guarded = !admin

@@ -77,14 +77,14 @@ func TestEveryOpHasAnAccessRule(t *testing.T) {
 
 func TestContenderNames(t *testing.T) {
 	for name, want := range map[string]bool{
-		"lock-0000000001": true, "n-0000000042": true, "lease-0000000000": true,
+		"lock-0000000001": true, "latch-0000000042": true, "n-0000000042": false, "lease-0000000000": true,
 		"lock-1": false, "lock-000000000x": false, "locks-0000000001": false, "config": false,
 	} {
 		if got := recipes.IsContenderName(name, false); got != want {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
 	}
-	if !recipes.IsContenderName("lock-", true) || recipes.IsContenderName("job-", true) || recipes.IsContenderName("lock-0000000001", true) {
+	if !recipes.IsContenderName("lock-", true) || recipes.IsContenderName("job-", true) || !recipes.IsContenderName("latch-", true) || recipes.IsContenderName("lock-0000000001", true) {
 		t.Error("sequential prefixes misjudged")
 	}
 }

@@ -21,7 +21,7 @@ func TestSquattedLineIgnored(t *testing.T) {
 	defer cancel()
 	squatter, app := procClient(t, a.SocketPath()), procClient(t, a.SocketPath())
 	for _, p := range []string{"/sq", "/sq/lock", "/sq/lock/lock-0000000000", "/sq/rw", "/sq/rw/lock-0000000000",
-		"/sq/elect", "/sq/elect/n-0000000000"} {
+		"/sq/elect", "/sq/elect/latch-0000000000"} {
 		if _, err := squatter.Create(ctx, p, []byte("squat"), warden.Persistent); err != nil {
 			t.Fatalf("create %s: %v", p, err)
 		}

@@ -11,21 +11,26 @@ import (
 )
 
 // An election at PATH is the lock recipe with a value: each candidate is an
-// ephemeral sequential node PATH/n-NNNNNNNNNN holding the candidate's
-// value, and the leader is the first of them. A candidate waits watching
-// only the candidate just ahead of it, so a leader's end wakes one
-// candidate, not all. The leader's token is the czxid of its node, so
+// ephemeral sequential node PATH/latch-NNNNNNNNNN holding the candidate's
+// value, and the leader is the first of them by sequence. It is the layout
+// of Curator's LeaderLatch, whose candidates (_c_<uuid>-latch-NNNNNNNNNN)
+// take their places in the same line (see inLine), so a Curator latch and
+// a Warden candidate on one path elect one leader between them. (Curator's
+// LeaderSelector is a mutex, lock- nodes: Warden's lock joins it.) A
+// candidate waits watching only the candidate just ahead of it, so a
+// leader's end wakes one candidate, not all. The leader's token is the czxid of its node, so
 // tokens strictly increase from one leader to the next.
 
-// candidatePrefix names an election's candidate nodes: PATH/n-0000000042.
-const candidatePrefix = "n-"
+// candidatePrefix names an election's candidate nodes:
+// PATH/latch-0000000042, as Curator's LeaderLatch names its own.
+const candidatePrefix = "latch-"
 
 // Leadership is a won election. Token is its fencing token: the zxid that
 // created the candidate node, so tokens strictly increase from one leader
 // to the next.
 type Leadership struct {
 	Path  string // the election
-	Key   string // the leader's candidate node, PATH/n-NNNNNNNNNN
+	Key   string // the leader's candidate node, PATH/latch-NNNNNNNNNN
 	Token uint64
 }
 
@@ -267,16 +272,16 @@ func (o *Observer) Next(ctx context.Context) (LeaderInfo, error) {
 
 func (o *Observer) put(name string, ev fsm.Event) {
 	// Only ephemeral nodes are candidates (see inLine).
-	if strings.HasPrefix(name, candidatePrefix) && ev.Stat.EphemeralOwner != 0 {
+	if strings.Contains(name, candidatePrefix) && ev.Stat.EphemeralOwner != 0 {
 		o.cands[name] = observedCandidate{value: ev.Data, token: ev.Stat.Czxid}
 	}
 }
 
-// leader is the first candidate known.
+// leader is the first candidate known, by sequence (as inLine orders).
 func (o *Observer) leader() LeaderInfo {
 	first := ""
 	for name := range o.cands {
-		if first == "" || name < first {
+		if first == "" || lineBefore(name, first, candidatePrefix) {
 			first = name
 		}
 	}

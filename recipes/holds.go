@@ -14,7 +14,7 @@ const (
 	HoldReadLock  = "read_lock" // PATH/lock-N holding "read"
 	HoldSemaphore = "semaphore" // PATH/leases/lease-N, or PATH/_lock/lock-N while acquiring
 	HoldQueueTake = "queue_take"
-	HoldElection  = "election"  // PATH/n-N
+	HoldElection  = "election"  // PATH/latch-N
 	HoldGroup     = "group"     // /warden/groups/GROUP/MEMBER
 	HoldTask      = "task"      // /warden/progress/JOB/TASK
 	HoldEphemeral = "ephemeral" // any other ephemeral node

@@ -9,8 +9,11 @@ import (
 	"github.com/warden-dev/warden/fsm"
 )
 
-// lockPrefix names a lock's contender nodes: PATH/lock-0000000042. The
-// fixed-width suffix makes byte order the order of arrival.
+// lockPrefix names a lock's contender nodes: PATH/lock-0000000042, the
+// layout of Curator's InterProcessMutex. The line holds every ephemeral
+// child whose name contains it, ordered by the ten digits after it (see
+// inLine), so Curator's protected nodes (_c_<uuid>-lock-0000000042) and
+// Warden's contend in one line.
 const lockPrefix = "lock-"
 
 // maxCreateAttempts bounds retries when the lock's container node vanishes
@@ -274,11 +277,12 @@ func Check(st Store, path string, token uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	line, err := inLine(st, path, kids, lockPrefix)
+	if err != nil {
+		return false, err
+	}
 	first := true
-	for _, k := range kids {
-		if !strings.HasPrefix(k, lockPrefix) {
-			continue
-		}
+	for _, k := range line {
 		data, stat, _, err := st.Get(path+"/"+k, false)
 		if errors.Is(err, fsm.ErrNoNode) {
 			continue // released meanwhile

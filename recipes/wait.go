@@ -3,6 +3,7 @@ package recipes
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,15 +155,20 @@ func baseName(path string) string {
 	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
-// withPrefix returns the names in kids that start with prefix, in order.
-// inLine returns the children of path among kids named prefix-N that are
-// ephemeral nodes, in order: the places in a line. A persistent node with
-// such a name (a squat: nobody's session holds it, so it would never go)
-// is no one's place and is ignored.
-func inLine(st Store, path string, kids []string, prefix string) ([]string, error) {
+// inLine returns the places in a line at path, in order: the children
+// among kids whose names contain infix ("lock-", "latch-", "lease-") and
+// that are ephemeral nodes. The order is that of the text after the last
+// infix, the node's sequence number, so Curator's contenders, whose
+// protected names put a prefix before the infix
+// (_c_<uuid>-lock-0000000042), take their places among Warden's
+// (lock-0000000041, lock-0000000043) by order of arrival, as Curator's own
+// recipes sort them (docs/zookeeper.md, "Mixed fleets"). A persistent
+// node with such a name (a squat: nobody's session holds it, so it would
+// never go) is no one's place and is ignored, as are other children.
+func inLine(st Store, path string, kids []string, infix string) ([]string, error) {
 	var out []string
 	for _, k := range kids {
-		if !strings.HasPrefix(k, prefix) {
+		if !strings.Contains(k, infix) {
 			continue
 		}
 		stat, ok, _, err := st.Exists(path+"/"+k, false)
@@ -173,9 +179,37 @@ func inLine(st Store, path string, kids []string, prefix string) ([]string, erro
 			out = append(out, k)
 		}
 	}
+	sortLine(out, infix)
 	return out, nil
 }
 
+// sortLine orders the names of a line's nodes by sequence: the text after
+// the last infix (ten digits for every node a sequential create made),
+// then by the whole name.
+func sortLine(names []string, infix string) {
+	slices.SortFunc(names, func(a, b string) int { return compareLine(a, b, infix) })
+}
+
+// lineBefore reports whether a comes before b in a line (see sortLine).
+func lineBefore(a, b, infix string) bool { return compareLine(a, b, infix) < 0 }
+
+func compareLine(a, b, infix string) int {
+	if c := strings.Compare(lineSeq(a, infix), lineSeq(b, infix)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+// lineSeq returns the text after the last infix in name: its sequence
+// number when name is a line's node.
+func lineSeq(name, infix string) string {
+	if i := strings.LastIndex(name, infix); i >= 0 {
+		return name[i+len(infix):]
+	}
+	return name
+}
+
+// withPrefix returns the names in kids that start with prefix, in order.
 func withPrefix(kids []string, prefix string) []string {
 	var out []string
 	for _, k := range kids {

@@ -65,7 +65,7 @@ func TestElectCLI(t *testing.T) {
 	first := e.start(append([]string{"elect", "g", "--value", "one", "--"}, electScript(pid1)...)...)
 	agenttest.Eventually(t, 10*time.Second, "the first to run its command", func() bool { return pathExists(pid1) })
 	r := e.cli("leader", "g")
-	if r.code != 0 || !strings.Contains(r.stdout, "value  one\n") || !strings.Contains(r.stdout, "key    /warden/elections/g/n-") {
+	if r.code != 0 || !strings.Contains(r.stdout, "value  one\n") || !strings.Contains(r.stdout, "key    /warden/elections/g/latch-") {
 		t.Fatalf("warden leader g: %+v", r)
 	}
 	var lj struct {
@@ -74,7 +74,7 @@ func TestElectCLI(t *testing.T) {
 	}
 	r = e.cli("leader", "--json", "/warden/elections/g")
 	if err := json.Unmarshal([]byte(r.stdout), &lj); err != nil || r.code != 0 || lj.Value != "one" || lj.Token == 0 ||
-		lj.Path != "/warden/elections/g" || !strings.HasPrefix(lj.Key, "/warden/elections/g/n-") {
+		lj.Path != "/warden/elections/g" || !strings.HasPrefix(lj.Key, "/warden/elections/g/latch-") {
 		t.Fatalf("warden leader --json: %+v (%v)", r, err)
 	}
 	firstToken := lj.Token
@@ -130,7 +130,7 @@ func TestElectCLIStatusAndErrors(t *testing.T) {
 	}
 	r := e.cli("elect", "--value", "v1", "/jobs/x", "--", "sh", "-c",
 		`test "$WARDEN_ELECTION_PATH" = /jobs/x && test "$WARDEN_ELECTION_VALUE" = v1 && test -n "$WARDEN_ELECTION_TOKEN" && echo "$WARDEN_ELECTION_KEY"`)
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "/jobs/x/n-") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "/jobs/x/latch-") {
 		t.Fatalf("election environment: %+v", r)
 	}
 	if _, ok, err := c.Exists(ctx, "/jobs"); ok || err != nil {

@@ -10,17 +10,17 @@ import (
 )
 
 // recipeNodeNames matches how the agent names the nodes of its recipes: a
-// contender's prefix (lock-, n-, lease-), a read-write lock's or a
+// contender's infix (lock-, latch-, lease-), a read-write lock's or a
 // semaphore's sub-node (_lock/, leases/), however a source would spell it;
 // not the agent's --lock-delay flag, which test scripts pass.
-var recipeNodeNames = regexp.MustCompile("(^|[^-])lock-|lease-|_lock/|leases/|[\"'`/]n-")
+var recipeNodeNames = regexp.MustCompile("(^|[^-])lock-|latch-|lease-|_lock/|leases/")
 
 // TestClientsKnowNoRecipeNodeNames: the node layouts of locks, elections
 // and semaphores are the agent's business (it reclaims places in line and
 // folds config streams), so no file of the clients — sources, tests, docs —
 // names them (the files git tracks: what a build leaves is not source). A client that needed one would be re-implementing the agent.
 func TestClientsKnowNoRecipeNodeNames(t *testing.T) {
-	for _, bad := range []string{"PATH/lock-0000000001", `"n-"`, "/n-*", "leases/lease-", "_lock/", "x/n-0000000001"} {
+	for _, bad := range []string{"PATH/lock-0000000001", `"latch-"`, "/latch-*", "leases/lease-", "_lock/", "x/latch-0000000001", "_c_x-latch-"} {
 		if !recipeNodeNames.MatchString(bad) {
 			t.Fatalf("the pattern misses %q", bad)
 		}
@@ -28,7 +28,7 @@ func TestClientsKnowNoRecipeNodeNames(t *testing.T) {
 	if recipeNodeNames.MatchString(`"--lock-delay", "200ms"`) {
 		t.Fatal("the pattern takes the --lock-delay flag for a node name")
 	}
-	for _, ok := range []string{"non-negative", "run-time", "an in-flight", "lock_check", "read_lock", "unlock", "try-lock"} {
+	for _, ok := range []string{"/many/parent/n-1-2", "non-negative", "run-time", "an in-flight", "lock_check", "read_lock", "unlock", "try-lock"} {
 		if recipeNodeNames.MatchString(ok) {
 			t.Fatalf("the pattern matches %q", ok)
 		}

@@ -103,8 +103,8 @@ func goldenCases(t *testing.T) []struct {
 		{"subscribe-node", "request", &wire.Request{ID: 30, Op: wire.OpSubscribe, Path: "/config/app", Scope: wire.ScopeNode}},
 		{"subscribe-children", "request", &wire.Request{ID: 31, Op: wire.OpSubscribe, Path: "/config", Scope: wire.ScopeChildren}},
 		{"campaign-try", "request", &wire.Request{ID: 32, Op: wire.OpCampaign, Path: "/warden/elections/db", Data: []byte("host-a"), WaitMs: i64(0)}},
-		{"resign", "request", &wire.Request{ID: 33, Op: wire.OpResign, Key: "/warden/elections/db/n-0000000007", Token: 44}},
-		{"proclaim", "request", &wire.Request{ID: 34, Op: wire.OpProclaim, Key: "/warden/elections/db/n-0000000007", Token: 44, Data: []byte("host-b")}},
+		{"resign", "request", &wire.Request{ID: 33, Op: wire.OpResign, Key: "/warden/elections/db/latch-0000000007", Token: 44}},
+		{"proclaim", "request", &wire.Request{ID: 34, Op: wire.OpProclaim, Key: "/warden/elections/db/latch-0000000007", Token: 44, Data: []byte("host-b")}},
 		{"leader", "request", &wire.Request{ID: 35, Op: wire.OpLeader, Path: "/warden/elections/db"}},
 		{"observe", "request", &wire.Request{ID: 36, Op: wire.OpObserve, Path: "/warden/elections/db"}},
 		{"report-done", "request", &wire.Request{ID: 37, Op: wire.OpReport, Job: "nightly", Task: "t1", State: "done", Percent: 100, Data: []byte("ok")}},
@@ -168,8 +168,8 @@ func goldenCases(t *testing.T) []struct {
 		{"reply-members", "reply", &wire.Message{ID: 19, Result: raw(t, &wire.MembersResult{Members: []wire.Member{
 			{Name: "node-a", Addr: "10.0.0.1:7301", RPCAddr: "10.0.0.1:7300", Role: "server", Status: "alive", Suffrage: "voter", Version: "1"},
 			{Name: "app-7", Addr: "10.0.1.7:7301", RPCAddr: "10.0.1.7:7300", Role: "replica", Status: "alive", Suffrage: "nonvoter", Version: "1"}}})}},
-		{"reply-lease", "reply", &wire.Message{ID: 22, Result: raw(t, &wire.LeaseResult{Key: "/warden/elections/db/n-0000000007", Token: 44})}},
-		{"reply-leader", "reply", &wire.Message{ID: 35, Result: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/n-0000000007", Data: []byte("host-a"), Token: 44})}},
+		{"reply-lease", "reply", &wire.Message{ID: 22, Result: raw(t, &wire.LeaseResult{Key: "/warden/elections/db/latch-0000000007", Token: 44})}},
+		{"reply-leader", "reply", &wire.Message{ID: 35, Result: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/latch-0000000007", Data: []byte("host-a"), Token: 44})}},
 		{"reply-leader-none", "reply", &wire.Message{ID: 35, Result: raw(t, &wire.LeaderResult{})}},
 		{"reply-progress", "reply", &wire.Message{ID: 39, Result: raw(t, &wire.ProgressResult{Job: "nightly", Tasks: []wire.Task{
 			{Task: "t1", State: "running", Percent: 50, Message: "half", Updated: 1700000000000},
@@ -190,7 +190,7 @@ func goldenCases(t *testing.T) []struct {
 		{"event-task-removed", "event", &wire.Message{Event: wire.EventTask, Sub: 7, Body: raw(t, &wire.TaskEvent{Task: wire.Task{Task: "t1", State: "running", Percent: 50, Message: "half", Updated: 1700000000000}, Removed: true})}},
 		{"event-member", "event", &wire.Message{Event: wire.EventMember, Sub: 8, Body: raw(t, &wire.MemberEvent{Member: wire.GroupMember{Member: "w1", Data: []byte("10.0.0.7")}})}},
 		{"event-member-left", "event", &wire.Message{Event: wire.EventMember, Sub: 8, Body: raw(t, &wire.MemberEvent{Member: wire.GroupMember{Member: "w1"}, Left: true})}},
-		{"event-leader", "event", &wire.Message{Event: wire.EventLeader, Sub: 5, Body: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/n-0000000001", Data: []byte("host-a"), Token: 44})}},
+		{"event-leader", "event", &wire.Message{Event: wire.EventLeader, Sub: 5, Body: raw(t, &wire.LeaderResult{Key: "/warden/elections/db/latch-0000000001", Data: []byte("host-a"), Token: 44})}},
 		{"reply-sessions", "reply", &wire.Message{ID: 59, Result: raw(t, &wire.SessionsResult{Sessions: []wire.SessionInfo{
 			{ID: 5, Agent: "node-a", Pid: 4242, Uid: 1000, Gid: 1000, Client: "app", TimeoutMs: 10000, Created: 1700000000000},
 			{ID: 90, Agent: "app-7", Pid: 77, Uid: 1001, Gid: 100, Client: "worker", TimeoutMs: 30000, Resumable: true, Heartbeat: true, Created: 1700000000900}}})}},
