@@ -249,7 +249,8 @@ func (a *Agent) ReloadPolicy() error {
 	return nil
 }
 
-// listenZK opens the ZooKeeper port on ZKBind, else on the bind address.
+// listenZK opens the ZooKeeper port on ZKBind, else on the bind address,
+// over TLS with Config.ZKTLS.
 func (a *Agent) listenZK(bind string, server bool) error {
 	host := a.cfg.ZKBind
 	if host == "" {
@@ -261,6 +262,14 @@ func (a *Agent) listenZK(bind string, server bool) error {
 	zc.Version = Version
 	zc.Logger = a.hc.Named("zk")
 	zc.Observer = a.metrics
+	if a.cfg.ZKTLS {
+		// The agent's cluster certificate, re-read with it on ReloadTLS.
+		tc, err := a.node.ListenerTLS(a.cfg.ZKTLSVerifyClient)
+		if err != nil {
+			return fmt.Errorf("zk tls: %w", err)
+		}
+		zc.TLS = tc
+	}
 	var err error
 	if a.zk, err = zkapi.New(zc, backend{Node: a.node, server: server}); err != nil {
 		return err
@@ -269,7 +278,7 @@ func (a *Agent) listenZK(bind string, server bool) error {
 		a.zk = nil
 		return err
 	}
-	a.logger.Info("zk listening", "addr", a.zk.Addr())
+	a.logger.Info("zk listening", "addr", a.zk.Addr(), "tls", a.cfg.ZKTLS, "verify_client", a.cfg.ZKTLSVerifyClient)
 	return nil
 }
 

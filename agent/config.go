@@ -98,6 +98,15 @@ type Config struct {
 	// ZKBind is the IP the ZooKeeper port listens on; empty means the
 	// bind address.
 	ZKBind string
+	// ZKTLS serves the ZooKeeper port over TLS (1.2 or later), as
+	// ZooKeeper's secureClientPort, with the agent's cluster certificate
+	// (TLS.CertFile and TLS.KeyFile), re-read with the cluster's on a
+	// reload; it needs TLS and ZKPort.
+	ZKTLS bool
+	// ZKTLSVerifyClient also requires ZooKeeper clients to show a
+	// certificate signed by the cluster's CA (TLS.CAFile), as ZooKeeper's
+	// ssl.clientAuth=need; it needs ZKTLS.
+	ZKTLSVerifyClient bool
 
 	// SnapshotThreshold is how many Raft entries trigger a snapshot; 0
 	// keeps the default.
@@ -169,6 +178,12 @@ func (c *Config) Validate() error {
 		return errors.New("--http-tls serves the agent's certificate: it needs --tls-ca, --tls-cert and --tls-key")
 	case c.HTTPTLSVerifyClient && !c.HTTPTLS:
 		return errors.New("--http-tls-verify-client needs --http-tls")
+	case c.ZKTLS && c.ZKPort == 0:
+		return errors.New("--zk-tls serves the ZooKeeper port over TLS: it needs --zk-port")
+	case c.ZKTLS && c.TLS == nil:
+		return errors.New("--zk-tls serves the agent's certificate: it needs --tls-ca, --tls-cert and --tls-key")
+	case c.ZKTLSVerifyClient && !c.ZKTLS:
+		return errors.New("--zk-tls-verify-client needs --zk-tls")
 	case c.DefaultSessionTimeout <= 0 || c.StartTimeout < 0 || c.LockDelay < 0:
 		return errors.New("timeouts must be positive")
 	case c.HistoryMaxChanges < 0 || c.HistoryMaxBytes < 0:

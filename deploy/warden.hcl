@@ -49,9 +49,14 @@ http_bind = "127.0.0.1"
 
 # ZooKeeper's client protocol for ZooKeeper apps (docs/zookeeper.md): the
 # TCP port (0 = off) and the IP it listens on ("" = bind). No access
-# control and no TLS on it: keep it on a trusted network.
+# control on it: keep it on a trusted network. zk_tls serves it over TLS
+# with tls_cert and tls_key (ZooKeeper's secureClientPort);
+# zk_tls_verify_client also requires clients to show a certificate
+# signed by tls_ca (ssl.clientAuth=need).
 # zk_port = 2181
 # zk_bind = "10.0.0.1"
+# zk_tls = true
+# zk_tls_verify_client = true
 
 # The Unix socket apps connect to ("" = /run/warden/warden.sock as root,
 # else under $XDG_RUNTIME_DIR).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -104,7 +105,18 @@ func (c *conn) letGo() {
 func (c *conn) handshake() bool {
 	log := c.s.cfg.Logger
 	remote := c.nc.RemoteAddr().String()
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	deadline := time.Now().Add(c.s.cfg.HandshakeTimeout)
+	_ = c.nc.SetReadDeadline(deadline)
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		// The TLS handshake first, within the same time: a client that
+		// speaks plain TCP, distrusts this certificate or shows none
+		// that is asked for goes here.
+		_ = tc.SetWriteDeadline(deadline)
+		if err := tc.Handshake(); err != nil {
+			log.Debug("zk tls handshake failed", "remote", remote, "error", err)
+			return false
+		}
+	}
 	var hdr [4]byte
 	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 		return false

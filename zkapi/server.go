@@ -21,6 +21,11 @@ package zkapi
 // A connection whose first four bytes are ruok, srvr, stat, mntr, isro or envi gets
 // that four-letter word's text answer, and is closed.
 //
+// With Config.TLS the port is what ZooKeeper 3.5+ calls a
+// secureClientPort: every connection is TLS, its handshake done within
+// HandshakeTimeout before a byte is read as a frame, and then the same
+// protocol (four-letter words included) runs inside it.
+//
 // How Warden maps it: a ZooKeeper session is a resumable Warden session
 // opened through this agent's Backend, and its password is the session's
 // secret, so any agent of the cluster can take it up. A connection that
@@ -30,6 +35,7 @@ package zkapi
 // its writes apply in the order sent.
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,6 +72,11 @@ type Config struct {
 	Logger hclog.Logger
 	// Observer hears every request answered, for metrics; nil is none.
 	Observer Observer
+	// TLS, when set, serves the port over TLS with this configuration
+	// (its certificates, versions and client authentication); a
+	// connection that fails the handshake is closed. Nil serves plain
+	// TCP.
+	TLS *tls.Config
 }
 
 // Observer hears each request a connection answered (pings included):
@@ -133,11 +144,14 @@ func New(cfg *Config, b Backend) (*Server, error) {
 	return &Server{cfg: cfg, backend: b, conns: make(map[*conn]struct{}), sessions: make(map[uint64]*conn)}, nil
 }
 
-// Listen opens the TCP port.
+// Listen opens the TCP port, a TLS one with Config.TLS.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("zk: listen on %s: %w", s.cfg.Addr, err)
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.ln, s.started = ln, time.Now()
 	return nil

@@ -70,6 +70,8 @@ func newAgentFlags() *agentFlags {
 	fs.IntVar(&cfg.HTTPPort, "http-port", agent.PortDefault, "HTTP port for /metrics, /healthz, /readyz, /v1/status, /v1/members (default 7302; a free port with --dev; -2 disables)")
 	fs.IntVar(&cfg.ZKPort, "zk-port", 0, "TCP port serving ZooKeeper's client protocol, for ZooKeeper apps (0: off; see docs/zookeeper.md)")
 	fs.StringVar(&cfg.ZKBind, "zk-bind", "", "IP the ZooKeeper port listens on (default: the --bind address)")
+	fs.BoolVar(&cfg.ZKTLS, "zk-tls", false, "serve the ZooKeeper port over TLS (1.2 or later, ZooKeeper's secureClientPort) with the agent's --tls-cert and --tls-key, re-read on SIGHUP")
+	fs.BoolVar(&cfg.ZKTLSVerifyClient, "zk-tls-verify-client", false, "with --zk-tls, also require ZooKeeper clients to show a certificate signed by --tls-ca (ZooKeeper's ssl.clientAuth=need)")
 	fs.StringVar(&cfg.HTTPBind, "http-bind", "", "IP the HTTP endpoint listens on (default 127.0.0.1)")
 	fs.BoolVar(&cfg.HTTPTLS, "http-tls", false, "serve the HTTP endpoint over TLS (1.2 or later) with the agent's --tls-cert and --tls-key, re-read on SIGHUP")
 	fs.BoolVar(&cfg.HTTPTLSVerifyClient, "http-tls-verify-client", false, "with --http-tls, also require HTTP clients to show a certificate signed by --tls-ca")

@@ -117,6 +117,8 @@ var everySetting = []struct{ key, hcl string }{
 	{"snapshot_interval", `"2s"`},
 	{"zk_port", "2182"},
 	{"zk_bind", `"127.0.0.11"`},
+	{"zk_tls", "true"},
+	{"zk_tls_verify_client", "true"},
 }
 
 // TestConfigFileEqualsFlags: a file with every key yields the very
@@ -159,7 +161,7 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 	c := fromFile.cfg
 	if c.NodeName != "alpha" || c.BootstrapExpect != 3 || len(c.Join) != 2 || c.TLS == nil || !c.TLS.VerifyHostname ||
 		c.LockDelay != 3*time.Second || c.SnapshotThreshold != 4096 || len(c.EncryptKey) != 16 || c.LogFormat != "json" ||
-		c.ZKPort != 2182 || c.ZKBind != "127.0.0.11" {
+		c.ZKPort != 2182 || c.ZKBind != "127.0.0.11" || !c.ZKTLS || !c.ZKTLSVerifyClient {
 		t.Fatalf("the file's values did not land: %+v", *c)
 	}
 	if err := c.Validate(); err != nil {
