@@ -125,6 +125,7 @@ def test_barrier(clients, base):
     a, b = clients(2)
     bar = a.Barrier(base + "/barrier")
     bar.create()
+    b.sync(base + "/barrier")  # b's server has a's barrier before b waits on it
     passed = threading.Event()
     t = threading.Thread(target=lambda: b.Barrier(base + "/barrier").wait(30) and passed.set(), daemon=True)
     t.start()
