@@ -190,7 +190,7 @@ func (c *conn) create(d *decoder, op int32) reply {
 }
 
 // parentMissing reports whether a malformed path's parent (everything
-// before its last slash) is missing from this agent's replica. ZooKeeper's
+// before its last slash) is missing from the tree. ZooKeeper's
 // servers look the parent up before they check the whole path, so a
 // create of "/missing/" or "//x" is NONODE there, not BADARGUMENTS. A
 // well-formed path is the tree's to judge.
@@ -212,6 +212,17 @@ func (c *conn) parentMissing(path string, sequential bool) bool {
 	}
 	if fsm.ValidatePath(parent) != nil {
 		return true
+	}
+	if _, ok, _, err := c.s.backend.Exists(parent, false); err != nil || ok {
+		return false
+	}
+	// Missing here: this agent may not have applied another session's
+	// create of it yet. This is an error path only, so make sure, as a
+	// ZooKeeper server's leader would know.
+	ctx, cancel := c.writeContext()
+	defer cancel()
+	if _, err := c.s.backend.Sync(ctx); err != nil {
+		return false // the tree then judges the path
 	}
 	_, ok, _, err := c.s.backend.Exists(parent, false)
 	return err == nil && !ok
