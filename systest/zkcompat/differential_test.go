@@ -49,6 +49,9 @@ func TestDifferential(t *testing.T) {
 			tr := runScript(t, tg.Hosts())
 			t.Logf("%s: script ran in %v, %d lines", kind, time.Since(start).Round(time.Millisecond), len(tr.lines))
 			got[kind] = tr.String()
+			for _, l := range tr.left {
+				t.Logf("%s: %s", kind, l)
+			}
 			out := filepath.Join(t.TempDir(), kind+".transcript")
 			_ = os.WriteFile(out, []byte(got[kind]), 0o644)
 			if kind == "zookeeper" && *update {
@@ -430,6 +433,8 @@ func runScript(t *testing.T, hosts string) *transcript {
 	A.w.await("exists(/zkc/ttl)", 15*time.Second)
 	A.w.await("exists(ttlseq)", 15*time.Second)
 	exists(A, "/zkc/ttl")
+
+	runSessionOps(t, tr, hosts, A, rc)
 
 	tr.add("# the end")
 	children(A, "/zkc")

@@ -18,7 +18,10 @@ import (
 // unchanged node, else not before it; ctime within minutes of the test's
 // clock).
 type transcript struct {
-	lines    []string
+	lines []string
+	// left are the lines left out of the comparison, each with the
+	// documented difference (docs/zookeeper.md) that leaves it out.
+	left     []string
 	zxids    map[int64]string
 	sessions map[int64]string
 	start    time.Time
@@ -30,6 +33,14 @@ func newTranscript() *transcript {
 
 func (tr *transcript) add(format string, args ...any) {
 	tr.lines = append(tr.lines, strings.TrimRight(fmt.Sprintf(format, args...), " "))
+}
+
+// uncompared records a line that is left out of the transcript, since
+// Warden differs there from ZooKeeper as docs/zookeeper.md ("What
+// differs from ZooKeeper") says under the heading named diff. The test
+// logs it.
+func (tr *transcript) uncompared(diff, format string, args ...any) {
+	tr.left = append(tr.left, fmt.Sprintf(format, args...)+"   (not compared: "+diff+")")
 }
 
 // alias replaces s with name in every line recorded so far.
