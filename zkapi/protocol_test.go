@@ -325,6 +325,54 @@ func TestSetWatchesAfterReconnect(t *testing.T) {
 	}
 }
 
+// TestSetWatchesOrder: the watches setWatches fires at once are notified
+// in ZooKeeper's order (data watches, then exist, then child, each list
+// in its order), not by the zxids of the changes.
+func TestSetWatchesOrder(t *testing.T) {
+	a := startAgent(t)
+	c, _ := dialZK(t, a.ZKAddr(), 5*time.Second)
+	for _, p := range []string{"/o", "/o/a", "/o/gone"} {
+		if _, err := c.Create(p, nil, 0, open); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
+	if code, _ := r.call(opSync, (&jw{}).str("/").b); code != 0 {
+		t.Fatal(code)
+	}
+	seen := r.Zxid
+	// The changes in the reverse of the lists' order.
+	if _, err := c.Create("/o/new", nil, 0, open); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("/o/gone", -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set("/o/a", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.call(opSync, (&jw{}).str("/").b); code != 0 {
+		t.Fatal(code)
+	}
+	req := (&jw{}).i64(seen)
+	req.i32(2).str("/o/a").str("/o/gone")
+	req.i32(1).str("/o/new")
+	req.i32(1).str("/o")
+	req.i32(0).i32(0)
+	if code, _ := r.call(opSetWatches2, req.b); code != 0 {
+		t.Fatalf("setWatches2: %d", code)
+	}
+	want := []event{{Type: evDataChanged, Path: "/o/a"}, {Type: evDeleted, Path: "/o/gone"},
+		{Type: evCreated, Path: "/o/new"}, {Type: evChildrenChanged, Path: "/o"}}
+	var got []event
+	for _, ev := range r.Events {
+		got = append(got, event{Type: ev.Type, Path: ev.Path})
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("notifications before the setWatches2 reply: %v; want %v", got, want)
+	}
+}
+
 func TestFourLetterWords(t *testing.T) {
 	a := startAgent(t)
 	say := func(word string) string {
