@@ -412,11 +412,11 @@ func runScript(t *testing.T, hosts string) *transcript {
 	p, err = A.c.CreateTTL("/zkc/ttlseq-", nil, zk.FlagPersistentSequentialWithTTL, world, 500*time.Millisecond)
 	tr.add("A createTTL /zkc/ttlseq- sequential 500ms -> %s %s", errName(err), p)
 	ttlSeq := p
-	// ZooKeeper 3.8 numbers this node 17, below /zkc's cversion then
-	// (22 by the count of its child changes, which numbers the other
-	// sequential nodes here); clients may rely only
-	// on the suffix being ten digits and above the earlier ones, so the
-	// transcript shows that and not the number.
+	// ZooKeeper 3.8 numbers this node 17, by the count of /zkc's
+	// child creates; Warden 22, by /zkc's cversion, which counts the
+	// deletes too (docs/zookeeper.md, "What differs": "Sequence
+	// numbers"). Clients may rely only on the suffix being ten digits
+	// and above the earlier ones, so the transcript shows that.
 	if n, ok := strings.CutPrefix(ttlSeq, "/zkc/ttlseq-"); ok {
 		if v, err := strconv.Atoi(n); err == nil && len(n) == 10 && v > 5 {
 			defer tr.alias(ttlSeq, "/zkc/ttlseq-(ten digits, above earlier sequence numbers)")

@@ -22,6 +22,7 @@ type transcript struct {
 	// left are the lines left out of the comparison, each with the
 	// documented difference (docs/zookeeper.md) that leaves it out.
 	left     []string
+	aliases  [][2]string
 	zxids    map[int64]string
 	sessions map[int64]string
 	start    time.Time
@@ -50,7 +51,18 @@ func (tr *transcript) alias(s, name string) {
 	}
 }
 
-func (tr *transcript) String() string { return strings.Join(tr.lines, "\n") + "\n" }
+// aliasAtEnd replaces s with name in every line, those recorded later
+// too, when the transcript is written out.
+func (tr *transcript) aliasAtEnd(s, name string) {
+	tr.aliases = append(tr.aliases, [2]string{s, name})
+}
+
+func (tr *transcript) String() string {
+	for _, a := range tr.aliases {
+		tr.alias(a[0], a[1])
+	}
+	return strings.Join(tr.lines, "\n") + "\n"
+}
 
 // zxid labels z by the order in which the transcript first shows it.
 func (tr *transcript) zxid(z int64) string {
