@@ -53,7 +53,7 @@ func TestRawOpsAndTheirErrorCodes(t *testing.T) {
 	if p, st := r.str(), r.stat(); p != "/ttl" || st.EphemeralOwner != 0 {
 		t.Fatalf("createTTL: %q, ephemeralOwner %#x", p, uint64(st.EphemeralOwner))
 	}
-	code(opReconfig, (&jw{}).str("").str("").str("").i64(-1).b, errUnimplemented)
+	code(opReconfig, (&jw{}).str("").str("").str("").i64(-1).b, errReconfigDisabled)
 	if r := must(opCheck, (&jw{}).str("/a").i32(0).b); r.stat().Version != 0 {
 		t.Fatal("check: no Stat in the reply")
 	}
@@ -121,7 +121,28 @@ func TestRawOpsAndTheirErrorCodes(t *testing.T) {
 	code(opCheckWatches, (&jw{}).str("/a").i32(1).b, errNoWatcher)
 	code(opRemoveWatches, (&jw{}).str("/a").i32(3).b, 0)
 	code(opRemoveWatches, (&jw{}).str("/a").i32(3).b, errNoWatcher)
-	code(opCheckWatches, (&jw{}).str("/a").i32(9).b, errBadArguments)
+	code(opCheckWatches, (&jw{}).str("/a").i32(9).b, errMarshallingError) // as ZooKeeper's servers
+	code(opRemoveWatches, (&jw{}).str("/a").i32(0).b, errMarshallingError)
+	code(opAddWatch, (&jw{}).str("/a").i32(7).b, errMarshallingError)
+	// An invalid path names no node: reads and delete are NONODE, as on
+	// ZooKeeper's servers; writes that check the path, BADARGUMENTS.
+	for _, p := range []string{"a", "/a/", "/a//b"} {
+		code(opExists, pathWatch(p, true), errNoNode)
+		code(opGetData, pathWatch(p, false), errNoNode)
+		code(opGetChildren, pathWatch(p, false), errNoNode)
+		code(opGetChildren2, pathWatch(p, false), errNoNode)
+		code(opGetACL, (&jw{}).str(p).b, errNoNode)
+		code(opGetAllChildrenNumber, (&jw{}).str(p).b, errNoNode)
+		code(opSetData, (&jw{}).str(p).buf(nil).i32(-1).b, errBadArguments)
+		code(opCheck, (&jw{}).str(p).i32(-1).b, errBadArguments)
+	}
+	code(opDelete, (&jw{}).str("a").i32(-1).b, errBadArguments)
+	code(opDelete, (&jw{}).str("/a/").i32(-1).b, errNoNode)
+	code(opDelete, (&jw{}).str("/a//b").i32(-1).b, errNoNode)
+	if r := must(opMultiRead, (&jw{}).i32(opGetData).bl(false).i32(-1).str("/a/").bl(false).
+		i32(-1).bl(true).i32(-1).b); r.i32() != -1 || r.bl() || r.i32() != errNoNode {
+		t.Fatal("multiRead of an invalid path: not a NONODE result")
+	}
 	must(opSetData, (&jw{}).str("/a").buf([]byte("x")).i32(-1).b)
 	must(opExists, pathWatch("/a", false))
 	if len(c.Events) != 0 {

@@ -224,6 +224,88 @@ func runSessionOps(t *testing.T, tr *transcript, hosts string, A *session, rc *r
 		&zk.CheckVersionRequest{Path: "/zkc/mz", Version: 1})
 	aExists("/zkc/mz")
 
+	tr.add("# bad arguments, reconfig, an unknown opcode, addAuth (each on a connection of its own)")
+	for _, c := range []struct {
+		what string
+		xid  int32
+		op   int32
+		body func(*jute)
+		// diff names the documented difference (docs/zookeeper.md,
+		// "What differs") that leaves the result out of the transcript;
+		// afterDiff, the one that leaves out whether the connection
+		// stays open.
+		diff, afterDiff string
+	}{
+		{"removeWatches /zkc type=9", 0, rawOpRemoveWatches, func(b *jute) { b.str("/zkc"); b.i32(9) }, "", ""},
+		{"checkWatches /zkc type=0", 0, rawOpCheckWatches, func(b *jute) { b.str("/zkc"); b.i32(0) }, "", ""},
+		{"addWatch /zkc mode=7", 0, rawOpAddWatch, func(b *jute) { b.str("/zkc"); b.i32(7) }, "", ""},
+		{"getChildren zkc (no slash)", 0, rawOpGetChildren, func(b *jute) { b.str("zkc"); b.boolean(false) }, "", ""},
+		{"getChildren2 /zkc/", 0, rawOpGetChildren2, func(b *jute) { b.str("/zkc/"); b.boolean(false) }, "", ""},
+		{"exists zkc", 0, rawOpExists, func(b *jute) { b.str("zkc"); b.boolean(false) }, "", ""},
+		{"existsW /zkc//p", 0, rawOpExists, func(b *jute) { b.str("/zkc//p"); b.boolean(true) }, "", ""},
+		{"getData /zkc/", 0, rawOpGetData, func(b *jute) { b.str("/zkc/"); b.boolean(false) }, "", ""},
+		{"getACL zkc", 0, 6, func(b *jute) { b.str("zkc") }, "", ""},
+		{"setData zkc", 0, 5, func(b *jute) { b.str("zkc"); b.buf(nil); b.i32(-1) }, "", ""},
+		{"setData /zkc/", 0, 5, func(b *jute) { b.str("/zkc/"); b.buf(nil); b.i32(-1) }, "", ""},
+		{"delete /zkc/", 0, 2, func(b *jute) { b.str("/zkc/"); b.i32(-1) }, "", ""},
+		{"delete zkc", 0, 2, func(b *jute) { b.str("zkc"); b.i32(-1) }, "", ""},
+		{"delete /zkc//p", 0, 2, func(b *jute) { b.str("/zkc//p"); b.i32(-1) }, "", ""},
+		{"setACL zkc", 0, 7, func(b *jute) {
+			b.str("zkc")
+			b.i32(1)
+			b.i32(31)
+			b.str("world")
+			b.str("anyone")
+			b.i32(-1)
+		}, "", ""},
+		{"multiRead(getData zkc, getChildren /zkc/)", 0, rawOpMultiRead, func(b *jute) {
+			b.i32(rawOpGetData)
+			b.boolean(false)
+			b.i32(-1)
+			b.str("zkc")
+			b.boolean(false)
+			b.i32(rawOpGetChildren)
+			b.boolean(false)
+			b.i32(-1)
+			b.str("/zkc/")
+			b.boolean(false)
+			b.i32(-1)
+			b.boolean(true)
+			b.i32(-1)
+		}, "", ""},
+		{"sync zkc", 0, rawOpSync, func(b *jute) { b.str("zkc") }, "", ""},
+		{"getAllChildrenNumber zkc", 0, rawOpGetAllChildrenNumber, func(b *jute) { b.str("zkc") }, "", ""},
+		{"check zkc v=-1", 0, rawOpCheck, func(b *jute) { b.str("zkc"); b.i32(-1) }, "", ""},
+		{"addWatch zkc persistent", 0, rawOpAddWatch, func(b *jute) { b.str("zkc"); b.i32(0) }, "Watches on an invalid path", ""},
+		{"removeWatches zkc any", 0, rawOpRemoveWatches, func(b *jute) { b.str("zkc"); b.i32(3) }, "", ""},
+		{"reconfig", 0, 16, func(b *jute) { b.str(""); b.str(""); b.str(""); b.i64(-1) }, "", ""},
+		{"opcode 4242", 0, 4242, func(b *jute) { b.str("/zkc") }, "", "An unknown opcode"},
+		{"addAuth digest (xid -4)", -4, 100, func(b *jute) { b.i32(0); b.str("digest"); b.buf([]byte("u:p")) }, "", ""},
+	} {
+		pc, err := dialRaw(addr, 30*time.Second)
+		if err != nil {
+			fatal("raw session P: %v", err)
+		}
+		pc.wait = 2 * time.Second
+		xid := c.xid
+		if xid == 0 {
+			xid = 1
+		}
+		code, _, err := pc.callXid(xid, c.op, c.body)
+		switch {
+		case err != nil:
+			tr.add("P %s -> no reply (%v)", c.what, pc.closedAfter(time.Second))
+		case c.diff != "":
+			tr.uncompared(c.diff, "P %s -> %s; then %s", c.what, codeName(code), pc.closedAfter(200*time.Millisecond))
+		case c.afterDiff != "":
+			tr.add("P %s -> %s", c.what, codeName(code))
+			tr.uncompared(c.afterDiff, "  P %s: then %s", c.what, pc.closedAfter(200*time.Millisecond))
+		default:
+			tr.add("P %s -> %s; then %s", c.what, codeName(code), pc.closedAfter(200*time.Millisecond))
+		}
+		pc.drop()
+	}
+
 	tr.add("# setWatches2 and setWatches on a reconnect: what changed while away fires")
 	S, err := dialRaw(addr, 30*time.Second)
 	if err != nil {
@@ -320,7 +402,7 @@ func runSessionOps(t *testing.T, tr *transcript, hosts string, A *session, rc *r
 	// ZooKeeper closes the session's live connection before it checks
 	// the password; Warden leaves it open (docs/zookeeper.md, "What
 	// differs": "A wrong password").
-	tr.uncompared("a wrong password", "  V connection after W: %s", V.closedAfter(500*time.Millisecond))
+	tr.uncompared("A wrong password", "  V connection after W: %s", V.closedAfter(500*time.Millisecond))
 	V.drop()
 	V2, to, err := connectRaw(addr, 30*time.Second, V.session, V.passwd, V.lastZxid)
 	if err != nil {
