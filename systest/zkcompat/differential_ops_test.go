@@ -12,10 +12,13 @@ import (
 // runSessionOps is the second half of the script: the operations
 // go-zookeeper does not send (create2, check outside a multi, multiRead,
 // getEphemerals, getAllChildrenNumber, checkWatches, ping, setWatches
-// and setWatches2 on a reconnect, closeSession) through raw sessions,
-// session ends and reconnects (a wrong password, a closed session), and
-// multis that fail in the middle. A is a go-zookeeper session, rc the
-// raw session R, both from runScript.
+// and setWatches2 on a reconnect, closeSession, reconfig, an unknown
+// opcode, invalid paths and arguments) through raw sessions, session
+// ends and reconnects (a wrong password, a closed session), and multis
+// that fail in the middle. A is a go-zookeeper session, rc the raw
+// session R, both from runScript. Where Warden differs on purpose, the
+// result goes to tr.uncompared with the name of the difference in
+// docs/zookeeper.md.
 func runSessionOps(t *testing.T, tr *transcript, hosts string, A *session, rc *rawConn) {
 	addr := strings.Split(hosts, ",")[0]
 	fatal := func(format string, args ...any) {
@@ -281,6 +284,7 @@ func runSessionOps(t *testing.T, tr *transcript, hosts string, A *session, rc *r
 		{"reconfig", 0, 16, func(b *jute) { b.str(""); b.str(""); b.str(""); b.i64(-1) }, "", ""},
 		{"opcode 4242", 0, 4242, func(b *jute) { b.str("/zkc") }, "", "An unknown opcode"},
 		{"addAuth digest (xid -4)", -4, 100, func(b *jute) { b.i32(0); b.str("digest"); b.buf([]byte("u:p")) }, "", ""},
+		{"addAuth scheme foo (xid -4)", -4, 100, func(b *jute) { b.i32(0); b.str("foo"); b.buf([]byte("x")) }, "ACLs", ""},
 	} {
 		pc, err := dialRaw(addr, 30*time.Second)
 		if err != nil {
