@@ -212,10 +212,11 @@ func (c *conn) create(d *decoder, op int32) reply {
 }
 
 // parentMissing reports whether a malformed path's parent (everything
-// before its last slash) is missing from this agent's replica. ZooKeeper's
-// servers look the parent up before they check the whole path, so a
-// create of "/missing/" or "//x" is NONODE there, not BADARGUMENTS. A
-// well-formed path is the tree's to judge.
+// before its last slash) is missing. ZooKeeper's servers look the parent
+// up before they check the whole path, so a create of "/missing/" or
+// "//x" is NONODE there, not BADARGUMENTS. They look on the leader: a
+// parent this agent's replica has not seen yet is looked for again once
+// it has caught up. A well-formed path is the tree's to judge.
 func (c *conn) parentMissing(path string, sequential bool) bool {
 	full := path
 	if sequential {
@@ -236,6 +237,13 @@ func (c *conn) parentMissing(path string, sequential bool) bool {
 		return true
 	}
 	_, ok, _, err := c.s.backend.Exists(parent, false)
+	if err == nil && !ok {
+		ctx, cancel := c.writeContext()
+		defer cancel()
+		if _, serr := c.s.backend.Sync(ctx); serr == nil {
+			_, ok, _, err = c.s.backend.Exists(parent, false)
+		}
+	}
 	return err == nil && !ok
 }
 
