@@ -293,9 +293,8 @@ func (r *rawConn) callXid(xid, op int32, body func(*jute)) (int32, *juteReader, 
 	}
 }
 
-// closedAfter reports whether the server closes the connection within
-// d, sending nothing more ("closed"), else what came ("open", or the
-// frame's first bytes).
+// closedAfter reports what the server does within d: "closed" (the
+// connection ends), "open" (nothing comes), or "sent more".
 func (r *rawConn) closedAfter(d time.Duration) string {
 	_ = r.c.SetReadDeadline(time.Now().Add(d))
 	var one [1]byte
