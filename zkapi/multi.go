@@ -158,6 +158,11 @@ func (c *conn) multiRead(d *decoder) reply {
 	var rep reply
 	e := &rep.body
 	for _, op := range ops {
+		if malformed(op.path) {
+			multiResult(e, opError, errNoNode)
+			e.int(errNoNode)
+			continue
+		}
 		if op.typ == opGetData {
 			data, st, _, err := c.s.backend.Get(op.path, false)
 			if err != nil {

@@ -37,6 +37,14 @@ func (c *conn) dispatch(r request) reply {
 		if d.err != nil {
 			return undecodable
 		}
+		if malformed(path) {
+			// ZooKeeper's servers refuse only a path without a slash
+			// or with a NUL; any other is looked up, and is not there.
+			if !strings.Contains(path, "/") || strings.ContainsRune(path, 0) {
+				return failed(errBadArguments)
+			}
+			return failed(errNoNode)
+		}
 		return c.write(fsm.Op{Kind: fsm.OpDelete, Path: path, Version: version}, func(*encoder, fsm.OpResult) {})
 	case opSetData:
 		path, data, version := d.string(), d.buffer(), d.int()
@@ -55,6 +63,9 @@ func (c *conn) dispatch(r request) reply {
 		path := d.string()
 		if d.err != nil {
 			return undecodable
+		}
+		if malformed(path) {
+			return failed(errNoNode)
 		}
 		st, ok, _, err := c.s.backend.Exists(path, false)
 		if rep, bad := readFailed(err, ok); bad {
@@ -86,7 +97,8 @@ func (c *conn) dispatch(r request) reply {
 			return undecodable
 		}
 		if typ < watcherChildren || typ > watcherPersistentRecursive {
-			return failed(errBadArguments)
+			// ZooKeeper's servers fail to read the record: MARSHALLINGERROR.
+			return undecodable
 		}
 		found := false
 		if r.op == opRemoveWatches {
@@ -120,10 +132,20 @@ func (c *conn) dispatch(r request) reply {
 		// Warden keeps no ACLs (docs/zookeeper.md): an auth is accepted
 		// and changes nothing.
 		return reply{}
+	case opReconfig:
+		// Warden's membership is Serf's and Raft's; ZooKeeper's servers
+		// give this answer while reconfig is off, as it is by default.
+		return failed(errReconfigDisabled)
 	}
-	// reconfig, SASL, whoAmI and any opcode this server does not know.
+	// SASL, whoAmI and any opcode this server does not know.
 	return failed(errUnimplemented)
 }
+
+// malformed reports whether no node can have path. ZooKeeper's servers
+// check the path of a create, setData, setACL or check, but look up the
+// path of a read or a delete as it is, which finds nothing: NONODE. No
+// watch is set on such a path (no node could ever fire it).
+func malformed(path string) bool { return fsm.ValidatePath(path) != nil }
 
 // readFailed maps a read's outcome to an error reply, if it failed.
 func readFailed(err error, exists bool) (reply, bool) {
@@ -190,10 +212,11 @@ func (c *conn) create(d *decoder, op int32) reply {
 }
 
 // parentMissing reports whether a malformed path's parent (everything
-// before its last slash) is missing from the tree. ZooKeeper's
-// servers look the parent up before they check the whole path, so a
-// create of "/missing/" or "//x" is NONODE there, not BADARGUMENTS. A
-// well-formed path is the tree's to judge.
+// before its last slash) is missing. ZooKeeper's servers look the parent
+// up before they check the whole path, so a create of "/missing/" or
+// "//x" is NONODE there, not BADARGUMENTS. They look on the leader: a
+// parent this agent's replica has not seen yet is looked for again once
+// it has caught up. A well-formed path is the tree's to judge.
 func (c *conn) parentMissing(path string, sequential bool) bool {
 	full := path
 	if sequential {
@@ -213,18 +236,14 @@ func (c *conn) parentMissing(path string, sequential bool) bool {
 	if fsm.ValidatePath(parent) != nil {
 		return true
 	}
-	if _, ok, _, err := c.s.backend.Exists(parent, false); err != nil || ok {
-		return false
-	}
-	// Missing here: this agent may not have applied another session's
-	// create of it yet. This is an error path only, so make sure, as a
-	// ZooKeeper server's leader would know.
-	ctx, cancel := c.writeContext()
-	defer cancel()
-	if _, err := c.s.backend.Sync(ctx); err != nil {
-		return false // the tree then judges the path
-	}
 	_, ok, _, err := c.s.backend.Exists(parent, false)
+	if err == nil && !ok {
+		ctx, cancel := c.writeContext()
+		defer cancel()
+		if _, serr := c.s.backend.Sync(ctx); serr == nil {
+			_, ok, _, err = c.s.backend.Exists(parent, false)
+		}
+	}
 	return err == nil && !ok
 }
 
@@ -257,6 +276,9 @@ func (c *conn) exists(d *decoder) reply {
 	if d.err != nil {
 		return undecodable
 	}
+	if malformed(path) {
+		return failed(errNoNode)
+	}
 	st, ok, w, err := c.s.backend.Exists(path, watch)
 	if err != nil {
 		return failed(codeOf(err))
@@ -278,6 +300,9 @@ func (c *conn) getData(d *decoder) reply {
 	if d.err != nil {
 		return undecodable
 	}
+	if malformed(path) {
+		return failed(errNoNode)
+	}
 	data, st, w, err := c.s.backend.Get(path, watch)
 	if err != nil {
 		return failed(codeOf(err))
@@ -295,6 +320,9 @@ func (c *conn) getChildren(d *decoder, withStat bool) reply {
 	path, watch := d.string(), d.bool()
 	if d.err != nil {
 		return undecodable
+	}
+	if malformed(path) {
+		return failed(errNoNode)
 	}
 	kids, st, w, err := c.s.backend.Children(path, watch)
 	if err != nil {
@@ -383,7 +411,7 @@ func (c *conn) addWatch(d *decoder) reply {
 		return undecodable
 	}
 	if mode != addWatchPersistent && mode != addWatchPersistentRecursive {
-		return failed(errBadArguments)
+		return undecodable // as from ZooKeeper's servers
 	}
 	p, err := c.subscribe(path, mode == addWatchPersistentRecursive, c.s.backend.Index())
 	if err != nil {
@@ -496,6 +524,9 @@ func (c *conn) allChildrenNumber(d *decoder) reply {
 	path := d.string()
 	if d.err != nil {
 		return undecodable
+	}
+	if malformed(path) {
+		return failed(errNoNode)
 	}
 	b := c.s.backend
 	var count func(p string) (int32, error)

@@ -53,7 +53,7 @@ func TestRawOpsAndTheirErrorCodes(t *testing.T) {
 	if p, st := r.str(), r.stat(); p != "/ttl" || st.EphemeralOwner != 0 {
 		t.Fatalf("createTTL: %q, ephemeralOwner %#x", p, uint64(st.EphemeralOwner))
 	}
-	code(opReconfig, (&jw{}).str("").str("").str("").i64(-1).b, errUnimplemented)
+	code(opReconfig, (&jw{}).str("").str("").str("").i64(-1).b, errReconfigDisabled)
 	if r := must(opCheck, (&jw{}).str("/a").i32(0).b); r.stat().Version != 0 {
 		t.Fatal("check: no Stat in the reply")
 	}
@@ -121,7 +121,28 @@ func TestRawOpsAndTheirErrorCodes(t *testing.T) {
 	code(opCheckWatches, (&jw{}).str("/a").i32(1).b, errNoWatcher)
 	code(opRemoveWatches, (&jw{}).str("/a").i32(3).b, 0)
 	code(opRemoveWatches, (&jw{}).str("/a").i32(3).b, errNoWatcher)
-	code(opCheckWatches, (&jw{}).str("/a").i32(9).b, errBadArguments)
+	code(opCheckWatches, (&jw{}).str("/a").i32(9).b, errMarshallingError) // as ZooKeeper's servers
+	code(opRemoveWatches, (&jw{}).str("/a").i32(0).b, errMarshallingError)
+	code(opAddWatch, (&jw{}).str("/a").i32(7).b, errMarshallingError)
+	// An invalid path names no node: reads and delete are NONODE, as on
+	// ZooKeeper's servers; writes that check the path, BADARGUMENTS.
+	for _, p := range []string{"a", "/a/", "/a//b"} {
+		code(opExists, pathWatch(p, true), errNoNode)
+		code(opGetData, pathWatch(p, false), errNoNode)
+		code(opGetChildren, pathWatch(p, false), errNoNode)
+		code(opGetChildren2, pathWatch(p, false), errNoNode)
+		code(opGetACL, (&jw{}).str(p).b, errNoNode)
+		code(opGetAllChildrenNumber, (&jw{}).str(p).b, errNoNode)
+		code(opSetData, (&jw{}).str(p).buf(nil).i32(-1).b, errBadArguments)
+		code(opCheck, (&jw{}).str(p).i32(-1).b, errBadArguments)
+	}
+	code(opDelete, (&jw{}).str("a").i32(-1).b, errBadArguments)
+	code(opDelete, (&jw{}).str("/a/").i32(-1).b, errNoNode)
+	code(opDelete, (&jw{}).str("/a//b").i32(-1).b, errNoNode)
+	if r := must(opMultiRead, (&jw{}).i32(opGetData).bl(false).i32(-1).str("/a/").bl(false).
+		i32(-1).bl(true).i32(-1).b); r.i32() != -1 || r.bl() || r.i32() != errNoNode {
+		t.Fatal("multiRead of an invalid path: not a NONODE result")
+	}
 	must(opSetData, (&jw{}).str("/a").buf([]byte("x")).i32(-1).b)
 	must(opExists, pathWatch("/a", false))
 	if len(c.Events) != 0 {
@@ -322,6 +343,54 @@ func TestSetWatchesAfterReconnect(t *testing.T) {
 		if ev.Type == evCreated && ev.Path == "/s/new" {
 			break
 		}
+	}
+}
+
+// TestSetWatchesOrder: the watches setWatches fires at once are notified
+// in ZooKeeper's order (data watches, then exist, then child, each list
+// in its order), not by the zxids of the changes.
+func TestSetWatchesOrder(t *testing.T) {
+	a := startAgent(t)
+	c, _ := dialZK(t, a.ZKAddr(), 5*time.Second)
+	for _, p := range []string{"/o", "/o/a", "/o/gone"} {
+		if _, err := c.Create(p, nil, 0, open); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
+	if code, _ := r.call(opSync, (&jw{}).str("/").b); code != 0 {
+		t.Fatal(code)
+	}
+	seen := r.Zxid
+	// The changes in the reverse of the lists' order.
+	if _, err := c.Create("/o/new", nil, 0, open); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("/o/gone", -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set("/o/a", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.call(opSync, (&jw{}).str("/").b); code != 0 {
+		t.Fatal(code)
+	}
+	req := (&jw{}).i64(seen)
+	req.i32(2).str("/o/a").str("/o/gone")
+	req.i32(1).str("/o/new")
+	req.i32(1).str("/o")
+	req.i32(0).i32(0)
+	if code, _ := r.call(opSetWatches2, req.b); code != 0 {
+		t.Fatalf("setWatches2: %d", code)
+	}
+	want := []event{{Type: evDataChanged, Path: "/o/a"}, {Type: evDeleted, Path: "/o/gone"},
+		{Type: evCreated, Path: "/o/new"}, {Type: evChildrenChanged, Path: "/o"}}
+	var got []event
+	for _, ev := range r.Events {
+		got = append(got, event{Type: ev.Type, Path: ev.Path})
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("notifications before the setWatches2 reply: %v; want %v", got, want)
 	}
 }
 

@@ -253,6 +253,8 @@ const (
 	errNodeExists           = -110
 	errInvalidACL           = -114
 	errNoWatcher            = -121
+	errReconfigDisabled     = -123
+	errMarshallingError     = -5
 
 	evCreated         = 1
 	evDeleted         = 2

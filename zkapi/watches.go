@@ -116,8 +116,10 @@ func (ws *watchSet) add(b Backend, ones []oneShot, pers []*persistentWatch) {
 // empty reports whether the connection has no watches left.
 func (ws *watchSet) empty() bool { return len(ws.oneShots) == 0 && len(ws.persistent) == 0 }
 
-// poll returns the notifications of what fired since the last poll, plus
-// extra, in zxid order and without repeats.
+// poll returns extra (in its own order, as setWatches fires them, which
+// is ZooKeeper's: data watches, then exist, then child), then the
+// notifications of what fired since the last poll in zxid order, without
+// repeats.
 func (ws *watchSet) poll(b Backend, extra []note) []note {
 	idx := b.Index()
 	if idx == ws.polled && !ws.dirty && len(extra) == 0 {
@@ -152,7 +154,8 @@ func (ws *watchSet) poll(b Backend, extra []note) []note {
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].zxid < out[j].zxid })
+	fired := out[len(extra):]
+	sort.SliceStable(fired, func(i, j int) bool { return fired[i].zxid < fired[j].zxid })
 	uniq := out[:0]
 	for _, n := range out {
 		if _, dup := ws.sent[n]; dup {
