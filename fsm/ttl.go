@@ -13,9 +13,10 @@ import "fmt"
 // without an error: a child created or a set applied meanwhile simply
 // won the race.
 
-// MaxTTL is the longest TTL a node may have, in milliseconds (2^48-1,
-// ZooKeeper's bound: about 8,900 years).
-const MaxTTL int64 = 1<<48 - 1
+// MaxTTL is the longest TTL a node may have, in milliseconds: 2^40-1
+// (about 34 years), ZooKeeper's bound (its servers keep the TTL in the
+// low 40 bits of a node's owner field).
+const MaxTTL int64 = 1<<40 - 1
 
 // MaxExpirePerEntry bounds the nodes one CmdExpireTTL names.
 const MaxExpirePerEntry = 1000

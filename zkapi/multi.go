@@ -158,6 +158,14 @@ func (c *conn) multiRead(d *decoder) reply {
 	var rep reply
 	e := &rep.body
 	for _, op := range ops {
+		if len(e.b) > c.s.cfg.MaxFrameSize {
+			// A reply no client could take (ZooKeeper's clients refuse
+			// a packet over jute.maxbuffer), and a bound on what one
+			// request may make the agent build.
+			c.s.cfg.Logger.Info("zk multiRead reply over the frame limit; dropping the connection",
+				"session", c.sid, "ops", len(ops), "limit", c.s.cfg.MaxFrameSize)
+			return reply{drop: true}
+		}
 		if malformed(op.path) {
 			multiResult(e, opError, errNoNode)
 			e.int(errNoNode)

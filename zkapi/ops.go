@@ -258,7 +258,7 @@ func createOp(op int32, path string, data []byte, acls []acl, flags int32, ttl i
 		return fsm.Op{}, errBadArguments
 	case mode.ttl && op != opCreateTTL, op == opCreateTTL && (!mode.ttl || ttl <= 0):
 		return fsm.Op{}, errBadArguments
-	case mode.ttl && ttl > maxTTL:
+	case mode.ttl && ttl > fsm.MaxTTL:
 		return fsm.Op{}, errBadArguments
 	case !openACL(acls):
 		return fsm.Op{}, errInvalidACL

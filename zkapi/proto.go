@@ -234,10 +234,6 @@ func (e *encoder) openACL() {
 	e.string("anyone")
 }
 
-// maxTTL bounds a TTL node's TTL, in milliseconds, as ZooKeeper bounds it
-// (its servers keep the TTL in the low 40 bits of the node's owner).
-const maxTTL int64 = 1<<40 - 1
-
 // stat writes a Stat in jute's field order. A TTL node's or a
 // container's ephemeralOwner is 0, as ZooKeeper's servers show it to
 // clients (they keep the node's type there, but never send it).

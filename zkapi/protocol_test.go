@@ -496,3 +496,30 @@ func TestUndecodableRequestsGetAMarshallingError(t *testing.T) {
 		t.Fatalf("a read with bytes after its record: %d", code)
 	}
 }
+
+// TestMultiReadReplyIsBounded: a multiRead whose reply would pass the
+// frame limit (here five reads of a 1 MiB node against a 4 MiB limit)
+// closes its connection instead of building the reply, and the agent goes
+// on answering others.
+func TestMultiReadReplyIsBounded(t *testing.T) {
+	a := startAgent(t)
+	c := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
+	if code, _ := c.call(opCreate, createReq("/big", bytes.Repeat([]byte("x"), 1<<20), 0)); code != 0 {
+		t.Fatalf("create: error %d", code)
+	}
+	mr := &jw{}
+	for i := 0; i < 5; i++ {
+		mr.i32(opGetData).bl(false).i32(-1).str("/big").bl(false)
+	}
+	mr.i32(-1).bl(true).i32(-1)
+	c.send(opMultiRead, mr.b)
+	if !c.closed() {
+		t.Fatal("a multiRead reply over the frame limit was sent")
+	}
+	d := dialRaw(t, a.ZKAddr(), 5000, 0, nil)
+	if code, r := d.call(opMultiRead, (&jw{}).i32(opGetData).bl(false).i32(-1).str("/big").bl(false).i32(-1).bl(true).i32(-1).b); code != 0 {
+		t.Fatalf("a multiRead within the limit: error %d", code)
+	} else if typ, _, _ := r.i32(), r.bl(), r.i32(); typ != opGetData || len(r.buf()) != 1<<20 {
+		t.Fatalf("a multiRead within the limit: result of type %d", typ)
+	}
+}

@@ -45,8 +45,8 @@ def release(grant: str, key: str, token: int = 0) -> Req:
     return req("unlock", key=key)
 
 
-MAX_TTL_MS = 2**48 - 1
-"""The longest TTL a node may have, in ms (2^48-1, as ZooKeeper's)."""
+MAX_TTL_MS = 2**40 - 1
+"""The longest TTL a node may have, in ms (2^40-1, about 34 years, as ZooKeeper's)."""
 
 
 def ttl_fields(ttl: Optional[float]) -> Dict[str, int]:

@@ -70,14 +70,14 @@ export interface CreateFlags {
    * Make a TTL node: the cluster deletes it once this many **milliseconds**
    * have passed since its last change (its creation or last set, which
    * restarts the countdown) and it has no children. Positive, at most
-   * 2^48-1; a fraction is rounded up. Only for a persistent node
+   * 2^40-1; a fraction is rounded up. Only for a persistent node
    * (sequential or not): not with ephemeral or container.
    */
   ttl?: number;
 }
 
-/** The largest TTL a node may have, in ms (2^48-1, as ZooKeeper's). */
-export const MAX_TTL_MS = 2 ** 48 - 1;
+/** The largest TTL a node may have, in ms (2^40-1, as ZooKeeper's). */
+export const MAX_TTL_MS = 2 ** 40 - 1;
 
 /** The ttl_ms of a TTL: whole ms, rounded up; BadArgumentsError unless positive and at most MAX_TTL_MS. */
 function ttlMs(ttl: unknown): number {

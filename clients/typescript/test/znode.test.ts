@@ -218,7 +218,7 @@ agentTest(A, "a TTL node shows its ttl in stat and is deleted once it has passed
   assert.equal(await c.exists(path), null);
   const [r] = await c.multi([op.create("/ttl-multi", "", { ttl: 90_000.5 })]);
   assert.equal(r!.stat.ttl, 90_001);
-  for (const ttl of [0, -1, NaN, Infinity, 2 ** 48]) {
+  for (const ttl of [0, -1, NaN, Infinity, 2 ** 40]) {
     await assert.rejects(c.create("/ttl-bad", "", { ttl }), BadArgumentsError, `ttl ${ttl}`);
   }
   await assert.rejects(c.create("/ttl-bad", "", { ephemeral: true, ttl: 1000 }), BadArgumentsError);
