@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -332,7 +333,7 @@ func (c *conn) work() {
 				return
 			}
 		case <-c.changed:
-			if c.emit(nil, nil) != nil {
+			if c.emit(nil, nil, math.MaxUint64) != nil {
 				return
 			}
 		case <-c.ctx.Done():
@@ -344,15 +345,19 @@ func (c *conn) work() {
 // handle runs one request and writes its reply; false ends the
 // connection.
 func (c *conn) handle(r request) bool {
+	// A read shows at least the state applied before it started; a
+	// write's reply shows its own change.
+	before := c.s.backend.Index()
 	rep := c.dispatch(r)
 	if rep.drop {
 		c.s.observe(r, "dropped")
 		return false
 	}
-	h := replyHeader(r.xid, rep.zxid, rep.err)
-	if rep.zxid == 0 {
-		h = replyHeader(r.xid, c.s.backend.Index(), rep.err)
+	shows := rep.zxid
+	if shows == 0 {
+		shows = before
 	}
+	h := replyHeader(r.xid, shows, rep.err)
 	if rep.err == errOK {
 		h.b = append(h.b, rep.body.b...)
 	}
@@ -364,21 +369,23 @@ func (c *conn) handle(r request) bool {
 	// the reply, so none of their notifications can precede it. (They are
 	// registered even when the connection fails, so that its end removes
 	// them from the tree.)
-	err := c.emit(rep.notes, h.b)
-	if len(rep.watches)+len(rep.persistent) > 0 {
+	err := c.emit(rep.notes, h.b, shows)
+	added := len(rep.watches)+len(rep.persistent) > 0
+	if added {
 		c.watches.add(c.s.backend, rep.watches, rep.persistent)
 		c.watchesChanged()
-		if err == nil {
-			err = c.emit(nil, nil)
-		}
+	}
+	if err == nil && (added || c.watches.holding()) {
+		err = c.emit(nil, nil, math.MaxUint64)
 	}
 	return err == nil && !rep.closeAfter
 }
 
-// emit writes the notifications of fired watches (and extra ones), then
-// the reply if any, and flushes unless more replies are about to follow.
-func (c *conn) emit(extra []note, reply []byte) error {
-	notes := c.watches.poll(c.s.backend, extra)
+// emit writes the notifications of fired watches (and extra ones) of
+// changes up to upTo, then the reply if any, and flushes unless more
+// replies are about to follow.
+func (c *conn) emit(extra []note, reply []byte, upTo uint64) error {
+	notes := c.watches.poll(c.s.backend, extra, upTo)
 	c.watchesChanged()
 	if len(notes) == 0 && reply == nil {
 		return nil

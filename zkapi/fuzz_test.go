@@ -3,6 +3,7 @@ package zkapi
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func FuzzDispatch(f *testing.F) {
 		op := fuzzOps[int(pick)%len(fuzzOps)]
 		rep := c.dispatch(request{xid: 1, op: op, body: body})
 		c.watches.add(b, rep.watches, rep.persistent)
-		c.watches.poll(b, rep.notes)
+		c.watches.poll(b, rep.notes, math.MaxUint64)
 		c.watches.close(b)
 	})
 }
@@ -170,7 +171,7 @@ func TestWatchesNotifyOncePerChange(t *testing.T) {
 	a.int(addWatchPersistentRecursive)
 	rep := c.dispatch(request{op: opAddWatch, body: a.b})
 	c.watches.add(b, rep.watches, rep.persistent)
-	if n := c.watches.poll(b, nil); len(n) != 0 {
+	if n := c.watches.poll(b, nil, math.MaxUint64); len(n) != 0 {
 		t.Fatalf("notifications before any change: %+v", n)
 	}
 	var d encoder
@@ -179,11 +180,11 @@ func TestWatchesNotifyOncePerChange(t *testing.T) {
 	if rep := c.dispatch(request{op: opDelete, body: d.b}); rep.err != errOK {
 		t.Fatalf("delete: %d", rep.err)
 	}
-	got := c.watches.poll(b, nil)
+	got := c.watches.poll(b, nil, math.MaxUint64)
 	if len(got) != 1 || got[0].typ != eventNodeDeleted || got[0].path != "/n" {
 		t.Fatalf("notifications of one delete: %+v; want one NodeDeleted", got)
 	}
-	if got := c.watches.poll(b, nil); len(got) != 0 {
+	if got := c.watches.poll(b, nil, math.MaxUint64); len(got) != 0 {
 		t.Fatalf("the delete notified again: %+v", got)
 	}
 }

@@ -64,6 +64,10 @@ type watchSet struct {
 	sent   map[note]struct{}
 	polled uint64 // the index the last poll started at
 	dirty  bool   // watches were added since
+	// held are fired notifications of changes after the state the reply
+	// they were polled with shows: they go out after it, with the next
+	// poll.
+	held []note
 }
 
 func newWatchSet() *watchSet {
@@ -113,16 +117,23 @@ func (ws *watchSet) add(b Backend, ones []oneShot, pers []*persistentWatch) {
 	ws.dirty = true
 }
 
+// holding reports whether notifications wait for a later poll.
+func (ws *watchSet) holding() bool { return len(ws.held) > 0 }
+
 // empty reports whether the connection has no watches left.
 func (ws *watchSet) empty() bool { return len(ws.oneShots) == 0 && len(ws.persistent) == 0 }
 
 // poll returns extra (in its own order, as setWatches fires them, which
 // is ZooKeeper's: data watches, then exist, then child), then the
 // notifications of what fired since the last poll in zxid order, without
-// repeats.
-func (ws *watchSet) poll(b Backend, extra []note) []note {
+// repeats, up to the change upTo: later ones are held for a later poll.
+// A reply goes out after the notifications polled with it, so upTo is the
+// state it shows: a client must not hear of a change (a delete, say)
+// before a reply that does not show it yet, or it would take that reply
+// for news (as CuratorCache would, putting the deleted node back).
+func (ws *watchSet) poll(b Backend, extra []note, upTo uint64) []note {
 	idx := b.Index()
-	if idx == ws.polled && !ws.dirty && len(extra) == 0 {
+	if idx == ws.polled && !ws.dirty && len(extra) == 0 && len(ws.held) == 0 {
 		return nil
 	}
 	ws.dirty = false
@@ -154,10 +165,19 @@ func (ws *watchSet) poll(b Backend, extra []note) []note {
 			}
 		}
 	}
-	fired := out[len(extra):]
+	fired := append(ws.held, out[len(extra):]...)
+	ws.held = nil
 	sort.SliceStable(fired, func(i, j int) bool { return fired[i].zxid < fired[j].zxid })
-	uniq := out[:0]
-	for _, n := range out {
+	now := out[:len(extra):len(extra)]
+	for _, n := range fired {
+		if n.zxid > upTo {
+			ws.held = append(ws.held, n)
+		} else {
+			now = append(now, n)
+		}
+	}
+	uniq := now[:0]
+	for _, n := range now {
 		if _, dup := ws.sent[n]; dup {
 			continue
 		}
