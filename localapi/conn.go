@@ -390,10 +390,13 @@ func (c *conn) start(req *wire.Request) {
 		return
 	}
 	opens := streamOps[req.Op] || req.Watch
-	ctx, cancel := context.WithCancel(c.ctx)
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if req.TimeoutMs > 0 && !opens {
-		// A stream outlives its opening reply: its context must not end.
 		ctx, cancel = c.withAppDeadline(req.TimeoutMs)
+	} else {
+		// A stream outlives its opening reply: its context must not end.
+		ctx, cancel = context.WithCancel(c.ctx)
 	}
 	c.mu.Lock()
 	if _, dup := c.inflight[req.ID]; dup {

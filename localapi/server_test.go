@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -871,5 +872,45 @@ func TestAppDeadlineKeptWhileLeaderLives(t *testing.T) {
 	}
 	if took < timeout {
 		t.Fatalf("the agent answered (%s: %s) after %v, before the app's timeout_ms of %v", m.Error.Code, m.Error.Message, took, timeout)
+	}
+}
+
+// TestRequestsLeaveNoMemory: requests that end free all they held while
+// their connection stays open. 50,000 reads with a timeout_ms, each of
+// which once left a context behind on its connection (about 120 bytes),
+// must not grow the agent's live heap by more than 2 MB.
+func TestRequestsLeaveNoMemory(t *testing.T) {
+	a := agenttest.Start(t)
+	c := dialHello(t, a)
+	c.ok(t, req{"op": "create", "path": "/k", "data": []byte("v")}, nil)
+	const n, batch = 50_000, 500
+	reads := func(count int) {
+		for sent := 0; sent < count; sent += batch {
+			var b []byte
+			for i := 0; i < batch; i++ {
+				b = append(b, frame(encode(t, req{"id": c.id(), "op": "get", "path": "/k", "timeout_ms": 30_000}))...)
+			}
+			c.writeRaw(t, b)
+			for i := 0; i < batch; i++ {
+				if m := c.nextReply(t); m.Error != nil {
+					t.Fatalf("get: %+v", m.Error)
+				}
+			}
+		}
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	reads(5 * batch) // warm: buffers, pools, metrics
+	before := heap()
+	reads(n)
+	after := heap()
+	t.Logf("live heap %d KB before %d reads, %d KB after", before>>10, n, after>>10)
+	if after > before+2<<20 {
+		t.Fatalf("%d reads on one connection grew the live heap by %d KB", n, (after-before)>>10)
 	}
 }
