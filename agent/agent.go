@@ -112,6 +112,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	cc.LockDelay = a.cfg.LockDelay
 	cc.TLS = a.cfg.TLS
 	cc.Recover = a.cfg.Recover
+	cc.LogStore = a.cfg.LogStore
 	cc.EncryptKey = a.cfg.EncryptKey
 	cc.MinSessionTimeout, cc.MaxSessionTimeout = a.cfg.MinSessionTimeout, a.cfg.MaxSessionTimeout
 	cc.HistoryMaxChanges, cc.HistoryMaxBytes = a.cfg.HistoryMaxChanges, a.cfg.HistoryMaxBytes

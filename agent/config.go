@@ -56,11 +56,18 @@ type Config struct {
 	// certificate signed by the cluster's CA (TLS.CAFile); it needs
 	// HTTPTLS.
 	HTTPTLSVerifyClient bool
+	// EnablePprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the HTTP endpoint, for performance work. Off by
+	// default: a profile shows no data values, but costs CPU to take.
+	EnablePprof bool
 	// EncryptKey encrypts Serf's gossip (see cluster.Config.EncryptKey).
 	EncryptKey []byte
 	// Recover starts on a damaged data dir, accepting the loss (see
 	// cluster.Config.Recover).
 	Recover bool
+	// LogStore is the Raft log store, "wal" or "bolt" ("": what the data
+	// dir holds; see cluster.Config.LogStore).
+	LogStore string
 	// Join lists agents to join (Serf host or host:port), retried until
 	// one answers.
 	Join []string
@@ -168,6 +175,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--bind %q is not an IP address", c.BindAddr)
 	case c.ZKBind != "" && net.ParseIP(c.ZKBind) == nil:
 		return fmt.Errorf("--zk-bind %q is not an IP address", c.ZKBind)
+	case c.LogStore != "" && c.LogStore != cluster.LogStoreWAL && c.LogStore != cluster.LogStoreBolt:
+		return fmt.Errorf("--raft-log-store %q: want wal or bolt", c.LogStore)
 	case c.ZKPort < ZKPortFree || c.ZKPort > 65535:
 		return fmt.Errorf("--zk-port %d is out of range (0 turns it off)", c.ZKPort)
 	case c.HTTPBind != "" && net.ParseIP(c.HTTPBind) == nil:

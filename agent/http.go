@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -57,6 +58,13 @@ func (a *Agent) listenHTTP(bind string, port int) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", a.metrics.handler(a.hc))
+	if a.cfg.EnablePprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		// Failed handshakes (plain HTTP, a client without a trusted
 		// certificate) are logged at debug level, not on stderr.

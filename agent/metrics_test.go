@@ -363,3 +363,19 @@ func TestZKMetrics(t *testing.T) {
 type nopLogger struct{}
 
 func (nopLogger) Printf(string, ...any) {}
+
+// TestPprofOnlyWhenEnabled: /debug/pprof/ answers on the HTTP endpoint
+// with --enable-pprof, and is not there without it.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		a := agenttest.Start(t, func(c *agent.Config) { c.EnablePprof = on })
+		resp, err := http.Get("http://" + a.HTTPAddr() + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want {
+			t.Errorf("enable-pprof %v: /debug/pprof/cmdline answered %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}

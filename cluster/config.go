@@ -23,7 +23,8 @@ const (
 type Config struct {
 	// NodeName identifies this agent in Raft and in the sessions it owns.
 	NodeName string
-	// DataDir holds raft.db (log and stable store) and snapshots/.
+	// DataDir holds the Raft log and stable store (wal/ or raft.db, see
+	// LogStore) and snapshots/.
 	DataDir string
 	// BindAddr is the IP address the agent binds Serf and RPC to and
 	// advertises to the other agents.
@@ -86,10 +87,14 @@ type Config struct {
 	// authenticates Serf's gossip. It starts the keyring kept in the data
 	// dir (serf.keyring); once that file exists, it holds the keys.
 	EncryptKey []byte
-	// Recover starts the node on a damaged data dir (raft.db missing,
+	// Recover starts the node on a damaged data dir (its log store missing,
 	// emptied or unreadable beside snapshots), accepting the loss of the
 	// writes after the last snapshot and of the Raft term and vote.
 	Recover bool
+	// LogStore is where the Raft log, term and vote are kept: LogStoreWAL
+	// or LogStoreBolt; a data dir holding the other is migrated at start.
+	// "" keeps what the data dir holds, and LogStoreWAL in a new one.
+	LogStore string
 
 	// HistoryMaxChanges and HistoryMaxBytes bound the change history that
 	// subscriptions resume from (0 keeps the FSM's defaults: 100,000

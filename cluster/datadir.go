@@ -14,8 +14,9 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The data dir holds raft.db (the Raft log, term and vote, in bolt),
-// snapshots/ (the tree at some index, two kept) and Serf's files. It is
+// The data dir holds the Raft log, term and vote (wal/ or raft.db, see
+// logstore.go), snapshots/ (the tree at some index, two kept) and Serf's
+// files. It is
 // private to the agent: 0700, every file 0600. An agent refuses to start
 // on a data dir that would make it lose acknowledged writes or forget its
 // term and vote without saying so; --recover accepts that loss.
@@ -24,8 +25,9 @@ import (
 // dir; the message names the file and what is wrong with it.
 var ErrDamagedDataDir = errors.New("damaged data dir")
 
-// prepareDataDir creates dir, makes it and everything in it private, and
-// checks raft.db against the snapshots before Raft opens them.
+// prepareDataDir creates dir and makes it and everything in it private.
+// openLogStore then checks the log store against the snapshots before Raft
+// opens them.
 func (n *Node) prepareDataDir() error {
 	dir := n.cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -54,36 +56,6 @@ func (n *Node) prepareDataDir() error {
 	if err != nil {
 		return fmt.Errorf("make the data dir private: %w", err)
 	}
-	db := filepath.Join(dir, "raft.db")
-	fi, statErr := os.Stat(db)
-	snaps := snapshotsIn(dir)
-	if snaps > 0 && (statErr != nil || fi.Size() == 0) {
-		what := "is missing"
-		if statErr == nil {
-			what = "is empty"
-		}
-		if err := n.damaged("%s %s but %s holds %d snapshots: the writes after the last snapshot, and this server's Raft term and vote, would be lost", db, what, filepath.Join(dir, "snapshots"), snaps); err != nil {
-			return err
-		}
-	}
-	if statErr == nil && fi.Size() > 0 {
-		err := checkBolt(db)
-		if errors.Is(err, bbolt.ErrTimeout) {
-			return fmt.Errorf("open raft store: %s is in use by another agent", db)
-		}
-		if err != nil {
-			if err := n.damaged("%s is damaged (%v)", db, err); err != nil {
-				return err
-			}
-			// --recover: start from the snapshots with a new log; the
-			// damaged one is kept aside for inspection.
-			aside := fmt.Sprintf("%s.damaged-%d", db, time.Now().Unix())
-			if err := os.Rename(db, aside); err != nil {
-				return fmt.Errorf("move the damaged %s aside: %w", db, err)
-			}
-			n.cfg.Logger.Error("moved the damaged raft log aside", "path", aside)
-		}
-	}
 	return nil
 }
 
@@ -95,7 +67,7 @@ func (n *Node) checkState(logs raft.LogStore, stable raft.StableStore) error {
 	snaps := snapshotsIn(dir)
 	term, _ := stable.GetUint64([]byte("CurrentTerm"))
 	if snaps > 0 && term == 0 {
-		if err := n.damaged("%s holds no Raft term but %s holds %d snapshots: raft.db was replaced or emptied", filepath.Join(dir, "raft.db"), filepath.Join(dir, "snapshots"), snaps); err != nil {
+		if err := n.damaged("%s holds no Raft term but %s holds %d snapshots: it was replaced or emptied", n.storePath, filepath.Join(dir, "snapshots"), snaps); err != nil {
 			return err
 		}
 	}
@@ -104,7 +76,7 @@ func (n *Node) checkState(logs raft.LogStore, stable raft.StableStore) error {
 		return fmt.Errorf("read the raft log: %w", err)
 	}
 	if first > 1 && snaps == 0 {
-		return n.damaged("the log in %s starts at index %d but %s holds no snapshot of what came before", filepath.Join(dir, "raft.db"), first, filepath.Join(dir, "snapshots"))
+		return n.damaged("the log in %s starts at index %d but %s holds no snapshot of what came before", n.storePath, first, filepath.Join(dir, "snapshots"))
 	}
 	return nil
 }

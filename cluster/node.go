@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/warden-dev/warden/fsm"
 	"go.etcd.io/bbolt"
 )
@@ -31,7 +29,8 @@ type Node struct {
 	transport *raft.NetworkTransport
 	logs      raft.LogStore // the Raft log (through its cache)
 	notices   *commitNotices
-	store     *raftboltdb.BoltStore
+	store     logStore // the Raft log and stable store (logstore.go)
+	storePath string
 	mux       *mux
 	rpc       *rpcPool
 	dialer    *dialer
@@ -121,14 +120,11 @@ func (n *Node) Open() error {
 		n.cfg.Logger.Warn("the cluster port has no TLS: it admits connections from the addresses of Serf members, but anyone who can send from such an address can act as that member and read every write. Use this for development and trials only; in production give every agent --tls-ca, --tls-cert and --tls-key (see docs/security.md)")
 	}
 	n.dialer.name = n.agentAt
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), BoltOptions: boltOptions()})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return fmt.Errorf("open raft store: %s is in use by another agent", filepath.Join(n.cfg.DataDir, "raft.db"))
-	}
+	store, storePath, err := n.openLogStore()
 	if err != nil {
-		return fmt.Errorf("open raft store: %w", err)
+		return err
 	}
-	n.store = store
+	n.store, n.storePath = store, storePath
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.cfg.Logger.Named("snapshot"))
 	if err != nil {
 		store.Close()
@@ -168,16 +164,16 @@ func (n *Node) Open() error {
 	// leader still commits every write waiting to be taken in one batch.
 	rc.NotifyCh = n.leaderCh
 	rc.Logger = n.cfg.Logger.Named("raft")
-	logs, err := raft.NewLogCache(512, store)
+	logs, err := raft.NewLogCache(512, n.store)
 	if err != nil {
 		n.closeStores()
 		return err
 	}
-	if err := n.checkState(logs, store); err != nil {
+	if err := n.checkState(logs, n.store); err != nil {
 		n.closeStores()
 		return err
 	}
-	has, err := raft.HasExistingState(logs, store, snaps)
+	has, err := raft.HasExistingState(logs, n.store, snaps)
 	if err != nil {
 		n.closeStores()
 		return fmt.Errorf("inspect raft state: %w", err)
@@ -188,14 +184,14 @@ func (n *Node) Open() error {
 			conf := raft.Configuration{Servers: []raft.Server{{
 				ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
 			}}}
-			if err := raft.BootstrapCluster(rc, logs, store, snaps, n.transport, conf); err != nil {
+			if err := raft.BootstrapCluster(rc, logs, n.store, snaps, n.transport, conf); err != nil {
 				n.closeStores()
 				return fmt.Errorf("bootstrap: %w", err)
 			}
 		}
 	}
 	n.logs = logs
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, store, snaps, unpipelined{n.transport, n.notices})
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, snaps, unpipelined{n.transport, n.notices})
 	if err != nil {
 		n.closeStores()
 		return fmt.Errorf("start raft: %w", err)

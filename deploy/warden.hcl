@@ -80,6 +80,10 @@ tls_verify_hostname = true
 http_tls               = false
 http_tls_verify_client = false
 
+# Go's runtime profiles under /debug/pprof/ on the HTTP endpoint, for
+# performance work (go tool pprof http://ADDR:7302/debug/pprof/profile).
+enable_pprof = false
+
 # Gossip encryption key (base64 of 16, 24 or 32 bytes; `warden keygen`).
 # Better given as WARDEN_ENCRYPT than kept in a readable file.
 # encrypt = "..."
@@ -87,7 +91,12 @@ http_tls_verify_client = false
 # Which local users and groups may read, write or administer which paths.
 # access_policy = "/etc/warden/access.policy"
 
-# (--recover, to start on a damaged raft.db accepting the loss of the
+# Where the Raft log is kept: "wal" (segment files; new data dirs) or
+# "bolt" (raft.db; data dirs made before wal existed). A data dir holding
+# the other store is migrated when the agent starts.
+# raft_log_store = "wal"
+
+# (--recover, to start on a damaged Raft log store accepting the loss of the
 # writes after the last snapshot, is a one-off for the command line: it
 # has no key here and no WARDEN_ variable, so it cannot stay on.)
 

@@ -32,7 +32,7 @@ type agentSample struct {
 	Local      int64  `json:"local_sessions"`
 	Tracked    int64  `json:"expiry_tracked_sessions"`
 	Applied    int64  `json:"applied_index"`
-	RaftDB     int64  `json:"raft_db_bytes"`
+	RaftDB     int64  `json:"raft_db_bytes"` // the Raft log store: raft.db, or wal/'s files
 	Snapshots  int64  `json:"snapshot_bytes"`
 	SnapCount  int    `json:"snapshots"`
 	DataDir    int64  `json:"data_dir_bytes"`
@@ -65,6 +65,14 @@ func sampleAgent(ctx context.Context, p *agenttest.Proc) (agentSample, error) {
 	if fi, err := os.Stat(filepath.Join(p.DataDir, "raft.db")); err == nil {
 		s.RaftDB = fi.Size()
 	}
+	_ = filepath.WalkDir(filepath.Join(p.DataDir, "wal"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				s.RaftDB += fi.Size()
+			}
+		}
+		return nil
+	})
 	_ = filepath.WalkDir(p.DataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			if err == nil && filepath.Base(filepath.Dir(path)) == "snapshots" {

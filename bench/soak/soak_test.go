@@ -162,7 +162,7 @@ func (s sample) String() string {
 		hist += sep + fmt.Sprint(a.History)
 		db += sep + fmt.Sprint(a.RaftDB>>20)
 	}
-	return fmt.Sprintf("t=%4.0fs %7.0f ops/s p50 %.1fms p99 %.1fms events %d errors %d | RSS %s MB heap %s MB history %s raft.db %s MB",
+	return fmt.Sprintf("t=%4.0fs %7.0f ops/s p50 %.1fms p99 %.1fms events %d errors %d | RSS %s MB heap %s MB history %s log %s MB",
 		s.T, s.OpsPerS, s.P50Ms, s.P99Ms, s.Events, len(s.Errors), rss, heap, hist, db)
 }
 

@@ -20,7 +20,7 @@ func init() {
 }
 
 func runAgent(args []string) error {
-	// Everything the agent creates (data dir, raft.db, snapshots) is
+	// Everything the agent creates (data dir, Raft log, snapshots) is
 	// private to its user.
 	syscall.Umask(0o077)
 	af, err := loadAgentConfig(args, os.Getenv)

@@ -119,6 +119,8 @@ var everySetting = []struct{ key, hcl string }{
 	{"zk_bind", `"127.0.0.11"`},
 	{"zk_tls", "true"},
 	{"zk_tls_verify_client", "true"},
+	{"enable_pprof", "true"},
+	{"raft_log_store", `"bolt"`},
 }
 
 // TestConfigFileEqualsFlags: a file with every key yields the very
@@ -161,7 +163,8 @@ func TestConfigFileEqualsFlags(t *testing.T) {
 	c := fromFile.cfg
 	if c.NodeName != "alpha" || c.BootstrapExpect != 3 || len(c.Join) != 2 || c.TLS == nil || !c.TLS.VerifyHostname ||
 		c.LockDelay != 3*time.Second || c.SnapshotThreshold != 4096 || len(c.EncryptKey) != 16 || c.LogFormat != "json" ||
-		c.ZKPort != 2182 || c.ZKBind != "127.0.0.11" || !c.ZKTLS || !c.ZKTLSVerifyClient {
+		c.ZKPort != 2182 || c.ZKBind != "127.0.0.11" || !c.ZKTLS || !c.ZKTLSVerifyClient ||
+		!c.EnablePprof || c.LogStore != "bolt" {
 		t.Fatalf("the file's values did not land: %+v", *c)
 	}
 	if err := c.Validate(); err != nil {

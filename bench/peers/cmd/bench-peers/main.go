@@ -39,6 +39,7 @@ type options struct {
 	iterations, znodes             int
 	configInterval                 time.Duration
 	wardenBin, etcdBin, java, heap string
+	wardenArgs                     string
 	zkClasspath                    string
 	etcdSerializable               bool
 	out, dir                       string
@@ -65,6 +66,7 @@ func parseFlags() (*options, error) {
 	flag.IntVar(&o.znodes, "znodes", 20000, "memory: nodes created")
 	flag.DurationVar(&o.configInterval, "config-interval", 10*time.Millisecond, "config: pause between the writer's writes")
 	flag.StringVar(&o.wardenBin, "warden", "bin/warden", "warden binary")
+	flag.StringVar(&o.wardenArgs, "warden-args", "", "extra flags for every Warden agent, space-separated (e.g. \"--enable-pprof --http-port 7302\" to profile one: its HTTP endpoint is on the agent's own address)")
 	flag.StringVar(&o.etcdBin, "etcd", "etcd", "etcd server binary")
 	flag.StringVar(&o.java, "java", "java", "java binary for ZooKeeper")
 	flag.StringVar(&o.heap, "zk-heap", "1000m", "ZooKeeper's -Xmx (zkServer.sh's default)")
@@ -111,13 +113,13 @@ func newSystem(o *options, name string) (system.System, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &wardensys.System{Binary: bin}, nil
+		return &wardensys.System{Binary: bin, Args: strings.Fields(o.wardenArgs)}, nil
 	case "warden-zk":
 		bin, err := filepath.Abs(o.wardenBin)
 		if err != nil {
 			return nil, err
 		}
-		return &wardensys.ZK{Warden: wardensys.System{Binary: bin}, Client: zookeeper.System{SessionTimeout: o.session}}, nil
+		return &wardensys.ZK{Warden: wardensys.System{Binary: bin, Args: strings.Fields(o.wardenArgs)}, Client: zookeeper.System{SessionTimeout: o.session}}, nil
 	}
 	return nil, fmt.Errorf("unknown system %q (zookeeper, etcd, warden, warden-zk)", name)
 }
