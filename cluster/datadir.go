@@ -16,10 +16,10 @@ import (
 
 // The data dir holds the Raft log, term and vote (wal/ or raft.db, see
 // logstore.go), snapshots/ (the tree at some index, two kept) and Serf's
-// files. It is
-// private to the agent: 0700, every file 0600. An agent refuses to start
-// on a data dir that would make it lose acknowledged writes or forget its
-// term and vote without saying so; --recover accepts that loss.
+// files. It is private to the agent: 0700, every file 0600. An agent
+// refuses to start on a data dir that would make it lose acknowledged
+// writes or forget its term and vote without saying so; --recover accepts
+// that loss.
 
 // ErrDamagedDataDir is wrapped by every refusal to start on a damaged data
 // dir; the message names the file and what is wrong with it.

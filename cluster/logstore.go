@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -168,8 +169,23 @@ func (n *Node) openStore(kind, path string) (logStore, error) {
 	return openStoreAt(kind, path, n)
 }
 
-// openStoreAt opens the store of kind at path as it is.
+// openStoreAt opens the store of kind at path as it is, or creates it.
 func openStoreAt(kind, path string, n *Node) (logStore, error) {
+	_, err := os.Stat(path)
+	created := errors.Is(err, fs.ErrNotExist)
+	s, err := openOrCreate(kind, path, n)
+	if err == nil && created {
+		// The store's own fsyncs cover its files, not its name in
+		// the data dir.
+		if err = syncDir(filepath.Dir(path)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open raft store: %w", err)
+		}
+	}
+	return s, err
+}
+
+func openOrCreate(kind, path string, n *Node) (logStore, error) {
 	if kind == LogStoreBolt {
 		s, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: boltOptions()})
 		if err != nil {
