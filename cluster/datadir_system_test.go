@@ -108,10 +108,16 @@ func damageRefused(t *testing.T, store string) {
 			}
 		}
 	}
-	for _, tc := range []struct {
+	type damage struct {
 		name, want string
 		damage     func()
-	}{
+	}
+	emptyMeta := func() { write(t, db, nil) }
+	var walOnly []damage
+	if store == cluster.LogStoreWAL {
+		walOnly = append(walOnly, damage{"empty metadata", name + " is empty", emptyMeta})
+	}
+	for _, tc := range append([]damage{
 		{"emptied", name + " is empty", emptied},
 		{"deleted", name + " is missing", func() { os.RemoveAll(filepath.Join(dir, name)) }},
 		{"cut", name + " is damaged", cut},
@@ -120,7 +126,7 @@ func damageRefused(t *testing.T, store string) {
 				t.Fatal(err)
 			}
 		}},
-	} {
+	}, walOnly...) {
 		tc.damage()
 		out, err := runAgent(t, dir, sock, args...)
 		if err == nil || !strings.Contains(out, tc.want) || !strings.Contains(out, "--recover") {
@@ -138,10 +144,11 @@ func damageRefused(t *testing.T, store string) {
 		}
 	}
 
-	// --recover accepts the loss and starts from the snapshot.
+	// --recover accepts the loss and starts from the snapshot (wal/:
+	// its metadata file emptied; raft.db: emptied).
 	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	emptied()
+	emptyMeta()
 	p = agenttest.StartProc(t, dir, sock, append(args, "--recover")...)
 	c = p.Dial(t, warden.Options{Name: "reader"})
 	if _, ok, err := c.Exists(ctx, "/k0000"); err != nil || !ok {

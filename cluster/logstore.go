@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -62,16 +63,27 @@ func logStorePath(dir, kind string) string {
 	return filepath.Join(dir, "wal")
 }
 
-// holdsLogStore says whether dir holds a store of kind with something in
-// it: a non-empty raft.db, or a wal/ with its metadata file.
-func holdsLogStore(dir, kind string) bool {
-	p := logStorePath(dir, kind)
+// logStoreMeta is the bolt file of the store of kind in dir: raft.db
+// itself, or wal/'s metadata file.
+func logStoreMeta(dir, kind string) string {
 	if kind == LogStoreWAL {
-		p = filepath.Join(p, "wal-meta.db")
+		return filepath.Join(logStorePath(dir, kind), "wal-meta.db")
 	}
-	fi, err := os.Stat(p)
-	return err == nil && fi.Size() > 0
+	return logStorePath(dir, kind)
 }
+
+// fileSize is path's size, -1 when it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// holdsLogStore says whether dir holds a store of kind with something in
+// it: a non-empty raft.db, or a wal/ with a non-empty metadata file.
+func holdsLogStore(dir, kind string) bool { return fileSize(logStoreMeta(dir, kind)) > 0 }
 
 // otherLogStore is the kind that is not kind.
 func otherLogStore(kind string) string {
@@ -87,6 +99,12 @@ func otherLogStore(kind string) string {
 // store beside snapshots, as prepareDataDir says.
 func (n *Node) openLogStore() (logStore, string, error) {
 	dir := n.cfg.DataDir
+	// Before anything is moved or removed: is another agent using them?
+	for _, kind := range []string{LogStoreWAL, LogStoreBolt} {
+		if m := logStoreMeta(dir, kind); fileSize(m) > 0 && errors.Is(checkBolt(m), bbolt.ErrTimeout) {
+			return nil, "", fmt.Errorf("open raft store: %s is in use by another agent", logStorePath(dir, kind))
+		}
+	}
 	for _, kind := range []string{LogStoreWAL, LogStoreBolt} {
 		// A migration cut short.
 		if err := os.RemoveAll(logStorePath(dir, kind) + ".migrating"); err != nil {
@@ -137,11 +155,17 @@ func (n *Node) openLogStore() (logStore, string, error) {
 // openStore opens (or creates) the store of kind at path. A damaged one is
 // refused, or with --recover moved aside and replaced by an empty one.
 func (n *Node) openStore(kind, path string) (logStore, error) {
-	check := path
-	if kind == LogStoreWAL {
-		check = filepath.Join(path, "wal-meta.db")
+	check := logStoreMeta(filepath.Dir(path), kind)
+	if kind == LogStoreWAL && fileSize(check) == 0 {
+		// raft-wal would take it for a new file and fail on it.
+		if err := n.damaged("%s is damaged (%s is empty)", path, check); err != nil {
+			return nil, err
+		}
+		if err := n.moveAside(path, "damaged"); err != nil {
+			return nil, err
+		}
 	}
-	if fi, err := os.Stat(check); err == nil && fi.Size() > 0 {
+	if fileSize(check) > 0 {
 		err := checkBolt(check)
 		if errors.Is(err, bbolt.ErrTimeout) {
 			return nil, fmt.Errorf("open raft store: %s is in use by another agent", path)
@@ -156,7 +180,10 @@ func (n *Node) openStore(kind, path string) (logStore, error) {
 		}
 	}
 	s, err := openStoreAt(kind, path, n)
-	if err == nil || kind != LogStoreWAL {
+	var pathErr *fs.PathError
+	var errno syscall.Errno
+	if err == nil || kind != LogStoreWAL || errors.As(err, &pathErr) || errors.As(err, &errno) {
+		// Not damage: a file the system would not open, a full disk.
 		return s, err
 	}
 	// The segments did not open.
@@ -205,8 +232,8 @@ func openOrCreate(kind, path string, n *Node) (logStore, error) {
 	}
 	// The metadata file is made 0644; the data dir's files are 0600.
 	if err := os.Chmod(filepath.Join(path, "wal-meta.db"), 0o600); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open raft store: %w", err)
+		// Not ours to change, as in prepareDataDir: say so, and go on.
+		n.cfg.Logger.Warn("cannot make a data dir file private", "path", filepath.Join(path, "wal-meta.db"), "error", err)
 	}
 	return w, nil
 }
@@ -239,7 +266,13 @@ func (n *Node) migrateLogStore(src logStore, from, to string) error {
 		src.Close()
 		return err
 	}
-	entries, err := copyLogStore(dst, src)
+	covered, err := newestSnapshot(dir, n)
+	if err != nil {
+		src.Close()
+		dst.Close()
+		return err
+	}
+	entries, err := copyLogStore(dst, src, covered)
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
@@ -269,9 +302,23 @@ var (
 	bytesKeys  = []string{"LastVoteCand"}
 )
 
+// newestSnapshot is the index of the newest snapshot in dir, 0 without one.
+func newestSnapshot(dir string, n *Node) (uint64, error) {
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.cfg.Logger.Named("snapshot"))
+	if err != nil {
+		return 0, err
+	}
+	metas, err := snaps.List()
+	if err != nil || len(metas) == 0 {
+		return 0, err
+	}
+	return metas[0].Index, nil
+}
+
 // copyLogStore copies the term, the vote and every entry of src into dst,
-// and says how many entries it copied.
-func copyLogStore(dst, src logStore) (int, error) {
+// and says how many entries it copied. covered is the newest snapshot's
+// index: a gap in src must end at or before it.
+func copyLogStore(dst, src logStore, covered uint64) (int, error) {
 	for _, k := range uint64Keys {
 		v, err := src.GetUint64([]byte(k))
 		if err != nil && err.Error() != "not found" {
@@ -316,6 +363,9 @@ func copyLogStore(dst, src logStore) (int, error) {
 			return 0, fmt.Errorf("read entry %d: %w", start-1, err)
 		}
 		start--
+	}
+	if start > first && start-1 > covered {
+		return 0, fmt.Errorf("the log lacks entry %d, which no snapshot covers (the newest is at %d)", start-1, covered)
 	}
 	const batch = 256
 	copied := 0

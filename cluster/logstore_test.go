@@ -11,7 +11,8 @@ import (
 
 // TestCopyLogStore: a copy from bolt into wal/ and back keeps the term,
 // the vote and every entry; a bolt log with a gap (left by a restore)
-// is copied from the gap's end, as wal/ must be contiguous.
+// is copied from the gap's end, as wal/ must be contiguous, when a
+// snapshot covers the gap, and refused when none does.
 func TestCopyLogStore(t *testing.T) {
 	n := &Node{cfg: &Config{Logger: hclog.NewNullLogger()}}
 	dir := t.TempDir()
@@ -40,12 +41,15 @@ func TestCopyLogStore(t *testing.T) {
 	if err := src.StoreLogs(logs); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := copyLogStore(open(LogStoreWAL, "uncovered"), src, 8); err == nil {
+		t.Fatal("copied a log whose gap (4 to 9) the newest snapshot (8) does not cover")
+	}
 	wal := open(LogStoreWAL, "wal")
-	if got, err := copyLogStore(wal, src); err != nil || got != 4 {
+	if got, err := copyLogStore(wal, src, 9); err != nil || got != 4 {
 		t.Fatalf("copied %d entries (%v), want 4: 10 to 13", got, err)
 	}
 	back := open(LogStoreBolt, "back.db")
-	if _, err := copyLogStore(back, wal); err != nil {
+	if _, err := copyLogStore(back, wal, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []logStore{wal, back} {
