@@ -206,8 +206,8 @@ func TestMetrics(t *testing.T) {
 	if v, _ := value(fams, "raft_commit_time"); v == 0 {
 		t.Errorf("raft_commit_time has no samples after %d writes", 2*(2+lockCycles))
 	}
-	if v, _ := value(fams, "raft_boltdb_store_logs"); v == 0 {
-		t.Error("raft_boltdb_store_logs has no samples")
+	if v, _ := value(fams, "raft_logstore_store_logs"); v == 0 {
+		t.Error("raft_logstore_store_logs has no samples")
 	}
 	wantValue(t, fams, 1, "warden_build_info", "version", agent.Version, "protocol", "1", "goversion", runtime.Version())
 	wantValue(t, fams, 1, "warden_is_leader")

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	gometrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
@@ -201,7 +202,11 @@ func openStoreAt(kind, path string, n *Node) (logStore, error) {
 	_, err := os.Stat(path)
 	created := errors.Is(err, fs.ErrNotExist)
 	s, err := openOrCreate(kind, path, n)
-	if err == nil && created {
+	if err != nil {
+		return nil, err
+	}
+	s = measuredStore{logStore: s, exact: kind == LogStoreWAL}
+	if created {
 		// The store's own fsyncs cover its files, not its name in
 		// the data dir.
 		if err = syncDir(filepath.Dir(path)); err != nil {
@@ -236,6 +241,42 @@ func openOrCreate(kind, path string, n *Node) (logStore, error) {
 		n.cfg.Logger.Warn("cannot make a data dir file private", "path", filepath.Join(path, "wal-meta.db"), "error", err)
 	}
 	return w, nil
+}
+
+// measuredStore times every append (raft_logstore_store_logs, in
+// milliseconds, whichever the store: the disk's share of a write), and
+// makes raft-wal's compaction exact: raft-wal deletes whole segments, and
+// still reads an entry below its first index while the entry's segment
+// stays. Raft must not get it: a follower that far behind gets the
+// snapshot, as with raft.db.
+type measuredStore struct {
+	logStore
+	exact bool // hide entries below FirstIndex
+}
+
+var storeLogsKey = []string{"raft", "logstore", "store_logs"}
+
+func (s measuredStore) StoreLogs(logs []*raft.Log) error {
+	defer gometrics.MeasureSince(storeLogsKey, time.Now())
+	return s.logStore.StoreLogs(logs)
+}
+
+func (s measuredStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+func (s measuredStore) GetLog(index uint64, l *raft.Log) error {
+	if s.exact {
+		if first, err := s.logStore.FirstIndex(); err == nil && index < first {
+			return raft.ErrLogNotFound
+		}
+	}
+	return s.logStore.GetLog(index, l)
+}
+
+// IsMonotonic passes on the store's: Raft (through its log cache) drops a
+// monotonic store's entries after a snapshot is installed.
+func (s measuredStore) IsMonotonic() bool {
+	m, ok := s.logStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 // privateFiles makes raft-wal's segment files 0600 like the rest of the
