@@ -4,6 +4,7 @@ package fsm
 //
 //	go test -run x -bench Apply ./fsm/
 //	go test -run x -bench MemoryPerZnode -benchtime 1x ./fsm/
+//	go test -run x -bench MemoryPerSession -benchtime 1x ./fsm/
 //	go test -run x -bench Snapshot ./fsm/
 //
 // Log entries are encoded before the timer starts, so the figures are what
@@ -193,6 +194,53 @@ func BenchmarkMemoryPerZnode(b *testing.B) {
 	}
 	b.ReportMetric(heapTotal/znodes, "bytes/znode")
 	b.ReportMetric(heapTotal/float64(b.N)/(1<<20), "MiB/tree")
+}
+
+// BenchmarkMemoryPerSession opens 100,000 sessions as apps on one agent
+// would (an owner, a client name, a secret's hash), one per entry, and
+// reports the live heap every agent's replica holds per session: "bare"
+// sessions alone, "ephemeral" with one 100-byte ephemeral node each (its
+// parent is shared). One build takes seconds, so b.N is 1 unless
+// -benchtime asks for more.
+func BenchmarkMemoryPerSession(b *testing.B) {
+	const sessions = 100_000
+	secret := bytes.Repeat([]byte{0xab}, 32)
+	for _, withEphemeral := range []bool{false, true} {
+		name := "bare"
+		if withEphemeral {
+			name = "ephemeral"
+		}
+		b.Run(name, func(b *testing.B) {
+			var heapTotal float64
+			for iter := 0; iter < b.N; iter++ {
+				b.StopTimer()
+				before := liveHeap()
+				bf := newBenchFSM()
+				b.StartTimer()
+				bf.mkdirs(b, 1)
+				for i := 0; i < sessions; i++ {
+					sid := bf.apply(b, CmdOpenSession, &OpenSession{Time: int64(i), Session: Session{
+						TimeoutMs: 10000, Owner: "agent-1", Resumable: true, Secret: secret,
+						Pid: int32(1000 + i), Client: "go/1.0", Created: int64(i),
+					}}).Session
+					if withEphemeral {
+						bf.apply(b, CmdWrite, &Write{Time: int64(i), Session: sid, Ops: []Op{{
+							Kind: OpCreate, Path: fmt.Sprintf("/d000/s%08d", i), Data: benchData, Ephemeral: true,
+						}}})
+					}
+				}
+				b.StopTimer()
+				after := liveHeap()
+				if n := len(bf.f.Sessions()); n != sessions {
+					b.Fatalf("%d sessions open, want %d", n, sessions)
+				}
+				runtime.KeepAlive(bf)
+				heapTotal += float64(after) - float64(before)
+				b.StartTimer()
+			}
+			b.ReportMetric(heapTotal/float64(b.N)/sessions, "bytes/session")
+		})
+	}
 }
 
 // liveHeap collects garbage and returns the bytes still allocated.
