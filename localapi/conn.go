@@ -390,6 +390,10 @@ func (c *conn) start(req *wire.Request) {
 		return
 	}
 	opens := streamOps[req.Op] || req.Watch
+	if localReads[req.Op] && !opens {
+		c.readNow(req, end)
+		return
+	}
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if req.TimeoutMs > 0 && !opens {
@@ -402,12 +406,7 @@ func (c *conn) start(req *wire.Request) {
 	if _, dup := c.inflight[req.ID]; dup {
 		c.mu.Unlock()
 		cancel()
-		// Either reply would be ambiguous: the app has lost track of its
-		// requests, so the connection ends.
-		end(wire.CodeBadArguments)
-		c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadArguments,
-			fmt.Sprintf("request id %d reused while in flight", req.ID))})
-		c.nc.Close()
+		c.reused(req.ID, end)
 		return
 	}
 	if len(c.inflight) >= c.s.cfg.MaxInFlight {
@@ -451,6 +450,41 @@ func (c *conn) start(req *wire.Request) {
 		}
 		c.reply(req.ID, result)
 	}()
+}
+
+// reused ends the connection of an app that sent a request with the id of
+// one in flight: either reply would be ambiguous, since the app has lost
+// track of its requests.
+func (c *conn) reused(id uint64, end func(wire.Code)) {
+	end(wire.CodeBadArguments)
+	c.send(&wire.Message{Error: wire.Errorf(wire.CodeBadArguments,
+		fmt.Sprintf("request id %d reused while in flight", id))})
+	c.nc.Close()
+}
+
+// localReads are the ops answered from this agent's replica without
+// waiting for anything: the reader answers them itself (readNow).
+var localReads = map[string]bool{wire.OpGet: true, wire.OpExists: true, wire.OpChildren: true}
+
+// readNow answers a local read (localReads, without a watch) on the
+// connection's reader: it returns at once, so it needs no goroutine,
+// context or deadline of its own, which would cost more than the read.
+// Its id must not be one in flight, as for any request.
+func (c *conn) readNow(req *wire.Request, end func(wire.Code)) {
+	c.mu.Lock()
+	_, dup := c.inflight[req.ID]
+	c.mu.Unlock()
+	if dup {
+		c.reused(req.ID, end)
+		return
+	}
+	result, werr := c.handle(c.ctx, req)
+	end(codeOf(werr))
+	if werr != nil {
+		c.replyError(req.ID, werr)
+		return
+	}
+	c.reply(req.ID, result)
 }
 
 // cancel ends the request named by Target; that request then replies

@@ -723,6 +723,34 @@ func TestLockCancel(t *testing.T) {
 	wantOnlyHolder(t, holder, path, key)
 }
 
+// TestReusedIDEndsConnection: a request that reuses the id of one in
+// flight ends the connection, whether it is a local read, answered on the
+// reader, or any other op; the connection's waits are withdrawn with it.
+func TestReusedIDEndsConnection(t *testing.T) {
+	a := agenttest.Start(t)
+	holder := dialHello(t, a)
+	path := uniquePath("lock")
+	key := lockPath(t, holder, path)
+	for _, again := range []req{{"op": "get", "path": "/"}, {"op": "create", "path": uniquePath("reused")}} {
+		t.Run(again["op"].(string), func(t *testing.T) {
+			waiter := dialHello(t, a)
+			id := waiter.id()
+			waiter.send(t, req{"id": id, "op": "lock", "path": path})
+			agenttest.Eventually(t, 5*time.Second, "the waiter in line", func() bool {
+				return len(contenders(t, holder, path)) == 2
+			})
+			again["id"] = id
+			waiter.send(t, again)
+			wantError(t, waiter.nextReply(t), 0, wire.CodeBadArguments)
+			waiter.expectClosed(t)
+			agenttest.Eventually(t, 5*time.Second, "the closed waiter's node to go", func() bool {
+				return len(contenders(t, holder, path)) == 1
+			})
+			wantOnlyHolder(t, holder, path, key)
+		})
+	}
+}
+
 func TestLockWaitTimeout(t *testing.T) {
 	a := agenttest.Start(t)
 	holder, waiter := dialHello(t, a), dialHello(t, a)
