@@ -500,12 +500,15 @@ func (c *conn) cancel(req *wire.Request) {
 }
 
 func (c *conn) reply(id uint64, result any) {
-	b, err := wire.Marshal(result)
-	if err != nil {
+	b, err := wire.AppendReply(nil, id, result)
+	switch {
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		c.replyError(id, wire.Errorf(wire.CodeTooLarge, err.Error()))
+	case err != nil:
 		c.replyError(id, wire.Errorf(wire.CodeInternal, "encode result: "+err.Error()))
-		return
+	default:
+		c.writeFrame(b)
 	}
-	c.send(&wire.Message{ID: id, Result: b})
 }
 
 func (c *conn) replyError(id uint64, e *wire.Error) {
@@ -520,13 +523,18 @@ func (c *conn) event(name string, body any) {
 	c.send(&wire.Message{Event: name, Body: b})
 }
 
-// send writes one frame. A reader too slow to take it within WriteTimeout
-// loses its connection.
+// send encodes one message and writes it.
 func (c *conn) send(m *wire.Message) {
 	b, err := wire.AppendFrame(nil, m)
 	if err != nil {
 		b, _ = wire.AppendFrame(nil, &wire.Message{ID: m.ID, Error: wire.Errorf(wire.CodeTooLarge, err.Error())})
 	}
+	c.writeFrame(b)
+}
+
+// writeFrame writes one encoded frame. A reader too slow to take it within
+// WriteTimeout loses its connection.
+func (c *conn) writeFrame(b []byte) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))

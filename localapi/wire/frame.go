@@ -66,15 +66,53 @@ func Marshal(v any) ([]byte, error) {
 // AppendFrame appends v, msgpack-encoded (see Marshal) and
 // length-prefixed, to dst.
 func AppendFrame(dst []byte, v any) ([]byte, error) {
-	body, err := Marshal(v)
-	if err != nil {
+	return appendFrame(dst, func(enc *msgpack.Encoder) error { return enc.Encode(v) })
+}
+
+// AppendReply appends the frame of the reply to request id that carries
+// result: the bytes AppendFrame appends for
+// &Message{ID: id, Result: Marshal(result)}, encoded in one pass.
+func AppendReply(dst []byte, id uint64, result any) ([]byte, error) {
+	return appendFrame(dst, func(enc *msgpack.Encoder) error {
+		if err := enc.EncodeMapLen(2); err != nil {
+			return err
+		}
+		if err := enc.EncodeString("id"); err != nil {
+			return err
+		}
+		if err := enc.EncodeUint(id); err != nil {
+			return err
+		}
+		if err := enc.EncodeString("result"); err != nil {
+			return err
+		}
+		return enc.Encode(result)
+	})
+}
+
+// appendFrame appends the frame whose body encode writes, encoding in
+// place after a length prefix it fills in last. On an error, dst is
+// returned as it was.
+func appendFrame(dst []byte, encode func(*msgpack.Encoder) error) ([]byte, error) {
+	start := len(dst)
+	if dst == nil {
+		dst = make([]byte, 0, 512) // most messages fit: one grow at most
+	}
+	buf := bytes.NewBuffer(append(dst, 0, 0, 0, 0))
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
+	enc.UseCompactInts(true)
+	if err := encode(enc); err != nil {
 		return dst, err
 	}
-	if len(body) > MaxFrameSize {
-		return dst, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(body))
+	b := buf.Bytes()
+	n := len(b) - start - 4
+	if n > MaxFrameSize {
+		return dst, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
 	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)))
-	return append(dst, body...), nil
+	binary.BigEndian.PutUint32(b[start:], uint32(n))
+	return b, nil
 }
 
 // WriteFrame writes v as one frame.

@@ -168,6 +168,42 @@ func TestAppendFrameTooLarge(t *testing.T) {
 	}
 }
 
+// TestAppendReplyIsTheMessagesFrame: the one-pass reply frame is, byte for
+// byte, the frame of the Message it stands for, after whatever dst held.
+func TestAppendReplyIsTheMessagesFrame(t *testing.T) {
+	stat := wire.Stat{Czxid: 7, Mzxid: 1 << 40, Version: 3, DataLength: 100, NumChildren: 2}
+	results := []any{
+		&wire.Empty{},
+		&wire.GetResult{Data: bytes.Repeat([]byte{'x'}, 100), Stat: stat},
+		&wire.GetResult{Data: bytes.Repeat([]byte{7}, 70000), Stat: stat, Watch: 9},
+		&wire.CreateResult{Path: "/a/b-0000000001", Stat: stat},
+		&wire.ChildrenResult{Children: []string{"a", "b"}, Stat: stat},
+		&wire.ExistsResult{},
+	}
+	for _, id := range []uint64{0, 1, 127, 128, 300, 1 << 40, 1<<64 - 1} {
+		for _, r := range results {
+			body, err := wire.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dst := range [][]byte{nil, []byte("kept")} {
+				want, err := wire.AppendFrame(bytes.Clone(dst), &wire.Message{ID: id, Result: body})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := wire.AppendReply(bytes.Clone(dst), id, r)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("id %d, %T, dst %q: got %x (%v), want %x", id, r, dst, got, err, want)
+				}
+			}
+		}
+	}
+	out, err := wire.AppendReply([]byte("keep"), 1, &wire.GetResult{Data: make([]byte, wire.MaxFrameSize)})
+	if !errors.Is(err, wire.ErrFrameTooLarge) || string(out) != "keep" {
+		t.Fatalf("%d bytes, %v: want ErrFrameTooLarge and dst untouched", len(out), err)
+	}
+}
+
 func TestDecodeRequest(t *testing.T) {
 	wait := int64(250)
 	version := int64(3)
