@@ -390,15 +390,17 @@ func (c *conn) start(req *wire.Request) {
 		return
 	}
 	opens := streamOps[req.Op] || req.Watch
-	if localReads[req.Op] && !opens {
-		c.readNow(req, end)
-		return
-	}
+	quick := localReads[req.Op] && !opens
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if req.TimeoutMs > 0 && !opens {
+	switch {
+	case quick:
+		// Answered at once from this agent's replica: there is nothing to
+		// time out or cancel, so it gets no context or timer of its own.
+		ctx, cancel = c.ctx, func() {}
+	case req.TimeoutMs > 0 && !opens:
 		ctx, cancel = c.withAppDeadline(req.TimeoutMs)
-	} else {
+	default:
 		// A stream outlives its opening reply: its context must not end.
 		ctx, cancel = context.WithCancel(c.ctx)
 	}
@@ -433,9 +435,13 @@ func (c *conn) start(req *wire.Request) {
 	c.handlers.Add(1)
 	go func() {
 		defer c.handlers.Done()
-		replied := make(chan struct{})
-		defer close(replied)
-		result, werr := c.handle(context.WithValue(ctx, repliedKey{}, replied), req)
+		hctx := ctx
+		if !quick {
+			replied := make(chan struct{})
+			defer close(replied)
+			hctx = context.WithValue(ctx, repliedKey{}, replied)
+		}
+		result, werr := c.handle(hctx, req)
 		c.mu.Lock()
 		delete(c.inflight, req.ID)
 		if opens {
@@ -463,29 +469,9 @@ func (c *conn) reused(id uint64, end func(wire.Code)) {
 }
 
 // localReads are the ops answered from this agent's replica without
-// waiting for anything: the reader answers them itself (readNow).
+// waiting for anything. Without a watch they run without a context, timer
+// or reply signal of their own, which would cost more than the read.
 var localReads = map[string]bool{wire.OpGet: true, wire.OpExists: true, wire.OpChildren: true}
-
-// readNow answers a local read (localReads, without a watch) on the
-// connection's reader: it returns at once, so it needs no goroutine,
-// context or deadline of its own, which would cost more than the read.
-// Its id must not be one in flight, as for any request.
-func (c *conn) readNow(req *wire.Request, end func(wire.Code)) {
-	c.mu.Lock()
-	_, dup := c.inflight[req.ID]
-	c.mu.Unlock()
-	if dup {
-		c.reused(req.ID, end)
-		return
-	}
-	result, werr := c.handle(c.ctx, req)
-	end(codeOf(werr))
-	if werr != nil {
-		c.replyError(req.ID, werr)
-		return
-	}
-	c.reply(req.ID, result)
-}
 
 // cancel ends the request named by Target; that request then replies
 // canceled (or its result, if it finished first).

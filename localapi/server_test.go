@@ -724,8 +724,9 @@ func TestLockCancel(t *testing.T) {
 }
 
 // TestReusedIDEndsConnection: a request that reuses the id of one in
-// flight ends the connection, whether it is a local read, answered on the
-// reader, or any other op; the connection's waits are withdrawn with it.
+// flight ends the connection, whether it is a local read (which runs
+// without a context of its own) or any other op; the connection's waits
+// are withdrawn with it.
 func TestReusedIDEndsConnection(t *testing.T) {
 	a := agenttest.Start(t)
 	holder := dialHello(t, a)
