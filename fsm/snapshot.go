@@ -105,6 +105,97 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writeSnapNode writes one znode of a snapshot: the bytes msgpack's
+// reflective encoder writes for snapNode{key, n} with writeTo's encoder
+// (integers at their full width), written by hand. The reflective path
+// filters every Stat's and Node's fields for omitempty, which made
+// persisting a snapshot a fifth slower. TestSnapNodeBytes holds the two
+// to the same bytes.
+func writeSnapNode(enc *msgpack.Encoder, key string, n *Node) error {
+	s := &n.Stat
+	w := fixedWriter{enc: enc}
+	w.mapLen(2)
+	w.str("k")
+	w.str(key)
+	w.str("n")
+	if n.Container {
+		w.mapLen(3)
+	} else {
+		w.mapLen(2)
+	}
+	w.str("d")
+	if w.err == nil {
+		w.err = enc.EncodeBytes(n.Data)
+	}
+	w.str("s")
+	if s.TTL != 0 {
+		w.mapLen(12)
+	} else {
+		w.mapLen(11)
+	}
+	w.uint64("czxid", s.Czxid)
+	w.uint64("mzxid", s.Mzxid)
+	w.uint64("pzxid", s.Pzxid)
+	w.int64("ctime", s.Ctime)
+	w.int64("mtime", s.Mtime)
+	w.int32("version", s.Version)
+	w.int32("cversion", s.Cversion)
+	w.int32("aversion", s.Aversion)
+	w.uint64("ephemeral_owner", s.EphemeralOwner)
+	w.int32("data_length", s.DataLength)
+	w.int32("num_children", s.NumChildren)
+	if s.TTL != 0 {
+		w.int64("ttl", s.TTL)
+	}
+	if n.Container {
+		w.str("k")
+		if w.err == nil {
+			w.err = enc.EncodeBool(true)
+		}
+	}
+	return w.err
+}
+
+// fixedWriter writes msgpack with integers at their full width, keeping
+// the first error.
+type fixedWriter struct {
+	enc *msgpack.Encoder
+	err error
+}
+
+func (w *fixedWriter) mapLen(n int) {
+	if w.err == nil {
+		w.err = w.enc.EncodeMapLen(n)
+	}
+}
+
+func (w *fixedWriter) str(s string) {
+	if w.err == nil {
+		w.err = w.enc.EncodeString(s)
+	}
+}
+
+func (w *fixedWriter) uint64(key string, v uint64) {
+	w.str(key)
+	if w.err == nil {
+		w.err = w.enc.EncodeUint64(v)
+	}
+}
+
+func (w *fixedWriter) int64(key string, v int64) {
+	w.str(key)
+	if w.err == nil {
+		w.err = w.enc.EncodeInt64(v)
+	}
+}
+
+func (w *fixedWriter) int32(key string, v int32) {
+	w.str(key)
+	if w.err == nil {
+		w.err = w.enc.EncodeInt32(v)
+	}
+}
+
 // Release does nothing: the version is garbage once unreferenced.
 func (s *snapshot) Release() {}
 
@@ -120,7 +211,7 @@ func (st *state) writeTo(w io.Writer) error {
 		Delays:   st.delays.Len(),
 	})
 	st.nodes.Ascend(func(it nodeItem) bool {
-		err = enc.Encode(snapNode{Key: it.key, Node: it.node})
+		err = writeSnapNode(enc, it.key, it.node)
 		return err == nil
 	})
 	if err == nil {
