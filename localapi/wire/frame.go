@@ -53,14 +53,21 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 // that every client produces the same bytes for the same message.
 func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := msgpack.GetEncoder()
+	enc := getEncoder(&buf)
 	defer msgpack.PutEncoder(enc)
-	enc.Reset(&buf)
-	enc.UseCompactInts(true)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// getEncoder returns a pooled encoder that writes to w as Marshal does.
+// Return it with msgpack.PutEncoder.
+func getEncoder(w io.Writer) *msgpack.Encoder {
+	enc := msgpack.GetEncoder()
+	enc.Reset(w)
+	enc.UseCompactInts(true)
+	return enc
 }
 
 // AppendFrame appends v, msgpack-encoded (see Marshal) and
@@ -99,10 +106,8 @@ func appendFrame(dst []byte, encode func(*msgpack.Encoder) error) ([]byte, error
 		dst = make([]byte, 0, 512) // most messages fit: one grow at most
 	}
 	buf := bytes.NewBuffer(append(dst, 0, 0, 0, 0))
-	enc := msgpack.GetEncoder()
+	enc := getEncoder(buf)
 	defer msgpack.PutEncoder(enc)
-	enc.Reset(buf)
-	enc.UseCompactInts(true)
 	if err := encode(enc); err != nil {
 		return dst, err
 	}
