@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -288,6 +289,11 @@ func TestSnapNodeBytes(t *testing.T) {
 			Cversion: math.MaxInt32, Aversion: -1, EphemeralOwner: 1, DataLength: 5, NumChildren: 3, TTL: -5}},
 		{Data: []byte("v"), Stat: Stat{TTL: 60_000}, Container: true},
 	}
+	// Every field set: a field added to Node or Stat but not to
+	// writeSnapNode is missing from its bytes even when it is omitempty.
+	full := &Node{Data: []byte("d"), Container: true}
+	setEveryField(reflect.ValueOf(&full.Stat).Elem())
+	nodes = append(nodes, full)
 	for i := 0; i < 500; i++ {
 		n := &Node{Container: rng.Intn(2) == 0, Stat: Stat{
 			Czxid: rng.Uint64() >> rng.Intn(64), Mzxid: rng.Uint64() >> rng.Intn(64), Pzxid: rng.Uint64() >> rng.Intn(64),
@@ -313,6 +319,25 @@ func TestSnapNodeBytes(t *testing.T) {
 		}
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Fatalf("node %d (%+v): wrote\n%x\nthe reflective encoder writes\n%x", i, n.Stat, got.Bytes(), want.Bytes())
+		}
+		var back snapNode
+		if err := msgpack.NewDecoder(&got).Decode(&back); err != nil || back.Key != key || !reflect.DeepEqual(back.Node, n) {
+			t.Fatalf("node %d: read back %+v (%v), want %+v", i, back.Node, err, n)
+		}
+	}
+}
+
+// setEveryField sets every integer field of the struct v to a distinct
+// value that is not zero.
+func setEveryField(v reflect.Value) {
+	for i := 0; i < v.NumField(); i++ {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(uint64(i + 1))
+		default:
+			panic("setEveryField: add a case for " + f.Kind().String())
 		}
 	}
 }

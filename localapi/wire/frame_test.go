@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"math/rand"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -515,6 +516,21 @@ func TestStatEncoding(t *testing.T) {
 		{Czxid: math.MaxUint64, Ctime: math.MinInt64, Mtime: -1, Version: math.MinInt32,
 			Cversion: math.MaxInt32, Aversion: -33, EphemeralOwner: 128, DataLength: 255, NumChildren: 65536, TTL: -5},
 	}
+	// Every field set: a field added to Stat but not to EncodeMsgpack is
+	// missing from its bytes even when it is omitempty.
+	var full wire.Stat
+	v := reflect.ValueOf(&full).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Int32, reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case reflect.Uint64:
+			f.SetUint(uint64(i + 1))
+		default:
+			t.Fatalf("Stat.%s: add a case for %s", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	stats = append(stats, full)
 	for i := 0; i < 500; i++ {
 		stats = append(stats, wire.Stat{
 			Czxid: rng.Uint64() >> rng.Intn(64), Mzxid: rng.Uint64() >> rng.Intn(64), Pzxid: rng.Uint64() >> rng.Intn(64),

@@ -214,7 +214,8 @@ type Stat struct {
 // (the same keys in the same order, integers in their smallest form),
 // by hand: most replies carry a Stat, and the reflective path filters
 // its fields for the omitempty ttl on every one. TestStatEncoding holds
-// the two to the same bytes.
+// the two to the same bytes. Integers are written in their smallest form
+// whatever the encoder's settings, as the protocol has them.
 func (s Stat) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 11
 	if s.TTL != 0 {

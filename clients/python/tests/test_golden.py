@@ -579,13 +579,15 @@ def test_timeout_ms_sent_where_the_go_client_sends_it(rec: Recorder) -> None:
     c.create("/a", b"x", timeout=2.5)
     assert list(body(100, "create")) == ["id", "op", "path", "data", "timeout_ms"]
     assert body(100, "create")["timeout_ms"] == 2500
+    nxt = 102
     try:
         c.get("/a", timeout=0.0001)  # rounded down to nothing: at least 1 ms
-    except TimeoutError:
-        c = _with_id(c, 102)  # the stand-in answered after 0.1 ms; the cancel took id 102
+    except TimeoutError:  # the stand-in answered after 0.1 ms: the client cancelled with the next id
+        assert body(102, "cancel")["target"] == 101
+        nxt = 103
     assert list(body(101, "get")) == ["id", "op", "path", "timeout_ms"] and body(101, "get")["timeout_ms"] == 1
     c.create("/b")
-    assert "timeout_ms" not in body(102, "create")
+    assert "timeout_ms" not in body(nxt, "create")
     rec.reply = {"key": "/l/k-1", "token": 1}
     c.lock("/l", timeout=3)
-    assert body(103, "lock")["wait_ms"] == 3000 and "timeout_ms" not in body(103, "lock")
+    assert body(nxt + 1, "lock")["wait_ms"] == 3000 and "timeout_ms" not in body(nxt + 1, "lock")
